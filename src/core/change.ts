@@ -1,0 +1,61 @@
+/**
+ * The change model shared by source drivers and the etcd sink.
+ *
+ * Drivers render every cell to a JSON fragment (see `json.ts`) so the sink never
+ * re-interprets database values: numbers stay exactly as the database printed them.
+ */
+
+/** A rendered JSON value (`123`, `"text"`, `null`, `{"a":1}`), or `UNCHANGED`. */
+export type Cell = string | typeof UNCHANGED;
+
+/**
+ * Marks a column whose value the source did not send (PostgreSQL unchanged TOAST);
+ * the sink fills it from the row's current value in etcd.
+ */
+export const UNCHANGED: unique symbol = Symbol("unchanged");
+
+/** Insert or replace one row. `columns` and `cells` are in table order. */
+export interface PutChange {
+  readonly op: "put";
+  /** Table name as it appears in keys (already schema-qualified where the design says so). */
+  readonly table: string;
+  /** Encoded key (see `keys.ts`), without the prefix and table. */
+  readonly key: string;
+  readonly columns: readonly string[];
+  readonly cells: readonly Cell[];
+}
+
+export interface DeleteChange {
+  readonly op: "delete";
+  readonly table: string;
+  readonly key: string;
+}
+
+/** Remove every row of a table (TRUNCATE). */
+export interface TruncateChange {
+  readonly op: "truncate";
+  readonly table: string;
+}
+
+export type Change = PutChange | DeleteChange | TruncateChange;
+
+/**
+ * A source position. Opaque to the sink: it is stored as JSON in the state key and handed
+ * back to the driver that produced it. PostgreSQL uses `{ lsn }`, MySQL
+ * `{ file, offset, gtid? }`.
+ */
+export type Position = Record<string, string | number | null>;
+
+/**
+ * A run of changes in source order. `commit` is present when the batch ends a source
+ * transaction; the state key moves only with such a batch. A large transaction arrives as
+ * several batches of which only the last carries `commit`.
+ */
+export interface ChangeBatch {
+  readonly changes: Change[];
+  readonly commit?: {
+    readonly position: Position;
+    /** Commit time at the source, for lag metrics. */
+    readonly time?: Date;
+  };
+}

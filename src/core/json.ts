@@ -1,0 +1,116 @@
+/**
+ * The JSON writer for row values (design: Values).
+ *
+ * Drivers render each cell to a JSON fragment with these helpers; `renderRow` joins them.
+ * Numbers are copied from the database's text form, never passed through a float.
+ */
+import type { Cell } from "./change.ts";
+import { UNCHANGED } from "./change.ts";
+
+export const JSON_NULL = "null";
+export const JSON_TRUE = "true";
+export const JSON_FALSE = "false";
+
+// JSON's number grammar.
+const NUMBER = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$/;
+
+/** A string value. */
+export function jsonString(s: string): string {
+  return JSON.stringify(s);
+}
+
+/**
+ * A number as the database printed it. `NaN`, `Infinity` and anything JSON cannot
+ * write as a number (such as `1.` or `+5`) become strings.
+ */
+export function jsonNumber(text: string): string {
+  return NUMBER.test(text) ? text : JSON.stringify(text);
+}
+
+/** A boolean. */
+export function jsonBool(b: boolean): string {
+  return b ? JSON_TRUE : JSON_FALSE;
+}
+
+/** Binary data as a base64 string. */
+export function jsonBase64(bytes: Uint8Array): string {
+  return '"' + (bytes as Uint8Array & { toBase64(): string }).toBase64() + '"';
+}
+
+/** A JSON document stored in the database (json/jsonb/MySQL JSON) embedded as itself. */
+export function jsonRaw(json: string): string {
+  return json;
+}
+
+/** Render one row: `{"col":value,...}` in table order. */
+export function renderRow(columns: readonly string[], cells: readonly Cell[]): string {
+  let out = "{";
+  for (let i = 0; i < columns.length; i++) {
+    const cell = cells[i];
+    if (cell === UNCHANGED) throw new Error(`column ${columns[i]} has no value to render`);
+    if (i > 0) out += ",";
+    out += JSON.stringify(columns[i]) + ":" + cell;
+  }
+  return out + "}";
+}
+
+/**
+ * Split a rendered row back into its columns' fragments, without re-encoding them
+ * (used to fill unchanged TOAST columns from etcd's current value).
+ */
+export function splitRow(json: string): Map<string, string> {
+  const out = new Map<string, string>();
+  let i = skipWs(json, 0);
+  if (json[i] !== "{") throw new SyntaxError("row value is not a JSON object");
+  i = skipWs(json, i + 1);
+  if (json[i] === "}") return out;
+  for (;;) {
+    const keyEnd = scanValue(json, i);
+    const name = JSON.parse(json.slice(i, keyEnd)) as string;
+    i = skipWs(json, keyEnd);
+    if (json[i] !== ":") throw new SyntaxError("expected ':' in row value");
+    const start = skipWs(json, i + 1);
+    const end = scanValue(json, start);
+    out.set(name, json.slice(start, end));
+    i = skipWs(json, end);
+    if (json[i] === ",") {
+      i = skipWs(json, i + 1);
+      continue;
+    }
+    if (json[i] === "}") return out;
+    throw new SyntaxError("expected ',' or '}' in row value");
+  }
+}
+
+function skipWs(s: string, i: number): number {
+  while (i < s.length && (s[i] === " " || s[i] === "\n" || s[i] === "\r" || s[i] === "\t")) i++;
+  return i;
+}
+
+/** Index just past the JSON value starting at `i`. */
+function scanValue(s: string, i: number): number {
+  const c = s[i];
+  if (c === '"') {
+    for (let j = i + 1; j < s.length; j++) {
+      if (s[j] === "\\") j++;
+      else if (s[j] === '"') return j + 1;
+    }
+    throw new SyntaxError("unterminated string in row value");
+  }
+  if (c === "{" || c === "[") {
+    let depth = 0;
+    for (let j = i; j < s.length; j++) {
+      const d = s[j];
+      if (d === '"') j = scanValue(s, j) - 1;
+      else if (d === "{" || d === "[") depth++;
+      else if (d === "}" || d === "]") {
+        if (--depth === 0) return j + 1;
+      }
+    }
+    throw new SyntaxError("unterminated container in row value");
+  }
+  let j = i;
+  while (j < s.length && !",}] \n\r\t".includes(s[j])) j++;
+  if (j === i) throw new SyntaxError("missing value in row value");
+  return j;
+}

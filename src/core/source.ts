@@ -1,0 +1,85 @@
+/**
+ * The contract between the service and a source driver (design: Shape).
+ * Drivers know nothing of etcd: they emit `ChangeBatch`es and are told which positions
+ * etcd has committed.
+ */
+import type { ChangeBatch, Position } from "./change.ts";
+
+/** Identity of the source, stored in the state key and compared on resume. */
+export type SourceIdentity = Record<string, string | number>;
+
+/** What the state key holds (design: Position and state). */
+export interface SavedState {
+  driver: string;
+  source: SourceIdentity;
+  position: Position;
+  /** etcd revision at which the last full dump started. */
+  dumpRevision: number;
+  /** ISO time the state was written. */
+  updatedAt: string;
+}
+
+/** Where a driver sends batches; resolves when the sink has room for more (backpressure). */
+export type BatchOutput = (batch: ChangeBatch) => Promise<void>;
+
+export interface DumpResult {
+  /** Position the stream continues from (the snapshot's consistent point). */
+  position: Position;
+  /** Key table names that were dumped; the sweep covers exactly these. */
+  tables: string[];
+}
+
+/** How the driver wants to start, given the saved state. */
+export type StartPlan =
+  | { mode: "resume"; position: Position }
+  | { mode: "dump"; reason: string };
+
+/** One connected attempt at a source. Created per retry; closed after. */
+export interface SourceSession {
+  readonly driver: string;
+  readonly identity: SourceIdentity;
+  /** Decide between resuming from `state` and a full dump. */
+  plan(state: SavedState | null): Promise<StartPlan>;
+  /** Emit every selected row of a consistent snapshot (put changes, no commits). */
+  dump(out: BatchOutput, signal: AbortSignal): Promise<DumpResult>;
+  /** Emit committed transactions after `from` until `signal` aborts or the connection fails. */
+  stream(from: Position, out: BatchOutput, signal: AbortSignal): Promise<void>;
+  /** etcd has committed everything up to `position`; the source may release it. */
+  confirm(position: Position): void;
+  close(): Promise<void>;
+}
+
+/** Errors no retry can fix (bad configuration): the service exits with status 2. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Options every driver receives; driver-specific ones live in their own field. */
+export interface SourceOptions {
+  /** Database URL (may carry a password: never log it whole; see `redactUrl`). */
+  url: string;
+  filter: import("./filter.ts").TableFilter;
+  log: import("./log.ts").Log;
+  pgx: {
+    slot: string;
+    publication: string;
+    /** Tables read at once during the dump. */
+    dumpParallel: number;
+    /** Standby status updates at least this often. */
+    statusIntervalMs: number;
+  };
+  mysql: {
+    serverId: number;
+  };
+}
+
+/** Creates a fresh session for each attempt of the service's retry loop. */
+export interface SourceFactory {
+  readonly driver: string;
+  connect(signal: AbortSignal): Promise<SourceSession>;
+}
+
+/** A URL with its password replaced, for logs and errors. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z0-9+.-]+:\/\/[^:/@]*:)[^@]*@/i, "$1***@");
+}
