@@ -1,0 +1,91 @@
+/**
+ * The `sync` command line. Same entry for `deno task sync`, the bundle and the compiled
+ * binary.
+ */
+import { Command, CommanderError, Option } from "commander";
+import { OPTIONS, resolveSettings, UsageError } from "../config/options.ts";
+import { parseConfigFile } from "../config/options.ts";
+import { ConfigError } from "../core/source.ts";
+import { startRun } from "./run.ts";
+import { VERSION } from "../version.ts";
+
+function camel(name: string): string {
+  return name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+function fail(message: string, code = 2): never {
+  console.error(`sync: ${message}`);
+  Deno.exit(code);
+}
+
+async function loadSettings(opts: Record<string, unknown>) {
+  const flags: Record<string, unknown> = {};
+  for (const spec of OPTIONS) {
+    const v = opts[camel(spec.name)];
+    if (v !== undefined) flags[spec.name] = v;
+  }
+  const env = Deno.env.toObject();
+  const path = (opts.config as string | undefined) ?? env.SYNC_CONFIG;
+  let file = {};
+  if (path) {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(path);
+    } catch (e) {
+      throw new UsageError(`cannot read config file ${path}: ${(e as Error).message}`);
+    }
+    file = parseConfigFile(text, path);
+  }
+  return resolveSettings(flags, env, file);
+}
+
+function addOptions(cmd: Command): Command {
+  for (const spec of OPTIONS) {
+    const flag = spec.kind === "bool" ? `--${spec.name}` : `--${spec.name} <value>`;
+    const def = spec.default === undefined || (Array.isArray(spec.default) && !spec.default.length)
+      ? ""
+      : ` (default: ${spec.default})`;
+    cmd.addOption(new Option(flag, spec.description + def));
+  }
+  cmd.option("--config <file>", "YAML file with the same keys as the flags");
+  return cmd;
+}
+
+export async function main(args: string[]): Promise<number> {
+  const program = new Command("sync")
+    .description(
+      "Keep etcd an exact, live copy of a PostgreSQL or MySQL database.\n" +
+        "Every flag can also be set as SYNC_<FLAG> (e.g. SYNC_DB_URL) or in --config.",
+    )
+    .version(VERSION, "-V, --version")
+    .exitOverride()
+    .configureOutput({
+      outputError: (str, write) => write(`sync: ${str.replace(/^error: /, "").trim()}\n`),
+    });
+  let result = 0;
+  addOptions(
+    program.command("run", { isDefault: true }).description("dump, then stream changes (default)"),
+  ).allowExcessArguments(false).action(async (opts: Record<string, unknown>) => {
+    const settings = await loadSettings(opts);
+    result = await startRun(settings);
+  });
+  try {
+    await program.parseAsync(args, { from: "user" });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help and --version end here too, with code 0.
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    if (e instanceof UsageError || e instanceof ConfigError) fail(e.message);
+    throw e;
+  }
+  return result;
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exit(await main(Deno.args));
+  } catch (e) {
+    fail(`internal error: ${(e as Error)?.stack ?? e}`, 1);
+  }
+}

@@ -1,0 +1,140 @@
+/** `sync run`: wire settings into the service and handle signals. */
+import type { Settings } from "../config/options.ts";
+import { UsageError } from "../config/options.ts";
+import { TableFilter } from "../core/filter.ts";
+import { normalizePrefix } from "../core/keys.ts";
+import type { SourceOptions } from "../core/source.ts";
+import { EtcdClient } from "../etcd/client.ts";
+import { EtcdSink } from "../etcd/sink.ts";
+import { createSource } from "../service/drivers.ts";
+import { FatalError, runService } from "../service/run.ts";
+import { Status } from "../service/status.ts";
+import { setupLogging } from "./logging.ts";
+
+const str = (v: unknown) => (v === undefined ? undefined : String(v));
+
+/** The database named in a URL (`postgres://h1,h2/db?x` → `db`). */
+export function databaseOf(url: string): string {
+  const m = /^[a-z0-9+.-]+:\/\/[^/?]*\/([^?#]*)/i.exec(url);
+  return m && m[1] ? decodeURIComponent(m[1]) : "";
+}
+
+async function readPem(path: string | undefined, what: string): Promise<string | undefined> {
+  if (!path) return undefined;
+  try {
+    return await Deno.readTextFile(path);
+  } catch (e) {
+    throw new UsageError(`cannot read ${what} ${path}: ${(e as Error).message}`);
+  }
+}
+
+export interface RunParts {
+  sink: EtcdSink;
+  client: EtcdClient;
+  source: SourceOptions;
+  driver: string;
+  status: Status;
+}
+
+/** Build the etcd client, sink and source options from settings (shared by subcommands). */
+export async function buildParts(s: Settings, log: SourceOptions["log"]): Promise<RunParts> {
+  const driver = str(s["driver"]);
+  if (!driver) throw new UsageError("missing --driver (pgx or mysql)");
+  const url = str(s["db-url"]);
+  if (!url) throw new UsageError("missing --db-url (or SYNC_DB_URL)");
+  if (!/^(postgres|postgresql|mysql|mariadb):\/\//i.test(url)) {
+    throw new UsageError(
+      "--db-url must start with postgres:// (pgx) or mysql:// (mysql)",
+    );
+  }
+  const prefix = normalizePrefix(str(s["etcd-prefix"]) ?? "/sync");
+  if (!prefix) throw new UsageError("--etcd-prefix must not be empty");
+  const sourceId = str(s["source-id"]) ?? `${driver}-${databaseOf(url) || "default"}`;
+  const statePrefix = normalizePrefix(str(s["etcd-state-prefix"]) ?? `${prefix}-state`);
+  if ((statePrefix + "/").startsWith(prefix + "/")) {
+    throw new UsageError("--etcd-state-prefix must be outside --etcd-prefix");
+  }
+  const client = new EtcdClient({
+    endpoints: s["etcd-endpoints"] as string[],
+    username: str(s["etcd-username"]),
+    password: str(s["etcd-password"]),
+    caCert: await readPem(str(s["etcd-ca"]), "etcd CA file"),
+    cert: await readPem(str(s["etcd-cert"]), "etcd certificate file"),
+    key: await readPem(str(s["etcd-key"]), "etcd key file"),
+    timeoutMs: s["etcd-timeout"] as number,
+  });
+  const status = new Status();
+  const sink = new EtcdSink(client, {
+    prefix,
+    stateKey: `${statePrefix}/${sourceId}`,
+    maxTxnOps: s["etcd-max-txn-ops"] as number,
+    maxTxnBytes: s["etcd-max-txn-bytes"] as number,
+    oversize: s["oversize"] as "fail" | "skip",
+    log,
+    onTxn: () => status.etcdTxns++,
+    onOversize: () => status.oversizeSkipped++,
+  });
+  const source: SourceOptions = {
+    url,
+    filter: new TableFilter(s["tables"] as string[], s["exclude"] as string[]),
+    log,
+    pgx: {
+      slot: str(s["slot"])!,
+      publication: str(s["publication"])!,
+      dumpParallel: Math.max(1, s["dump-parallel"] as number),
+      statusIntervalMs: s["status-interval"] as number,
+    },
+    mysql: { serverId: s["server-id"] as number },
+  };
+  return { sink, client, source, driver, status };
+}
+
+export async function startRun(s: Settings): Promise<number> {
+  const log = await setupLogging(String(s["log-level"]), String(s["log-format"]));
+  const parts = await buildParts(s, log);
+  const factory = createSource(parts.driver, parts.source);
+  const stop = new AbortController();
+  const shutdownMs = s["shutdown-timeout"] as number;
+  let forced: ReturnType<typeof setTimeout> | undefined;
+  const onSignal = (sig: string) => () => {
+    if (stop.signal.aborted) return;
+    log.info("stopping", { signal: sig });
+    stop.abort();
+    // Whatever is not committed by then is abandoned; its position was never confirmed.
+    forced = setTimeout(() => {
+      log.warn("shutdown timeout reached; abandoning in-flight work", { timeout_ms: shutdownMs });
+      Deno.exit(0);
+    }, shutdownMs);
+  };
+  const sigterm = onSignal("SIGTERM");
+  const sigint = onSignal("SIGINT");
+  Deno.addSignalListener("SIGTERM", sigterm);
+  Deno.addSignalListener("SIGINT", sigint);
+  log.info("sync starting", {
+    driver: parts.driver,
+    etcd: (s["etcd-endpoints"] as string[]).join(","),
+    state_key: parts.sink.stateKey,
+  });
+  try {
+    await runService({
+      factory,
+      sink: parts.sink,
+      log,
+      signal: stop.signal,
+      status: parts.status,
+    });
+    log.info("stopped");
+    return 0;
+  } catch (e) {
+    if (e instanceof FatalError) {
+      log.error(e.message);
+      return e.exitCode;
+    }
+    throw e;
+  } finally {
+    clearTimeout(forced);
+    Deno.removeSignalListener("SIGTERM", sigterm);
+    Deno.removeSignalListener("SIGINT", sigint);
+    parts.client.close();
+  }
+}

@@ -1,0 +1,240 @@
+/**
+ * Every setting of `sync run`, with its default, and how flags, `SYNC_*` environment
+ * variables and the YAML config file combine: flag > env > file > default.
+ */
+import YAML from "yaml";
+
+export type Kind = "string" | "int" | "list" | "bool" | "duration" | "bytes";
+
+export interface OptionSpec {
+  name: string;
+  kind: Kind;
+  description: string;
+  default?: string | number | boolean | string[];
+  choices?: readonly string[];
+  /** Never echoed back in errors. */
+  secret?: boolean;
+}
+
+export const OPTIONS: readonly OptionSpec[] = [
+  { name: "driver", kind: "string", choices: ["pgx", "mysql"], description: "source driver" },
+  { name: "db-url", kind: "string", secret: true, description: "database URL" },
+  {
+    name: "etcd-endpoints",
+    kind: "list",
+    default: ["http://127.0.0.1:2379"],
+    description: "etcd endpoints, comma-separated, tried in order",
+  },
+  { name: "etcd-prefix", kind: "string", default: "/sync", description: "key prefix for rows" },
+  {
+    name: "etcd-state-prefix",
+    kind: "string",
+    description: "prefix of the state key (default: <etcd-prefix>-state)",
+  },
+  {
+    name: "source-id",
+    kind: "string",
+    description: "name of this source's state key (default: <driver>-<database>)",
+  },
+  { name: "etcd-username", kind: "string", description: "etcd user" },
+  { name: "etcd-password", kind: "string", secret: true, description: "etcd password" },
+  { name: "etcd-ca", kind: "string", description: "CA certificate file (PEM) for etcd TLS" },
+  { name: "etcd-cert", kind: "string", description: "client certificate file (PEM) for etcd" },
+  { name: "etcd-key", kind: "string", description: "client key file (PEM) for etcd" },
+  {
+    name: "etcd-max-txn-ops",
+    kind: "int",
+    default: 128,
+    description: "operations per etcd transaction (etcd's --max-txn-ops)",
+  },
+  {
+    name: "etcd-max-txn-bytes",
+    kind: "bytes",
+    default: 1536 * 1024 - 32 * 1024,
+    description: "request bytes per etcd transaction (under etcd's --max-request-bytes)",
+  },
+  {
+    name: "etcd-timeout",
+    kind: "duration",
+    default: 30_000,
+    description: "timeout of one etcd request",
+  },
+  {
+    name: "tables",
+    kind: "list",
+    default: [],
+    description: "tables to sync (globs on schema.table)",
+  },
+  { name: "exclude", kind: "list", default: [], description: "tables to skip (globs)" },
+  { name: "slot", kind: "string", default: "sync", description: "replication slot (pgx)" },
+  { name: "publication", kind: "string", default: "sync", description: "publication (pgx)" },
+  {
+    name: "dump-parallel",
+    kind: "int",
+    default: 2,
+    description: "tables dumped at once (pgx)",
+  },
+  {
+    name: "status-interval",
+    kind: "duration",
+    default: 10_000,
+    description: "standby status update interval (pgx)",
+  },
+  { name: "server-id", kind: "int", default: 4201, description: "replica server id (mysql)" },
+  {
+    name: "oversize",
+    kind: "string",
+    default: "fail",
+    choices: ["fail", "skip"],
+    description: "a row too large for etcd: stop, or log and skip it",
+  },
+  { name: "http-addr", kind: "string", description: "serve health and metrics on HOST:PORT" },
+  {
+    name: "ready-max-lag",
+    kind: "duration",
+    default: 30_000,
+    description: "/readyz fails above this lag",
+  },
+  {
+    name: "shutdown-timeout",
+    kind: "duration",
+    default: 10_000,
+    description: "time allowed for a clean stop",
+  },
+  {
+    name: "log-level",
+    kind: "string",
+    default: "info",
+    choices: ["debug", "info", "warn", "error"],
+    description: "log level",
+  },
+  {
+    name: "log-format",
+    kind: "string",
+    default: "text",
+    choices: ["text", "json"],
+    description: "log format: key=value text or JSON lines",
+  },
+];
+
+export type Value = string | number | boolean | string[];
+export type Settings = Record<string, Value | undefined>;
+
+/** Bad configuration: one line for the user, exit status 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+const byName = new Map(OPTIONS.map((o) => [o.name, o]));
+
+export function envName(option: string): string {
+  return "SYNC_" + option.toUpperCase().replaceAll("-", "_");
+}
+
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const BYTES = /^(\d+)(b|kib|kb|mib|mb|gib|gb)?$/i;
+const BUNITS: Record<string, number> = {
+  b: 1,
+  kb: 1000,
+  kib: 1024,
+  mb: 1e6,
+  mib: 1024 ** 2,
+  gb: 1e9,
+  gib: 1024 ** 3,
+};
+
+/** Parse one raw value (flag, env or file) into the option's kind. */
+export function parseValue(spec: OptionSpec, raw: unknown, from: string): Value {
+  const bad = (why: string) => {
+    const shown = spec.secret ? "" : ` ${JSON.stringify(raw)}`;
+    const where = from === `--${spec.name}` ? "" : ` (from ${from})`;
+    return new UsageError(`invalid value${shown} for --${spec.name}${where}: ${why}`);
+  };
+  let v: Value;
+  switch (spec.kind) {
+    case "list":
+      if (Array.isArray(raw)) v = raw.map(String);
+      else v = String(raw).split(",").map((s) => s.trim()).filter(Boolean);
+      break;
+    case "int": {
+      const n = typeof raw === "number" ? raw : Number(String(raw).trim());
+      if (!Number.isInteger(n) || n < 0) throw bad("expected a whole number");
+      v = n;
+      break;
+    }
+    case "bool":
+      if (typeof raw === "boolean") v = raw;
+      else if (/^(1|true|yes|on)$/i.test(String(raw))) v = true;
+      else if (/^(0|false|no|off)$/i.test(String(raw))) v = false;
+      else throw bad("expected true or false");
+      break;
+    case "duration": {
+      if (typeof raw === "number") {
+        v = raw * 1000;
+        break;
+      }
+      const m = DURATION.exec(String(raw).trim());
+      if (!m) throw bad("expected a duration such as 500ms, 10s or 1m");
+      v = Math.round(Number(m[1]) * UNITS[m[2] ?? "s"]);
+      break;
+    }
+    case "bytes": {
+      if (typeof raw === "number") {
+        v = raw;
+        break;
+      }
+      const m = BYTES.exec(String(raw).trim());
+      if (!m) throw bad("expected a size such as 1048576 or 1MiB");
+      v = Number(m[1]) * BUNITS[(m[2] ?? "b").toLowerCase()];
+      break;
+    }
+    default:
+      if (typeof raw === "object" && raw !== null) throw bad("expected a string");
+      v = String(raw);
+  }
+  if (spec.choices && !spec.choices.includes(String(v))) {
+    throw bad(`expected one of ${spec.choices.join(", ")}`);
+  }
+  return v;
+}
+
+/** Read and check the YAML config file: keys are the flag names. */
+export function parseConfigFile(text: string, path: string): Settings {
+  let doc: unknown;
+  try {
+    doc = YAML.parse(text);
+  } catch (e) {
+    throw new UsageError(`${path}: not valid YAML: ${(e as Error).message.split("\n")[0]}`);
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== "object" || Array.isArray(doc)) {
+    throw new UsageError(`${path}: expected a mapping of option names to values`);
+  }
+  const out: Settings = {};
+  for (const [k, raw] of Object.entries(doc as Record<string, unknown>)) {
+    const spec = byName.get(k);
+    if (!spec) throw new UsageError(`${path}: unknown key "${k}" (keys are the flag names)`);
+    out[k] = parseValue(spec, raw, path);
+  }
+  return out;
+}
+
+/** Combine flag > env > file > default into the settings of one run. */
+export function resolveSettings(
+  flags: Record<string, unknown>,
+  env: Record<string, string | undefined>,
+  file: Settings,
+): Settings {
+  const out: Settings = {};
+  for (const spec of OPTIONS) {
+    const flag = flags[spec.name];
+    const ev = env[envName(spec.name)];
+    if (flag !== undefined) out[spec.name] = parseValue(spec, flag, `--${spec.name}`);
+    else if (ev !== undefined && ev !== "") {
+      out[spec.name] = parseValue(spec, ev, envName(spec.name));
+    } else if (file[spec.name] !== undefined) out[spec.name] = file[spec.name];
+    else out[spec.name] = spec.default;
+  }
+  return out;
+}

@@ -1,0 +1,330 @@
+/**
+ * Turns ordered change batches into etcd transactions (design: Ordering and atomicity).
+ *
+ * - The state key rides in the same transaction as the changes it covers.
+ * - Consecutive small source transactions share one etcd transaction (group commit).
+ * - A transaction too big for one etcd transaction is applied in ordered chunks; the state
+ *   key moves only with the chunk that completes it.
+ * - Operations on the same key are merged first (etcd rejects a key twice in a txn).
+ */
+import type { Change, ChangeBatch, Position } from "../core/change.ts";
+import { UNCHANGED } from "../core/change.ts";
+import { renderRow, splitRow } from "../core/json.ts";
+import { fullKey, tablePrefix } from "../core/keys.ts";
+import type { Log } from "../core/log.ts";
+import { silentLog } from "../core/log.ts";
+import type { SavedState } from "../core/source.ts";
+import { EtcdClient, opSize, prefixEnd, type TxnCompare, type TxnOp } from "./client.ts";
+
+const enc = new TextEncoder();
+
+/** etcd's default --max-request-bytes is 1.5 MiB; keep room for framing. */
+export const DEFAULT_MAX_TXN_BYTES = 1536 * 1024 - 32 * 1024;
+
+export interface SinkOptions {
+  /** Data prefix, no trailing slash. */
+  prefix: string;
+  /** The state key of this source (outside the data prefix). */
+  stateKey: string;
+  /** etcd's --max-txn-ops (default 128). */
+  maxTxnOps?: number;
+  /** Request size budget per transaction. */
+  maxTxnBytes?: number;
+  /** What to do with a row larger than one etcd request: stop (default) or skip it. */
+  oversize?: "fail" | "skip";
+  log?: Log;
+  /** Compares every data transaction must pass (HA fencing); a failed one throws FencedError. */
+  fence?: () => TxnCompare[];
+  /** Called after each committed transaction (metrics). */
+  onTxn?: (info: TxnInfo) => void;
+  /** Called for each skipped oversize row (metrics). */
+  onOversize?: (table: string, key: string, bytes: number) => void;
+}
+
+export interface TxnInfo {
+  ops: number;
+  bytes: number;
+  seconds: number;
+  withState: boolean;
+}
+
+/** A row too large for etcd (design: Failure rules); stops sync unless `--oversize skip`. */
+export class OversizeError extends Error {
+  override name = "OversizeError";
+}
+
+/** This process lost its leadership: another sync instance owns the source now. */
+export class FencedError extends Error {
+  override name = "FencedError";
+}
+
+interface Pending {
+  /** Merged puts (value) and deletes (null), in first-seen order. */
+  ops: Map<string, { value: string | null; bytes: number }>;
+  /** Truncated tables' key ranges. */
+  ranges: { start: string; end: string }[];
+  bytes: number;
+}
+
+const newPending = (): Pending => ({ ops: new Map(), ranges: [], bytes: 0 });
+
+export class EtcdSink {
+  readonly client: EtcdClient;
+  readonly #prefix: string;
+  readonly #stateKey: string;
+  readonly #maxOps: number;
+  readonly #maxBytes: number;
+  readonly #oversize: "fail" | "skip";
+  readonly #log: Log;
+  readonly #fence?: () => TxnCompare[];
+  readonly #onTxn?: (info: TxnInfo) => void;
+  readonly #onOversize?: (table: string, key: string, bytes: number) => void;
+
+  constructor(client: EtcdClient, opts: SinkOptions) {
+    this.client = client;
+    this.#prefix = opts.prefix;
+    this.#stateKey = opts.stateKey;
+    this.#maxOps = opts.maxTxnOps ?? 128;
+    this.#maxBytes = opts.maxTxnBytes ?? DEFAULT_MAX_TXN_BYTES;
+    this.#oversize = opts.oversize ?? "fail";
+    this.#log = opts.log ?? silentLog;
+    this.#fence = opts.fence;
+    this.#onTxn = opts.onTxn;
+    this.#onOversize = opts.onOversize;
+    if (this.#maxOps < 2) throw new Error("--etcd-max-txn-ops must be at least 2");
+  }
+
+  get stateKey(): string {
+    return this.#stateKey;
+  }
+
+  /** The saved state, or null when there is none (or it is unreadable). */
+  async readState(): Promise<SavedState | null> {
+    const raw = await this.client.get(this.#stateKey);
+    if (raw === undefined) return null;
+    try {
+      return JSON.parse(raw) as SavedState;
+    } catch {
+      this.#log.warn("state key holds no valid JSON; starting over", { key: this.#stateKey });
+      return null;
+    }
+  }
+
+  /** Write the state on its own (after a dump's sweep). */
+  async writeState(state: SavedState): Promise<void> {
+    await this.#commit(newPending(), state);
+  }
+
+  /**
+   * Begin a dump: forget the old position (a crash mid-dump must lead to a new dump, not a
+   * resume) and return the revision the sweep compares against.
+   */
+  async startDump(): Promise<number> {
+    const r = await this.client.txn({
+      compare: this.#fence?.() ?? [],
+      success: [{ delete: { key: this.#stateKey } }],
+    });
+    if (!r.succeeded) throw new FencedError("lost leadership before the dump");
+    return r.revision;
+  }
+
+  /** Write dump rows (puts only, no state); safe to call concurrently for disjoint keys. */
+  async writeDump(batch: ChangeBatch): Promise<void> {
+    let p = newPending();
+    for (const c of batch.changes) {
+      if (c.op !== "put") continue;
+      const key = fullKey(this.#prefix, c.table, c.key);
+      const value = renderRow(c.columns, c.cells);
+      const bytes = opSize(key, enc.encode(value).length);
+      if (this.#tooBig(c.table, c.key, bytes, 0)) continue;
+      if (!this.#fits(p, key, bytes, 0)) {
+        await this.#commit(p, null);
+        p = newPending();
+      }
+      this.#add(p, key, value, bytes);
+    }
+    if (p.ops.size) await this.#commit(p, null);
+  }
+
+  /**
+   * Delete keys under the dumped tables that the dump did not write: their mod revision is
+   * not after the dump's start.
+   */
+  async sweep(tables: readonly string[], startRevision: number): Promise<number> {
+    let deleted = 0;
+    for (const table of tables) {
+      const prefix = tablePrefix(this.#prefix, table);
+      let p = newPending();
+      // Collect first, then delete: deleting while paging would shift the pages.
+      const stale: string[] = [];
+      for await (
+        const kv of this.client.scan(prefix, { keysOnly: true, maxModRevision: startRevision })
+      ) stale.push(kv.key);
+      for (const key of stale) {
+        if (!this.#fits(p, key, opSize(key, 0), 0)) {
+          await this.#commit(p, null);
+          p = newPending();
+        }
+        this.#add(p, key, null, opSize(key, 0));
+      }
+      if (p.ops.size) await this.#commit(p, null);
+      deleted += stale.length;
+    }
+    return deleted;
+  }
+
+  /**
+   * Apply streamed batches in order. Returns the position of the last source transaction
+   * whose changes and state are now committed (undefined when none completed).
+   */
+  async apply(
+    batches: readonly ChangeBatch[],
+    stateAt: (position: Position) => SavedState,
+  ): Promise<Position | undefined> {
+    let p = newPending();
+    let pendingPos: Position | undefined;
+    let committed: Position | undefined;
+    const stateBytes = (pos: Position) =>
+      opSize(this.#stateKey, JSON.stringify(stateAt(pos)).length + 64);
+    // Reserve room for the state key in every transaction.
+    let reserve = stateBytes(batches[batches.length - 1]?.commit?.position ?? {});
+    const flush = async () => {
+      await this.#commit(p, pendingPos ? stateAt(pendingPos) : null);
+      if (pendingPos) committed = pendingPos;
+      pendingPos = undefined;
+      p = newPending();
+    };
+    for (const batch of batches) {
+      for (const c of batch.changes) {
+        await this.#addChange(p, c, reserve, flush, () => p);
+      }
+      if (batch.commit) {
+        pendingPos = batch.commit.position;
+        reserve = Math.max(reserve, stateBytes(pendingPos));
+      }
+    }
+    if (p.ops.size || p.ranges.length || pendingPos) await flush();
+    return committed;
+  }
+
+  async #addChange(
+    start: Pending,
+    c: Change,
+    reserve: number,
+    flush: () => Promise<void>,
+    current: () => Pending,
+  ): Promise<void> {
+    let p = start;
+    if (c.op === "truncate") {
+      const s = tablePrefix(this.#prefix, c.table);
+      const range = { start: s, end: prefixEnd(s) };
+      // Earlier ops on the table are superseded by the truncate.
+      for (const k of p.ops.keys()) {
+        if (k >= range.start && k < range.end) {
+          p.bytes -= p.ops.get(k)!.bytes;
+          p.ops.delete(k);
+        }
+      }
+      if (!this.#fits(p, s, opSize(s, s.length), reserve)) {
+        await flush();
+        p = current();
+      }
+      p.ranges.push(range);
+      p.bytes += opSize(s, s.length);
+      return;
+    }
+    const key = fullKey(this.#prefix, c.table, c.key);
+    let value: string | null = null;
+    if (c.op === "put") {
+      value = c.cells.includes(UNCHANGED)
+        ? await this.#fillUnchanged(p, key, c.columns, c.cells, c.table)
+        : renderRow(c.columns, c.cells);
+    }
+    const bytes = opSize(key, value === null ? 0 : enc.encode(value).length);
+    if (value !== null && this.#tooBig(c.table, c.key, bytes, reserve)) return;
+    // A key inside a range truncated in this txn would overlap it: etcd rejects that.
+    const overlaps = p.ranges.some((r) => key >= r.start && key < r.end);
+    if (overlaps || !this.#fits(p, key, bytes, reserve)) {
+      await flush();
+      p = current();
+    }
+    this.#add(p, key, value, bytes);
+  }
+
+  /** Render a put whose unchanged (TOAST) columns come from the row's current value. */
+  async #fillUnchanged(
+    p: Pending,
+    key: string,
+    columns: readonly string[],
+    cells: readonly (string | typeof UNCHANGED)[],
+    table: string,
+  ): Promise<string> {
+    const pending = p.ops.get(key);
+    const current = pending !== undefined ? pending.value : await this.client.get(key);
+    const old = current ? splitRow(current) : new Map<string, string>();
+    const filled = cells.map((cell, i) => {
+      if (cell !== UNCHANGED) return cell;
+      const v = old.get(columns[i]);
+      if (v !== undefined) return v;
+      // The row was never written here (it predates a filter change, say): say so.
+      this.#log.warn("unchanged value missing from etcd; writing null", {
+        table,
+        column: columns[i],
+        key,
+      });
+      return "null";
+    });
+    return renderRow(columns, filled);
+  }
+
+  #tooBig(table: string, key: string, bytes: number, reserve: number): boolean {
+    if (bytes + reserve <= this.#maxBytes) return false;
+    if (this.#oversize === "skip") {
+      this.#log.warn("row too large for etcd; skipped", { table, key, bytes });
+      this.#onOversize?.(table, key, bytes);
+      return true;
+    }
+    throw new OversizeError(
+      `row too large for etcd: table ${table} key ${key} needs ${bytes} bytes, over the ` +
+        `${this.#maxBytes}-byte request limit; raise etcd's --max-request-bytes and ` +
+        `--etcd-max-txn-bytes, or run with --oversize skip`,
+    );
+  }
+
+  #fits(p: Pending, key: string, bytes: number, reserve: number): boolean {
+    const ops = p.ops.size + p.ranges.length + (p.ops.has(key) ? 0 : 1) + (reserve ? 1 : 0);
+    return ops <= this.#maxOps && p.bytes + bytes + reserve <= this.#maxBytes;
+  }
+
+  #add(p: Pending, key: string, value: string | null, bytes: number): void {
+    const old = p.ops.get(key);
+    if (old) {
+      p.bytes -= old.bytes;
+      // Re-insert so the merged op keeps the position of its last write.
+      p.ops.delete(key);
+    }
+    p.ops.set(key, { value, bytes });
+    p.bytes += bytes;
+  }
+
+  async #commit(p: Pending, state: SavedState | null): Promise<void> {
+    const success: TxnOp[] = [];
+    for (const r of p.ranges) success.push({ delete: { key: r.start, rangeEnd: r.end } });
+    for (const [key, op] of p.ops) {
+      success.push(
+        op.value === null ? { delete: { key } } : { put: { key, value: op.value } },
+      );
+    }
+    if (state) success.push({ put: { key: this.#stateKey, value: JSON.stringify(state) } });
+    if (success.length === 0) return;
+    const t0 = performance.now();
+    const r = await this.client.txn({ compare: this.#fence?.() ?? [], success });
+    if (!r.succeeded) throw new FencedError("lost leadership: another sync instance took over");
+    this.#onTxn?.({
+      ops: success.length,
+      bytes: p.bytes,
+      seconds: (performance.now() - t0) / 1000,
+      withState: state !== null,
+    });
+  }
+}

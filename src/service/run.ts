@@ -1,0 +1,167 @@
+/**
+ * The service: runs a source driver into the etcd sink in a retry loop (design: Shape,
+ * Failure rules). Owns the position hand-off: a position is confirmed to the source only
+ * after the etcd transaction that recorded it committed.
+ */
+import type { ChangeBatch, Position } from "../core/change.ts";
+import type { Log } from "../core/log.ts";
+import { ConfigError, type SavedState, type SourceFactory } from "../core/source.ts";
+import type { EtcdSink } from "../etcd/sink.ts";
+import { OversizeError } from "../etcd/sink.ts";
+import { Pipeline } from "./pipeline.ts";
+import { Status } from "./status.ts";
+
+export interface ServiceOptions {
+  factory: SourceFactory;
+  sink: EtcdSink;
+  log: Log;
+  signal: AbortSignal;
+  status?: Status;
+  /** Backoff bounds for retries. */
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+/** An error that ends the process with `exitCode` instead of being retried. */
+export class FatalError extends Error {
+  override name = "FatalError";
+  constructor(message: string, readonly exitCode: number) {
+    super(message);
+  }
+}
+
+function reasonOf(e: unknown): string {
+  if (e instanceof Error) return e.message.split("\n")[0];
+  return String(e);
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/**
+ * Run until `signal` aborts (resolves) or a fatal error (throws FatalError). Every other
+ * failure is logged in one line and retried with exponential backoff and jitter.
+ */
+export async function runService(o: ServiceOptions): Promise<void> {
+  const status = o.status ?? new Status();
+  const minB = o.minBackoffMs ?? 500;
+  const maxB = o.maxBackoffMs ?? 30_000;
+  let backoff = minB;
+  let everStreamed = false;
+  let attempt = 0;
+  while (!o.signal.aborted) {
+    attempt++;
+    const started = Date.now();
+    try {
+      await runOnce(o, status, () => (everStreamed = true));
+      if (o.signal.aborted) break;
+      throw new Error("source stream ended");
+    } catch (e) {
+      if (o.signal.aborted) break;
+      if (e instanceof OversizeError) throw new FatalError(e.message, 1);
+      // A misconfiguration at first start cannot fix itself; after a successful start it
+      // may be a node mid-failover, so keep trying.
+      if (e instanceof ConfigError && !everStreamed) throw new FatalError(e.message, 2);
+      const reason = reasonOf(e);
+      status.phase = "retrying";
+      status.lastError = { time: new Date(), message: reason };
+      status.count(status.reconnects, (e as Error)?.name ?? "Error");
+      if (Date.now() - started > 60_000) backoff = minB;
+      const wait = Math.round(backoff / 2 + Math.random() * backoff / 2);
+      o.log.warn("retrying", { attempt, reason, retry_in_ms: wait });
+      await sleep(wait, o.signal);
+      backoff = Math.min(maxB, backoff * 2);
+    }
+  }
+  status.phase = "stopped";
+}
+
+async function runOnce(o: ServiceOptions, status: Status, streaming: () => void): Promise<void> {
+  const { factory, sink, log } = o;
+  // One attempt's work stops when the service stops or any part of it fails.
+  const attempt = new AbortController();
+  const stop = () => attempt.abort();
+  o.signal.addEventListener("abort", stop, { once: true });
+  const session = await factory.connect(attempt.signal);
+  try {
+    const state = await sink.readState();
+    const plan = await session.plan(state);
+    let position: Position;
+    let dumpRevision: number;
+    const stateAt = (p: Position): SavedState => ({
+      driver: session.driver,
+      source: session.identity,
+      position: p,
+      dumpRevision,
+      updatedAt: new Date().toISOString(),
+    });
+    if (plan.mode === "dump") {
+      status.phase = "dump";
+      log.info("dump starting", { reason: plan.reason });
+      dumpRevision = await sink.startDump();
+      const result = await session.dump(async (batch: ChangeBatch) => {
+        await sink.writeDump(batch);
+        for (const c of batch.changes) if (c.op === "put") status.count(status.rowsDumped, c.table);
+      }, attempt.signal);
+      if (attempt.signal.aborted) return;
+      const swept = await sink.sweep(result.tables, dumpRevision);
+      position = result.position;
+      await sink.writeState(stateAt(position));
+      session.confirm(position);
+      status.position = position;
+      log.info("dump done", { tables: result.tables.length, swept, position: fmtPos(position) });
+    } else {
+      position = plan.position;
+      dumpRevision = state?.dumpRevision ?? 0;
+      log.info("resuming", { position: fmtPos(position) });
+    }
+
+    status.phase = "sync";
+    streaming();
+    const pipeline = new Pipeline(sink, stateAt, {
+      onCommitted(p, batches) {
+        session.confirm(p);
+        status.position = p;
+        status.lastApplied = new Date();
+        for (const b of batches) {
+          if (b.commit) {
+            status.transactions++;
+            if (b.commit.time) status.lastCommitTime = b.commit.time;
+          }
+          for (const c of b.changes) status.count(status.changes, `${c.table}\t${c.op}`);
+        }
+      },
+    });
+    const applying = pipeline.run().catch((e) => {
+      attempt.abort();
+      throw e;
+    });
+    let streamError: unknown;
+    try {
+      await session.stream(position, pipeline.push, attempt.signal);
+    } catch (e) {
+      streamError = e;
+    }
+    // Finish what was read (unless etcd itself failed), so the last position is confirmed.
+    pipeline.close();
+    await applying;
+    if (streamError && !o.signal.aborted) throw streamError;
+  } finally {
+    o.signal.removeEventListener("abort", stop);
+    await session.close().catch(() => {});
+  }
+}
+
+function fmtPos(p: Position): string {
+  return Object.entries(p).map(([k, v]) => `${k}=${v}`).join(",");
+}
