@@ -9,6 +9,7 @@ import { EtcdSink } from "../etcd/sink.ts";
 import { createSource } from "../service/drivers.ts";
 import { FatalError, runService } from "../service/run.ts";
 import { Status } from "../service/status.ts";
+import { serveHttp } from "../service/http.ts";
 import { setupLogging } from "./logging.ts";
 
 const str = (v: unknown) => (v === undefined ? undefined : String(v));
@@ -115,6 +116,15 @@ export async function startRun(s: Settings): Promise<number> {
     etcd: (s["etcd-endpoints"] as string[]).join(","),
     state_key: parts.sink.stateKey,
   });
+  const http = s["http-addr"]
+    ? serveHttp({
+      addr: String(s["http-addr"]),
+      status: parts.status,
+      log,
+      readyMaxLagMs: s["ready-max-lag"] as number,
+      signal: stop.signal,
+    })
+    : undefined;
   try {
     await runService({
       factory,
@@ -136,5 +146,6 @@ export async function startRun(s: Settings): Promise<number> {
     Deno.removeSignalListener("SIGTERM", sigterm);
     Deno.removeSignalListener("SIGINT", sigint);
     parts.client.close();
+    await http?.finished;
   }
 }

@@ -131,6 +131,7 @@ async function runOnce(o: ServiceOptions, status: Status, streaming: () => void)
     const pipeline = new Pipeline(sink, stateAt, {
       onCommitted(p, batches) {
         session.confirm(p);
+        status.backlog = pipeline.backlog;
         status.position = p;
         status.lastApplied = new Date();
         for (const b of batches) {
@@ -148,7 +149,10 @@ async function runOnce(o: ServiceOptions, status: Status, streaming: () => void)
     });
     let streamError: unknown;
     try {
-      await session.stream(position, pipeline.push, attempt.signal);
+      await session.stream(position, async (batch) => {
+        status.backlog += batch.changes.length;
+        await pipeline.push(batch);
+      }, attempt.signal);
     } catch (e) {
       streamError = e;
     }

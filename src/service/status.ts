@@ -19,6 +19,19 @@ export class Status {
   etcdTxns = 0;
   oversizeSkipped = 0;
 
+  /** Changes read from the source and not yet in etcd. */
+  backlog = 0;
+
+  /**
+   * Seconds between the source's commit and etcd's: growing with the wall clock while
+   * changes wait, otherwise the delay of the last applied transaction.
+   */
+  lagSeconds(now = new Date()): number {
+    if (!this.lastCommitTime) return 0;
+    const end = this.backlog > 0 ? now : this.lastApplied ?? now;
+    return Math.max(0, (end.getTime() - this.lastCommitTime.getTime()) / 1000);
+  }
+
   count(map: Map<string, number>, key: string, n = 1): void {
     map.set(key, (map.get(key) ?? 0) + n);
   }

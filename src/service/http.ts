@@ -1,0 +1,52 @@
+/** `--http-addr`: liveness, readiness and Prometheus metrics. */
+import type { Log } from "../core/log.ts";
+import { renderMetrics } from "./metrics.ts";
+import type { Status } from "./status.ts";
+
+export interface HttpOptions {
+  addr: string;
+  status: Status;
+  log: Log;
+  /** /readyz fails when lag exceeds this. */
+  readyMaxLagMs: number;
+  signal: AbortSignal;
+}
+
+/** Parse `HOST:PORT` (or `:PORT`). */
+export function parseAddr(addr: string): { hostname: string; port: number } {
+  const m = /^(.*):(\d+)$/.exec(addr);
+  if (!m) throw new Error(`--http-addr must be HOST:PORT, got ${addr}`);
+  return { hostname: m[1].replace(/^\[|\]$/g, "") || "0.0.0.0", port: Number(m[2]) };
+}
+
+export function readiness(status: Status, maxLagMs: number): { ok: boolean; reason: string } {
+  if (status.phase !== "sync") return { ok: false, reason: `phase is ${status.phase}` };
+  const lag = status.lagSeconds();
+  if (lag * 1000 > maxLagMs) return { ok: false, reason: `lag ${lag.toFixed(1)}s over limit` };
+  return { ok: true, reason: "streaming" };
+}
+
+export function serveHttp(o: HttpOptions): Deno.HttpServer {
+  const { hostname, port } = parseAddr(o.addr);
+  return Deno.serve({
+    hostname,
+    port,
+    signal: o.signal,
+    onListen: (a) => o.log.info("http listening", { addr: `${a.hostname}:${a.port}` }),
+  }, (req) => {
+    const path = new URL(req.url).pathname;
+    if (path === "/healthz") return new Response("ok\n");
+    if (path === "/readyz") {
+      const r = readiness(o.status, o.readyMaxLagMs);
+      return Response.json({ ready: r.ok, reason: r.reason, phase: o.status.phase }, {
+        status: r.ok ? 200 : 503,
+      });
+    }
+    if (path === "/metrics") {
+      return new Response(renderMetrics(o.status), {
+        headers: { "content-type": "text/plain; version=0.0.4" },
+      });
+    }
+    return new Response("not found\n", { status: 404 });
+  });
+}

@@ -1,0 +1,63 @@
+/** Prometheus text exposition of the service's `Status`. */
+import type { Status } from "./status.ts";
+
+const PHASES = ["starting", "dump", "sync", "retrying", "stopped"] as const;
+
+function esc(v: string): string {
+  return v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+}
+
+export function renderMetrics(s: Status, now = new Date()): string {
+  const out: string[] = [];
+  const metric = (name: string, type: string, help: string, rows: [string, number][]) => {
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, v] of rows) out.push(`${name}${labels} ${v}`);
+  };
+  metric(
+    "sync_phase",
+    "gauge",
+    "1 for the phase the service is in.",
+    PHASES.map((p) => [`{phase="${p}"}`, s.phase === p ? 1 : 0]),
+  );
+  metric(
+    "sync_dump_rows_total",
+    "counter",
+    "Rows written by dumps, by table.",
+    [...s.rowsDumped].map(([t, n]) => [`{table="${esc(t)}"}`, n]),
+  );
+  metric(
+    "sync_changes_total",
+    "counter",
+    "Streamed changes applied to etcd, by table and kind.",
+    [...s.changes].map(([k, n]) => {
+      const [table, op] = k.split("\t");
+      return [`{table="${esc(table)}",op="${op}"}`, n];
+    }),
+  );
+  metric("sync_transactions_total", "counter", "Source transactions applied.", [[
+    "",
+    s.transactions,
+  ]]);
+  metric("sync_etcd_txns_total", "counter", "etcd transactions committed.", [["", s.etcdTxns]]);
+  metric("sync_oversize_rows_skipped_total", "counter", "Rows too large for etcd, skipped.", [[
+    "",
+    s.oversizeSkipped,
+  ]]);
+  metric(
+    "sync_reconnects_total",
+    "counter",
+    "Retries of the source or etcd, by reason.",
+    [...s.reconnects].map(([r, n]) => [`{reason="${esc(r)}"}`, n]),
+  );
+  metric("sync_lag_seconds", "gauge", "Source commit to etcd commit delay.", [[
+    "",
+    s.lagSeconds(now),
+  ]]);
+  if (s.lastError) {
+    metric("sync_last_error_timestamp_seconds", "gauge", "Time of the last error.", [[
+      "",
+      s.lastError.time.getTime() / 1000,
+    ]]);
+  }
+  return out.join("\n") + "\n";
+}
