@@ -59,7 +59,10 @@ try {
     "--etcd-prefix=/demo",
   ]);
   cleanups.push(() => sync.stop());
-  await waitUntil("the dump", async () => (await client.get("/demo-state/pgx-postgres")) !== undefined);
+  await waitUntil(
+    "the dump",
+    async () => (await client.get("/demo-state/pgx-postgres")) !== undefined,
+  );
 
   say("changing rows: insert, update, delete, and a key change");
   await pg.sql.unsafe(`
@@ -68,9 +71,11 @@ try {
     DELETE FROM orders WHERE customer = 2;
     UPDATE orders SET n = 2, total = 21.50 WHERE customer = 1 AND n = 1;
   `);
-  await waitUntil("the changes to reach etcd", async () =>
-    (await client.get("/demo/orders/1/2")) !== undefined &&
-    (await client.get("/demo/customers/3")) !== undefined
+  await waitUntil(
+    "the changes to reach etcd",
+    async () =>
+      (await client.get("/demo/orders/1/2")) !== undefined &&
+      (await client.get("/demo/customers/3")) !== undefined,
   );
 
   say("etcd now holds (prefix /demo):");

@@ -4,13 +4,15 @@ import { UsageError } from "../config/options.ts";
 import { TableFilter } from "../core/filter.ts";
 import { normalizePrefix } from "../core/keys.ts";
 import type { SourceOptions } from "../core/source.ts";
-import { EtcdClient } from "../etcd/client.ts";
+import { EtcdClient, type TxnCompare } from "../etcd/client.ts";
 import { EtcdSink } from "../etcd/sink.ts";
 import { createSource } from "../service/drivers.ts";
 import { FatalError, runService } from "../service/run.ts";
 import { Status } from "../service/status.ts";
 import { serveHttp } from "../service/http.ts";
 import { setupLogging } from "./logging.ts";
+import { campaign } from "../service/ha.ts";
+import type { Log } from "../core/log.ts";
 
 const str = (v: unknown) => (v === undefined ? undefined : String(v));
 
@@ -35,6 +37,8 @@ export interface RunParts {
   source: SourceOptions;
   driver: string;
   status: Status;
+  /** Set while this process leads (`--ha`): every data transaction is fenced by it. */
+  fence: { current?: () => TxnCompare[] };
 }
 
 /** Build the etcd client, sink and source options from settings (shared by subcommands). */
@@ -65,6 +69,7 @@ export async function buildParts(s: Settings, log: SourceOptions["log"]): Promis
     timeoutMs: s["etcd-timeout"] as number,
   });
   const status = new Status();
+  const fence: { current?: () => TxnCompare[] } = {};
   const sink = new EtcdSink(client, {
     prefix,
     stateKey: `${statePrefix}/${sourceId}`,
@@ -74,6 +79,7 @@ export async function buildParts(s: Settings, log: SourceOptions["log"]): Promis
     log,
     onTxn: () => status.etcdTxns++,
     onOversize: () => status.oversizeSkipped++,
+    fence: () => fence.current?.() ?? [],
   });
   const source: SourceOptions = {
     url,
@@ -87,7 +93,7 @@ export async function buildParts(s: Settings, log: SourceOptions["log"]): Promis
     },
     mysql: { serverId: s["server-id"] as number },
   };
-  return { sink, client, source, driver, status };
+  return { sink, client, source, driver, status, fence };
 }
 
 export async function startRun(s: Settings): Promise<number> {
@@ -126,13 +132,10 @@ export async function startRun(s: Settings): Promise<number> {
     })
     : undefined;
   try {
-    await runService({
-      factory,
-      sink: parts.sink,
-      log,
-      signal: stop.signal,
-      status: parts.status,
-    });
+    const service = (signal: AbortSignal) =>
+      runService({ factory, sink: parts.sink, log, signal, status: parts.status });
+    if (s["ha"]) await runLeader(s, parts, log, stop.signal, service);
+    else await service(stop.signal);
     log.info("stopped");
     return 0;
   } catch (e) {
@@ -147,5 +150,44 @@ export async function startRun(s: Settings): Promise<number> {
     Deno.removeSignalListener("SIGINT", sigint);
     parts.client.close();
     await http?.finished;
+  }
+}
+
+/** `--ha`: campaign, run while leading, and campaign again when leadership is lost. */
+async function runLeader(
+  s: Settings,
+  parts: RunParts,
+  log: Log,
+  stop: AbortSignal,
+  service: (signal: AbortSignal) => Promise<void>,
+): Promise<void> {
+  const id = str(s["ha-id"]) ?? `${Deno.hostname()}-${Deno.pid}`;
+  const name = `${parts.sink.stateKey}/leader`;
+  while (!stop.aborted) {
+    parts.status.phase = "standby";
+    let lead;
+    try {
+      lead = await campaign({
+        client: parts.client,
+        name,
+        id,
+        ttlSeconds: Math.max(2, Math.round((s["ha-ttl"] as number) / 1000)),
+        log,
+        signal: stop,
+      });
+    } catch (e) {
+      if (stop.aborted) return;
+      log.warn("campaign failed; retrying", { reason: (e as Error).message.split("\n")[0] });
+      await new Promise((r) => setTimeout(r, 1000));
+      continue;
+    }
+    parts.fence.current = lead.fence;
+    try {
+      await service(AbortSignal.any([stop, lead.lost]));
+    } finally {
+      parts.fence.current = undefined;
+      await lead.resign();
+    }
+    if (!stop.aborted) log.warn("no longer the leader; campaigning again");
   }
 }

@@ -88,6 +88,14 @@ export const OPTIONS: readonly OptionSpec[] = [
     choices: ["fail", "skip"],
     description: "a row too large for etcd: stop, or log and skip it",
   },
+  { name: "ha", kind: "bool", default: false, description: "run as one of several; one leads" },
+  {
+    name: "ha-ttl",
+    kind: "duration",
+    default: 10_000,
+    description: "--ha lease TTL: a standby takes over within it",
+  },
+  { name: "ha-id", kind: "string", description: "--ha identity (default: host name and PID)" },
   { name: "http-addr", kind: "string", description: "serve health and metrics on HOST:PORT" },
   {
     name: "ready-max-lag",

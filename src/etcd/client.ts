@@ -202,21 +202,26 @@ export class EtcdClient {
     this.#http?.close();
   }
 
-  async #post(path: string, body: unknown, auth = true): Promise<Record<string, unknown>> {
+  async #post(
+    path: string,
+    body: unknown,
+    auth = true,
+    timeoutMs?: number,
+  ): Promise<Record<string, unknown>> {
     let lastErr: unknown;
     const n = this.#opts.endpoints.length;
     for (let attempt = 0; attempt < n; attempt++) {
       const base = this.#opts.endpoints[this.#current].replace(/\/+$/, "");
       try {
         if (auth && this.#opts.username && !this.#token) await this.authenticate();
-        return await this.#send(base + path, body, auth);
+        return await this.#send(base + path, body, auth, timeoutMs);
       } catch (e) {
         if (e instanceof EtcdError) {
           if (e.authFailed && auth && this.#opts.username && this.#token) {
             // Tokens expire (--auth-token-ttl); fetch a new one once and retry.
             this.#token = undefined;
             await this.authenticate();
-            return await this.#send(base + path, body, auth);
+            return await this.#send(base + path, body, auth, timeoutMs);
           }
           throw e;
         }
@@ -230,7 +235,12 @@ export class EtcdClient {
     );
   }
 
-  async #send(url: string, body: unknown, auth: boolean): Promise<Record<string, unknown>> {
+  async #send(
+    url: string,
+    body: unknown,
+    auth: boolean,
+    timeoutMs?: number,
+  ): Promise<Record<string, unknown>> {
     const headers: Record<string, string> = { "content-type": "application/json" };
     if (auth && this.#token) headers.authorization = this.#token;
     const res = await fetch(url, {
@@ -238,7 +248,7 @@ export class EtcdClient {
       headers,
       body: JSON.stringify(body),
       client: this.#http,
-      signal: AbortSignal.timeout(this.#opts.timeoutMs ?? 30_000),
+      signal: AbortSignal.timeout(timeoutMs ?? this.#opts.timeoutMs ?? 30_000),
     });
     const text = await res.text();
     let json: Record<string, unknown>;
@@ -360,7 +370,7 @@ export class EtcdClient {
   }
 
   /** Call a gateway path not wrapped above (leases, elections, auth admin). */
-  call(path: string, body: unknown): Promise<Record<string, unknown>> {
-    return this.#post(path, body);
+  call(path: string, body: unknown, timeoutMs?: number): Promise<Record<string, unknown>> {
+    return this.#post(path, body, true, timeoutMs);
   }
 }

@@ -1,7 +1,7 @@
 /** Prometheus text exposition of the service's `Status`. */
 import type { Status } from "./status.ts";
 
-const PHASES = ["starting", "dump", "sync", "retrying", "stopped"] as const;
+const PHASES = ["starting", "standby", "dump", "sync", "retrying", "stopped"] as const;
 
 function esc(v: string): string {
   return v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");

@@ -1,7 +1,7 @@
 /** What the service is doing, for logs, health checks and metrics. */
 import type { Position } from "../core/change.ts";
 
-export type Phase = "starting" | "dump" | "sync" | "retrying" | "stopped";
+export type Phase = "starting" | "standby" | "dump" | "sync" | "retrying" | "stopped";
 
 export class Status {
   phase: Phase = "starting";
