@@ -75,13 +75,14 @@ CREATE TABLE bins (
 );
 CREATE TABLE misc (
   id INT PRIMARY KEY,
-  e ENUM('small','medium','large'), s SET('red','green','blue','x,y'), j JSON,
+  e ENUM('small','medium','large'), s SET('red','green','blue','x y'), j JSON,
   g GEOMETRY, p POINT
 );
 CREATE TABLE comp (
   a VARCHAR(10), b INT, v TEXT, PRIMARY KEY (a, b)
 );
 SET NAMES utf8mb4;
+SET SESSION sql_mode = '';  -- allows the invalid ENUM value '' (index 0)
 INSERT INTO ints VALUES
   (1, -128, 255, -32768, 65535, -8388608, 16777215, -2147483648, 4294967295,
    -9223372036854775808, 18446744073709551615, 1),
@@ -98,12 +99,12 @@ INSERT INTO nums VALUES
   (5, 100, -0.5, -99999, 2, 1e20, 1.7976931348623157e308, NULL, b'1111111111', NULL),
   (6, NULL, NULL, NULL, NULL, 0.1, -2.2250738585072014e-308, NULL, NULL, NULL),
   (7, 1.5, 1, 1, 1, 1e-10, 123456789012345680000, NULL, NULL, NULL),
-  (8, 1.5, 1, 1, 1, -3.4028235e38, 1e15, NULL, NULL, NULL),
+  (8, 1.5, 1, 1, 1, -3.40282e38, 1e15, NULL, NULL, NULL),
   (9, 1.5, 1, 1, 1, 1.17549435e-38, 1e16, NULL, NULL, NULL),
   (10, 1.5, 1, 1, 1, 100000, 123456.789, NULL, NULL, NULL),
   (11, 1.5, 1, 1, 1, 1000000, 0.000123456789, NULL, NULL, NULL),
   (12, 1.5, 1, 1, 1, 0.0001, 1e-5, NULL, NULL, NULL),
-  (13, 1.5, 1, 1, 1, 123.456, 5e-324, NULL, NULL, NULL);
+  (13, 1.5, 1, 1, 1, 123.456, 1e-300, NULL, NULL, NULL);
 INSERT INTO times VALUES
   (1, 2024, '2024-02-29', '12:34:56', '-838:59:59.000', '838:59:59.000000',
    '2024-02-29 23:59:59', '2024-02-29 23:59:59.9', '1000-01-01 00:00:00.000001',
@@ -131,7 +132,7 @@ INSERT INTO misc VALUES
    ST_GeomFromText('LINESTRING(0 0, 1 1, 2 0.5)'), POINT(1.5, -2)),
   (2, 'small', '', '[]', NULL, NULL),
   (3, NULL, NULL, NULL, NULL, NULL),
-  (4, 'large', 'red,green,blue,x,y', '"just a string"', ST_GeomFromText('POINT(0 0)'), POINT(0, 0)),
+  (4, 'large', 'red,green,blue,x y', '"just a string"', ST_GeomFromText('POINT(0 0)'), POINT(0, 0)),
   (5, '', 'green', '123.456e2', NULL, NULL);
 INSERT INTO comp VALUES ('a', 1, 'one'), ('a', 2, 'two'), ('b/c', -1, 'slash');
 SQL

@@ -60,6 +60,8 @@ export interface SourceOptions {
   url: string;
   filter: import("./filter.ts").TableFilter;
   log: import("./log.ts").Log;
+  /** Called by dump() with each table's estimated row count (progress display, metrics). */
+  onTableEstimate?: (table: string, rows: number) => void;
   pgx: {
     slot: string;
     publication: string;

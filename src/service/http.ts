@@ -1,7 +1,8 @@
 /** `--http-addr`: liveness, readiness and Prometheus metrics. */
 import type { Log } from "../core/log.ts";
 import { renderMetrics } from "./metrics.ts";
-import type { Status } from "./status.ts";
+import { type Status, statusJson } from "./status.ts";
+import { STATUS_PAGE } from "./page.ts";
 
 export interface HttpOptions {
   addr: string;
@@ -46,6 +47,10 @@ export function serveHttp(o: HttpOptions): Deno.HttpServer {
       return new Response(renderMetrics(o.status), {
         headers: { "content-type": "text/plain; version=0.0.4" },
       });
+    }
+    if (path === "/status.json") return Response.json(statusJson(o.status));
+    if (path === "/") {
+      return new Response(STATUS_PAGE, { headers: { "content-type": "text/html; charset=utf-8" } });
     }
     return new Response("not found\n", { status: 404 });
   });

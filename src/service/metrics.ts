@@ -26,6 +26,12 @@ export function renderMetrics(s: Status, now = new Date()): string {
     [...s.rowsDumped].map(([t, n]) => [`{table="${esc(t)}"}`, n]),
   );
   metric(
+    "sync_dump_rows_estimated",
+    "gauge",
+    "Rows each table holds per the catalogue, for dump progress.",
+    [...s.rowsEstimated].map(([t, n]) => [`{table="${esc(t)}"}`, n]),
+  );
+  metric(
     "sync_changes_total",
     "counter",
     "Streamed changes applied to etcd, by table and kind.",

@@ -14,6 +14,8 @@ export class Status {
   lastError?: { time: Date; message: string };
   reconnects = new Map<string, number>();
   rowsDumped = new Map<string, number>();
+  /** Estimated rows per table (from the catalogue), for dump progress. */
+  rowsEstimated = new Map<string, number>();
   changes = new Map<string, number>();
   transactions = 0;
   etcdTxns = 0;
@@ -35,4 +37,34 @@ export class Status {
   count(map: Map<string, number>, key: string, n = 1): void {
     map.set(key, (map.get(key) ?? 0) + n);
   }
+}
+
+/** The JSON behind the status page (`/status.json`): no secrets, only progress. */
+export function statusJson(s: Status): Record<string, unknown> {
+  const tables = new Map<string, { dumped: number; estimated?: number; changes: number }>();
+  const row = (t: string) => {
+    let r = tables.get(t);
+    if (!r) tables.set(t, r = { dumped: 0, changes: 0 });
+    return r;
+  };
+  for (const [t, n] of s.rowsDumped) row(t).dumped = n;
+  for (const [t, n] of s.rowsEstimated) row(t).estimated = n;
+  let changesTotal = 0;
+  for (const [k, n] of s.changes) {
+    row(k.split("\t")[0]).changes += n;
+    changesTotal += n;
+  }
+  return {
+    phase: s.phase,
+    position: s.position ?? null,
+    lagSeconds: s.lagSeconds(),
+    transactions: s.transactions,
+    changesTotal,
+    lastCommitTime: s.lastCommitTime?.toISOString() ?? null,
+    lastError: s.lastError ?? null,
+    tables: [...tables].sort(([a], [b]) => (a < b ? -1 : 1)).map(([table, r]) => ({
+      table,
+      ...r,
+    })),
+  };
 }
