@@ -14,7 +14,7 @@ import { fullKey, tablePrefix } from "../core/keys.ts";
 import type { Log } from "../core/log.ts";
 import { silentLog } from "../core/log.ts";
 import type { SavedState } from "../core/source.ts";
-import { EtcdClient, opSize, prefixEnd, type TxnCompare, type TxnOp } from "./client.ts";
+import { type EtcdClient, opSize, prefixEnd, type TxnCompare, type TxnOp } from "./client.ts";
 
 const enc = new TextEncoder();
 
