@@ -7,6 +7,7 @@ import { OPTIONS, resolveSettings, UsageError } from "../config/options.ts";
 import { parseConfigFile } from "../config/options.ts";
 import { ConfigError } from "../core/source.ts";
 import { startRun } from "./run.ts";
+import { runCheck, runDrop, runStatus } from "./admin.ts";
 import { VERSION } from "../version.ts";
 
 function camel(name: string): string {
@@ -69,6 +70,23 @@ export async function main(args: string[]): Promise<number> {
     const settings = await loadSettings(opts);
     result = await startRun(settings);
   });
+  addOptions(program.command("check").description("preflight checks of the database and etcd"))
+    .action(async (opts: Record<string, unknown>) => {
+      result = await runCheck(await loadSettings(opts));
+    });
+  addOptions(program.command("status").description("state key and source position"))
+    .option("--json", "machine-readable output")
+    .action(async (opts: Record<string, unknown>) => {
+      result = await runStatus(await loadSettings(opts), Boolean(opts.json));
+    });
+  addOptions(
+    program.command("drop").description("remove the slot/publication and the state key"),
+  )
+    .option("--yes", "do not ask")
+    .option("--purge-data", "also delete every replicated key under the prefix")
+    .action(async (opts: Record<string, unknown>) => {
+      result = await runDrop(await loadSettings(opts), Boolean(opts.yes), Boolean(opts.purgeData));
+    });
   try {
     await program.parseAsync(args, { from: "user" });
   } catch (e) {

@@ -79,6 +79,22 @@ export interface SourceOptions {
 export interface SourceFactory {
   readonly driver: string;
   connect(signal: AbortSignal): Promise<SourceSession>;
+  /** `sync check`: preflight checks of the source. */
+  check?(): Promise<CheckResult[]>;
+  /** `sync status`: the source's side (slot, retained WAL, binlog files, lag). */
+  inspect?(state: SavedState | null): Promise<Record<string, unknown>>;
+  /** `sync drop`: remove what sync created on the source; returns what was removed. */
+  drop?(): Promise<string[]>;
+}
+
+/** One line of `sync check`. */
+export interface CheckResult {
+  name: string;
+  ok: boolean;
+  /** What was found. */
+  detail: string;
+  /** What to change when not ok. */
+  fix?: string;
 }
 
 /** A URL with its password replaced, for logs and errors. */
