@@ -151,8 +151,12 @@ columns_json() {
       'schema', TABLE_SCHEMA, 'table', TABLE_NAME, 'name', COLUMN_NAME, 'pos', ORDINAL_POSITION,
       'dataType', DATA_TYPE, 'columnType', COLUMN_TYPE, 'charset', CHARACTER_SET_NAME,
       'precision', NUMERIC_PRECISION, 'scale', NUMERIC_SCALE, 'fsp', DATETIME_PRECISION,
-      'key', COLUMN_KEY) ORDER BY TABLE_NAME, ORDINAL_POSITION)
-    FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'fx'"
+      'key', COLUMN_KEY,
+      'json', EXISTS(SELECT 1 FROM information_schema.CHECK_CONSTRAINTS k
+        WHERE k.CONSTRAINT_SCHEMA = c.TABLE_SCHEMA AND k.TABLE_NAME = c.TABLE_NAME
+          AND k.CHECK_CLAUSE = CONCAT('json_valid(\`', c.COLUMN_NAME, '\`)')) = 1)
+      ORDER BY TABLE_NAME, ORDINAL_POSITION)
+    FROM information_schema.COLUMNS c WHERE TABLE_SCHEMA = 'fx'"
 }
 columns_json >"$TMP/columns-before.json"
 

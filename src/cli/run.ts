@@ -11,6 +11,7 @@ import { FatalError, runService } from "../service/run.ts";
 import { Status } from "../service/status.ts";
 import { serveHttp } from "../service/http.ts";
 import { setupLogging } from "./logging.ts";
+import { showProgress } from "./progress.ts";
 import { campaign } from "../service/ha.ts";
 import type { Log } from "../core/log.ts";
 
@@ -85,6 +86,7 @@ export async function buildParts(s: Settings, log: SourceOptions["log"]): Promis
     url,
     filter: new TableFilter(s["tables"] as string[], s["exclude"] as string[]),
     log,
+    onTableEstimate: (table, rows) => status.rowsEstimated.set(table, rows),
     pgx: {
       slot: str(s["slot"])!,
       publication: str(s["publication"])!,
@@ -131,6 +133,7 @@ export async function startRun(s: Settings): Promise<number> {
       signal: stop.signal,
     })
     : undefined;
+  const stopProgress = showProgress(parts.status, log);
   try {
     const service = (signal: AbortSignal) =>
       runService({ factory, sink: parts.sink, log, signal, status: parts.status });
@@ -146,6 +149,7 @@ export async function startRun(s: Settings): Promise<number> {
     throw e;
   } finally {
     clearTimeout(forced);
+    stopProgress();
     Deno.removeSignalListener("SIGTERM", sigterm);
     Deno.removeSignalListener("SIGINT", sigint);
     parts.client.close();
