@@ -46,7 +46,7 @@ Deno.test("every value kind renders as the design says", () => {
       jsonBool(true),
       jsonString('quote " backslash \\ newline \n tab \t ü 😀'),
       jsonBase64(new Uint8Array([0, 1, 2, 253, 254, 255])),
-      jsonRaw('{"a": [1, 2.50, null]}'),
+      jsonRaw('{"a": [1, 2.50, null], "s": "x y"}'),
       "[1,null,[2,3]]",
       '["a","c"]',
       jsonString("2024-01-02T03:04:05.5"),
@@ -59,13 +59,13 @@ Deno.test("every value kind renders as the design says", () => {
     row,
     '{"int":-42,"dec":3.14159265358979323846,"flt":"NaN","bool":true,' +
       '"text":"quote \\" backslash \\\\ newline \\n tab \\t ü 😀","bin":"AAEC/f7/",' +
-      '"json":{"a": [1, 2.50, null]},"arr":[1,null,[2,3]],"set":["a","c"],' +
+      '"json":{"a":[1,2.50,null],"s":"x y"},"arr":[1,null,[2,3]],"set":["a","c"],' +
       '"ts":"2024-01-02T03:04:05.5","tstz":"2024-01-02T03:04:05Z","null":null,"other":"(1,2)"}',
   );
   // The row is valid JSON and splits back into the same fragments.
   JSON.parse(row);
   const parts = splitRow(row);
-  assertEquals(parts.get("json"), '{"a": [1, 2.50, null]}');
+  assertEquals(parts.get("json"), '{"a":[1,2.50,null],"s":"x y"}');
   assertEquals(parts.get("dec"), "3.14159265358979323846");
   assertEquals(parts.get("text"), jsonString('quote " backslash \\ newline \n tab \t ü 😀'));
   assertEquals(parts.size, 13);

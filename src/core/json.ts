@@ -37,9 +37,27 @@ export function jsonBase64(bytes: Uint8Array): string {
   return '"' + (bytes as Uint8Array & { toBase64(): string }).toBase64() + '"';
 }
 
-/** A JSON document stored in the database (json/jsonb/MySQL JSON) embedded as itself. */
+/**
+ * A JSON document stored in the database (json/jsonb/MySQL JSON), embedded as itself with
+ * insignificant whitespace removed, so the same document always renders the same bytes
+ * whichever way the database printed it. Strings and number tokens are kept byte for byte.
+ */
 export function jsonRaw(json: string): string {
-  return json;
+  let out = "";
+  let from = 0;
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      i++;
+      while (i < json.length && json.charCodeAt(i) !== 0x22) {
+        i += json.charCodeAt(i) === 0x5c ? 2 : 1;
+      }
+    } else if (c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d) {
+      out += json.slice(from, i);
+      from = i + 1;
+    }
+  }
+  return from === 0 ? json : out + json.slice(from);
 }
 
 /** Render one row: `{"col":value,...}` in table order. */

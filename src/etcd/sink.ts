@@ -155,11 +155,13 @@ export class EtcdSink {
     for (const table of tables) {
       const prefix = tablePrefix(this.#prefix, table);
       let p = newPending();
-      // Collect first, then delete: deleting while paging would shift the pages.
+      // Collect first, then delete: deleting while paging would shift the pages. Filter by
+      // revision here: etcd applies max_mod_revision after reading the whole range, which
+      // would make every page cost a full scan.
       const stale: string[] = [];
-      for await (
-        const kv of this.client.scan(prefix, { keysOnly: true, maxModRevision: startRevision })
-      ) stale.push(kv.key);
+      for await (const kv of this.client.scan(prefix, { keysOnly: true })) {
+        if (kv.modRevision <= startRevision) stale.push(kv.key);
+      }
       for (const key of stale) {
         if (!this.#fits(p, key, opSize(key, 0), 0)) {
           await this.#commit(p, null);
