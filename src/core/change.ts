@@ -23,6 +23,11 @@ export interface PutChange {
   readonly key: string;
   readonly columns: readonly string[];
   readonly cells: readonly Cell[];
+  /**
+   * Where `UNCHANGED` cells take their value from when the key itself changed in the same
+   * update (the old key, in the same table). Defaults to `key`.
+   */
+  readonly fillFrom?: string;
 }
 
 export interface DeleteChange {

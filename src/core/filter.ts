@@ -28,6 +28,11 @@ export class TableFilter {
     return !this.#exclude.some((r) => r.test(name));
   }
 
+  /** True when at least one include pattern is set. */
+  get hasIncludes(): boolean {
+    return this.#include.length > 0;
+  }
+
   /** True when no include and no exclude pattern is set (every table). */
   get all(): boolean {
     return this.#include.length === 0 && this.#exclude.length === 0;

@@ -239,7 +239,13 @@ export class EtcdSink {
     let value: string | null = null;
     if (c.op === "put") {
       value = c.cells.includes(UNCHANGED)
-        ? await this.#fillUnchanged(p, key, c.columns, c.cells, c.table)
+        ? await this.#fillUnchanged(
+          p,
+          c.fillFrom === undefined ? key : fullKey(this.#prefix, c.table, c.fillFrom),
+          c.columns,
+          c.cells,
+          c.table,
+        )
         : renderRow(c.columns, c.cells);
     }
     const bytes = opSize(key, value === null ? 0 : enc.encode(value).length);

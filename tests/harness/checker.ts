@@ -16,6 +16,9 @@ export async function readEtcd(endpoint: string, prefix: string): Promise<Map<st
   }
 }
 
+const clip = (s: string | undefined) =>
+  s === undefined || s.length <= 400 ? s : `${s.slice(0, 400)}... (${s.length} chars)`;
+
 /** The first difference between two key→value maps, or null when they are equal. */
 export function firstDifference(
   expected: Map<string, string>,
@@ -26,9 +29,13 @@ export function firstDifference(
     const e = expected.get(k);
     const a = actual.get(k);
     if (e === a) continue;
-    if (a === undefined) return `missing in etcd: ${k} (expected ${e})`;
-    if (e === undefined) return `unexpected key in etcd: ${k} = ${a}`;
-    return `value differs at ${k}:\n  expected ${e}\n  actual   ${a}`;
+    if (a === undefined) return `missing in etcd: ${k} (expected ${clip(e)})`;
+    if (e === undefined) return `unexpected key in etcd: ${k} = ${clip(a)}`;
+    let at = 0;
+    while (e[at] === a[at]) at++;
+    return `value differs at ${k} (from character ${at}):\n  expected ${
+      clip(e.slice(Math.max(0, at - 100)))
+    }\n  actual   ${clip(a.slice(Math.max(0, at - 100)))}`;
   }
   return null;
 }

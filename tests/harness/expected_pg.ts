@@ -54,7 +54,7 @@ export async function expectedFromPg(
     const cols = await sql<Col[]>`
       SELECT a.attname AS name, t.typname AS type, t.typtype AS typtype,
              et.typname AS elemtype,
-             coalesce(array_position(i.indkey::int2[], a.attnum), 0) AS key
+             coalesce(array_position(string_to_array(i.indkey::text, ' ')::int2[], a.attnum), 0) AS key
       FROM pg_attribute a
       JOIN pg_type t ON t.oid = a.atttypid
       LEFT JOIN pg_type et ON et.oid = t.typelem AND t.typcategory = 'A'

@@ -15,6 +15,8 @@ export interface PgServer {
   /** A postgres.js client on the superuser URL. */
   readonly sql: Sql;
   readonly proc: Spawned;
+  /** Run SQL text (may hold BEGIN/COMMIT) through psql, stopping at the first error. */
+  psql(sql: string): Promise<string>;
   /** Connect as another user/database. */
   connect(opts?: { user?: string; password?: string; database?: string }): Sql;
   /** Stop (immediate shutdown when `kill`), keep the data dir. */
@@ -135,11 +137,33 @@ export async function startPostgres(opts: PgOptions = {}): Promise<PgServer> {
   const closeClients = async () => {
     await Promise.all(clients.map((c) => c.end({ timeout: 1 }).catch(() => {})));
   };
+  const psql = (text: string) =>
+    run(`${bin}/psql`, {
+      args: [
+        "-X",
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        String(port),
+        "-U",
+        "postgres",
+        "-d",
+        "postgres",
+        "-f",
+        "-",
+      ],
+      env: opts.password ? { PGPASSWORD: opts.password } : {},
+      stdin: text,
+    });
   return {
     port,
     url,
     dataDir,
     sql,
+    psql,
     connect,
     get proc() {
       return proc;

@@ -1,0 +1,143 @@
+/** Catalogue look-ups the driver needs: tables, their keys and columns, and type details. */
+import type { PgConn } from "./conn.ts";
+import { literal } from "./conn.ts";
+import { BUILTIN_TYPES, type PgType, typeQuery, valueRenderer } from "./values.ts";
+import type { TableFilter } from "../core/filter.ts";
+import { keyTableName } from "../core/keys.ts";
+
+export interface TableInfo {
+  oid: number;
+  schema: string;
+  name: string;
+  /** Name used in keys (schema-qualified unless `public`). */
+  keyName: string;
+  columns: { name: string; typeOid: number }[];
+  /** Names of the primary-key columns, in key order (empty: no primary key). */
+  keyColumns: string[];
+  /** Estimated rows (pg_class.reltuples; -1 or 0 when never analysed). */
+  estimate: number;
+}
+
+/** Known types: the built-ins, plus whatever the catalogue was asked about. */
+export class Types {
+  readonly #types = new Map<number, PgType>(BUILTIN_TYPES);
+
+  /** Make sure every type in `oids` (and the types they refer to) is known. */
+  async load(conn: PgConn, oids: Iterable<number>): Promise<void> {
+    let want = [...new Set(oids)].filter((o) => !this.#types.has(o));
+    while (want.length) {
+      const r = await conn.query(typeQuery(want));
+      const next: number[] = [];
+      for (const [oid, name, typtype, category, elem, base, delim] of r.rows) {
+        const t: PgType = {
+          oid: Number(oid),
+          name: name!,
+          typtype: typtype!,
+          category: category!,
+          elem: Number(elem),
+          base: Number(base),
+          delim: delim ?? ",",
+        };
+        this.#types.set(t.oid, t);
+        for (const ref of [t.elem, t.base]) if (ref && !this.#types.has(ref)) next.push(ref);
+      }
+      // Types the catalogue does not know render as text; never ask twice.
+      for (const o of want) {
+        if (!this.#types.has(o)) {
+          this.#types.set(o, {
+            oid: o,
+            name: `unknown_${o}`,
+            typtype: "b",
+            category: "U",
+            elem: 0,
+            base: 0,
+            delim: ",",
+          });
+        }
+      }
+      want = [...new Set(next)];
+    }
+  }
+
+  renderer(oid: number): (text: string) => string {
+    return valueRenderer(oid, (o) => this.#types.get(o));
+  }
+}
+
+function columnsSql(version: number, relid: string): string {
+  const notGenerated = version >= 120000 ? "AND a.attgenerated = ''" : "";
+  return `SELECT a.attname, a.atttypid FROM pg_attribute a
+    WHERE a.attrelid = ${relid} AND a.attnum > 0 AND NOT a.attisdropped ${notGenerated}
+    ORDER BY a.attnum`;
+}
+
+const KEY_SQL = (relid: string) =>
+  `SELECT a.attname FROM pg_index i
+    JOIN LATERAL unnest(i.indkey) WITH ORDINALITY k(attnum, ord) ON true
+    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+    WHERE i.indrelid = ${relid} AND i.indisprimary ORDER BY k.ord`;
+
+/** Ordinary tables (and leaf partitions) selected by the filter, with keys and columns. */
+export async function listTables(
+  conn: PgConn,
+  version: number,
+  filter: TableFilter,
+): Promise<TableInfo[]> {
+  const r = await conn.query(
+    `SELECT c.oid, n.nspname, c.relname, c.reltuples::bigint FROM pg_class c
+     JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+       AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'
+       AND c.relpersistence = 'p'
+     ORDER BY n.nspname, c.relname`,
+  );
+  const out: TableInfo[] = [];
+  for (const [oid, schema, name, estimate] of r.rows) {
+    if (!filter.matches(schema!, name!)) continue;
+    out.push(await describe(conn, version, Number(oid), schema!, name!, Number(estimate)));
+  }
+  return out;
+}
+
+/** One table by OID (a pgoutput Relation's id). */
+export async function tableByOid(
+  conn: PgConn,
+  version: number,
+  oid: number,
+): Promise<TableInfo | undefined> {
+  const r = await conn.query(
+    `SELECT n.nspname, c.relname, c.reltuples::bigint FROM pg_class c
+     JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = ${oid}`,
+  );
+  if (!r.rows.length) return undefined;
+  const [schema, name, estimate] = r.rows[0];
+  return describe(conn, version, oid, schema!, name!, Number(estimate));
+}
+
+async function describe(
+  conn: PgConn,
+  version: number,
+  oid: number,
+  schema: string,
+  name: string,
+  estimate: number,
+): Promise<TableInfo> {
+  const cols = await conn.query(columnsSql(version, String(oid)));
+  const keys = await conn.query(KEY_SQL(String(oid)));
+  return {
+    oid,
+    schema,
+    name,
+    keyName: keyTableName(schema, name, "public"),
+    columns: cols.rows.map(([n, t]) => ({ name: n!, typeOid: Number(t) })),
+    keyColumns: keys.rows.map(([n]) => n!),
+    estimate,
+  };
+}
+
+/** `schema.table` quoted for SQL. */
+export function qualified(t: { schema: string; name: string }): string {
+  return `"${t.schema.replaceAll('"', '""')}"."${t.name.replaceAll('"', '""')}"`;
+}
+
+export { literal };

@@ -1,0 +1,717 @@
+/**
+ * The pgx driver: a PostgreSQL database as a source (design: Shape, Dump and resync).
+ *
+ * A replication connection creates the slot with an exported snapshot; the dump reads every
+ * selected table inside that snapshot on `--dump-parallel` ordinary connections; streaming
+ * then follows the slot with pgoutput and confirms only what etcd has committed.
+ */
+import type { Change, Position } from "../core/change.ts";
+import { UNCHANGED } from "../core/change.ts";
+import { rowKey } from "../core/keys.ts";
+import { JSON_NULL } from "../core/json.ts";
+import {
+  type BatchOutput,
+  type CheckResult,
+  ConfigError,
+  type DumpResult,
+  type SavedState,
+  type SourceFactory,
+  type SourceIdentity,
+  type SourceOptions,
+  type SourceSession,
+  type StartPlan,
+} from "../core/source.ts";
+import { ident, literal, PgConn, PgConnectionError } from "./conn.ts";
+import { errorFromBody, PgError } from "./protocol.ts";
+import { parsePgUrl, type PgUrl } from "./url.ts";
+import { listTables, qualified, tableByOid, type TableInfo, Types } from "./catalog.ts";
+import { decodePgOutput, formatLsn, parseLsn, type TupleValue } from "./pgoutput.ts";
+import { parseReplicationMessage, pgTimeToDate, standbyStatus } from "./replication.ts";
+
+/** Rows per batch handed to the sink during the dump. */
+const DUMP_BATCH = 500;
+/** Changes of one source transaction held before they are passed on as a chunk. */
+const TXN_CHUNK = 1000;
+
+/** Errors a retry cannot fix, by SQLSTATE: say what to change instead of retrying. */
+function configErrorFor(e: unknown, url: PgUrl): unknown {
+  if (!(e instanceof PgError)) return e;
+  const where = `${url.hosts.map((h) => `${h.host}:${h.port}`).join(",")}`;
+  switch (e.code) {
+    case "28P01":
+    case "28000":
+      return new ConfigError(
+        `PostgreSQL at ${where} refused user "${url.user}": ${e.message} ` +
+          "(check the user and password in --db-url, and pg_hba.conf)",
+      );
+    case "3D000":
+      return new ConfigError(`PostgreSQL at ${where}: ${e.message} (fix the database in --db-url)`);
+    case "42501":
+      return new ConfigError(
+        `PostgreSQL: ${e.message} (grant the REPLICATION attribute and SELECT on the tables: ` +
+          `ALTER ROLE "${url.user}" REPLICATION)`,
+      );
+    case "53400":
+      return e; // e.g. all replication slots in use: may free up
+  }
+  return e;
+}
+
+async function readCaCerts(url: PgUrl): Promise<string[] | undefined> {
+  if (!url.sslRootCert) return undefined;
+  try {
+    return [await Deno.readTextFile(url.sslRootCert)];
+  } catch (e) {
+    throw new ConfigError(`cannot read sslrootcert ${url.sslRootCert}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Connect to the first host that is a primary (unless target_session_attrs=any), so a
+ * multi-host URL follows a failover.
+ */
+async function connectPrimary(url: PgUrl, replication: boolean): Promise<PgConn> {
+  const caCerts = await readCaCerts(url);
+  const reasons: string[] = [];
+  for (const h of url.hosts) {
+    let conn: PgConn | undefined;
+    try {
+      conn = await PgConn.connect({
+        host: h.host,
+        port: h.port,
+        user: url.user,
+        password: url.password,
+        database: url.database,
+        sslMode: url.sslMode,
+        caCerts,
+        replication,
+        applicationName: url.applicationName,
+        connectTimeoutMs: url.connectTimeoutMs,
+      });
+      if (url.targetSessionAttrs !== "any") {
+        const r = await conn.query("SELECT pg_is_in_recovery()");
+        if (r.rows[0][0] === "t") {
+          conn.close();
+          reasons.push(`${h.host}:${h.port} is in recovery (a standby)`);
+          continue;
+        }
+      }
+      return conn;
+    } catch (e) {
+      conn?.close();
+      const err = configErrorFor(e, url);
+      if (err instanceof ConfigError) throw err;
+      if (url.hosts.length === 1) throw err;
+      reasons.push(`${h.host}:${h.port}: ${(err as Error).message}`);
+    }
+  }
+  throw new PgConnectionError(`no primary reachable: ${reasons.join("; ")}`);
+}
+
+export function createPgSource(opts: SourceOptions): SourceFactory {
+  return {
+    driver: "pgx",
+    connect: async (signal) => {
+      const url = parsePgUrl(opts.url);
+      const s = new PgSession(opts, url);
+      try {
+        await s.open(signal);
+      } catch (e) {
+        await s.close();
+        throw configErrorFor(e, url);
+      }
+      return s;
+    },
+    check: () => check(opts),
+    inspect: (state) => inspect(opts, state),
+    drop: () => drop(opts),
+  };
+}
+
+interface StreamRelation {
+  info?: TableInfo;
+  selected: boolean;
+  columns: string[];
+  renderers: ((text: string) => string)[];
+  keyIdx: number[];
+}
+
+class PgSession implements SourceSession {
+  readonly driver = "pgx";
+  identity: SourceIdentity = {};
+  #repl?: PgConn;
+  #meta?: PgConn;
+  #workers: PgConn[] = [];
+  #version = 0;
+  #protoVersion = 1;
+  #types = new Types();
+  #confirmed = 0n;
+  #streaming = false;
+  #warnedNoKey = new Set<string>();
+
+  constructor(readonly opts: SourceOptions, readonly url: PgUrl) {}
+
+  get #log() {
+    return this.opts.log;
+  }
+
+  async open(signal: AbortSignal): Promise<void> {
+    const abort = () => this.#repl?.abort();
+    signal.addEventListener("abort", abort, { once: true });
+    try {
+      this.#repl = await connectPrimary(this.url, true);
+      const sys = await this.#repl.query("IDENTIFY_SYSTEM");
+      const [systemId] = sys.rows[0];
+      this.#version = Number((await this.#repl.query("SHOW server_version_num")).rows[0][0]);
+      if (this.#version < 100000) {
+        throw new ConfigError(
+          `PostgreSQL ${this.#repl.params.get("server_version")} is too old: 10 or later needed`,
+        );
+      }
+      const wal = (await this.#repl.query("SHOW wal_level")).rows[0][0];
+      if (wal !== "logical") {
+        throw new ConfigError(
+          `wal_level is ${wal}: set wal_level = logical in postgresql.conf and restart PostgreSQL`,
+        );
+      }
+      this.#protoVersion = this.#version >= 160000
+        ? 4
+        : this.#version >= 150000
+        ? 3
+        : this.#version >= 140000
+        ? 2
+        : 1;
+      this.identity = {
+        system: systemId!,
+        database: this.url.database,
+        slot: this.opts.pgx.slot,
+      };
+    } finally {
+      signal.removeEventListener("abort", abort);
+    }
+  }
+
+  async #metaConn(): Promise<PgConn> {
+    if (!this.#meta || this.#meta.closed) this.#meta = await connectPrimary(this.url, false);
+    return this.#meta;
+  }
+
+  async #slot(): Promise<{ confirmed: bigint | null; active: boolean; plugin: string } | null> {
+    const r = await this.#repl!.query(
+      `SELECT confirmed_flush_lsn, active, plugin, database FROM pg_replication_slots
+       WHERE slot_name = ${literal(this.opts.pgx.slot)}`,
+    );
+    if (!r.rows.length) return null;
+    const [lsn, active, plugin, database] = r.rows[0];
+    if (plugin !== "pgoutput" || database !== this.url.database) {
+      throw new ConfigError(
+        `replication slot ${this.opts.pgx.slot} exists but is not a pgoutput slot of database ` +
+          `${this.url.database}: choose another --slot or drop it`,
+      );
+    }
+    return { confirmed: lsn ? parseLsn(lsn) : null, active: active === "t", plugin: plugin! };
+  }
+
+  /** Create the publication when missing; keep its table list in step with the filter. */
+  async #ensurePublication(tables: TableInfo[] | null): Promise<boolean> {
+    const meta = await this.#metaConn();
+    const pub = this.opts.pgx.publication;
+    const r = await meta.query(
+      `SELECT puballtables FROM pg_publication WHERE pubname = ${literal(pub)}`,
+    );
+    const all = this.opts.filter.all;
+    if (!r.rows.length) {
+      if (all) await meta.query(`CREATE PUBLICATION ${ident(pub)} FOR ALL TABLES`);
+      else {
+        const list = tables ?? (await listTables(meta, this.#version, this.opts.filter));
+        const names = list.map(qualified);
+        await meta.query(
+          names.length
+            ? `CREATE PUBLICATION ${ident(pub)} FOR TABLE ${names.join(", ")}`
+            : `CREATE PUBLICATION ${ident(pub)}`,
+        );
+      }
+      this.#log.info("publication created", { publication: pub });
+      return true;
+    }
+    if (all || r.rows[0][0] === "t") return false;
+    const list = tables ?? (await listTables(meta, this.#version, this.opts.filter));
+    const have = await meta.query(
+      `SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = ${literal(pub)}`,
+    );
+    const want = new Set(list.map(qualified));
+    const got = new Set(have.rows.map(([s, t]) => qualified({ schema: s!, name: t! })));
+    if (want.size === got.size && [...want].every((w) => got.has(w))) return false;
+    await meta.query(
+      want.size
+        ? `ALTER PUBLICATION ${ident(pub)} SET TABLE ${[...want].join(", ")}`
+        : `DROP PUBLICATION ${ident(pub)}; CREATE PUBLICATION ${ident(pub)}`,
+    );
+    this.#log.info("publication tables updated", { publication: pub, tables: want.size });
+    return true;
+  }
+
+  async plan(state: SavedState | null): Promise<StartPlan> {
+    if (!state) return { mode: "dump", reason: "no saved state" };
+    if (state.driver !== "pgx") return { mode: "dump", reason: "state is from another driver" };
+    if (state.source.system !== this.identity.system) {
+      return { mode: "dump", reason: "the server's system identifier changed" };
+    }
+    if (state.source.slot !== this.opts.pgx.slot) {
+      return { mode: "dump", reason: "the slot name changed" };
+    }
+    const slot = await this.#slot();
+    if (!slot) {
+      return { mode: "dump", reason: `slot ${this.opts.pgx.slot} does not exist on this server` };
+    }
+    const at = parseLsn(String(state.position.lsn));
+    if (slot.confirmed !== null && slot.confirmed > at) {
+      return {
+        mode: "dump",
+        reason: `slot confirmed ${formatLsn(slot.confirmed)}, past the saved ${formatLsn(at)}`,
+      };
+    }
+    if (await this.#ensurePublication(null)) {
+      return { mode: "dump", reason: "the table selection changed" };
+    }
+    this.#warnNoKey(await listTables(await this.#metaConn(), this.#version, this.opts.filter));
+    return { mode: "resume", position: { lsn: formatLsn(at) } };
+  }
+
+  #warnNoKey(tables: TableInfo[]) {
+    this.#warnNoKeyNames(
+      tables.filter((t) => !t.keyColumns.length).map((t) => `${t.schema}.${t.name}`),
+    );
+  }
+
+  #warnNoKeyNames(missing: string[]) {
+    const fresh = missing.filter((m) => !this.#warnedNoKey.has(m));
+    if (fresh.length) {
+      for (const m of fresh) this.#warnedNoKey.add(m);
+      this.#log.warn("tables without a primary key are not replicated", {
+        tables: fresh.join(","),
+      });
+    }
+  }
+
+  async dump(out: BatchOutput, signal: AbortSignal): Promise<DumpResult> {
+    const repl = this.#repl!;
+    const slotName = this.opts.pgx.slot;
+    const existing = await this.#slot();
+    if (existing) {
+      if (existing.active) {
+        throw new Error(`slot ${slotName} is in use by another process; waiting for it`);
+      }
+      await repl.query(`DROP_REPLICATION_SLOT ${ident(slotName)}`);
+    }
+    await this.#ensurePublication(null);
+    const created = await repl.query(
+      `CREATE_REPLICATION_SLOT ${ident(slotName)} LOGICAL pgoutput EXPORT_SNAPSHOT`,
+    );
+    const [, consistentPoint, snapshot] = created.rows[0];
+    this.#log.info("slot created", { slot: slotName, consistent_point: consistentPoint });
+
+    const openWorker = async () => {
+      const c = await connectPrimary(this.url, false);
+      this.#workers.push(c);
+      await c.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+      await c.query(`SET TRANSACTION SNAPSHOT ${literal(snapshot!)}`);
+      return c;
+    };
+    const first = await openWorker();
+    const tables = await listTables(first, this.#version, this.opts.filter);
+    this.#warnNoKey(tables);
+    const keyed = tables.filter((t) => t.keyColumns.length);
+    await this.#types.load(first, keyed.flatMap((t) => t.columns.map((c) => c.typeOid)));
+    for (const t of keyed) this.opts.onTableEstimate?.(t.keyName, Math.max(0, t.estimate));
+
+    const queue = [...keyed].sort((a, b) => b.estimate - a.estimate);
+    const work = async (conn: PgConn) => {
+      for (let t = queue.shift(); t && !signal.aborted; t = queue.shift()) {
+        await this.#dumpTable(conn, t, out, signal);
+      }
+    };
+    const n = Math.max(1, Math.min(this.opts.pgx.dumpParallel, queue.length));
+    const conns = [first];
+    for (let i = 1; i < n; i++) conns.push(await openWorker());
+    await Promise.all(conns.map(work));
+    for (const c of conns) c.close();
+    this.#workers = [];
+    return { position: { lsn: consistentPoint! }, tables: keyed.map((t) => t.keyName) };
+  }
+
+  async #dumpTable(conn: PgConn, t: TableInfo, out: BatchOutput, signal: AbortSignal) {
+    const columns = t.columns.map((c) => c.name);
+    const renderers = t.columns.map((c) => this.#types.renderer(c.typeOid));
+    const keyIdx = t.keyColumns.map((k) => columns.indexOf(k));
+    let batch: Change[] = [];
+    let rows = 0;
+    await conn.queryEach(
+      `SELECT ${columns.map(ident).join(", ")} FROM ${qualified(t)}`,
+      async (row) => {
+        const cells = new Array<string>(row.length);
+        for (let i = 0; i < row.length; i++) {
+          const v = row[i];
+          cells[i] = v === null ? JSON_NULL : renderers[i](v);
+        }
+        batch.push({
+          op: "put",
+          table: t.keyName,
+          key: rowKey(keyIdx.map((i) => row[i] ?? "")),
+          columns,
+          cells,
+        });
+        rows++;
+        if (batch.length >= DUMP_BATCH) {
+          if (signal.aborted) throw new Error("dump aborted");
+          const b = batch;
+          batch = [];
+          await out({ changes: b });
+        }
+      },
+    );
+    if (batch.length) await out({ changes: batch });
+    this.#log.debug("table dumped", { table: t.keyName, rows });
+  }
+
+  async stream(from: Position, out: BatchOutput, signal: AbortSignal): Promise<void> {
+    const repl = this.#repl!;
+    const start = parseLsn(String(from.lsn));
+    if (this.#confirmed < start) this.#confirmed = start;
+    const pub = this.opts.pgx.publication;
+    await repl.startCopyBoth(
+      `START_REPLICATION SLOT ${ident(this.opts.pgx.slot)} LOGICAL ${formatLsn(start)} ` +
+        `(proto_version '${this.#protoVersion}', publication_names ${literal(ident(pub))})`,
+    );
+    this.#streaming = true;
+    this.#log.info("streaming", { from: formatLsn(start), proto_version: this.#protoVersion });
+    const sendStatus = () => {
+      if (!repl.closed) repl.sendCopyData(standbyStatus(this.#confirmed)).catch(() => {});
+    };
+    const timer = setInterval(sendStatus, this.opts.pgx.statusIntervalMs);
+    const onAbort = () => {
+      sendStatus();
+      // Let the final status go out, then break the blocked read.
+      setTimeout(() => repl.abort(), 50);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+
+    const relations = new Map<number, StreamRelation>();
+    let txn: Change[] | null = null;
+    // End of the last transaction handed to the sink, and of the last idle heartbeat.
+    let lastEnd = start;
+    let lastBeat = Date.now();
+    try {
+      for (;;) {
+        const m = await repl.readMessage();
+        if (m.type === 0x45 /* E */) throw errorFromBody(m.body);
+        if (m.type === 0x63 /* c */) throw new PgConnectionError("the server ended replication");
+        if (m.type !== 0x64 /* d */) continue;
+        const rm = parseReplicationMessage(m.body);
+        if (rm.kind === "keepalive") {
+          if (rm.replyRequested) sendStatus();
+          // Nothing of ours in flight: move the saved position with the server's, so the
+          // slot does not hold WAL for changes to tables we do not replicate.
+          const idle = txn === null && this.#confirmed >= lastEnd && rm.walEnd > lastEnd;
+          if (idle && Date.now() - lastBeat >= this.opts.pgx.statusIntervalMs) {
+            lastEnd = rm.walEnd;
+            lastBeat = Date.now();
+            await out({ changes: [], commit: { position: { lsn: formatLsn(rm.walEnd) } } });
+          }
+          continue;
+        }
+        const msg = decodePgOutput(rm.data, false);
+        switch (msg.tag) {
+          case "begin":
+            txn = [];
+            break;
+          case "commit": {
+            const changes = txn ?? [];
+            txn = null;
+            lastEnd = msg.endLsn;
+            await out({
+              changes,
+              commit: {
+                position: { lsn: formatLsn(msg.endLsn) },
+                time: pgTimeToDate(msg.commitTime),
+              },
+            });
+            break;
+          }
+          case "relation":
+            relations.set(msg.relationId, await this.#relation(msg));
+            break;
+          case "insert":
+          case "update":
+          case "delete":
+          case "truncate": {
+            if (!txn) txn = [];
+            this.#changes(msg, relations, txn);
+            if (txn.length >= TXN_CHUNK) {
+              const chunk = txn;
+              txn = [];
+              await out({ changes: chunk });
+            }
+            break;
+          }
+          default:
+            break; // origin, type, message: nothing to replicate
+        }
+      }
+    } catch (e) {
+      if (signal.aborted) return;
+      throw e;
+    } finally {
+      clearInterval(timer);
+      signal.removeEventListener("abort", onAbort);
+      this.#streaming = false;
+    }
+  }
+
+  async #relation(
+    msg: Extract<ReturnType<typeof decodePgOutput>, { tag: "relation" }>,
+  ): Promise<StreamRelation> {
+    const columns = msg.columns.map((c) => c.name);
+    const selected = this.opts.filter.matches(msg.schema, msg.name);
+    if (!selected) return { selected, columns, renderers: [], keyIdx: [] };
+    const meta = await this.#metaConn();
+    const info = await tableByOid(meta, this.#version, msg.relationId);
+    await this.#types.load(meta, msg.columns.map((c) => c.typeOid));
+    const keyCols = info?.keyColumns ?? [];
+    const keyIdx = keyCols.map((k) => columns.indexOf(k));
+    if (!keyCols.length || keyIdx.includes(-1)) {
+      this.#warnNoKeyNames([`${msg.schema}.${msg.name}`]);
+      return { selected: false, columns, renderers: [], keyIdx: [] };
+    }
+    return {
+      info,
+      selected: true,
+      columns,
+      renderers: msg.columns.map((c) => this.#types.renderer(c.typeOid)),
+      keyIdx,
+    };
+  }
+
+  #changes(
+    msg: Extract<
+      ReturnType<typeof decodePgOutput>,
+      { tag: "insert" | "update" | "delete" | "truncate" }
+    >,
+    relations: Map<number, StreamRelation>,
+    into: Change[],
+  ) {
+    if (msg.tag === "truncate") {
+      for (const id of msg.relationIds) {
+        const r = relations.get(id);
+        if (r?.selected) into.push({ op: "truncate", table: r.info!.keyName });
+      }
+      return;
+    }
+    const r = relations.get(msg.relationId);
+    if (!r) throw new PgConnectionError(`change for unknown relation ${msg.relationId}`);
+    if (!r.selected) return;
+    const table = r.info!.keyName;
+    const keyOf = (row: TupleValue[]): string | null => {
+      const parts: string[] = [];
+      for (const i of r.keyIdx) {
+        const v = row[i];
+        if (typeof v !== "string") return null;
+        parts.push(v);
+      }
+      return rowKey(parts);
+    };
+    if (msg.tag === "delete") {
+      const key = keyOf(msg.old);
+      if (key !== null) into.push({ op: "delete", table, key });
+      return;
+    }
+    const row = msg.row;
+    const cells = new Array<string | typeof UNCHANGED>(row.length);
+    for (let i = 0; i < row.length; i++) {
+      const v = row[i];
+      cells[i] = v === null ? JSON_NULL : v === UNCHANGED ? UNCHANGED : r.renderers[i](v);
+    }
+    const key = keyOf(row);
+    if (key === null) throw new PgConnectionError(`row of ${table} without a key value`);
+    const oldKey = msg.tag === "update" && msg.old ? keyOf(msg.old) : null;
+    if (oldKey !== null && oldKey !== key) {
+      // The key changed: write the new row (its unchanged values come from the old one)
+      // and then remove the old key.
+      into.push({ op: "put", table, key, columns: r.columns, cells, fillFrom: oldKey });
+      into.push({ op: "delete", table, key: oldKey });
+      return;
+    }
+    into.push({ op: "put", table, key, columns: r.columns, cells });
+  }
+
+  confirm(position: Position): void {
+    const lsn = parseLsn(String(position.lsn));
+    if (lsn <= this.#confirmed) return;
+    this.#confirmed = lsn;
+    if (this.#streaming && this.#repl && !this.#repl.closed) {
+      this.#repl.sendCopyData(standbyStatus(lsn)).catch(() => {});
+    }
+  }
+
+  close(): Promise<void> {
+    for (const c of this.#workers) c.abort();
+    this.#workers = [];
+    this.#meta?.close();
+    if (this.#repl && !this.#repl.closed) {
+      if (this.#streaming) this.#repl.abort();
+      else this.#repl.close();
+    }
+    return Promise.resolve();
+  }
+}
+
+// --- sync check / status / drop ---------------------------------------------------------
+
+async function check(opts: SourceOptions): Promise<CheckResult[]> {
+  const out: CheckResult[] = [];
+  const url = parsePgUrl(opts.url);
+  let conn: PgConn;
+  try {
+    conn = await connectPrimary(url, true);
+    out.push({
+      name: "database reachable",
+      ok: true,
+      detail: `${url.hosts.map((h) => `${h.host}:${h.port}`).join(",")}/${url.database}`,
+    });
+  } catch (e) {
+    const err = configErrorFor(e, url) as Error;
+    out.push({
+      name: "database reachable",
+      ok: false,
+      detail: err.message.split("\n")[0],
+      fix: "check host, port, user, password and pg_hba.conf (replication connections too)",
+    });
+    return out;
+  }
+  try {
+    const one = async (sql: string) => (await conn.query(sql)).rows[0]?.[0] ?? "";
+    const version = Number(await one("SHOW server_version_num"));
+    out.push({
+      name: "server version",
+      ok: version >= 100000,
+      detail: String(await one("SHOW server_version")),
+      fix: "PostgreSQL 10 or later is needed",
+    });
+    const wal = await one("SHOW wal_level");
+    out.push({
+      name: "wal_level",
+      ok: wal === "logical",
+      detail: wal,
+      fix: "set wal_level = logical in postgresql.conf and restart",
+    });
+    const role = await conn.query(
+      "SELECT rolreplication, rolsuper FROM pg_roles WHERE rolname = current_user",
+    );
+    const [repl, sup] = role.rows[0] ?? [];
+    out.push({
+      name: "replication privilege",
+      ok: repl === "t" || sup === "t",
+      detail: `replication=${repl} superuser=${sup}`,
+      fix: `ALTER ROLE "${url.user}" REPLICATION`,
+    });
+    const slots = await conn.query(
+      `SELECT current_setting('max_replication_slots')::int, count(*),
+              bool_or(slot_name = ${literal(opts.pgx.slot)})
+       FROM pg_replication_slots`,
+    );
+    const [max, used, ours] = slots.rows[0];
+    out.push({
+      name: "free replication slots",
+      ok: ours === "t" || Number(max) > Number(used),
+      detail: `${used} of ${max} used${ours === "t" ? `, ${opts.pgx.slot} exists` : ""}`,
+      fix: "raise max_replication_slots or drop unused slots",
+    });
+    const senders = await conn.query(
+      `SELECT current_setting('max_wal_senders')::int,
+              (SELECT count(*) FROM pg_stat_replication)`,
+    );
+    const [maxS, usedS] = senders.rows[0];
+    out.push({
+      name: "free WAL senders",
+      ok: Number(maxS) > Number(usedS),
+      detail: `${usedS} of ${maxS} used`,
+      fix: "raise max_wal_senders",
+    });
+    const tables = await listTables(conn, version, opts.filter);
+    const noKey = tables.filter((t) => !t.keyColumns.length).map((t) => `${t.schema}.${t.name}`);
+    out.push({
+      name: "tables have primary keys",
+      ok: noKey.length === 0,
+      detail: noKey.length
+        ? `not replicated: ${noKey.slice(0, 5).join(", ")}${noKey.length > 5 ? ", ..." : ""}`
+        : `${tables.length} tables selected`,
+      fix: "add a primary key to each table, or leave them out with --exclude",
+    });
+    const pub = await conn.query(
+      `SELECT puballtables FROM pg_publication WHERE pubname = ${literal(opts.pgx.publication)}`,
+    );
+    out.push({
+      name: "publication",
+      ok: true,
+      detail: pub.rows.length
+        ? `${opts.pgx.publication} exists${pub.rows[0][0] === "t" ? " (all tables)" : ""}`
+        : `${opts.pgx.publication} will be created at first start`,
+    });
+  } finally {
+    conn.close();
+  }
+  return out;
+}
+
+async function inspect(
+  opts: SourceOptions,
+  state: SavedState | null,
+): Promise<Record<string, unknown>> {
+  const url = parsePgUrl(opts.url);
+  const conn = await connectPrimary(url, false);
+  try {
+    const r = await conn.query(
+      `SELECT s.active, s.confirmed_flush_lsn, pg_current_wal_lsn(),
+              pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint,
+              pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn)::bigint
+       FROM pg_replication_slots s WHERE s.slot_name = ${literal(opts.pgx.slot)}`,
+    );
+    const current = (await conn.query("SELECT pg_current_wal_lsn()")).rows[0][0];
+    if (!r.rows.length) return { slot: `${opts.pgx.slot} (missing)`, server_lsn: current };
+    const [active, confirmed, , retained, lag] = r.rows[0];
+    return {
+      slot: opts.pgx.slot,
+      slot_active: active === "t",
+      confirmed_lsn: confirmed,
+      server_lsn: current,
+      retained_wal_bytes: Number(retained),
+      lag_bytes: Number(lag),
+      saved_lsn: state?.position.lsn ?? null,
+    };
+  } finally {
+    conn.close();
+  }
+}
+
+async function drop(opts: SourceOptions): Promise<string[]> {
+  const url = parsePgUrl(opts.url);
+  const conn = await connectPrimary(url, false);
+  const removed: string[] = [];
+  try {
+    const s = await conn.query(
+      `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+       WHERE slot_name = ${literal(opts.pgx.slot)}`,
+    );
+    if (s.rows.length) removed.push(`replication slot ${opts.pgx.slot}`);
+    const p = await conn.query(
+      `SELECT 1 FROM pg_publication WHERE pubname = ${literal(opts.pgx.publication)}`,
+    );
+    if (p.rows.length) {
+      await conn.query(`DROP PUBLICATION ${ident(opts.pgx.publication)}`);
+      removed.push(`publication ${opts.pgx.publication}`);
+    }
+  } finally {
+    conn.close();
+  }
+  return removed;
+}

@@ -1,0 +1,288 @@
+/**
+ * pgoutput logical replication messages (protocol versions 1–4), decoded in one pass over
+ * the bytes of an XLogData payload. Pure: bytes in, values out.
+ */
+import { UNCHANGED } from "../core/change.ts";
+
+/** A column value: text (as PostgreSQL prints it), null, or unchanged TOAST. */
+export type TupleValue = string | null | typeof UNCHANGED;
+
+export interface RelationColumn {
+  name: string;
+  typeOid: number;
+  typmod: number;
+  /** Part of the replica identity. */
+  key: boolean;
+}
+
+export type PgOutputMessage =
+  | { tag: "begin"; finalLsn: bigint; commitTime: bigint; xid: number }
+  | { tag: "commit"; flags: number; commitLsn: bigint; endLsn: bigint; commitTime: bigint }
+  | { tag: "origin"; lsn: bigint; name: string }
+  | {
+    tag: "relation";
+    xid?: number;
+    relationId: number;
+    schema: string;
+    name: string;
+    replicaIdentity: string;
+    columns: RelationColumn[];
+  }
+  | { tag: "type"; xid?: number; typeOid: number; schema: string; name: string }
+  | { tag: "insert"; xid?: number; relationId: number; row: TupleValue[] }
+  | {
+    tag: "update";
+    xid?: number;
+    relationId: number;
+    oldKind?: "K" | "O";
+    old?: TupleValue[];
+    row: TupleValue[];
+  }
+  | { tag: "delete"; xid?: number; relationId: number; oldKind: "K" | "O"; old: TupleValue[] }
+  | { tag: "truncate"; xid?: number; options: number; relationIds: number[] }
+  | {
+    tag: "message";
+    xid?: number;
+    transactional: boolean;
+    lsn: bigint;
+    prefix: string;
+    content: Uint8Array;
+  }
+  | { tag: "stream_start"; xid: number; first: boolean }
+  | { tag: "stream_stop" }
+  | {
+    tag: "stream_commit";
+    xid: number;
+    flags: number;
+    commitLsn: bigint;
+    endLsn: bigint;
+    commitTime: bigint;
+  }
+  | { tag: "stream_abort"; xid: number; subXid: number; abortLsn?: bigint; abortTime?: bigint };
+
+export class PgOutputError extends Error {
+  override name = "PgOutputError";
+}
+
+const dec = new TextDecoder("utf-8", { fatal: false });
+
+/** Reads one message; every read is bounds-checked so garbage fails cleanly. */
+class Reader {
+  readonly v: DataView;
+  i = 1;
+  constructor(readonly b: Uint8Array, readonly tag: string) {
+    this.v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  }
+  need(n: number) {
+    if (this.i + n > this.b.length) {
+      throw new PgOutputError(
+        `truncated pgoutput '${this.tag}' message: need ${n} bytes at offset ${this.i} of ${this.b.length}`,
+      );
+    }
+  }
+  u8(): number {
+    this.need(1);
+    return this.b[this.i++];
+  }
+  i16(): number {
+    this.need(2);
+    const x = this.v.getInt16(this.i);
+    this.i += 2;
+    return x;
+  }
+  u32(): number {
+    this.need(4);
+    const x = this.v.getUint32(this.i);
+    this.i += 4;
+    return x;
+  }
+  i32(): number {
+    this.need(4);
+    const x = this.v.getInt32(this.i);
+    this.i += 4;
+    return x;
+  }
+  u64(): bigint {
+    this.need(8);
+    const x = this.v.getBigUint64(this.i);
+    this.i += 8;
+    return x;
+  }
+  i64(): bigint {
+    this.need(8);
+    const x = this.v.getBigInt64(this.i);
+    this.i += 8;
+    return x;
+  }
+  cstr(): string {
+    const end = this.b.indexOf(0, this.i);
+    if (end < 0) throw new PgOutputError(`unterminated string in pgoutput '${this.tag}' message`);
+    const s = dec.decode(this.b.subarray(this.i, end));
+    this.i = end + 1;
+    return s;
+  }
+  bytes(n: number): Uint8Array {
+    if (n < 0) throw new PgOutputError(`negative length in pgoutput '${this.tag}' message`);
+    this.need(n);
+    const s = this.b.slice(this.i, this.i + n);
+    this.i += n;
+    return s;
+  }
+  tuple(): TupleValue[] {
+    const n = this.i16();
+    if (n < 0) throw new PgOutputError(`negative column count in pgoutput '${this.tag}' message`);
+    const out = new Array<TupleValue>(n);
+    for (let c = 0; c < n; c++) {
+      const kind = this.u8();
+      if (kind === 0x74 /* t */) {
+        const len = this.i32();
+        if (len < 0) throw new PgOutputError(`negative value length in '${this.tag}' message`);
+        this.need(len);
+        out[c] = dec.decode(this.b.subarray(this.i, this.i + len));
+        this.i += len;
+      } else if (kind === 0x6e /* n */) out[c] = null;
+      else if (kind === 0x75 /* u */) out[c] = UNCHANGED;
+      else if (kind === 0x62 /* b */) {
+        throw new PgOutputError("binary tuple data received, but sync asks for text");
+      } else {
+        throw new PgOutputError(
+          `unknown tuple value kind 0x${kind.toString(16)} in '${this.tag}' message`,
+        );
+      }
+    }
+    return out;
+  }
+}
+
+/**
+ * Decode one pgoutput message. `inStream` is true between Stream Start and Stream Stop,
+ * where row messages carry the xid of their (in-progress) transaction.
+ */
+export function decodePgOutput(data: Uint8Array, inStream: boolean): PgOutputMessage {
+  if (data.length === 0) throw new PgOutputError("empty pgoutput message");
+  const tag = String.fromCharCode(data[0]);
+  const r = new Reader(data, tag);
+  const xid = () => (inStream ? r.u32() : undefined);
+  switch (tag) {
+    case "B":
+      return { tag: "begin", finalLsn: r.u64(), commitTime: r.i64(), xid: r.u32() };
+    case "C":
+      return {
+        tag: "commit",
+        flags: r.u8(),
+        commitLsn: r.u64(),
+        endLsn: r.u64(),
+        commitTime: r.i64(),
+      };
+    case "O":
+      return { tag: "origin", lsn: r.u64(), name: r.cstr() };
+    case "R": {
+      const x = xid();
+      const relationId = r.u32();
+      const schema = r.cstr();
+      const name = r.cstr();
+      const replicaIdentity = String.fromCharCode(r.u8());
+      const n = r.i16();
+      const columns: RelationColumn[] = [];
+      for (let c = 0; c < n; c++) {
+        const flags = r.u8();
+        columns.push({ name: r.cstr(), typeOid: r.u32(), typmod: r.i32(), key: (flags & 1) === 1 });
+      }
+      return { tag: "relation", xid: x, relationId, schema, name, replicaIdentity, columns };
+    }
+    case "Y": {
+      const x = xid();
+      return { tag: "type", xid: x, typeOid: r.u32(), schema: r.cstr(), name: r.cstr() };
+    }
+    case "I": {
+      const x = xid();
+      const relationId = r.u32();
+      const n = r.u8();
+      if (n !== 0x4e /* N */) throw new PgOutputError("insert without a new tuple");
+      return { tag: "insert", xid: x, relationId, row: r.tuple() };
+    }
+    case "U": {
+      const x = xid();
+      const relationId = r.u32();
+      let kind = r.u8();
+      let oldKind: "K" | "O" | undefined;
+      let old: TupleValue[] | undefined;
+      if (kind === 0x4b /* K */ || kind === 0x4f /* O */) {
+        oldKind = kind === 0x4b ? "K" : "O";
+        old = r.tuple();
+        kind = r.u8();
+      }
+      if (kind !== 0x4e) throw new PgOutputError("update without a new tuple");
+      return { tag: "update", xid: x, relationId, oldKind, old, row: r.tuple() };
+    }
+    case "D": {
+      const x = xid();
+      const relationId = r.u32();
+      const kind = r.u8();
+      if (kind !== 0x4b && kind !== 0x4f) throw new PgOutputError("delete without an old tuple");
+      return {
+        tag: "delete",
+        xid: x,
+        relationId,
+        oldKind: kind === 0x4b ? "K" : "O",
+        old: r.tuple(),
+      };
+    }
+    case "T": {
+      const x = xid();
+      const n = r.i32();
+      const options = r.u8();
+      if (n < 0) throw new PgOutputError("negative relation count in truncate");
+      const relationIds: number[] = [];
+      for (let k = 0; k < n; k++) relationIds.push(r.u32());
+      return { tag: "truncate", xid: x, options, relationIds };
+    }
+    case "M": {
+      const x = xid();
+      const flags = r.u8();
+      const lsn = r.u64();
+      const prefix = r.cstr();
+      const content = r.bytes(r.i32());
+      return { tag: "message", xid: x, transactional: (flags & 1) === 1, lsn, prefix, content };
+    }
+    case "S":
+      return { tag: "stream_start", xid: r.u32(), first: r.u8() === 1 };
+    case "E":
+      return { tag: "stream_stop" };
+    case "c":
+      return {
+        tag: "stream_commit",
+        xid: r.u32(),
+        flags: r.u8(),
+        commitLsn: r.u64(),
+        endLsn: r.u64(),
+        commitTime: r.i64(),
+      };
+    case "A": {
+      const x = r.u32();
+      const subXid = r.u32();
+      // Protocol 4 with parallel streaming adds the abort LSN and time.
+      if (data.length >= r.i + 16) {
+        return { tag: "stream_abort", xid: x, subXid, abortLsn: r.u64(), abortTime: r.i64() };
+      }
+      return { tag: "stream_abort", xid: x, subXid };
+    }
+    default:
+      throw new PgOutputError(
+        `unknown pgoutput message 0x${data[0].toString(16)} (${data.length} bytes)`,
+      );
+  }
+}
+
+/** An LSN as PostgreSQL writes it: `16/B374D848`. */
+export function formatLsn(lsn: bigint): string {
+  return `${(lsn >> 32n).toString(16).toUpperCase()}/${
+    (lsn & 0xffffffffn).toString(16).toUpperCase()
+  }`;
+}
+
+export function parseLsn(text: string): bigint {
+  const m = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(text);
+  if (!m) throw new PgOutputError(`not an LSN: ${JSON.stringify(text).slice(0, 40)}`);
+  return (BigInt(`0x${m[1]}`) << 32n) | BigInt(`0x${m[2]}`);
+}

@@ -1,0 +1,184 @@
+/**
+ * The pgx driver end to end against real PostgreSQL and etcd: dump, stream every kind of
+ * change, resume after a crash, and clear errors for bad settings. Each step ends with the
+ * independent checker finding etcd equal to the database, byte for byte.
+ */
+import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
+import { startEtcd } from "./harness/etcd.ts";
+import { startPostgres } from "./harness/postgres.ts";
+import { runSync, startSync } from "./harness/sync.ts";
+import { assertConverges, readEtcd } from "./harness/checker.ts";
+import { expectedFromPg } from "./harness/expected_pg.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+/** An expected failure is one error line, and no stack trace. */
+function assertOneErrorLine(stderr: string) {
+  const errors = stderr.split("\n").filter((l) => /level=error/.test(l));
+  assertEquals(errors.length, 1, stderr);
+  assert(!/^\s+at /m.test(stderr), `stack trace in:\n${stderr}`);
+}
+
+const SCHEMA = `
+  CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+  CREATE TABLE items (
+    id bigint PRIMARY KEY, name text, price numeric(12, 3), ratio float8, ok boolean,
+    data jsonb, tags text[], blob bytea, at timestamptz, day date, feel mood, doc text);
+  ALTER TABLE items ALTER COLUMN doc SET STORAGE EXTERNAL;
+  CREATE TABLE pairs (a text, b int, v text, PRIMARY KEY (a, b));
+  CREATE TABLE full_ident (id int PRIMARY KEY, v text);
+  ALTER TABLE full_ident REPLICA IDENTITY FULL;
+  CREATE SCHEMA other;
+  CREATE TABLE other.things (id uuid PRIMARY KEY, n int);
+  CREATE TABLE nokey (v text);
+  INSERT INTO items SELECT g, 'item ' || g, g * 1.5, g / 3.0, g % 2 = 0,
+    jsonb_build_object('g', g, 's', 'x y'), ARRAY['a', 'b,c', NULL], '\\x00ff'::bytea,
+    '2024-05-01 12:00:00.25+02', '2024-05-01', 'ok', NULL FROM generate_series(1, 1200) g;
+  INSERT INTO pairs VALUES ('a/b', 1, 'slash'), ('%', 2, 'percent'), ('ü', 3, 'umlaut');
+  INSERT INTO full_ident VALUES (1, 'one'), (2, 'two');
+  INSERT INTO other.things VALUES ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 1);
+  INSERT INTO nokey VALUES ('ignored');
+`;
+
+const WORKLOAD = `
+  INSERT INTO items (id, name, price, ratio, data, tags, at, feel)
+    VALUES (5000, 'new', 'NaN', 'Infinity', '[1, 2, {"k": null}]', '{}', 'infinity', 'happy');
+  UPDATE items SET name = 'renamed', price = 99999999.999 WHERE id = 2;
+  DELETE FROM items WHERE id BETWEEN 10 AND 20;
+  UPDATE items SET id = 7000 WHERE id = 3;
+  UPDATE pairs SET b = 20 WHERE a = 'a/b';
+  UPDATE full_ident SET v = 'uno' WHERE id = 1;
+  DELETE FROM full_ident WHERE id = 2;
+  UPDATE other.things SET n = n + 1;
+  BEGIN; INSERT INTO pairs VALUES ('rolled', 1, 'back'); ROLLBACK;
+  BEGIN;
+  INSERT INTO pairs SELECT 'bulk', g, repeat('x', g % 50) FROM generate_series(1, 3000) g;
+  UPDATE pairs SET v = 'twice' WHERE a = 'bulk' AND b < 100;
+  COMMIT;
+  INSERT INTO nokey VALUES ('still ignored');
+`;
+
+Deno.test("pgx: dump, stream every change kind, resume after SIGKILL", opts, async () => {
+  const etcd = await startEtcd();
+  const pg = await startPostgres();
+  let sync: ReturnType<typeof startSync> | undefined;
+  try {
+    await pg.sql.unsafe(SCHEMA);
+    // A large, incompressible TOASTed value that later updates leave unchanged.
+    await pg.sql`UPDATE items SET doc = (SELECT string_agg(md5(g::text), '')
+      FROM generate_series(1, 400) g) WHERE id <= 5`;
+    const args = [
+      "--driver=pgx",
+      `--db-url=${pg.url}`,
+      `--etcd-endpoints=${etcd.endpoint}`,
+      "--etcd-prefix=/t",
+      "--status-interval=1s",
+      "--log-level=debug",
+    ];
+    sync = startSync(args);
+    const expected = () => expectedFromPg(pg.sql, "/t");
+    await assertConverges(etcd.endpoint, "/t/", expected, 90_000).catch((e) => {
+      throw new Error(`${e.message}\n--- sync output:\n${sync!.output()}`);
+    });
+    const dumped = await readEtcd(etcd.endpoint, "/t/");
+    assert(dumped.has("/t/items/1"), "items dumped");
+    assert(dumped.has("/t/pairs/a%2Fb/1"), "composite key percent-encoded");
+    assert(dumped.has("/t/other.things/a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"), "schema-qualified");
+    assert(![...dumped.keys()].some((k) => k.includes("nokey")), "table without key skipped");
+    assertMatch(sync.output(), /without a primary key.*nokey/);
+
+    await pg.psql(WORKLOAD);
+    // Unchanged TOAST: the big doc column is not sent; etcd must keep the old value.
+    await pg.sql`UPDATE items SET name = 'toast kept' WHERE id = 1`;
+    await pg.sql`UPDATE items SET id = 9001 WHERE id = 4`; // key change + unchanged TOAST
+    await pg.sql`TRUNCATE full_ident`;
+    await pg.sql`INSERT INTO full_ident VALUES (3, 'after truncate')`;
+    await assertConverges(etcd.endpoint, "/t/", expected, 90_000).catch((e) => {
+      throw new Error(`${e.message}\n--- sync output:\n${sync!.output()}`);
+    });
+    const after = await readEtcd(etcd.endpoint, "/t/");
+    assert(after.get("/t/items/9001")?.includes('"doc":"'), "TOAST value carried to new key");
+
+    // Crash, change things while sync is down, restart: it resumes (no dump) and catches up.
+    sync.signal("SIGKILL");
+    await sync.exited;
+    await pg.sql`INSERT INTO items (id, name) VALUES (6000, 'while down')`;
+    await pg.sql`DELETE FROM items WHERE id = 100`;
+    sync = startSync(args);
+    await assertConverges(etcd.endpoint, "/t/", expected, 90_000).catch((e) => {
+      throw new Error(`${e.message}\n--- sync output:\n${sync!.output()}`);
+    });
+    assertMatch(sync.output(), /resuming/);
+    assert(!/dump starting/.test(sync.output()), "resumed without a dump");
+
+    // The state key records a position the slot has confirmed (never more).
+    const state = JSON.parse((await readEtcd(etcd.endpoint, "/t-state/")).values().next().value!);
+    assertEquals(state.driver, "pgx");
+    await sync.stop();
+    sync = undefined;
+    const [slot] = await pg.sql`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots`;
+    const cmp = await pg.sql`SELECT ${slot.lsn}::pg_lsn <= ${state.position.lsn}::pg_lsn AS ok`;
+    assert(cmp[0].ok, `slot ${slot.lsn} not past state ${state.position.lsn}`);
+  } finally {
+    await sync?.stop();
+    await pg.close();
+    await etcd.close();
+  }
+});
+
+Deno.test("pgx: follows a PostgreSQL restart without losing changes", opts, async () => {
+  const etcd = await startEtcd();
+  const pg = await startPostgres();
+  const sync = startSync([
+    "--driver=pgx",
+    `--db-url=${pg.url}`,
+    `--etcd-endpoints=${etcd.endpoint}`,
+    "--etcd-prefix=/r",
+  ]);
+  try {
+    await pg.sql`CREATE TABLE t (id int PRIMARY KEY, v text)`;
+    await pg.sql`INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 100) g`;
+    const expected = () => expectedFromPg(pg.sql, "/r");
+    await assertConverges(etcd.endpoint, "/r/", expected, 60_000);
+    await pg.stop(true);
+    await pg.restart();
+    await pg.sql`UPDATE t SET v = 'after restart' WHERE id <= 50`;
+    await assertConverges(etcd.endpoint, "/r/", expected, 90_000).catch((e) => {
+      throw new Error(`${e.message}\n--- sync output:\n${sync.output()}`);
+    });
+    assertMatch(sync.output(), /retrying/);
+  } finally {
+    await sync.stop();
+    await pg.close();
+    await etcd.close();
+  }
+});
+
+Deno.test("pgx: misconfiguration is one clear line and exit status 2", opts, async () => {
+  const etcd = await startEtcd();
+  const replica = await startPostgres({ conf: { wal_level: "replica" } });
+  const secured = await startPostgres({ auth: "scram-sha-256", password: "s3cret-pw" });
+  try {
+    const base = [`--etcd-endpoints=${etcd.endpoint}`, "--driver=pgx"];
+    const wal = await runSync([...base, `--db-url=${replica.url}`]);
+    assertEquals(wal.code, 2, wal.stderr);
+    assertMatch(wal.stderr, /wal_level is replica: set wal_level = logical/);
+    assertOneErrorLine(wal.stderr);
+
+    const badUrl = secured.url.replace("s3cret-pw", "wrong-pw");
+    const pw = await runSync([...base, `--db-url=${badUrl}`]);
+    assertEquals(pw.code, 2, pw.stderr);
+    assertMatch(pw.stderr, /password authentication failed/);
+    assert(!pw.stderr.includes("wrong-pw"), "password not logged");
+    assertOneErrorLine(pw.stderr);
+
+    // The right password over SCRAM works: check passes the database checks.
+    const ok = await runSync(["check", ...base, `--db-url=${secured.url}`]);
+    assertMatch(ok.stdout, /PASS\s+wal_level/);
+    assert(!ok.stdout.includes("s3cret-pw") && !ok.stderr.includes("s3cret-pw"));
+  } finally {
+    await replica.close();
+    await secured.close();
+    await etcd.close();
+  }
+});
