@@ -130,6 +130,8 @@ export function createPgSource(opts: SourceOptions): SourceFactory {
 
 interface StreamRelation {
   info?: TableInfo;
+  /** Column names and types, to notice ALTER TABLE. */
+  signature: string;
   selected: boolean;
   columns: string[];
   renderers: ((text: string) => string)[];
@@ -253,6 +255,9 @@ class PgSession implements SourceSession {
 
   async plan(state: SavedState | null): Promise<StartPlan> {
     if (!state) return { mode: "dump", reason: "no saved state" };
+    if (state.position.resync) {
+      return { mode: "dump", reason: `table ${state.position.resync} was altered` };
+    }
     if (state.driver !== "pgx") return { mode: "dump", reason: "state is from another driver" };
     if (state.source.system !== this.identity.system) {
       return { mode: "dump", reason: "the server's system identifier changed" };
@@ -398,6 +403,7 @@ class PgSession implements SourceSession {
 
     const relations = new Map<number, StreamRelation>();
     let txn: Change[] | null = null;
+    let resync: string | undefined;
     // End of the last transaction handed to the sink, and of the last idle heartbeat.
     let lastEnd = start;
     let lastBeat = Date.now();
@@ -429,18 +435,24 @@ class PgSession implements SourceSession {
             const changes = txn ?? [];
             txn = null;
             lastEnd = msg.endLsn;
-            await out({
-              changes,
-              commit: {
-                position: { lsn: formatLsn(msg.endLsn) },
-                time: pgTimeToDate(msg.commitTime),
-              },
-            });
+            const position: Position = { lsn: formatLsn(msg.endLsn) };
+            // Recorded in the position, so a crash before the dump still dumps.
+            if (resync) position.resync = resync;
+            await out({ changes, commit: { position, time: pgTimeToDate(msg.commitTime) } });
+            if (resync) throw new Error(`table ${resync} was altered; dumping again`);
             break;
           }
-          case "relation":
-            relations.set(msg.relationId, await this.#relation(msg));
+          case "relation": {
+            const before = relations.get(msg.relationId);
+            const rel = await this.#relation(msg);
+            // Columns added, dropped or retyped: rows not touched since have changed shape
+            // without any change being streamed, so the tables are read again.
+            if (before?.selected && before.signature !== rel.signature) {
+              resync = before.info!.keyName;
+            }
+            relations.set(msg.relationId, rel);
             break;
+          }
           case "insert":
           case "update":
           case "delete":
@@ -472,8 +484,9 @@ class PgSession implements SourceSession {
     msg: Extract<ReturnType<typeof decodePgOutput>, { tag: "relation" }>,
   ): Promise<StreamRelation> {
     const columns = msg.columns.map((c) => c.name);
+    const signature = msg.columns.map((c) => `${c.name}:${c.typeOid}:${c.typmod}`).join(",");
     const selected = this.opts.filter.matches(msg.schema, msg.name);
-    if (!selected) return { selected, columns, renderers: [], keyIdx: [] };
+    if (!selected) return { selected, signature, columns, renderers: [], keyIdx: [] };
     const meta = await this.#metaConn();
     const info = await tableByOid(meta, this.#version, msg.relationId);
     await this.#types.load(meta, msg.columns.map((c) => c.typeOid));
@@ -481,10 +494,11 @@ class PgSession implements SourceSession {
     const keyIdx = keyCols.map((k) => columns.indexOf(k));
     if (!keyCols.length || keyIdx.includes(-1)) {
       this.#warnNoKeyNames([`${msg.schema}.${msg.name}`]);
-      return { selected: false, columns, renderers: [], keyIdx: [] };
+      return { selected: false, signature, columns, renderers: [], keyIdx: [] };
     }
     return {
       info,
+      signature,
       selected: true,
       columns,
       renderers: msg.columns.map((c) => this.#types.renderer(c.typeOid)),

@@ -1,0 +1,452 @@
+/**
+ * Binlog events (v4 format, MySQL 5.6+/8 and MariaDB), decoded from the bytes of one event
+ * as the replication stream or a binlog file holds it. Pure: bytes in, values out.
+ */
+
+export interface EventHeader {
+  timestamp: number;
+  type: number;
+  serverId: number;
+  eventSize: number;
+  /** Position just past this event in its binlog file. */
+  logPos: number;
+  flags: number;
+}
+
+export interface TableMap {
+  tableId: bigint;
+  schema: string;
+  table: string;
+  columnTypes: Uint8Array;
+  /** Per-column metadata, decoded per type (see `readMeta`). */
+  columnMeta: number[];
+  nullable: boolean[];
+  /** Optional metadata (binlog_row_metadata = MINIMAL or FULL), when the server sent it. */
+  meta?: TableMapMeta;
+}
+
+/** TABLE_MAP optional metadata (MySQL 8.0.1+, MariaDB 10.5+). */
+export interface TableMapMeta {
+  /** Per numeric column, in order of the numeric columns: true when unsigned. */
+  unsigned?: boolean[];
+  /** Collation id per character column (string, varchar, blob types), in their order. */
+  collations?: number[];
+  /** Collation id per ENUM/SET column, in their order. */
+  enumSetCollations?: number[];
+  columnNames?: string[];
+  setValues?: string[][];
+  enumValues?: string[][];
+  /** Primary-key column indexes, in key order. */
+  primaryKey?: number[];
+}
+
+export type RowsOp = "insert" | "update" | "delete";
+
+export type BinlogEvent =
+  | { kind: "format"; binlogVersion: number; serverVersion: string; checksum: boolean }
+  | { kind: "rotate"; file: string; position: bigint }
+  | { kind: "query"; schema: string; query: string }
+  | { kind: "xid"; xid: bigint }
+  | { kind: "table_map"; map: TableMap }
+  | {
+    kind: "rows";
+    op: RowsOp;
+    tableId: bigint;
+    flags: number;
+    /** Column count, present-column bitmaps and row images (decoded by rows.ts). */
+    body: Uint8Array;
+    version: 1 | 2;
+  }
+  | { kind: "gtid"; gtid: string }
+  | { kind: "mariadb_gtid"; domain: number; server: number; seq: bigint; standalone: boolean }
+  | { kind: "gtid_list"; gtids: string[] }
+  | { kind: "heartbeat"; file: string }
+  | { kind: "other"; type: number };
+
+export class BinlogError extends Error {
+  override name = "BinlogError";
+}
+
+export const EVENT = {
+  QUERY: 2,
+  ROTATE: 4,
+  FORMAT_DESCRIPTION: 15,
+  XID: 16,
+  TABLE_MAP: 19,
+  WRITE_ROWS_V1: 23,
+  UPDATE_ROWS_V1: 24,
+  DELETE_ROWS_V1: 25,
+  HEARTBEAT: 27,
+  WRITE_ROWS: 30,
+  UPDATE_ROWS: 31,
+  DELETE_ROWS: 32,
+  GTID: 33,
+  MARIADB_GTID: 162,
+  MARIADB_GTID_LIST: 163,
+} as const;
+
+const dec = new TextDecoder();
+const CRC_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+
+export function crc32(bytes: Uint8Array): number {
+  let c = 0xffffffff;
+  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+function uint48(v: DataView, at: number): bigint {
+  return BigInt(v.getUint32(at, true)) | (BigInt(v.getUint16(at + 4, true)) << 32n);
+}
+
+/** A length-encoded integer at `at`; returns [value, next offset]. */
+export function lenenc(b: Uint8Array, at: number): [number, number] {
+  const f = b[at];
+  if (f < 0xfb) return [f, at + 1];
+  if (f === 0xfc) return [b[at + 1] | (b[at + 2] << 8), at + 3];
+  if (f === 0xfd) return [b[at + 1] | (b[at + 2] << 8) | (b[at + 3] << 16), at + 4];
+  const v = new DataView(b.buffer, b.byteOffset + at + 1, 8);
+  return [Number(v.getBigUint64(0, true)), at + 9];
+}
+
+const ROWS: Record<number, [RowsOp, 1 | 2]> = {
+  23: ["insert", 1],
+  24: ["update", 1],
+  25: ["delete", 1],
+  30: ["insert", 2],
+  31: ["update", 2],
+  32: ["delete", 2],
+};
+
+/** Decodes events in order, remembering the format description and the table maps. */
+export class BinlogDecoder {
+  #checksum = false;
+  #maps = new Map<bigint, TableMap>();
+
+  tableMap(tableId: bigint): TableMap | undefined {
+    return this.#maps.get(tableId);
+  }
+
+  decode(ev: Uint8Array): { header: EventHeader; event: BinlogEvent } {
+    if (ev.length < 19) throw new BinlogError(`truncated binlog event (${ev.length} bytes)`);
+    const v = new DataView(ev.buffer, ev.byteOffset, ev.byteLength);
+    const header: EventHeader = {
+      timestamp: v.getUint32(0, true),
+      type: ev[4],
+      serverId: v.getUint32(5, true),
+      eventSize: v.getUint32(9, true),
+      logPos: v.getUint32(13, true),
+      flags: v.getUint16(17, true),
+    };
+    if (header.eventSize !== ev.length) {
+      throw new BinlogError(
+        `binlog event size ${header.eventSize} does not match the ${ev.length} bytes received`,
+      );
+    }
+    let end = ev.length;
+    if (header.type === EVENT.FORMAT_DESCRIPTION) {
+      // The checksum algorithm byte sits before the event's own 4-byte checksum.
+      const alg = ev.length >= 19 + 57 + 5 ? ev[ev.length - 5] : 0;
+      this.#checksum = alg === 1;
+      if (this.#checksum) end -= 4;
+    } else if (this.#checksum) end -= 4;
+    if (this.#checksum) {
+      const want = v.getUint32(ev.length - 4, true);
+      const got = crc32(ev.subarray(0, ev.length - 4));
+      if (want !== got) {
+        throw new BinlogError(
+          `binlog event checksum mismatch at position ${header.logPos} (corrupt stream)`,
+        );
+      }
+    }
+    const body = ev.subarray(19, end);
+    try {
+      return { header, event: this.#body(header, body) };
+    } catch (e) {
+      if (e instanceof BinlogError) throw e;
+      throw new BinlogError(
+        `cannot decode binlog event type ${header.type} at ${header.logPos}: ${
+          (e as Error).message
+        }`,
+      );
+    }
+  }
+
+  #body(h: EventHeader, b: Uint8Array): BinlogEvent {
+    const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    const need = (n: number) => {
+      if (b.length < n) throw new BinlogError(`truncated binlog event type ${h.type}`);
+    };
+    switch (h.type) {
+      case EVENT.FORMAT_DESCRIPTION: {
+        need(57);
+        const sv = b.subarray(2, 52);
+        const nul = sv.indexOf(0);
+        return {
+          kind: "format",
+          binlogVersion: v.getUint16(0, true),
+          serverVersion: dec.decode(nul < 0 ? sv : sv.subarray(0, nul)),
+          checksum: this.#checksum,
+        };
+      }
+      case EVENT.ROTATE:
+        need(8);
+        return {
+          kind: "rotate",
+          position: v.getBigUint64(0, true),
+          file: dec.decode(b.subarray(8)),
+        };
+      case EVENT.QUERY: {
+        need(13);
+        const dbLen = b[8];
+        const statusLen = v.getUint16(11, true);
+        const at = 13 + statusLen;
+        need(at + dbLen + 1);
+        return {
+          kind: "query",
+          schema: dec.decode(b.subarray(at, at + dbLen)),
+          query: dec.decode(b.subarray(at + dbLen + 1)),
+        };
+      }
+      case EVENT.XID:
+        need(8);
+        return { kind: "xid", xid: v.getBigUint64(0, true) };
+      case EVENT.TABLE_MAP: {
+        const map = this.#tableMap(b, v);
+        this.#maps.set(map.tableId, map);
+        return { kind: "table_map", map };
+      }
+      case EVENT.HEARTBEAT:
+        return { kind: "heartbeat", file: dec.decode(b) };
+      case EVENT.GTID: {
+        need(25);
+        const sid = [...b.subarray(1, 17)].map((x) => x.toString(16).padStart(2, "0")).join("");
+        const uuid = `${sid.slice(0, 8)}-${sid.slice(8, 12)}-${sid.slice(12, 16)}-${
+          sid.slice(16, 20)
+        }-${sid.slice(20)}`;
+        return { kind: "gtid", gtid: `${uuid}:${v.getBigUint64(17, true)}` };
+      }
+      case EVENT.MARIADB_GTID:
+        need(13);
+        return {
+          kind: "mariadb_gtid",
+          seq: v.getBigUint64(0, true),
+          domain: v.getUint32(8, true),
+          server: h.serverId,
+          standalone: (b[12] & 1) === 1,
+        };
+      case EVENT.MARIADB_GTID_LIST: {
+        need(4);
+        const n = v.getUint32(0, true) & 0x0fffffff;
+        need(4 + n * 16);
+        const gtids: string[] = [];
+        for (let i = 0; i < n; i++) {
+          const at = 4 + i * 16;
+          gtids.push(
+            `${v.getUint32(at, true)}-${v.getUint32(at + 4, true)}-${v.getBigUint64(at + 8, true)}`,
+          );
+        }
+        return { kind: "gtid_list", gtids };
+      }
+    }
+    const rows = ROWS[h.type];
+    if (rows) {
+      need(8);
+      const tableId = uint48(v, 0);
+      const flags = v.getUint16(6, true);
+      let at = 8;
+      if (rows[1] === 2) {
+        need(10);
+        at += v.getUint16(8, true); // extra data length includes its own two bytes
+      }
+      need(at);
+      return { kind: "rows", op: rows[0], tableId, flags, body: b.subarray(at), version: rows[1] };
+    }
+    return { kind: "other", type: h.type };
+  }
+
+  #tableMap(b: Uint8Array, v: DataView): TableMap {
+    const tableId = uint48(v, 0);
+    let at = 8;
+    const dbLen = b[at++];
+    const schema = dec.decode(b.subarray(at, at + dbLen));
+    at += dbLen + 1;
+    const tLen = b[at++];
+    const table = dec.decode(b.subarray(at, at + tLen));
+    at += tLen + 1;
+    let n: number;
+    [n, at] = lenenc(b, at);
+    const columnTypes = b.slice(at, at + n);
+    at += n;
+    let metaLen: number;
+    [metaLen, at] = lenenc(b, at);
+    const meta = b.subarray(at, at + metaLen);
+    at += metaLen;
+    const nullBits = b.subarray(at, at + ((n + 7) >> 3));
+    if (at + nullBits.length > b.length) throw new BinlogError("truncated TABLE_MAP event");
+    const columnMeta: number[] = [];
+    let m = 0;
+    for (let i = 0; i < n; i++) {
+      const [value, size] = readMeta(columnTypes[i], meta, m);
+      columnMeta.push(value);
+      m += size;
+    }
+    const nullable = Array.from({ length: n }, (_, i) => (nullBits[i >> 3] & (1 << (i & 7))) !== 0);
+    at += nullBits.length;
+    const map: TableMap = { tableId, schema, table, columnTypes, columnMeta, nullable };
+    if (at < b.length) map.meta = optionalMeta(b.subarray(at), map);
+    return map;
+  }
+}
+
+/** A column's metadata in a TABLE_MAP: [value, bytes used]. */
+function readMeta(type: number, meta: Uint8Array, at: number): [number, number] {
+  switch (type) {
+    case 4: // FLOAT
+    case 5: // DOUBLE
+    case 252: // BLOB (length bytes)
+    case 255: // GEOMETRY
+    case 245: // JSON
+    case 17: // TIMESTAMP2 (fsp)
+    case 18: // DATETIME2
+    case 19: // TIME2
+      return [meta[at], 1];
+    case 15: // VARCHAR: max length, little-endian
+    case 253: // VAR_STRING
+    case 16: // BIT: bits%8, bytes
+      return [meta[at] | (meta[at + 1] << 8), 2];
+    case 246: // NEWDECIMAL: precision, scale
+    case 254: // STRING: real type, length (big-endian pair)
+    case 247: // ENUM
+    case 248: // SET
+      return [(meta[at] << 8) | meta[at + 1], 2];
+    default:
+      return [0, 0];
+  }
+}
+
+/** Whether a column counts as numeric for the SIGNEDNESS field. */
+function isNumericType(t: number): boolean {
+  return t === 1 || t === 2 || t === 3 || t === 4 || t === 5 || t === 8 || t === 9 ||
+    t === 246;
+}
+
+/** The real type of a column (ENUM and SET are logged as STRING with the type in meta). */
+export function realType(type: number, meta: number): number {
+  if (type !== 254) return type;
+  let real = meta >> 8;
+  if ((real & 0x30) !== 0x30) real |= 0x30;
+  return real === 247 || real === 248 ? real : 254;
+}
+
+function isCharacterType(t: number): boolean {
+  return t === 254 || t === 15 || t === 253 || t === 252 || t === 249 || t === 250 ||
+    t === 251;
+}
+
+function optionalMeta(b: Uint8Array, map: TableMap): TableMapMeta {
+  const out: TableMapMeta = {};
+  const types = Array.from(map.columnTypes, (t, i) => realType(t, map.columnMeta[i]));
+  const numeric = types.filter(isNumericType).length;
+  const character = types.filter(isCharacterType).length;
+  const enumSet = types.filter((t) => t === 247 || t === 248).length;
+  let at = 0;
+  const strs = (v: Uint8Array): string[] => {
+    const list: string[] = [];
+    let i = 0;
+    while (i < v.length) {
+      let len: number;
+      [len, i] = lenenc(v, i);
+      list.push(dec.decode(v.subarray(i, i + len)));
+      i += len;
+    }
+    return list;
+  };
+  const lists = (v: Uint8Array): string[][] => {
+    const all: string[][] = [];
+    let i = 0;
+    while (i < v.length) {
+      let count: number;
+      [count, i] = lenenc(v, i);
+      const one: string[] = [];
+      for (let k = 0; k < count; k++) {
+        let len: number;
+        [len, i] = lenenc(v, i);
+        one.push(dec.decode(v.subarray(i, i + len)));
+        i += len;
+      }
+      all.push(one);
+    }
+    return all;
+  };
+  const ints = (v: Uint8Array): number[] => {
+    const list: number[] = [];
+    let i = 0;
+    while (i < v.length) {
+      let x: number;
+      [x, i] = lenenc(v, i);
+      list.push(x);
+    }
+    return list;
+  };
+  // Default collation plus (column, collation) exceptions, expanded to one per column.
+  const collations = (v: Uint8Array, count: number): number[] => {
+    const [def, i] = lenenc(v, 0);
+    const list = new Array<number>(count).fill(def);
+    const pairs = ints(v.subarray(i));
+    for (let k = 0; k + 1 < pairs.length; k += 2) list[pairs[k]] = pairs[k + 1];
+    return list;
+  };
+  while (at < b.length) {
+    const type = b[at];
+    let len: number;
+    [len, at] = lenenc(b, at + 1);
+    const v = b.subarray(at, at + len);
+    at += len;
+    switch (type) {
+      case 1:
+        out.unsigned = Array.from(
+          { length: numeric },
+          (_, i) => (v[i >> 3] & (0x80 >> (i & 7))) !== 0,
+        );
+        break;
+      case 2:
+        out.collations = collations(v, character);
+        break;
+      case 3:
+        out.collations = ints(v);
+        break;
+      case 4:
+        out.columnNames = strs(v);
+        break;
+      case 5:
+        out.setValues = lists(v);
+        break;
+      case 6:
+        out.enumValues = lists(v);
+        break;
+      case 8:
+        out.primaryKey = ints(v);
+        break;
+      case 9:
+        out.primaryKey = ints(v).filter((_, k) => k % 2 === 0);
+        break;
+      case 10:
+        out.enumSetCollations = collations(v, enumSet);
+        break;
+      case 11:
+        out.enumSetCollations = ints(v);
+        break;
+      default:
+        break; // geometry type, visibility: not needed
+    }
+  }
+  return out;
+}

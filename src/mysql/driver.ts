@@ -1,0 +1,559 @@
+/**
+ * The mysql driver: a MySQL or MariaDB server as a source (design: Shape, Dump and resync).
+ *
+ * The dump is `mysqldump --single-transaction` with the binlog coordinates it prints at its
+ * snapshot; streaming then reads the binlog from there over the replication protocol.
+ */
+import type { Change, Position } from "../core/change.ts";
+import { keyTableName } from "../core/keys.ts";
+import {
+  type BatchOutput,
+  type CheckResult,
+  ConfigError,
+  type DumpResult,
+  type SavedState,
+  type SourceFactory,
+  type SourceIdentity,
+  type SourceOptions,
+  type SourceSession,
+  type StartPlan,
+} from "../core/source.ts";
+import { MysqlConn, MysqlError } from "./conn.ts";
+import { type MysqlUrl, parseMysqlUrl } from "./url.ts";
+import { runMysqldump } from "./dump.ts";
+import { BinlogDecoder } from "./binlog.ts";
+import { decodeRowsEvent } from "./rows.ts";
+import { dumpCell, dumpKeyPart } from "./values.ts";
+import { loadSchemas, SYSTEM_SCHEMAS } from "./schema.ts";
+import { schemaForEvent } from "./tablemeta.ts";
+import { ddlTargets } from "./ddl.ts";
+import type { TableSchema } from "./types.ts";
+
+const DUMP_BATCH = 500;
+const TXN_CHUNK = 1000;
+
+/** Errors a retry cannot fix, by MySQL error code. */
+function configErrorFor(e: unknown, url: MysqlUrl): unknown {
+  if (!(e instanceof MysqlError)) return e;
+  switch (e.code) {
+    case 1045: // access denied
+    case 1698:
+      return new ConfigError(
+        `${e.message.split("\n")[0]} (check the user and password in --db-url)`,
+      );
+    case 1049: // unknown database
+      return new ConfigError(`${e.message} (fix the database in --db-url)`);
+    case 1227: // missing privilege
+      return new ConfigError(
+        `${e.message} (grant REPLICATION SLAVE, REPLICATION CLIENT, RELOAD and SELECT to ` +
+          `${url.user})`,
+      );
+  }
+  return e;
+}
+
+async function connectTo(url: MysqlUrl): Promise<MysqlConn> {
+  let last: unknown;
+  for (const h of url.hosts) {
+    try {
+      return await MysqlConn.connect({
+        host: h.host,
+        port: h.port,
+        user: url.user,
+        password: url.password,
+        database: url.database || undefined,
+        sslMode: url.sslMode,
+        sslCa: url.sslCa,
+      });
+    } catch (e) {
+      last = configErrorFor(e, url);
+      if (last instanceof ConfigError) throw last;
+    }
+  }
+  throw last;
+}
+
+interface ServerInfo {
+  version: string;
+  mariadb: boolean;
+  serverId: number;
+  uuid: string;
+  logBin: string;
+  format: string;
+  image: string;
+}
+
+async function serverInfo(c: MysqlConn): Promise<ServerInfo> {
+  const r = await c.query(
+    "SELECT @@version, @@server_id, @@log_bin, @@binlog_format, @@binlog_row_image",
+  );
+  const [version, serverId, logBin, format, image] = r.rows[0].map((v) => v ?? "");
+  const mariadb = /mariadb/i.test(version);
+  let uuid = "";
+  if (!mariadb) uuid = (await c.query("SELECT @@server_uuid")).rows[0][0] ?? "";
+  return {
+    version,
+    mariadb,
+    serverId: Number(serverId),
+    uuid,
+    logBin,
+    format,
+    image,
+  };
+}
+
+function requireSettings(i: ServerInfo) {
+  if (i.logBin !== "1" && i.logBin.toUpperCase() !== "ON") {
+    throw new ConfigError("the binary log is off: start the server with log_bin (and server_id)");
+  }
+  if (i.format.toUpperCase() !== "ROW") {
+    throw new ConfigError(
+      `binlog_format is ${i.format}: set binlog_format = ROW in the server configuration`,
+    );
+  }
+  if (i.image.toUpperCase() !== "FULL") {
+    throw new ConfigError(
+      `binlog_row_image is ${i.image}: set binlog_row_image = FULL in the server configuration`,
+    );
+  }
+}
+
+export function createMysqlSource(opts: SourceOptions): SourceFactory {
+  return {
+    driver: "mysql",
+    connect: async (signal) => {
+      const url = parseMysqlUrl(opts.url);
+      const s = new MysqlSession(opts, url);
+      try {
+        await s.open(signal);
+      } catch (e) {
+        await s.close();
+        throw configErrorFor(e, url);
+      }
+      return s;
+    },
+    check: () => check(opts),
+    inspect: (state) => inspect(opts, state),
+  };
+}
+
+class MysqlSession implements SourceSession {
+  readonly driver = "mysql";
+  identity: SourceIdentity = {};
+  #conn?: MysqlConn;
+  #binlog?: MysqlConn;
+  #info?: ServerInfo;
+  #schemas = new Map<string, TableSchema>();
+  #warnedNoKey = new Set<string>();
+  #resync?: string;
+
+  constructor(readonly opts: SourceOptions, readonly url: MysqlUrl) {}
+
+  async open(_signal: AbortSignal): Promise<void> {
+    this.#conn = await connectTo(this.url);
+    const info = await serverInfo(this.#conn);
+    requireSettings(info);
+    this.#info = info;
+    this.identity = {
+      server: info.mariadb ? `mariadb:${info.serverId}` : info.uuid,
+      serverId: info.serverId,
+    };
+  }
+
+  /** Whether a table is replicated: the filter, and the URL's database unless --tables. */
+  #selected(schema: string, table: string): boolean {
+    if (SYSTEM_SCHEMAS.includes(schema.toLowerCase())) return false;
+    if (this.url.database && !this.opts.filter.hasIncludes && schema !== this.url.database) {
+      return false;
+    }
+    return this.opts.filter.matches(schema, table);
+  }
+
+  #keyName(schema: string, table: string): string {
+    return keyTableName(schema, table, this.url.database);
+  }
+
+  async #databases(): Promise<string[]> {
+    const r = await this.#conn!.query("SHOW DATABASES");
+    return r.rows.map(([d]) => d!).filter((d) =>
+      !SYSTEM_SCHEMAS.includes(d.toLowerCase()) &&
+      (this.opts.filter.hasIncludes || !this.url.database || d === this.url.database)
+    );
+  }
+
+  async #loadAll(): Promise<TableSchema[]> {
+    const all = await loadSchemas(this.#conn!, await this.#databases(), this.#info!.mariadb);
+    const out: TableSchema[] = [];
+    for (const t of all.values()) {
+      if (!this.#selected(t.schema, t.table)) continue;
+      this.#schemas.set(`${t.schema}.${t.table}`, t);
+      out.push(t);
+    }
+    const noKey = out.filter((t) => !t.keyColumns.length).map((t) => `${t.schema}.${t.table}`)
+      .filter((n) => !this.#warnedNoKey.has(n));
+    if (noKey.length) {
+      for (const n of noKey) this.#warnedNoKey.add(n);
+      this.opts.log.warn("tables without a primary key are not replicated", {
+        tables: noKey.join(","),
+      });
+    }
+    return out;
+  }
+
+  async plan(state: SavedState | null): Promise<StartPlan> {
+    if (!state) return { mode: "dump", reason: "no saved state" };
+    if (state.driver !== "mysql") return { mode: "dump", reason: "state is from another driver" };
+    if (state.source.server !== this.identity.server) {
+      return { mode: "dump", reason: "the server's identity changed" };
+    }
+    if (state.position.resync) {
+      return { mode: "dump", reason: `table ${state.position.resync} was altered` };
+    }
+    const file = String(state.position.file);
+    const offset = Number(state.position.offset);
+    const logs = await this.#conn!.query("SHOW BINARY LOGS");
+    const have = logs.rows.find(([name]) => name === file);
+    if (!have) return { mode: "dump", reason: `binlog ${file} is no longer on the server` };
+    if (Number(have[1]) < offset) {
+      return { mode: "dump", reason: `binlog ${file} is shorter than the saved offset` };
+    }
+    await this.#loadAll();
+    return { mode: "resume", position: state.position };
+  }
+
+  async dump(out: BatchOutput, signal: AbortSignal): Promise<DumpResult> {
+    const tables = (await this.#loadAll()).filter((t) => t.keyColumns.length);
+    const databases = [...new Set(tables.map((t) => t.schema))];
+    let position: Position | undefined;
+    let gtid: string | undefined;
+    let database = this.url.database;
+    let batch: Change[] = [];
+    const ignored = await loadSchemas(this.#conn!, databases, this.#info!.mariadb);
+    const ignoreTables = [...ignored.values()]
+      .filter((t) => !tables.some((s) => s.schema === t.schema && s.table === t.table))
+      .map((t) => `${t.schema}.${t.table}`);
+    const est = await this.#conn!.query(
+      `SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES
+       WHERE TABLE_TYPE = 'BASE TABLE'`,
+    );
+    for (const [s, t, n] of est.rows) {
+      if (this.#schemas.has(`${s}.${t}`)) {
+        this.opts.onTableEstimate?.(this.#keyName(s!, t!), Number(n ?? 0));
+      }
+    }
+    if (databases.length) {
+      for await (
+        const item of runMysqldump({
+          url: this.url,
+          databases,
+          ignoreTables,
+          signal,
+        })
+      ) {
+        if (item.kind === "position") position = { file: item.file, offset: item.offset };
+        else if (item.kind === "gtid") gtid = item.gtid;
+        else if (item.kind === "database") database = item.name;
+        else if (item.kind === "rows") {
+          const schema = this.#schemas.get(`${database}.${item.table}`);
+          if (!schema || !schema.keyColumns.length) continue;
+          const table = this.#keyName(schema.schema, schema.table);
+          const columns = schema.columns.map((c) => c.name);
+          // mysqldump lists the columns (--complete-insert) or writes them in table order.
+          const order = item.columns?.map((n) => columns.indexOf(n));
+          for (const lits of item.rows) {
+            const row = order ? columns.map((_, i) => lits[order.indexOf(i)] ?? null) : lits;
+            batch.push({
+              op: "put",
+              table,
+              key: schema.keyColumns.map((k) => dumpKeyPart(schema.columns[k], row[k])).join("/"),
+              columns,
+              cells: schema.columns.map((c, i) => dumpCell(c, row[i])),
+            });
+            if (batch.length >= DUMP_BATCH) {
+              const b = batch;
+              batch = [];
+              await out({ changes: b });
+            }
+          }
+        }
+      }
+    }
+    if (batch.length) await out({ changes: batch });
+    if (!position) {
+      if (databases.length) throw new Error("mysqldump printed no binlog coordinates");
+      const s = await this.#conn!.query("SHOW MASTER STATUS");
+      position = { file: s.rows[0][0]!, offset: Number(s.rows[0][1]) };
+    }
+    if (gtid !== undefined) position.gtid = gtid;
+    this.#resync = undefined;
+    return { position, tables: tables.map((t) => this.#keyName(t.schema, t.table)) };
+  }
+
+  async stream(from: Position, out: BatchOutput, signal: AbortSignal): Promise<void> {
+    const c = await connectTo(this.url);
+    this.#binlog = c;
+    const onAbort = () => c.close();
+    signal.addEventListener("abort", onAbort, { once: true });
+    let file = String(from.file);
+    let gtid = from.gtid === undefined || from.gtid === null ? undefined : String(from.gtid);
+    try {
+      if (this.#info!.mariadb) {
+        await c.query("SET @mariadb_slave_capability = 4");
+      }
+      await c.query("SET @master_binlog_checksum = @@global.binlog_checksum");
+      await c.query("SET @master_heartbeat_period = 5000000000");
+      await c.registerReplica(this.opts.mysql.serverId);
+      const decoder = new BinlogDecoder();
+      let txn: Change[] | null = null;
+      let txnGtid: string | undefined;
+      let lastOffset = Number(from.offset);
+      this.opts.log.info("streaming", { file, offset: lastOffset });
+      const pos = (offset: number): Position =>
+        gtid === undefined ? { file, offset } : { file, offset, gtid };
+      for await (
+        const raw of c.binlogDump({
+          file,
+          position: Number(from.offset),
+          serverId: this.opts.mysql.serverId,
+        })
+      ) {
+        const { header, event } = decoder.decode(raw);
+        switch (event.kind) {
+          case "rotate":
+            file = event.file;
+            lastOffset = Number(event.position);
+            break;
+          case "mariadb_gtid":
+            txnGtid = `${event.domain}-${event.server}-${event.seq}`;
+            if (!event.standalone) txn = [];
+            break;
+          case "gtid":
+            txnGtid = event.gtid;
+            break;
+          case "query": {
+            const q = event.query.trim();
+            if (/^BEGIN$/i.test(q)) {
+              txn = [];
+              break;
+            }
+            if (/^COMMIT$/i.test(q)) {
+              await this.#commit(txn ?? [], header, out, () => {
+                if (txnGtid) gtid = mergeGtid(gtid, txnGtid);
+                lastOffset = header.logPos;
+                return pos(header.logPos);
+              });
+              txn = null;
+              break;
+            }
+            // DDL: table definitions may have changed; read them again before the next rows.
+            if (/^\s*(ALTER|CREATE|DROP|RENAME|TRUNCATE)\b/i.test(q)) {
+              this.#schemas.clear();
+              const ddl = ddlTargets(q, event.schema || this.url.database);
+              const changes: Change[] = [];
+              for (const [schema, table] of ddl.emptied) {
+                if (this.#selected(schema, table)) {
+                  changes.push({ op: "truncate", table: this.#keyName(schema, table) });
+                }
+              }
+              const reshaped = ddl.reshaped.find(([s, t]) => this.#selected(s, t));
+              if (txn) txn.push(...changes);
+              else {
+                await this.#commit(changes, header, out, () => {
+                  if (txnGtid) gtid = mergeGtid(gtid, txnGtid);
+                  lastOffset = header.logPos;
+                  const p = pos(header.logPos);
+                  // Rows of an altered table changed shape without row events: the next
+                  // attempt dumps again (recorded in the position, so a crash keeps it).
+                  if (reshaped) p.resync = reshaped.join(".");
+                  return p;
+                });
+                if (reshaped) {
+                  this.#resync = reshaped.join(".");
+                  throw new Error(`table ${reshaped.join(".")} was altered; dumping again`);
+                }
+              }
+            }
+            break;
+          }
+          case "xid":
+            await this.#commit(txn ?? [], header, out, () => {
+              if (txnGtid) gtid = mergeGtid(gtid, txnGtid);
+              lastOffset = header.logPos;
+              return pos(header.logPos);
+            });
+            txn = null;
+            break;
+          case "rows": {
+            const map = decoder.tableMap(event.tableId);
+            if (!map || !this.#selected(map.schema, map.table)) break;
+            const schema = schemaForEvent(map, await this.#schemaOf(map.schema, map.table));
+            if (!schema) {
+              throw new Error(
+                `table ${map.schema}.${map.table} changed since this event was written and ` +
+                  "the binlog has no column metadata: set binlog_row_metadata = FULL",
+              );
+            }
+            if (!schema.keyColumns.length) break;
+            const table = this.#keyName(map.schema, map.table);
+            const columns = schema.columns.map((col) => col.name);
+            if (!txn) txn = [];
+            for (const r of decodeRowsEvent(event, map, schema)) {
+              if (r.op === "delete") {
+                txn.push({ op: "delete", table, key: r.before!.key });
+                continue;
+              }
+              const after = r.after!;
+              txn.push({ op: "put", table, key: after.key, columns, cells: after.cells });
+              if (r.op === "update" && r.before && r.before.key !== after.key) {
+                txn.push({ op: "delete", table, key: r.before.key });
+              }
+            }
+            if (txn.length >= TXN_CHUNK) {
+              const chunk = txn;
+              txn = [];
+              await out({ changes: chunk });
+            }
+            break;
+          }
+          case "heartbeat":
+            // Idle: let the saved position follow the server's.
+            if (txn === null && header.logPos > lastOffset && event.file === file) {
+              lastOffset = header.logPos;
+              await out({ changes: [], commit: { position: pos(header.logPos) } });
+            }
+            break;
+          default:
+            break;
+        }
+      }
+      throw new Error("the server ended the binlog stream");
+    } catch (e) {
+      if (signal.aborted) return;
+      throw e;
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      c.close();
+      this.#binlog = undefined;
+    }
+  }
+
+  async #commit(
+    changes: Change[],
+    header: { timestamp: number },
+    out: BatchOutput,
+    position: () => Position,
+  ) {
+    await out({
+      changes,
+      commit: { position: position(), time: new Date(header.timestamp * 1000) },
+    });
+  }
+
+  async #schemaOf(schema: string, table: string): Promise<TableSchema | undefined> {
+    const id = `${schema}.${table}`;
+    let t = this.#schemas.get(id);
+    if (!t) {
+      const m = await loadSchemas(this.#conn!, [schema], this.#info!.mariadb, table);
+      t = m.get(id);
+      if (t) this.#schemas.set(id, t);
+    }
+    return t;
+  }
+
+  confirm(_position: Position): void {
+    // The binlog is the server's own: nothing to release. etcd's state key is the record.
+  }
+
+  close(): Promise<void> {
+    this.#binlog?.close();
+    this.#conn?.close();
+    return Promise.resolve();
+  }
+}
+
+/** Replace the GTID of `gtid`'s domain in a MariaDB GTID list (or set a MySQL one). */
+function mergeGtid(list: string | undefined, gtid: string): string {
+  const m = /^(\d+)-\d+-\d+$/.exec(gtid);
+  if (!m) return gtid;
+  const parts = (list ?? "").split(",").filter((p) => p && !p.startsWith(`${m[1]}-`));
+  parts.push(gtid);
+  return parts.sort().join(",");
+}
+
+async function check(opts: SourceOptions): Promise<CheckResult[]> {
+  const out: CheckResult[] = [];
+  const url = parseMysqlUrl(opts.url);
+  let c: MysqlConn;
+  try {
+    c = await connectTo(url);
+    out.push({ name: "database reachable", ok: true, detail: `${url.hosts[0].host}` });
+  } catch (e) {
+    out.push({
+      name: "database reachable",
+      ok: false,
+      detail: (e as Error).message.split("\n")[0],
+      fix: "check host, port, user and password in --db-url",
+    });
+    return out;
+  }
+  try {
+    const i = await serverInfo(c);
+    out.push({ name: "server version", ok: true, detail: i.version });
+    const on = i.logBin === "1" || i.logBin.toUpperCase() === "ON";
+    out.push({ name: "log_bin", ok: on, detail: i.logBin, fix: "enable log_bin and server_id" });
+    out.push({
+      name: "binlog_format",
+      ok: i.format.toUpperCase() === "ROW",
+      detail: i.format,
+      fix: "set binlog_format = ROW",
+    });
+    out.push({
+      name: "binlog_row_image",
+      ok: i.image.toUpperCase() === "FULL",
+      detail: i.image,
+      fix: "set binlog_row_image = FULL",
+    });
+    out.push({
+      name: "server_id",
+      ok: i.serverId > 0 && i.serverId !== opts.mysql.serverId,
+      detail: `server ${i.serverId}, sync registers as ${opts.mysql.serverId}`,
+      fix: "give the server a non-zero server_id different from --server-id",
+    });
+    let canDump = true;
+    try {
+      const p = await new Deno.Command("mysqldump", { args: ["--version"], stdout: "null" })
+        .output();
+      canDump = p.success;
+    } catch {
+      canDump = false;
+    }
+    out.push({
+      name: "mysqldump present",
+      ok: canDump,
+      detail: canDump ? "yes" : "not found",
+      fix: "install mariadb-client (Debian) or mysql-client",
+    });
+  } finally {
+    c.close();
+  }
+  return out;
+}
+
+async function inspect(
+  opts: SourceOptions,
+  state: SavedState | null,
+): Promise<Record<string, unknown>> {
+  const c = await connectTo(parseMysqlUrl(opts.url));
+  try {
+    const s = await c.query("SHOW MASTER STATUS");
+    const [file, offset] = s.rows[0] ?? [];
+    return {
+      server_file: file,
+      server_offset: Number(offset),
+      saved_file: state?.position.file ?? null,
+      saved_offset: state?.position.offset ?? null,
+    };
+  } finally {
+    c.close();
+  }
+}

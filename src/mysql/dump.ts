@@ -1,0 +1,88 @@
+/** Runs `mysqldump` at a consistent snapshot and streams its output through DumpParser. */
+import { ConfigError } from "../core/source.ts";
+import { type DumpItem, DumpParser } from "./dump_parser.ts";
+import type { MysqlUrl } from "./url.ts";
+
+export interface DumpOptions {
+  url: MysqlUrl;
+  databases: string[];
+  /** `db.table` names to leave out. */
+  ignoreTables: string[];
+  signal: AbortSignal;
+  mysqldump?: string;
+}
+
+async function flavour(bin: string): Promise<{ mariadb: boolean; sourceData: boolean }> {
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command(bin, { args: ["--help"], stdout: "piped", stderr: "null" })
+      .output();
+  } catch {
+    throw new ConfigError(
+      `${bin} not found: install mariadb-client (Debian) or mysql-client, or put it on PATH`,
+    );
+  }
+  const help = new TextDecoder().decode(out.stdout);
+  return { mariadb: /mariadb/i.test(help), sourceData: /--source-data/.test(help) };
+}
+
+/** Items of the dump, in order: position (and GTID), then databases and their rows. */
+export async function* runMysqldump(o: DumpOptions): AsyncGenerator<DumpItem> {
+  const bin = o.mysqldump ?? "mysqldump";
+  const f = await flavour(bin);
+  const host = o.url.hosts[0];
+  const args = [
+    "--no-defaults",
+    `--host=${host.host}`,
+    `--port=${host.port}`,
+    `--user=${o.url.user}`,
+    "--protocol=TCP",
+    "--single-transaction",
+    f.sourceData ? "--source-data=2" : "--master-data=2",
+    ...(f.mariadb ? ["--gtid"] : []),
+    "--hex-blob",
+    "--complete-insert",
+    "--no-create-info",
+    "--skip-triggers",
+    "--tz-utc",
+    "--quick",
+    "--skip-lock-tables",
+    "--skip-add-locks",
+    "--default-character-set=utf8mb4",
+    ...(o.url.sslMode === "DISABLED" ? ["--skip-ssl"] : []),
+    ...(o.url.sslCa ? [`--ssl-ca=${o.url.sslCa}`] : []),
+    ...o.ignoreTables.map((t) => `--ignore-table=${t}`),
+    "--databases",
+    ...o.databases,
+  ];
+  const child = new Deno.Command(bin, {
+    args,
+    env: { MYSQL_PWD: o.url.password },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const kill = () => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* gone */ }
+  };
+  o.signal.addEventListener("abort", kill, { once: true });
+  const stderr = new Response(child.stderr).text();
+  const parser = new DumpParser();
+  try {
+    for await (const chunk of child.stdout) {
+      for (const item of parser.push(chunk)) yield item;
+    }
+    for (const item of parser.end()) yield item;
+    const status = await child.status;
+    if (!status.success) {
+      const last = (await stderr).trim().split("\n").filter(Boolean).at(-1) ?? "";
+      throw new Error(`mysqldump failed (exit ${status.code}): ${last}`);
+    }
+  } finally {
+    o.signal.removeEventListener("abort", kill);
+    kill();
+    await child.status.catch(() => {});
+  }
+}

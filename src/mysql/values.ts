@@ -1,0 +1,116 @@
+/**
+ * MySQL values to the design's JSON (design: Values), one place for both paths: the dump
+ * (mysqldump literals) and the binlog (decoded row images) first turn a value into its text
+ * form as the server prints it (or raw bytes for binary columns); this module renders that.
+ */
+import { encodeKeyBytes, encodeKeyPart } from "../core/keys.ts";
+import { jsonBase64, jsonNumber, jsonRaw, jsonString } from "../core/json.ts";
+import type { DumpLiteral, MysqlColumn } from "./types.ts";
+
+/** A value as the server prints it (text), raw bytes of a binary column, or NULL. */
+export type MysqlValue = string | Uint8Array | null;
+
+const NUMERIC = new Set([
+  "tinyint",
+  "smallint",
+  "mediumint",
+  "int",
+  "integer",
+  "bigint",
+  "decimal",
+  "float",
+  "double",
+  "year",
+  "bit",
+]);
+const BINARY = new Set([
+  "binary",
+  "varbinary",
+  "tinyblob",
+  "blob",
+  "mediumblob",
+  "longblob",
+  "geometry",
+  "point",
+  "linestring",
+  "polygon",
+  "multipoint",
+  "multilinestring",
+  "multipolygon",
+  "geometrycollection",
+]);
+const TWO_53 = 2n ** 53n;
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** Columns whose values are bytes, not text. */
+export function isBinary(col: MysqlColumn): boolean {
+  return BINARY.has(col.dataType);
+}
+
+function isZeroDate(s: string): boolean {
+  return s.startsWith("0000-00-00");
+}
+
+/** The JSON fragment of one value. */
+export function cellOf(col: MysqlColumn, v: MysqlValue): string {
+  if (v === null) return "null";
+  if (isBinary(col)) return jsonBase64(typeof v === "string" ? enc.encode(v) : v);
+  const text = typeof v === "string" ? v : dec.decode(v);
+  if (col.json) return jsonRaw(text);
+  if (col.dataType === "bit") return BigInt(text) > TWO_53 ? jsonString(text) : text;
+  if (NUMERIC.has(col.dataType)) return jsonNumber(text);
+  switch (col.dataType) {
+    case "set":
+      return JSON.stringify(text === "" ? [] : text.split(","));
+    case "datetime":
+      return jsonString(isZeroDate(text) ? text : text.replace(" ", "T"));
+    case "timestamp":
+      return jsonString(isZeroDate(text) ? text : text.replace(" ", "T") + "Z");
+    default:
+      return jsonString(text);
+  }
+}
+
+/** One key part, percent-encoded (bytes for binary columns, UTF-8 text otherwise). */
+export function keyPartOf(col: MysqlColumn, v: MysqlValue): string {
+  if (v === null) return "";
+  if (typeof v !== "string") return encodeKeyBytes(v);
+  return encodeKeyPart(v);
+}
+
+/** A row key from its key columns' values (parts joined by `/`). */
+export function keyOf(cols: readonly MysqlColumn[], values: readonly MysqlValue[]): string {
+  return cols.map((c, i) => keyPartOf(c, values[i])).join("/");
+}
+
+/** A mysqldump literal as a value (mysqldump runs with --default-character-set=utf8mb4). */
+export function dumpValue(col: MysqlColumn, lit: DumpLiteral): MysqlValue {
+  if (lit === null) return null;
+  if ("hex" in lit) {
+    if (col.dataType === "bit") return bitsToDecimal(lit.hex);
+    return isBinary(col) ? lit.hex : dec.decode(lit.hex);
+  }
+  if ("quoted" in lit) return isBinary(col) ? lit.quoted : dec.decode(lit.quoted);
+  const bare = lit.bare;
+  if (col.dataType === "bit") {
+    const m = /^b'([01]*)'$/i.exec(bare);
+    if (m) return m[1] ? BigInt("0b" + m[1]).toString() : "0";
+  }
+  return bare;
+}
+
+/** Big-endian bytes as an unsigned decimal. */
+export function bitsToDecimal(bytes: Uint8Array): string {
+  let n = 0n;
+  for (const b of bytes) n = (n << 8n) | BigInt(b);
+  return n.toString();
+}
+
+export function dumpCell(col: MysqlColumn, lit: DumpLiteral): string {
+  return cellOf(col, dumpValue(col, lit));
+}
+
+export function dumpKeyPart(col: MysqlColumn, lit: DumpLiteral): string {
+  return keyPartOf(col, dumpValue(col, lit));
+}

@@ -1,0 +1,136 @@
+/**
+ * The mysql driver end to end against real MariaDB and etcd: mysqldump dump, binlog
+ * streaming of every change kind (DDL and rotation included), resume after SIGKILL, and
+ * clear errors for bad settings. Each step ends with etcd equal to the database.
+ */
+import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
+import { startEtcd } from "./harness/etcd.ts";
+import { startMariadb } from "./harness/mariadb.ts";
+import { runSync, startSync } from "./harness/sync.ts";
+import { assertConverges, readEtcd } from "./harness/checker.ts";
+import { expectedFromMysql } from "./harness/expected_mysql.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+const SCHEMA = `
+  CREATE DATABASE app CHARACTER SET utf8mb4;
+  CREATE DATABASE other;
+  USE app;
+  CREATE TABLE items (
+    id BIGINT PRIMARY KEY, name VARCHAR(100), latin VARCHAR(20) CHARACTER SET latin1,
+    price DECIMAL(12,3), big DECIMAL(40,20), ratio DOUBLE, f FLOAT, ok BOOLEAN,
+    u INT UNSIGNED, ub BIGINT UNSIGNED, tiny TINYINT, y YEAR,
+    doc JSON, kind ENUM('a','b','c'), flags SET('x','y','z'), bits BIT(12),
+    d DATE, t TIME(3), dt DATETIME(6), ts TIMESTAMP(2) NULL, blob_col BLOB, bin BINARY(4),
+    note TEXT, g GEOMETRY);
+  CREATE TABLE pairs (a VARCHAR(20), b INT, v TEXT, PRIMARY KEY (a, b));
+  CREATE TABLE bkey (k VARBINARY(8) PRIMARY KEY, v INT);
+  CREATE TABLE nokey (v INT);
+  CREATE TABLE other.hidden (id INT PRIMARY KEY);
+  INSERT INTO items VALUES
+    (1, 'one', 'caf\\xe9', 1.5, -12345678901234567890.01234567890123456789, 0.1, 1.1, 1,
+     4294967295, 18446744073709551615, -128, 2024, '{"a": [1, 2.5, "x"], "b": null}', 'b',
+     'x,z', b'101010101010', '2024-02-29', '-838:59:59.000', '2024-02-29 23:59:59.123456',
+     '2038-01-19 03:14:07.99', x'00ff10', x'01020304', 'line\\nbreak "q"',
+     ST_GeomFromText('POINT(1 2)')),
+    (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+     NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+  INSERT INTO items (id, name) SELECT seq, CONCAT('n', seq) FROM seq_3_to_800;
+  INSERT INTO pairs VALUES ('a/b', 1, 'slash'), ('%', 2, 'percent'), ('ü', 3, 'umlaut');
+  INSERT INTO bkey VALUES (x'00ff2f', 1), ('plain', 2);
+  INSERT INTO nokey VALUES (1);
+  INSERT INTO other.hidden VALUES (1);
+`;
+
+const WORKLOAD = `
+  USE app;
+  INSERT INTO items (id, name, price, doc, kind, flags, bits, dt, ts)
+    VALUES (5000, 'new', 2.25, '[]', 'c', '', b'1', '1000-01-01 00:00:00', '1970-01-01 00:00:01');
+  UPDATE items SET name = 'renamed', price = 99999.999, f = 3.25 WHERE id = 1;
+  DELETE FROM items WHERE id BETWEEN 10 AND 20;
+  UPDATE items SET id = 7000 WHERE id = 3;
+  UPDATE pairs SET b = 20 WHERE a = 'a/b';
+  UPDATE bkey SET v = 10 WHERE k = x'00ff2f';
+  BEGIN; INSERT INTO pairs VALUES ('rolled', 1, 'back'); ROLLBACK;
+  BEGIN;
+  INSERT INTO pairs SELECT 'bulk', seq, REPEAT('x', seq % 50) FROM seq_1_to_3000;
+  UPDATE pairs SET v = 'twice' WHERE a = 'bulk' AND b < 100;
+  COMMIT;
+  FLUSH BINARY LOGS;
+  ALTER TABLE pairs ADD COLUMN extra INT DEFAULT 7;
+  INSERT INTO pairs VALUES ('after alter', 1, 'x', 8);
+  ALTER TABLE pairs DROP COLUMN extra;
+  UPDATE pairs SET v = 'after drop' WHERE a = '%';
+  TRUNCATE TABLE bkey;
+  INSERT INTO bkey VALUES ('again', 3);
+  INSERT INTO nokey VALUES (2);
+  INSERT INTO other.hidden VALUES (2);
+`;
+
+Deno.test("mysql: dump, stream every change kind, resume after SIGKILL", opts, async () => {
+  const etcd = await startEtcd();
+  const db = await startMariadb();
+  let sync: ReturnType<typeof startSync> | undefined;
+  try {
+    await db.query(SCHEMA);
+    const args = [
+      "--driver=mysql",
+      `--db-url=${db.url}app`,
+      `--etcd-endpoints=${etcd.endpoint}`,
+      "--etcd-prefix=/m",
+      "--server-id=4242",
+      "--log-level=debug",
+    ];
+    sync = startSync(args);
+    const expected = () => expectedFromMysql(db.query, "/m", ["app"], "app");
+    const converge = () =>
+      assertConverges(etcd.endpoint, "/m/", expected, 90_000).catch((e) => {
+        throw new Error(`${e.message}\n--- sync output:\n${sync!.output()}`);
+      });
+    await converge();
+    const dumped = await readEtcd(etcd.endpoint, "/m/");
+    assert(dumped.has("/m/items/1"), "items dumped");
+    assert(dumped.has("/m/pairs/a%2Fb/1"), "composite key percent-encoded");
+    assert(dumped.has("/m/bkey/%00%FF%2F"), "binary key from its bytes");
+    assert(![...dumped.keys()].some((k) => k.includes("hidden")), "other database not selected");
+    assertMatch(sync.output(), /without a primary key.*nokey/);
+
+    await db.query(WORKLOAD);
+    await converge();
+
+    sync.signal("SIGKILL");
+    await sync.exited;
+    await db.query("INSERT INTO app.items (id, name) VALUES (6000, 'while down')");
+    await db.query("DELETE FROM app.items WHERE id = 100");
+    sync = startSync(args);
+    await converge();
+    assertMatch(sync.output(), /resuming/);
+    assert(!/dump starting/.test(sync.output()), "resumed without a dump");
+  } finally {
+    await sync?.stop();
+    await db.close();
+    await etcd.close();
+  }
+});
+
+Deno.test("mysql: misconfiguration is one clear line and exit status 2", opts, async () => {
+  const etcd = await startEtcd();
+  const db = await startMariadb({ conf: { "binlog-format": "STATEMENT" } });
+  try {
+    const base = [`--etcd-endpoints=${etcd.endpoint}`, "--driver=mysql"];
+    const fmt = await runSync([...base, `--db-url=${db.url}`]);
+    assertEquals(fmt.code, 2, fmt.stderr);
+    assertMatch(fmt.stderr, /binlog_format is STATEMENT: set binlog_format = ROW/);
+    const errors = fmt.stderr.split("\n").filter((l) => /level=error/.test(l));
+    assertEquals(errors.length, 1, fmt.stderr);
+
+    const bad = db.url.replace(db.password, "wrong-pw");
+    const pw = await runSync([...base, `--db-url=${bad}`]);
+    assertEquals(pw.code, 2, pw.stderr);
+    assertMatch(pw.stderr, /Access denied/);
+    assert(!pw.stderr.includes("wrong-pw"), "password not logged");
+  } finally {
+    await db.close();
+    await etcd.close();
+  }
+});
