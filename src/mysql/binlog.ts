@@ -2,6 +2,7 @@
  * Binlog events (v4 format, MySQL 5.6+/8 and MariaDB), decoded from the bytes of one event
  * as the replication stream or a binlog file holds it. Pure: bytes in, values out.
  */
+import { inflateSync } from "node:zlib";
 
 export interface EventHeader {
   timestamp: number;
@@ -123,7 +124,32 @@ const ROWS: Record<number, [RowsOp, 1 | 2]> = {
   30: ["insert", 2],
   31: ["update", 2],
   32: ["delete", 2],
+  // MariaDB's compressed row events (log_bin_compress): the body after the post-header
+  // is zlib-compressed.
+  166: ["insert", 1],
+  167: ["update", 1],
+  168: ["delete", 1],
+  169: ["insert", 2],
+  170: ["update", 2],
+  171: ["delete", 2],
 };
+const QUERY_COMPRESSED = 165;
+
+/**
+ * MariaDB's compressed payload: one byte (0x80 | n), the uncompressed length in n
+ * big-endian bytes, then a zlib stream.
+ */
+export function uncompressMariadb(b: Uint8Array): Uint8Array {
+  if (b.length < 1 || (b[0] & 0xe0) !== 0x80) {
+    throw new BinlogError("bad compressed binlog payload");
+  }
+  const n = b[0] & 0x07;
+  let len = 0;
+  for (let i = 1; i <= n; i++) len = len * 256 + b[i];
+  const out = new Uint8Array(inflateSync(b.subarray(1 + n)));
+  if (out.length !== len) throw new BinlogError("compressed binlog payload has the wrong length");
+  return out;
+}
 
 /** Decodes events in order, remembering the format description and the table maps. */
 export class BinlogDecoder {
@@ -203,16 +229,18 @@ export class BinlogDecoder {
           position: v.getBigUint64(0, true),
           file: dec.decode(b.subarray(8)),
         };
+      case QUERY_COMPRESSED:
       case EVENT.QUERY: {
         need(13);
         const dbLen = b[8];
         const statusLen = v.getUint16(11, true);
         const at = 13 + statusLen;
         need(at + dbLen + 1);
+        const text = b.subarray(at + dbLen + 1);
         return {
           kind: "query",
           schema: dec.decode(b.subarray(at, at + dbLen)),
-          query: dec.decode(b.subarray(at + dbLen + 1)),
+          query: dec.decode(h.type === QUERY_COMPRESSED ? uncompressMariadb(text) : text),
         };
       }
       case EVENT.XID:
@@ -267,7 +295,18 @@ export class BinlogDecoder {
         at += v.getUint16(8, true); // extra data length includes its own two bytes
       }
       need(at);
-      return { kind: "rows", op: rows[0], tableId, flags, body: b.subarray(at), version: rows[1] };
+      let body = b.subarray(at);
+      if (h.type >= 166) {
+        // Only the row images are compressed; the column count and bitmaps are not.
+        const [n, after] = lenenc(body, 0);
+        const plain = after + ((n + 7) >> 3) * (rows[0] === "update" ? 2 : 1);
+        const rowsData = uncompressMariadb(body.subarray(plain));
+        const joined = new Uint8Array(plain + rowsData.length);
+        joined.set(body.subarray(0, plain));
+        joined.set(rowsData, plain);
+        body = joined;
+      }
+      return { kind: "rows", op: rows[0], tableId, flags, body, version: rows[1] };
     }
     return { kind: "other", type: h.type };
   }

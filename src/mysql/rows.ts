@@ -203,11 +203,26 @@ function timestampText(seconds: number, us: number, fsp: number): string {
   }:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}${fraction(us, fsp)}`;
 }
 
-/** FLOAT as MySQL prints it (6 significant digits); DOUBLE: shortest round trip. */
-function floatText(x: number, single: boolean): string {
+/**
+ * FLOAT/DOUBLE as the server prints them (my_gcvt): FLOAT to 6 significant digits, DOUBLE
+ * to the shortest round trip; fixed notation unless the decimal point is more than 15
+ * places right or 14 places left of the first digit (measured against MariaDB 10.11).
+ */
+export function floatText(x: number, single: boolean): string {
   if (!Number.isFinite(x)) return String(x);
-  if (single) return String(Number(x.toPrecision(6)));
-  return String(x);
+  if (x === 0) return Object.is(x, -0) ? "-0" : "0";
+  const [mant, exp] = (single ? x.toExponential(5) : x.toExponential()).split("e");
+  const neg = mant.startsWith("-");
+  const digits = mant.replace(/^-/, "").replace(".", "").replace(/0+$/, "") || "0";
+  const e = Number(exp);
+  const decpt = e + 1;
+  const sign = neg ? "-" : "";
+  if (decpt > 15 || decpt < -14) {
+    return `${sign}${digits[0]}${digits.length > 1 ? "." + digits.slice(1) : ""}e${e}`;
+  }
+  if (decpt <= 0) return `${sign}0.${"0".repeat(-decpt)}${digits}`;
+  if (decpt >= digits.length) return sign + digits + "0".repeat(decpt - digits.length);
+  return `${sign}${digits.slice(0, decpt)}.${digits.slice(decpt)}`;
 }
 
 function value(c: Cursor, type: number, meta: number, col: MysqlColumn): MysqlValue {
@@ -302,7 +317,14 @@ function value(c: Cursor, type: number, meta: number, col: MysqlColumn): MysqlVa
         return col.members.filter((_, i) => (bits >> BigInt(i)) & 1n).join(",");
       }
       const len = c.le(max > 255 ? 2 : 1);
-      return text(c.take(len), col);
+      const v = text(c.take(len), col);
+      // BINARY(n) is logged without its trailing zero bytes; the server pads them back.
+      if (v instanceof Uint8Array && col.dataType === "binary" && v.length < max) {
+        const padded = new Uint8Array(max);
+        padded.set(v);
+        return padded;
+      }
+      return v;
     }
     case T.ENUM:
       return col.members[c.le(meta & 0xff) - 1] ?? "";

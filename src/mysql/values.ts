@@ -73,7 +73,7 @@ export function cellOf(col: MysqlColumn, v: MysqlValue): string {
 }
 
 /** One key part, percent-encoded (bytes for binary columns, UTF-8 text otherwise). */
-export function keyPartOf(col: MysqlColumn, v: MysqlValue): string {
+export function keyPartOf(_col: MysqlColumn, v: MysqlValue): string {
   if (v === null) return "";
   if (typeof v !== "string") return encodeKeyBytes(v);
   return encodeKeyPart(v);

@@ -11,7 +11,7 @@ import {
   parseErrorFields,
   parseRowDescription,
   passwordMessage,
-  PgError,
+  type PgError,
   queryMessage,
   saslInitial,
   saslResponse,
