@@ -92,6 +92,7 @@ export async function buildParts(s: Settings, log: SourceOptions["log"]): Promis
       publication: str(s["publication"])!,
       dumpParallel: Math.max(1, s["dump-parallel"] as number),
       statusIntervalMs: s["status-interval"] as number,
+      takeOverSlot: Boolean(s["ha"]),
     },
     mysql: { serverId: s["server-id"] as number },
   };

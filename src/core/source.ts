@@ -69,6 +69,11 @@ export interface SourceOptions {
     dumpParallel: number;
     /** Standby status updates at least this often. */
     statusIntervalMs: number;
+    /**
+     * End another walsender holding the slot (`--ha`: this process is the fenced leader,
+     * and the holder is a paused or dead former leader).
+     */
+    takeOverSlot?: boolean;
   };
   mysql: {
     serverId: number;

@@ -81,6 +81,8 @@ interface ServerInfo {
   logBin: string;
   format: string;
   image: string;
+  /** binlog_row_metadata: FULL lets row events carry column names and the key. */
+  rowMetadata: string;
 }
 
 async function serverInfo(c: MysqlConn): Promise<ServerInfo> {
@@ -91,6 +93,12 @@ async function serverInfo(c: MysqlConn): Promise<ServerInfo> {
   const mariadb = /mariadb/i.test(version);
   let uuid = "";
   if (!mariadb) uuid = (await c.query("SELECT @@server_uuid")).rows[0][0] ?? "";
+  let rowMetadata = "";
+  try {
+    rowMetadata = (await c.query("SELECT @@binlog_row_metadata")).rows[0][0] ?? "";
+  } catch {
+    rowMetadata = "unsupported"; // MySQL 5.7, MariaDB before 10.5
+  }
   return {
     version,
     mariadb,
@@ -99,6 +107,7 @@ async function serverInfo(c: MysqlConn): Promise<ServerInfo> {
     logBin,
     format,
     image,
+    rowMetadata,
   };
 }
 
@@ -153,6 +162,13 @@ class MysqlSession implements SourceSession {
     this.#conn = await connectTo(this.url);
     const info = await serverInfo(this.#conn);
     requireSettings(info);
+    if (info.rowMetadata.toUpperCase() !== "FULL") {
+      this.opts.log.warn(
+        "binlog_row_metadata is not FULL: row events written before an ALTER TABLE cannot be " +
+          "read once the table changed; set binlog_row_metadata = FULL",
+        { binlog_row_metadata: info.rowMetadata },
+      );
+    }
     this.#info = info;
     this.identity = {
       server: info.mariadb ? `mariadb:${info.serverId}` : info.uuid,
@@ -512,6 +528,12 @@ async function check(opts: SourceOptions): Promise<CheckResult[]> {
       ok: i.image.toUpperCase() === "FULL",
       detail: i.image,
       fix: "set binlog_row_image = FULL",
+    });
+    out.push({
+      name: "binlog_row_metadata",
+      ok: i.rowMetadata.toUpperCase() === "FULL",
+      detail: i.rowMetadata,
+      fix: "set binlog_row_metadata = FULL (MariaDB 10.5+, MySQL 8) so DDL can be followed",
     });
     out.push({
       name: "server_id",

@@ -302,6 +302,7 @@ class PgSession implements SourceSession {
   async dump(out: BatchOutput, signal: AbortSignal): Promise<DumpResult> {
     const repl = this.#repl!;
     const slotName = this.opts.pgx.slot;
+    await this.#takeOverSlot();
     const existing = await this.#slot();
     if (existing) {
       if (existing.active) {
@@ -379,8 +380,27 @@ class PgSession implements SourceSession {
     this.#log.debug("table dumped", { table: t.keyName, rows });
   }
 
+  /** With --ha, end the walsender of a former leader that still holds the slot. */
+  async #takeOverSlot(): Promise<void> {
+    if (!this.opts.pgx.takeOverSlot) return;
+    const meta = await this.#metaConn();
+    for (let i = 0; i < 50; i++) {
+      const r = await meta.query(
+        `SELECT active_pid FROM pg_replication_slots
+         WHERE slot_name = ${literal(this.opts.pgx.slot)} AND active_pid IS NOT NULL`,
+      );
+      if (!r.rows.length) return;
+      if (i === 0) {
+        this.#log.warn("taking the slot over from a former leader", { pid: r.rows[0][0] });
+        await meta.query(`SELECT pg_terminate_backend(${Number(r.rows[0][0])})`);
+      }
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  }
+
   async stream(from: Position, out: BatchOutput, signal: AbortSignal): Promise<void> {
     const repl = this.#repl!;
+    await this.#takeOverSlot();
     const start = parseLsn(String(from.lsn));
     if (this.#confirmed < start) this.#confirmed = start;
     const pub = this.opts.pgx.publication;

@@ -82,16 +82,28 @@ export const BUILTIN_TYPES: ReadonlyMap<number, PgType> = (() => {
     m.set(arr, t(arr, `_${name}`, "A", oid));
   }
   m.set(603, t(603, "box", "G", 0, ";"));
-  m.set(1020, t(1020, "_box", "A", 603));
+  m.set(1020, t(1020, "_box", "A", 603, ";"));
   return m;
 })();
 
-/** Catalogue query for types that are not built in. */
+/**
+ * Catalogue query for types that are not built in, with the oids as parameter `$1`
+ * (`oid[]`). Columns, in this order: oid, name, typtype, category, elem, base, delim.
+ */
+export const TYPE_SQL = typeSql("$1::oid[]");
+
+/** `TYPE_SQL` with the oids inlined, for the simple query protocol. */
 export function typeQuery(oids: number[]): string {
-  const list = oids.map((o) => String(Math.trunc(o))).join(",") || "0";
-  return `SELECT t.oid, t.typname, t.typtype, t.typcategory,
-      CASE WHEN t.typcategory = 'A' THEN t.typelem ELSE 0 END, t.typbasetype, t.typdelim
-    FROM pg_type t WHERE t.oid IN (${list})`;
+  const list = oids.map((o) => String(Math.trunc(Number(o)) >>> 0)).join(",");
+  return typeSql(`'{${list}}'::oid[]`);
+}
+
+function typeSql(oids: string): string {
+  return `SELECT t.oid::int8 AS oid, t.typname::text AS name, t.typtype::text AS typtype,
+      t.typcategory::text AS category,
+      (CASE WHEN t.typcategory = 'A' THEN t.typelem ELSE 0 END)::int8 AS elem,
+      t.typbasetype::int8 AS base, t.typdelim::text AS delim
+    FROM pg_type t WHERE t.oid = ANY (${oids})`;
 }
 
 type Render = (text: string) => string;
@@ -137,10 +149,6 @@ function scalar(name: string): Render {
       return (s) => jsonString(isoTimestamp(s, false));
     case "timestamptz":
       return (s) => jsonString(isoTimestamp(s, true));
-    case "date":
-      return (s) => jsonString(isoDate(s));
-    case "timetz":
-      return (s) => jsonString(s.replace(/([+-]\d\d)$/, "$1:00"));
     default:
       return jsonString;
   }
@@ -160,36 +168,26 @@ function hexVal(c: number): number {
   return c <= 57 ? c - 48 : (c | 32) - 87;
 }
 
-/** ISO-8601 year for a BC date (PostgreSQL's JSON form: 1 BC is year 0000). */
-function bcYear(year: string): string {
-  const y = Number(year) - 1;
-  return "-" + String(y).padStart(4, "0");
-}
-
-function isoDate(s: string): string {
-  if (!s.endsWith(" BC")) return s;
-  const body = s.slice(0, -3);
-  const dash = body.indexOf("-");
-  return bcYear(body.slice(0, dash)) + body.slice(dash);
-}
-
-/** `2024-05-01 12:00:00.5+00` → `2024-05-01T12:00:00.5Z` (the session is UTC). */
+/**
+ * `2024-05-01 12:00:00.5+00` → `2024-05-01T12:00:00.5Z` (the session is UTC), as
+ * PostgreSQL's to_json() writes it but with `Z` for `+00:00`. Special values (`infinity`)
+ * and the ` BC` suffix stay as the database prints them.
+ */
 function isoTimestamp(s: string, tz: boolean): string {
-  if (s === "infinity" || s === "-infinity") return s;
-  let body = s;
-  let bc = false;
-  if (body.endsWith(" BC")) {
-    bc = true;
-    body = body.slice(0, -3);
+  const space = s.indexOf(" ");
+  if (space < 0) return s; // infinity, -infinity
+  let out = s.slice(0, space) + "T" + s.slice(space + 1);
+  if (!tz) return out;
+  let bc = "";
+  if (out.endsWith(" BC")) {
+    bc = " BC";
+    out = out.slice(0, -3);
   }
-  if (tz) body = body.replace(/[+-]00(?::00)?$/, "");
-  const space = body.indexOf(" ");
-  let out = space < 0 ? body : body.slice(0, space) + "T" + body.slice(space + 1);
-  if (bc) {
-    const dash = out.indexOf("-");
-    out = bcYear(out.slice(0, dash)) + out.slice(dash);
-  }
-  return tz ? out + "Z" : out;
+  // TimeZone=UTC: the offset is always +00.
+  if (out.endsWith("+00")) out = out.slice(0, -3);
+  else if (out.endsWith("+00:00")) out = out.slice(0, -6);
+  else return s.slice(0, space) + "T" + s.slice(space + 1); // not UTC: leave as printed
+  return out + "Z" + bc;
 }
 
 /**

@@ -1,7 +1,9 @@
 /**
  * The checker's PostgreSQL side: every row of the replicated tables, rendered by
  * PostgreSQL's own JSON functions (not by sync's renderer) plus the design's few
- * departures from them (base64 for bytea, `Z` for UTC, text for composite/range types).
+ * departures from them: base64 for bytea, `Z` for UTC, numbers for `oid`, and the text form
+ * for composite/range/multirange types (also as array elements). Domains count as their
+ * base type.
  */
 import type postgres from "postgres";
 import { fullKey, keyTableName, rowKey } from "../../src/core/keys.ts";
@@ -11,25 +13,39 @@ type Sql = ReturnType<typeof postgres>;
 
 interface Col {
   name: string;
+  /** Type name, after following domains to their base type. */
   type: string;
   typtype: string;
+  /** Array element type (after domains), or null. */
   elemtype: string | null;
+  elemtyptype: string | null;
   key: number;
 }
 
+/** `+00:00` (UTC) → `Z` inside a to_json() text of timestamptz values. */
+const UTC_Z = `'\\+00:00("|( BC)")', 'Z\\1', 'g'`;
+
 function expr(c: Col): string {
   const q = `"${c.name.replaceAll('"', '""')}"`;
-  if (c.type === "bytea") return `to_json(translate(encode(${q}, 'base64'), E'\\n', ''))`;
-  if (c.type === "timestamptz") {
-    return `to_json(regexp_replace(to_json(${q}) #>> '{}', '\\+00:00$', 'Z'))`;
-  }
-  if (c.type === "timetz") return `to_json(${q})`;
+  const b64 = (v: string) => `translate(encode(${v}, 'base64'), E'\\n', '')`;
+  if (c.type === "bytea") return `to_json(${b64(q)})`;
+  if (c.type === "timestamptz") return `regexp_replace(to_json(${q})::text, ${UTC_Z})::json`;
+  if (c.type === "oid") return `to_json(${q}::int8)`;
   if (c.typtype === "c" || c.typtype === "r" || c.typtype === "m") return `to_json(${q}::text)`;
-  if (c.elemtype === "timestamptz") {
-    return `(SELECT json_agg(regexp_replace(to_json(e) #>> '{}', '\\+00:00$', 'Z')) FROM unnest(${q}) e)`;
+  if (c.elemtype === "timestamptz") return `regexp_replace(to_json(${q})::text, ${UTC_Z})::json`;
+  if (c.elemtype === "oid") return `to_json(${q}::int8[])`;
+  if (c.elemtyptype === "c" || c.elemtyptype === "r" || c.elemtyptype === "m") {
+    return `to_json(${q}::text[])`;
   }
   if (c.elemtype === "bytea") {
-    return `(SELECT json_agg(translate(encode(e, 'base64'), E'\\n', '')) FROM unnest(${q}) e)`;
+    // No array map in SQL: rebuild one or two dimensions by subscript.
+    const one = (v: string) =>
+      `coalesce((SELECT json_agg(${
+        b64("e")
+      } ORDER BY n) FROM unnest(${v}) WITH ORDINALITY AS x(e, n)), '[]')`;
+    return `CASE WHEN ${q} IS NULL THEN NULL WHEN array_ndims(${q}) = 2 THEN
+      (SELECT json_agg(${one(`${q}[i:i]`)} ORDER BY i) FROM generate_subscripts(${q}, 1) AS i)
+      ELSE ${one(q)} END`;
   }
   return `to_json(${q})`;
 }
@@ -40,8 +56,20 @@ export async function expectedFromPg(
   prefix: string,
   tables?: { schema: string; table: string }[],
 ): Promise<Map<string, string>> {
-  await sql`SET TimeZone = 'UTC'`;
-  await sql`SET DateStyle = 'ISO'`;
+  // One connection for the settings and the reads.
+  return await sql.begin(async (tx) => {
+    await tx`SET LOCAL TimeZone = 'UTC'`;
+    await tx`SET LOCAL DateStyle = 'ISO'`;
+    await tx`SET LOCAL IntervalStyle = 'postgres'`;
+    return await read(tx as unknown as Sql, prefix, tables);
+  }) as Map<string, string>;
+}
+
+async function read(
+  sql: Sql,
+  prefix: string,
+  tables?: { schema: string; table: string }[],
+): Promise<Map<string, string>> {
   const list = tables ?? (await sql<{ schema: string; table: string }[]>`
     SELECT n.nspname AS schema, c.relname AS table FROM pg_class c
     JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -52,21 +80,34 @@ export async function expectedFromPg(
   const out = new Map<string, string>();
   for (const { schema, table } of list) {
     const cols = await sql<Col[]>`
+      WITH RECURSIVE base(oid, top) AS (
+        SELECT oid, oid FROM pg_type
+        UNION ALL
+        SELECT t.typbasetype, b.top FROM base b JOIN pg_type t ON t.oid = b.oid
+        WHERE t.typtype = 'd'
+      ), resolved AS (
+        SELECT b.top, t.* FROM base b JOIN pg_type t ON t.oid = b.oid WHERE t.typtype <> 'd'
+      )
       SELECT a.attname AS name, t.typname AS type, t.typtype AS typtype,
-             et.typname AS elemtype,
+             et.typname AS elemtype, et.typtype AS elemtyptype,
              coalesce(array_position(string_to_array(i.indkey::text, ' ')::int2[], a.attnum), 0) AS key
       FROM pg_attribute a
-      JOIN pg_type t ON t.oid = a.atttypid
-      LEFT JOIN pg_type et ON et.oid = t.typelem AND t.typcategory = 'A'
+      JOIN resolved t ON t.top = a.atttypid
+      LEFT JOIN resolved et ON et.top = t.typelem AND t.typcategory = 'A'
       LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
       WHERE a.attrelid = ${`"${schema}"."${table}"`}::regclass AND a.attnum > 0
         AND NOT a.attisdropped
       ORDER BY a.attnum`;
     const keyCols = cols.filter((c) => c.key > 0).sort((a, b) => a.key - b.key);
-    const obj = cols.map((c) => `'${c.name.replaceAll("'", "''")}', ${expr(c)}`).join(", ");
+    // Concatenated rather than json_build_object(), which takes at most 50 columns.
+    const obj = cols.map((c, i) =>
+      `'${i ? "," : ""}' || to_json('${c.name.replaceAll("'", "''")}'::text)::text || ':' ||` +
+      ` coalesce((${expr(c)})::text, 'null')`
+    ).join(" || ");
     const keys = keyCols.map((c, i) => `"${c.name.replaceAll('"', '""')}"::text AS k${i}`);
     const rows = await sql.unsafe(
-      `SELECT json_build_object(${obj})::text AS v, ${keys.join(", ")} FROM "${schema}"."${table}"`,
+      `SELECT '{' || ${obj || "''"} || '}' AS v${keys.length ? ", " : ""}${keys.join(", ")}
+       FROM "${schema}"."${table}"`,
     );
     for (const r of rows) {
       const parts = keyCols.map((_, i) => String(r[`k${i}`]));

@@ -1,0 +1,105 @@
+/**
+ * Operating the pgx driver against real servers: `sync status` and `sync drop`, and `--ha`
+ * with two processes where the leader is paused (SIGSTOP) and the standby takes over.
+ */
+import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
+import { startEtcd } from "./harness/etcd.ts";
+import { startPostgres } from "./harness/postgres.ts";
+import { runSync, startSync } from "./harness/sync.ts";
+import { assertConverges } from "./harness/checker.ts";
+import { expectedFromPg } from "./harness/expected_pg.ts";
+import { waitFor } from "./harness/process.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+Deno.test("pgx: sync status and sync drop", opts, async () => {
+  const etcd = await startEtcd();
+  const pg = await startPostgres({ auth: "md5", password: "md5-secret" });
+  try {
+    await pg.sql`CREATE TABLE t (id int PRIMARY KEY, v text)`;
+    await pg.sql`INSERT INTO t VALUES (1, 'a'), (2, 'b')`;
+    const base = ["--driver=pgx", `--db-url=${pg.url}`, `--etcd-endpoints=${etcd.endpoint}`];
+    const sync = startSync([...base, "--etcd-prefix=/o"]);
+    try {
+      await assertConverges(etcd.endpoint, "/o/", () => expectedFromPg(pg.sql, "/o"), 60_000);
+    } finally {
+      await sync.stop();
+    }
+    const st = await runSync(["status", "--json", ...base, "--etcd-prefix=/o"]);
+    assertEquals(st.code, 0, st.stderr);
+    const status = JSON.parse(st.stdout);
+    assertMatch(String(status.position.lsn), /^[0-9A-F]+\/[0-9A-F]+$/);
+    assertEquals(status.source.slot, "sync");
+    assertEquals(status.source.slot_active, false);
+    assert(!st.stdout.includes("md5-secret") && !st.stderr.includes("md5-secret"));
+
+    const dropped = await runSync(["drop", "--yes", ...base, "--etcd-prefix=/o"]);
+    assertEquals(dropped.code, 0, dropped.stderr);
+    assertMatch(dropped.stdout, /removed replication slot sync/);
+    assertMatch(dropped.stdout, /removed publication sync/);
+    const slots = await pg.sql`SELECT slot_name FROM pg_replication_slots`;
+    assertEquals(slots.length, 0);
+    // Replicated data stays unless --purge-data.
+    await assertConverges(etcd.endpoint, "/o/", () => expectedFromPg(pg.sql, "/o"), 5_000);
+  } finally {
+    await pg.close();
+    await etcd.close();
+  }
+});
+
+Deno.test("pgx --ha: a paused leader is replaced and never writes again", opts, async () => {
+  const etcd = await startEtcd();
+  const pg = await startPostgres();
+  const args = (id: string) => [
+    "--driver=pgx",
+    `--db-url=${pg.url}`,
+    `--etcd-endpoints=${etcd.endpoint}`,
+    "--etcd-prefix=/ha",
+    "--ha",
+    "--ha-ttl=2s",
+    `--ha-id=${id}`,
+    "--status-interval=1s",
+  ];
+  await pg.sql`CREATE TABLE t (id int PRIMARY KEY, v text)`;
+  await pg.sql`INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 100) g`;
+  const a = startSync(args("a"));
+  const b = startSync(args("b"));
+  const expected = () => expectedFromPg(pg.sql, "/ha");
+  try {
+    await assertConverges(etcd.endpoint, "/ha/", expected, 60_000);
+    const leading = (p: typeof a) => /msg=leader /.test(p.output());
+    await waitFor("a leader", () => leading(a) || leading(b), 30_000);
+    const [leader, standby] = leading(a) ? [a, b] : [b, a];
+    assert(!leading(standby), "only one leader");
+
+    leader.signal("SIGSTOP");
+    await pg.sql`UPDATE t SET v = 'while paused' WHERE id <= 10`;
+    await waitFor(
+      "the standby to take over",
+      () => leading(standby),
+      30_000,
+      () => standby.output(),
+    );
+    await assertConverges(etcd.endpoint, "/ha/", expected, 60_000).catch((e) => {
+      throw new Error(`${e.message}\n--- standby:\n${standby.output()}`);
+    });
+
+    // The old leader wakes up: its fenced transactions fail, it steps down.
+    leader.signal("SIGCONT");
+    await pg.sql`UPDATE t SET v = 'after resume' WHERE id > 90`;
+    await assertConverges(etcd.endpoint, "/ha/", expected, 60_000);
+    await waitFor(
+      "the old leader to step down",
+      () => /leadership lost|no longer the leader|lost leadership/.test(leader.output()),
+      30_000,
+      () => leader.output(),
+    );
+  } finally {
+    a.signal("SIGCONT");
+    b.signal("SIGCONT");
+    await a.stop();
+    await b.stop();
+    await pg.close();
+    await etcd.close();
+  }
+});
