@@ -160,6 +160,7 @@ Deno.test("pgx: follows a PostgreSQL restart without losing changes", opts, asyn
 Deno.test("pgx: misconfiguration is one clear line and exit status 2", opts, async () => {
   const etcd = await startEtcd();
   const replica = await startPostgres({ conf: { wal_level: "replica" } });
+  const noSlots = await startPostgres({ conf: { max_replication_slots: 0 } });
   const secured = await startPostgres({ auth: "scram-sha-256", password: "s3cret-pw" });
   try {
     const base = [`--etcd-endpoints=${etcd.endpoint}`, "--driver=pgx"];
@@ -167,6 +168,10 @@ Deno.test("pgx: misconfiguration is one clear line and exit status 2", opts, asy
     assertEquals(wal.code, 2, wal.stderr);
     assertMatch(wal.stderr, /wal_level is replica: set wal_level = logical/);
     assertOneErrorLine(wal.stderr);
+    const slots = await runSync([...base, `--db-url=${noSlots.url}`]);
+    assertEquals(slots.code, 2, slots.stderr);
+    assertMatch(slots.stderr, /max_replication_slots/);
+    assertOneErrorLine(slots.stderr);
 
     const badUrl = secured.url.replace("s3cret-pw", "wrong-pw");
     const pw = await runSync([...base, `--db-url=${badUrl}`]);
@@ -175,12 +180,28 @@ Deno.test("pgx: misconfiguration is one clear line and exit status 2", opts, asy
     assert(!pw.stderr.includes("wrong-pw"), "password not logged");
     assertOneErrorLine(pw.stderr);
 
+    // No REPLICATION privilege, an unknown database: one line, exit 2.
+    await secured.sql.unsafe("CREATE ROLE plain LOGIN PASSWORD 'plain-pw'");
+    const plainUrl = secured.url.replace("postgres:s3cret-pw", "plain:plain-pw");
+    const priv = await runSync([...base, `--db-url=${plainUrl}`]);
+    assertEquals(priv.code, 2, priv.stderr);
+    assertMatch(priv.stderr, /REPLICATION/);
+    assertOneErrorLine(priv.stderr);
+    const nodb = await runSync([
+      ...base,
+      `--db-url=${secured.url.replace(/\/postgres$/, "/nope")}`,
+    ]);
+    assertEquals(nodb.code, 2, nodb.stderr);
+    assertMatch(nodb.stderr, /database .."nope.." does not exist/);
+    assertOneErrorLine(nodb.stderr);
+
     // The right password over SCRAM works: check passes the database checks.
     const ok = await runSync(["check", ...base, `--db-url=${secured.url}`]);
     assertMatch(ok.stdout, /PASS\s+wal_level/);
     assert(!ok.stdout.includes("s3cret-pw") && !ok.stderr.includes("s3cret-pw"));
   } finally {
     await replica.close();
+    await noSlots.close();
     await secured.close();
     await etcd.close();
   }

@@ -51,6 +51,11 @@ function configErrorFor(e: unknown, url: PgUrl): unknown {
         `PostgreSQL: ${e.message} (grant the REPLICATION attribute and SELECT on the tables: ` +
           `ALTER ROLE "${url.user}" REPLICATION)`,
       );
+    case "55000":
+      return new ConfigError(
+        `PostgreSQL: ${e.message}${e.hint ? ` (${e.hint})` : ""} ` +
+          "(set max_replication_slots > 0 and wal_level = logical, then restart PostgreSQL)",
+      );
     case "53400":
       return e; // e.g. all replication slots in use: may free up
   }
@@ -254,6 +259,14 @@ class PgSession implements SourceSession {
   }
 
   async plan(state: SavedState | null): Promise<StartPlan> {
+    try {
+      return await this.#plan(state);
+    } catch (e) {
+      throw configErrorFor(e, this.url);
+    }
+  }
+
+  async #plan(state: SavedState | null): Promise<StartPlan> {
     if (!state) return { mode: "dump", reason: "no saved state" };
     if (state.position.resync) {
       return { mode: "dump", reason: `table ${state.position.resync} was altered` };
@@ -300,6 +313,14 @@ class PgSession implements SourceSession {
   }
 
   async dump(out: BatchOutput, signal: AbortSignal): Promise<DumpResult> {
+    try {
+      return await this.#dump(out, signal);
+    } catch (e) {
+      throw configErrorFor(e, this.url);
+    }
+  }
+
+  async #dump(out: BatchOutput, signal: AbortSignal): Promise<DumpResult> {
     const repl = this.#repl!;
     const slotName = this.opts.pgx.slot;
     await this.#takeOverSlot();

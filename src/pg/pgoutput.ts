@@ -116,7 +116,11 @@ class Reader {
   }
   cstr(): string {
     const end = this.b.indexOf(0, this.i);
-    if (end < 0) throw new PgOutputError(`unterminated string in pgoutput '${this.tag}' message`);
+    if (end < 0) {
+      throw new PgOutputError(
+        `unterminated string at offset ${this.i} in pgoutput '${this.tag}' message`,
+      );
+    }
     const s = dec.decode(this.b.subarray(this.i, end));
     this.i = end + 1;
     return s;
@@ -128,6 +132,23 @@ class Reader {
     this.i += n;
     return s;
   }
+  /** `len` bytes of UTF-8 at the cursor (bounds already checked). */
+  text(len: number): string {
+    const b = this.b;
+    const start = this.i;
+    this.i += len;
+    // Short ASCII values (most keys and numbers) skip the TextDecoder call.
+    if (len <= 16) {
+      let s = "";
+      for (let k = start; k < start + len; k++) {
+        const c = b[k];
+        if (c >= 0x80) return dec.decode(b.subarray(start, start + len));
+        s += String.fromCharCode(c);
+      }
+      return s;
+    }
+    return dec.decode(b.subarray(start, start + len));
+  }
   tuple(): TupleValue[] {
     const n = this.i16();
     if (n < 0) throw new PgOutputError(`negative column count in pgoutput '${this.tag}' message`);
@@ -136,17 +157,28 @@ class Reader {
       const kind = this.u8();
       if (kind === 0x74 /* t */) {
         const len = this.i32();
-        if (len < 0) throw new PgOutputError(`negative value length in '${this.tag}' message`);
+        if (len < 0) {
+          throw new PgOutputError(
+            `negative value length ${len} in pgoutput '${this.tag}' message at offset ${
+              this.i - 4
+            }`,
+          );
+        }
         this.need(len);
-        out[c] = dec.decode(this.b.subarray(this.i, this.i + len));
-        this.i += len;
+        out[c] = this.text(len);
       } else if (kind === 0x6e /* n */) out[c] = null;
       else if (kind === 0x75 /* u */) out[c] = UNCHANGED;
       else if (kind === 0x62 /* b */) {
-        throw new PgOutputError("binary tuple data received, but sync asks for text");
+        throw new PgOutputError(
+          `binary value in pgoutput '${this.tag}' message at offset ${
+            this.i - 1
+          } (sync asks for text)`,
+        );
       } else {
         throw new PgOutputError(
-          `unknown tuple value kind 0x${kind.toString(16)} in '${this.tag}' message`,
+          `unknown tuple value kind 0x${
+            kind.toString(16)
+          } in pgoutput '${this.tag}' message at offset ${this.i - 1}`,
         );
       }
     }
@@ -160,8 +192,18 @@ class Reader {
  */
 export function decodePgOutput(data: Uint8Array, inStream: boolean): PgOutputMessage {
   if (data.length === 0) throw new PgOutputError("empty pgoutput message");
-  const tag = String.fromCharCode(data[0]);
-  const r = new Reader(data, tag);
+  const r = new Reader(data, String.fromCharCode(data[0]));
+  const msg = decode(r, data, inStream);
+  if (r.i !== data.length) {
+    throw new PgOutputError(
+      `pgoutput '${r.tag}' message has ${data.length - r.i} unexpected bytes at offset ${r.i}`,
+    );
+  }
+  return msg;
+}
+
+function decode(r: Reader, data: Uint8Array, inStream: boolean): PgOutputMessage {
+  const tag = r.tag;
   const xid = () => (inStream ? r.u32() : undefined);
   switch (tag) {
     case "B":
@@ -183,6 +225,7 @@ export function decodePgOutput(data: Uint8Array, inStream: boolean): PgOutputMes
       const name = r.cstr();
       const replicaIdentity = String.fromCharCode(r.u8());
       const n = r.i16();
+      if (n < 0) throw new PgOutputError("negative column count in pgoutput 'R' message");
       const columns: RelationColumn[] = [];
       for (let c = 0; c < n; c++) {
         const flags = r.u8();
@@ -198,7 +241,7 @@ export function decodePgOutput(data: Uint8Array, inStream: boolean): PgOutputMes
       const x = xid();
       const relationId = r.u32();
       const n = r.u8();
-      if (n !== 0x4e /* N */) throw new PgOutputError("insert without a new tuple");
+      if (n !== 0x4e /* N */) throw new PgOutputError("pgoutput 'I' message without a new tuple");
       return { tag: "insert", xid: x, relationId, row: r.tuple() };
     }
     case "U": {
@@ -212,14 +255,16 @@ export function decodePgOutput(data: Uint8Array, inStream: boolean): PgOutputMes
         old = r.tuple();
         kind = r.u8();
       }
-      if (kind !== 0x4e) throw new PgOutputError("update without a new tuple");
+      if (kind !== 0x4e) throw new PgOutputError("pgoutput 'U' message without a new tuple");
       return { tag: "update", xid: x, relationId, oldKind, old, row: r.tuple() };
     }
     case "D": {
       const x = xid();
       const relationId = r.u32();
       const kind = r.u8();
-      if (kind !== 0x4b && kind !== 0x4f) throw new PgOutputError("delete without an old tuple");
+      if (kind !== 0x4b && kind !== 0x4f) {
+        throw new PgOutputError("pgoutput 'D' message without an old tuple");
+      }
       return {
         tag: "delete",
         xid: x,
@@ -232,7 +277,7 @@ export function decodePgOutput(data: Uint8Array, inStream: boolean): PgOutputMes
       const x = xid();
       const n = r.i32();
       const options = r.u8();
-      if (n < 0) throw new PgOutputError("negative relation count in truncate");
+      if (n < 0) throw new PgOutputError("negative relation count in pgoutput 'T' message");
       const relationIds: number[] = [];
       for (let k = 0; k < n; k++) relationIds.push(r.u32());
       return { tag: "truncate", xid: x, options, relationIds };
@@ -262,14 +307,15 @@ export function decodePgOutput(data: Uint8Array, inStream: boolean): PgOutputMes
       const x = r.u32();
       const subXid = r.u32();
       // Protocol 4 with parallel streaming adds the abort LSN and time.
-      if (data.length >= r.i + 16) {
+      if (data.length - r.i === 16) {
         return { tag: "stream_abort", xid: x, subXid, abortLsn: r.u64(), abortTime: r.i64() };
       }
       return { tag: "stream_abort", xid: x, subXid };
     }
     default:
       throw new PgOutputError(
-        `unknown pgoutput message 0x${data[0].toString(16)} (${data.length} bytes)`,
+        `unknown pgoutput message '${tag}' (0x${data[0].toString(16).padStart(2, "0")}) ` +
+          `at offset 0 of ${data.length} bytes`,
       );
   }
 }

@@ -117,7 +117,7 @@ export function valueRenderer(oid: number, types: TypeLookup): Render {
 
 interface Built {
   render: Render;
-  /** Renders one element taken out of an array literal. */
+  /** The type's array delimiter (for arrays of it). */
   delim: string;
 }
 
