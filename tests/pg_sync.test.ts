@@ -192,7 +192,7 @@ Deno.test("pgx: misconfiguration is one clear line and exit status 2", opts, asy
       `--db-url=${secured.url.replace(/\/postgres$/, "/nope")}`,
     ]);
     assertEquals(nodb.code, 2, nodb.stderr);
-    assertMatch(nodb.stderr, /database .."nope.." does not exist/);
+    assertMatch(nodb.stderr, /database \W+nope\W+ does not exist/);
     assertOneErrorLine(nodb.stderr);
 
     // The right password over SCRAM works: check passes the database checks.
