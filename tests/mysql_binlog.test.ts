@@ -4,7 +4,7 @@
  * render exactly as the same rows parsed from mysqldump's output (design: Values).
  */
 import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
-import { BinlogDecoder, BinlogError, type BinlogEvent } from "../src/mysql/binlog.ts";
+import { BinlogDecoder, BinlogError, type BinlogEvent, crc32 } from "../src/mysql/binlog.ts";
 import { decodeRowsEvent } from "../src/mysql/rows.ts";
 import { schemaForEvent } from "../src/mysql/tablemeta.ts";
 import { parseMembers } from "../src/mysql/schema.ts";
@@ -161,4 +161,51 @@ Deno.test("binlog decoder: corrupt and truncated events fail clearly", () => {
     }
     assert(e2 instanceof BinlogError, `cut at ${cut}: ${e2}`);
   }
+});
+
+Deno.test("binlog decoder fuzz: mutated events raise only BinlogError", () => {
+  const all = events();
+  const after = schemas("columns-after.json");
+  const before = schemas("columns-before.json");
+  let seed = 12345;
+  const rand = (n: number) => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return (seed >>> 8) % n;
+  };
+  const files = ["bin.000001", "bin.000002", "bin.000003"].map((f) =>
+    Deno.readFileSync(new URL(f, FIX))
+  );
+  let decoded = 0, rejected = 0;
+  for (let round = 0; round < 3000; round++) {
+    const bytes = files[rand(files.length)];
+    // Walk to a random event, decoding what comes before so table maps are known.
+    const d = new BinlogDecoder();
+    let at = 4;
+    const stop = rand(40);
+    for (let k = 0; k < stop && at < bytes.length; k++) {
+      const size = new DataView(bytes.buffer, at + 9, 4).getUint32(0, true);
+      d.decode(bytes.subarray(at, at + size));
+      at += size;
+    }
+    if (at >= bytes.length) continue;
+    const size = new DataView(bytes.buffer, at + 9, 4).getUint32(0, true);
+    const ev = bytes.slice(at, at + size);
+    for (let m = 1 + rand(4); m > 0; m--) ev[19 + rand(Math.max(1, size - 23))] = rand(256);
+    // Re-seal the checksum so the mutation reaches the body decoder.
+    new DataView(ev.buffer).setUint32(size - 4, crc32(ev.subarray(0, size - 4)), true);
+    try {
+      const { event } = d.decode(ev);
+      if (event.kind === "rows") {
+        const map = d.tableMap(event.tableId);
+        const base = map?.table.replace(/[23]$/, "") ?? "";
+        const schema = map && schemaForEvent(map, after.get(map.table) ?? before.get(base));
+        if (map && schema) decodeRowsEvent(event, map, schema);
+      }
+      decoded++;
+    } catch (e) {
+      if (!(e instanceof BinlogError)) throw new Error(`round ${round}: ${e}`);
+      rejected++;
+    }
+  }
+  assert(decoded > 0 && rejected > 0, `decoded ${decoded}, rejected ${rejected}`);
 });

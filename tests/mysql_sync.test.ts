@@ -113,10 +113,68 @@ Deno.test("mysql: dump, stream every change kind, resume after SIGKILL", opts, a
   }
 });
 
+Deno.test("mysql: two databases selected by --tables/--exclude", opts, async () => {
+  const etcd = await startEtcd();
+  const db = await startMariadb();
+  const sync = startSync([
+    "--driver=mysql",
+    `--db-url=${db.url}shop`,
+    `--etcd-endpoints=${etcd.endpoint}`,
+    "--etcd-prefix=/f",
+    "--server-id=4243",
+    "--tables=shop.*,crm.*",
+    "--exclude=*.secret*",
+  ]);
+  try {
+    await db.query(`
+      CREATE DATABASE shop; CREATE DATABASE crm; CREATE DATABASE skipped;
+      CREATE TABLE shop.orders (id INT PRIMARY KEY, total DECIMAL(8,2));
+      CREATE TABLE shop.secrets (id INT PRIMARY KEY, v TEXT);
+      CREATE TABLE crm.people (id INT, region CHAR(2), name TEXT, PRIMARY KEY (region, id));
+      CREATE TABLE skipped.t (id INT PRIMARY KEY);
+      INSERT INTO shop.orders VALUES (1, 9.99), (2, 100);
+      INSERT INTO shop.secrets VALUES (1, 'no');
+      INSERT INTO crm.people VALUES (1, 'eu', 'Ada'), (2, 'us', 'Grace');
+      INSERT INTO skipped.t VALUES (1);`);
+    const expected = async () => {
+      const shop = await expectedFromMysql(db.query, "/f", ["shop"], "shop");
+      const crm = await expectedFromMysql(db.query, "/f", ["crm"], "shop");
+      for (const k of shop.keys()) if (k.includes("secrets")) shop.delete(k);
+      return new Map([...shop, ...crm]);
+    };
+    await assertConverges(etcd.endpoint, "/f/", expected, 60_000).catch((e) => {
+      throw new Error(`${e.message}\n${sync.output()}`);
+    });
+    await db.query(`
+      UPDATE crm.people SET name = 'Ada L.' WHERE id = 1;
+      INSERT INTO shop.orders VALUES (3, 1);
+      INSERT INTO shop.secrets VALUES (2, 'still no');
+      INSERT INTO skipped.t VALUES (2);`);
+    await assertConverges(etcd.endpoint, "/f/", expected, 60_000);
+    const keys = [...(await readEtcd(etcd.endpoint, "/f/")).keys()];
+    assert(keys.includes("/f/orders/3"), "default database unqualified");
+    assert(keys.includes("/f/crm.people/eu/1"), "other database qualified");
+    assert(!keys.some((k) => k.includes("secrets") || k.includes("skipped")), keys.join());
+  } finally {
+    await sync.stop();
+    await db.close();
+    await etcd.close();
+  }
+});
+
 Deno.test("mysql: misconfiguration is one clear line and exit status 2", opts, async () => {
   const etcd = await startEtcd();
   const db = await startMariadb({ conf: { "binlog-format": "STATEMENT" } });
+  const minimal = await startMariadb({ conf: { "binlog-row-image": "MINIMAL" } });
   try {
+    const img = await runSync([
+      `--etcd-endpoints=${etcd.endpoint}`,
+      "--driver=mysql",
+      `--db-url=${minimal.url}`,
+    ]);
+    assertEquals(img.code, 2, img.stderr);
+    assertMatch(img.stderr, /binlog_row_image is MINIMAL: set binlog_row_image = FULL/);
+
     const base = [`--etcd-endpoints=${etcd.endpoint}`, "--driver=mysql"];
     const fmt = await runSync([...base, `--db-url=${db.url}`]);
     assertEquals(fmt.code, 2, fmt.stderr);
@@ -129,8 +187,20 @@ Deno.test("mysql: misconfiguration is one clear line and exit status 2", opts, a
     assertEquals(pw.code, 2, pw.stderr);
     assertMatch(pw.stderr, /Access denied/);
     assert(!pw.stderr.includes("wrong-pw"), "password not logged");
+
+    // A user without replication privileges, on a correctly set up server.
+    await minimal.query(
+      "SET GLOBAL binlog_row_image = FULL; CREATE USER 'weak'@'127.0.0.1' IDENTIFIED BY " +
+        "'weak-pw'; GRANT SELECT ON *.* TO 'weak'@'127.0.0.1'",
+    );
+    const weakUrl = minimal.url.replace(`root:${minimal.password}`, "weak:weak-pw");
+    const weak = await runSync([...base, `--db-url=${weakUrl}`]);
+    assertEquals(weak.code, 2, weak.stderr);
+    assertMatch(weak.stderr, /REPLICATION|BINLOG MONITOR|privilege/);
+    assertEquals(weak.stderr.split("\n").filter((l) => /level=error/.test(l)).length, 1);
   } finally {
     await db.close();
+    await minimal.close();
     await etcd.close();
   }
 });

@@ -2,7 +2,7 @@
  * Binlog events (v4 format, MySQL 5.6+/8 and MariaDB), decoded from the bytes of one event
  * as the replication stream or a binlog file holds it. Pure: bytes in, values out.
  */
-import { inflateSync } from "node:zlib";
+import { inflateSync, zstdDecompressSync } from "node:zlib";
 
 export interface EventHeader {
   timestamp: number;
@@ -57,11 +57,26 @@ export type BinlogEvent =
     /** Column count, present-column bitmaps and row images (decoded by rows.ts). */
     body: Uint8Array;
     version: 1 | 2;
+    /**
+     * MySQL 8 PARTIAL_UPDATE_ROWS (type 39, binlog_row_value_options=PARTIAL_JSON): every
+     * after image starts with its value options (rows.ts reads them).
+     */
+    partial?: boolean;
   }
   | { kind: "gtid"; gtid: string }
   | { kind: "mariadb_gtid"; domain: number; server: number; seq: bigint; standalone: boolean }
   | { kind: "gtid_list"; gtids: string[] }
   | { kind: "heartbeat"; file: string }
+  /**
+   * MySQL 8.0.20+ TRANSACTION_PAYLOAD (binlog_transaction_compression): the events of one
+   * transaction, uncompressed and already decoded in order (table maps inside are
+   * remembered by the decoder like any other).
+   */
+  | {
+    kind: "transaction_payload";
+    events: { header: EventHeader; event: BinlogEvent }[];
+  }
+  /** Any other event (ANNOTATE_ROWS, BINLOG_CHECKPOINT, ...), skipped by its length. */
   | { kind: "other"; type: number };
 
 export class BinlogError extends Error {
@@ -78,12 +93,16 @@ export const EVENT = {
   UPDATE_ROWS_V1: 24,
   DELETE_ROWS_V1: 25,
   HEARTBEAT: 27,
+  PARTIAL_UPDATE_ROWS: 39,
+  TRANSACTION_PAYLOAD: 40,
   WRITE_ROWS: 30,
   UPDATE_ROWS: 31,
   DELETE_ROWS: 32,
   GTID: 33,
   MARIADB_GTID: 162,
   MARIADB_GTID_LIST: 163,
+  MARIADB_ANNOTATE_ROWS: 160,
+  MARIADB_BINLOG_CHECKPOINT: 161,
 } as const;
 
 const dec = new TextDecoder();
@@ -109,6 +128,7 @@ function uint48(v: DataView, at: number): bigint {
 
 /** A length-encoded integer at `at`; returns [value, next offset]. */
 export function lenenc(b: Uint8Array, at: number): [number, number] {
+  if (at >= b.length) throw new BinlogError("truncated length-encoded integer");
   const f = b[at];
   if (f < 0xfb) return [f, at + 1];
   if (f === 0xfc) return [b[at + 1] | (b[at + 2] << 8), at + 3];
@@ -124,6 +144,7 @@ const ROWS: Record<number, [RowsOp, 1 | 2]> = {
   30: ["insert", 2],
   31: ["update", 2],
   32: ["delete", 2],
+  39: ["update", 2], // PARTIAL_UPDATE_ROWS
   // MariaDB's compressed row events (log_bin_compress): the body after the post-header
   // is zlib-compressed.
   166: ["insert", 1],
@@ -155,6 +176,8 @@ export function uncompressMariadb(b: Uint8Array): Uint8Array {
 export class BinlogDecoder {
   #checksum = false;
   #maps = new Map<bigint, TableMap>();
+  /** Post-header length per event type (index type - 1), from the FORMAT_DESCRIPTION. */
+  #postHeader: Uint8Array | undefined;
 
   tableMap(tableId: bigint): TableMap | undefined {
     return this.#maps.get(tableId);
@@ -162,28 +185,34 @@ export class BinlogDecoder {
 
   decode(ev: Uint8Array): { header: EventHeader; event: BinlogEvent } {
     if (ev.length < 19) throw new BinlogError(`truncated binlog event (${ev.length} bytes)`);
-    const v = new DataView(ev.buffer, ev.byteOffset, ev.byteLength);
-    const header: EventHeader = {
-      timestamp: v.getUint32(0, true),
-      type: ev[4],
-      serverId: v.getUint32(5, true),
-      eventSize: v.getUint32(9, true),
-      logPos: v.getUint32(13, true),
-      flags: v.getUint16(17, true),
-    };
+    const header = readHeader(ev);
     if (header.eventSize !== ev.length) {
       throw new BinlogError(
         `binlog event size ${header.eventSize} does not match the ${ev.length} bytes received`,
       );
     }
+    return this.#decode(ev, header, this.#checksum);
+  }
+
+  #decode(
+    ev: Uint8Array,
+    header: EventHeader,
+    checksummed: boolean,
+  ): { header: EventHeader; event: BinlogEvent } {
+    const v = new DataView(ev.buffer, ev.byteOffset, ev.byteLength);
     let end = ev.length;
     if (header.type === EVENT.FORMAT_DESCRIPTION) {
-      // The checksum algorithm byte sits before the event's own 4-byte checksum.
+      // Servers that know checksums (MySQL 5.6.1+, MariaDB 5.3+) end the FDE with the
+      // checksum algorithm byte (0 off, 1 CRC32) and a 4-byte checksum slot.
       const alg = ev.length >= 19 + 57 + 5 ? ev[ev.length - 5] : 0;
-      this.#checksum = alg === 1;
-      if (this.#checksum) end -= 4;
-    } else if (this.#checksum) end -= 4;
-    if (this.#checksum) {
+      this.#checksum = checksummed = alg === 1;
+      end -= alg === 0 || alg === 1 ? 5 : 0;
+      if (alg !== 0 && alg !== 1) {
+        throw new BinlogError(`unsupported binlog checksum algorithm ${alg}`);
+      }
+    } else if (checksummed) end -= 4;
+    if (end < 19) throw new BinlogError(`truncated binlog event type ${header.type}`);
+    if (checksummed) {
       const want = v.getUint32(ev.length - 4, true);
       const got = crc32(ev.subarray(0, ev.length - 4));
       if (want !== got) {
@@ -193,6 +222,10 @@ export class BinlogDecoder {
       }
     }
     const body = ev.subarray(19, end);
+    if (header.type === EVENT.FORMAT_DESCRIPTION && body.length >= 57) {
+      this.#postHeader = body.slice(57);
+      this.#maps.clear();
+    }
     try {
       return { header, event: this.#body(header, body) };
     } catch (e) {
@@ -203,6 +236,12 @@ export class BinlogDecoder {
         }`,
       );
     }
+  }
+
+  /** The post-header length the FDE announced for an event type, or `fallback`. */
+  #post(type: number, fallback: number): number {
+    const n = this.#postHeader?.[type - 1];
+    return n === undefined ? fallback : n;
   }
 
   #body(h: EventHeader, b: Uint8Array): BinlogEvent {
@@ -234,7 +273,7 @@ export class BinlogDecoder {
         need(13);
         const dbLen = b[8];
         const statusLen = v.getUint16(11, true);
-        const at = 13 + statusLen;
+        const at = this.#post(EVENT.QUERY, 13) + statusLen;
         need(at + dbLen + 1);
         const text = b.subarray(at + dbLen + 1);
         return {
@@ -283,16 +322,20 @@ export class BinlogDecoder {
         }
         return { kind: "gtid_list", gtids };
       }
+      case EVENT.TRANSACTION_PAYLOAD:
+        return this.#payload(b);
     }
     const rows = ROWS[h.type];
     if (rows) {
-      need(8);
-      const tableId = uint48(v, 0);
-      const flags = v.getUint16(6, true);
-      let at = 8;
+      // MySQL 5.1.0-5.1.15 wrote 4-byte table ids (post-header 6); everything since 6.
+      const idLen = this.#post(h.type, 8) === 6 ? 4 : 6;
+      need(idLen + 2);
+      const tableId = idLen === 4 ? BigInt(v.getUint32(0, true)) : uint48(v, 0);
+      const flags = v.getUint16(idLen, true);
+      let at = idLen + 2;
       if (rows[1] === 2) {
-        need(10);
-        at += v.getUint16(8, true); // extra data length includes its own two bytes
+        need(at + 2);
+        at += v.getUint16(at, true); // extra data length includes its own two bytes
       }
       need(at);
       let body = b.subarray(at);
@@ -306,14 +349,72 @@ export class BinlogDecoder {
         joined.set(rowsData, plain);
         body = joined;
       }
-      return { kind: "rows", op: rows[0], tableId, flags, body, version: rows[1] };
+      if (body.length === 0) throw new BinlogError(`truncated rows event type ${h.type}`);
+      const ev: BinlogEvent = { kind: "rows", op: rows[0], tableId, flags, body, version: rows[1] };
+      if (h.type === EVENT.PARTIAL_UPDATE_ROWS) ev.partial = true;
+      return ev;
     }
     return { kind: "other", type: h.type };
   }
 
+  /**
+   * TRANSACTION_PAYLOAD: fields (type, length, value as length-encoded integers) up to the
+   * end mark 0, then the payload: the transaction's events without checksums, compressed
+   * with zstd (compression type 0) or not (255). MySQL source:
+   * libbinlogevents Transaction_payload_event / codecs::binary::Transaction_payload.
+   */
+  #payload(b: Uint8Array): BinlogEvent {
+    let at = 0;
+    let compression = 255;
+    let size = -1;
+    let usize = -1;
+    for (;;) {
+      let type: number, len: number;
+      [type, at] = lenenc(b, at);
+      if (type === 0) break;
+      [len, at] = lenenc(b, at);
+      const end = at + len;
+      if (end > b.length) throw new BinlogError("truncated TRANSACTION_PAYLOAD event");
+      const [value] = lenenc(b, at);
+      if (type === 1) size = value;
+      else if (type === 2) compression = value;
+      else if (type === 3) usize = value;
+      at = end;
+    }
+    const raw = b.subarray(at, size >= 0 ? at + size : b.length);
+    if (size >= 0 && raw.length !== size) {
+      throw new BinlogError("truncated TRANSACTION_PAYLOAD event");
+    }
+    let data: Uint8Array;
+    if (compression === 255) data = raw;
+    else if (compression === 0) data = new Uint8Array(zstdDecompressSync(raw));
+    else throw new BinlogError(`unknown TRANSACTION_PAYLOAD compression type ${compression}`);
+    if (usize >= 0 && data.length !== usize) {
+      throw new BinlogError("TRANSACTION_PAYLOAD has the wrong uncompressed size");
+    }
+    const events: { header: EventHeader; event: BinlogEvent }[] = [];
+    for (let p = 0; p < data.length;) {
+      if (p + 19 > data.length) throw new BinlogError("truncated event in TRANSACTION_PAYLOAD");
+      const one = data.subarray(
+        p,
+        p + new DataView(data.buffer, data.byteOffset + p + 9, 4)
+          .getUint32(0, true),
+      );
+      const header = readHeader(one);
+      if (header.eventSize < 19 || header.eventSize !== one.length) {
+        throw new BinlogError("truncated event in TRANSACTION_PAYLOAD");
+      }
+      events.push(this.#decode(one, header, false));
+      p += header.eventSize;
+    }
+    return { kind: "transaction_payload", events };
+  }
+
   #tableMap(b: Uint8Array, v: DataView): TableMap {
-    const tableId = uint48(v, 0);
-    let at = 8;
+    const idLen = this.#post(EVENT.TABLE_MAP, 8) === 6 ? 4 : 6;
+    if (b.length < idLen + 2) throw new BinlogError("truncated TABLE_MAP event");
+    const tableId = idLen === 4 ? BigInt(v.getUint32(0, true)) : uint48(v, 0);
+    let at = idLen + 2;
     const dbLen = b[at++];
     const schema = dec.decode(b.subarray(at, at + dbLen));
     at += dbLen + 1;
@@ -329,7 +430,9 @@ export class BinlogDecoder {
     const meta = b.subarray(at, at + metaLen);
     at += metaLen;
     const nullBits = b.subarray(at, at + ((n + 7) >> 3));
-    if (at + nullBits.length > b.length) throw new BinlogError("truncated TABLE_MAP event");
+    if (at + ((n + 7) >> 3) > b.length || meta.length < metaLen || columnTypes.length < n) {
+      throw new BinlogError("truncated TABLE_MAP event");
+    }
     const columnMeta: number[] = [];
     let m = 0;
     for (let i = 0; i < n; i++) {
@@ -343,6 +446,19 @@ export class BinlogDecoder {
     if (at < b.length) map.meta = optionalMeta(b.subarray(at), map);
     return map;
   }
+}
+
+/** The 19-byte v4 event header. */
+export function readHeader(ev: Uint8Array): EventHeader {
+  const v = new DataView(ev.buffer, ev.byteOffset, ev.byteLength);
+  return {
+    timestamp: v.getUint32(0, true),
+    type: ev[4],
+    serverId: v.getUint32(5, true),
+    eventSize: v.getUint32(9, true),
+    logPos: v.getUint32(13, true),
+    flags: v.getUint16(17, true),
+  };
 }
 
 /** A column's metadata in a TABLE_MAP: [value, bytes used]. */

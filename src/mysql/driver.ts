@@ -162,6 +162,8 @@ class MysqlSession implements SourceSession {
     this.#conn = await connectTo(this.url);
     const info = await serverInfo(this.#conn);
     requireSettings(info);
+    // Needs REPLICATION CLIENT (BINLOG MONITOR on MariaDB 10.5+): fails early and clearly.
+    await this.#conn.query("SHOW MASTER STATUS");
     if (info.rowMetadata.toUpperCase() !== "FULL") {
       this.opts.log.warn(
         "binlog_row_metadata is not FULL: row events written before an ALTER TABLE cannot be " +
@@ -238,6 +240,14 @@ class MysqlSession implements SourceSession {
   }
 
   async dump(out: BatchOutput, signal: AbortSignal): Promise<DumpResult> {
+    try {
+      return await this.#dump(out, signal);
+    } catch (e) {
+      throw configErrorFor(e, this.url);
+    }
+  }
+
+  async #dump(out: BatchOutput, signal: AbortSignal): Promise<DumpResult> {
     const tables = (await this.#loadAll()).filter((t) => t.keyColumns.length);
     const databases = [...new Set(tables.map((t) => t.schema))];
     let position: Position | undefined;
@@ -306,6 +316,14 @@ class MysqlSession implements SourceSession {
   }
 
   async stream(from: Position, out: BatchOutput, signal: AbortSignal): Promise<void> {
+    try {
+      await this.#stream(from, out, signal);
+    } catch (e) {
+      throw configErrorFor(e, this.url);
+    }
+  }
+
+  async #stream(from: Position, out: BatchOutput, signal: AbortSignal): Promise<void> {
     const c = await connectTo(this.url);
     this.#binlog = c;
     const onAbort = () => c.close();

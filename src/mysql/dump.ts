@@ -78,7 +78,12 @@ export async function* runMysqldump(o: DumpOptions): AsyncGenerator<DumpItem> {
     const status = await child.status;
     if (!status.success) {
       const last = (await stderr).trim().split("\n").filter(Boolean).at(-1) ?? "";
-      throw new Error(`mysqldump failed (exit ${status.code}): ${last}`);
+      const msg = `mysqldump failed (exit ${status.code}): ${last}`;
+      // Missing privileges and bad credentials do not fix themselves.
+      if (/Access denied|privilege/i.test(last)) {
+        throw new ConfigError(`${msg} (grant RELOAD, REPLICATION CLIENT and SELECT)`);
+      }
+      throw new Error(msg);
     }
   } finally {
     o.signal.removeEventListener("abort", kill);

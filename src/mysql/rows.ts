@@ -401,13 +401,23 @@ export function decodeRowsEvent(
   };
   const out: RowChange[] = [];
   const c = new Cursor(b, at);
-  while (c.at < b.length) {
-    if (ev.op === "insert") out.push({ op: "insert", after: image(present1, c) });
-    else if (ev.op === "delete") out.push({ op: "delete", before: image(present1, c) });
-    else {
-      const before = image(present1, c);
-      out.push({ op: "update", before, after: image(present2, c) });
+  try {
+    while (c.at < b.length) {
+      if (ev.op === "insert") out.push({ op: "insert", after: image(present1, c) });
+      else if (ev.op === "delete") out.push({ op: "delete", before: image(present1, c) });
+      else {
+        const before = image(present1, c);
+        out.push({ op: "update", before, after: image(present2, c) });
+      }
     }
+  } catch (e) {
+    if (e instanceof BinlogError) throw e;
+    // Garbage that got past the checksum: say where, in the decoder's own error type.
+    throw new BinlogError(
+      `cannot decode row of ${schema.schema}.${schema.table} at byte ${c.at}: ${
+        (e as Error).message
+      }`,
+    );
   }
   return out;
 }
