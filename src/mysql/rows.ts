@@ -403,11 +403,11 @@ export function decodeRowsEvent(
   const c = new Cursor(b, at);
   try {
     while (c.at < b.length) {
-      if (ev.op === "insert") out.push({ op: "insert", after: image(present1, c) });
-      else if (ev.op === "delete") out.push({ op: "delete", before: image(present1, c) });
+      if (ev.op === "insert") out.push({ op: "insert", after: image(present1, c, true) });
+      else if (ev.op === "delete") out.push({ op: "delete", before: image(present1, c, false) });
       else {
-        const before = image(present1, c);
-        out.push({ op: "update", before, after: image(present2, c) });
+        const before = image(present1, c, false);
+        out.push({ op: "update", before, after: image(present2, c, true) });
       }
     }
   } catch (e) {

@@ -1,0 +1,73 @@
+/** A throwaway CA and a server certificate for 127.0.0.1/localhost, made with openssl. */
+import { run, tempDir } from "./process.ts";
+
+export interface TestCerts {
+  dir: string;
+  caFile: string;
+  ca: string;
+  cert: string;
+  key: string;
+  close(): Promise<void>;
+}
+
+export async function makeCerts(): Promise<TestCerts> {
+  const dir = await tempDir("tls");
+  const o = (args: string[]) => run("openssl", { args, cwd: dir });
+  await o([
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=sync test CA",
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.pem",
+  ]);
+  await o([
+    "req",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-subj",
+    "/CN=localhost",
+    "-keyout",
+    "server.key",
+    "-out",
+    "server.csr",
+  ]);
+  await Deno.writeTextFile(
+    `${dir}/ext.cnf`,
+    "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n",
+  );
+  await o([
+    "x509",
+    "-req",
+    "-in",
+    "server.csr",
+    "-CA",
+    "ca.pem",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-days",
+    "2",
+    "-extfile",
+    "ext.cnf",
+    "-out",
+    "server.pem",
+  ]);
+  const read = (f: string) => Deno.readTextFile(`${dir}/${f}`);
+  return {
+    dir,
+    caFile: `${dir}/ca.pem`,
+    ca: await read("ca.pem"),
+    cert: await read("server.pem"),
+    key: await read("server.key"),
+    close: () => Deno.remove(dir, { recursive: true }).catch(() => {}),
+  };
+}
