@@ -5,13 +5,21 @@
 import { BinlogError, type BinlogEvent, lenenc, type TableMap } from "./binlog.ts";
 import { bitsToDecimal, cellOf, keyOf, type MysqlValue } from "./values.ts";
 import type { MysqlColumn, TableSchema } from "./types.ts";
-import { decodeJsonb } from "./jsonb.ts";
 
 export interface RowImage {
   /** JSON fragment per column of the schema, in table order. */
   cells: string[];
-  /** The row key (encoded parts joined by `/`). */
+  /**
+   * The row key: the key columns' parts encoded by `keyPartOf` (values.ts) joined by `/`;
+   * the same string `rowKey` (core/keys.ts) gives for text parts, and for binary key
+   * columns the raw bytes percent-encoded by `encodeKeyBytes`.
+   */
   key: string;
+  /**
+   * Columns the image does not carry (binlog_row_image MINIMAL/NOBLOB): their cells are
+   * `null` here and the value is really unknown (the sink should keep the current one).
+   */
+  missing?: number[];
 }
 
 export interface RowChange {
@@ -338,7 +346,7 @@ function value(c: Cursor, type: number, meta: number, col: MysqlColumn): MysqlVa
     }
     case T.JSON: {
       const len = c.le(meta);
-      return decodeJsonb(c.take(len));
+      return decodeMysqlJson(c.take(len));
     }
     default:
       throw new BinlogError(`column ${col.name}: unsupported binlog column type ${type}`);
@@ -383,21 +391,52 @@ export function decodeRowsEvent(
     present2 = b.subarray(at, at + bitmapLen);
     at += bitmapLen;
   }
+  if (at > b.length) throw new BinlogError("truncated rows event");
   const keyCols = schema.keyColumns.map((k) => schema.columns[k]);
-  const image = (present: Uint8Array, c: Cursor): RowImage => {
+  const jsonCols = Array.from(map.columnTypes).filter((t) => t === T.JSON).length;
+  const image = (present: Uint8Array, c: Cursor, after: boolean): RowImage => {
+    if (after && ev.partial) {
+      // PARTIAL_UPDATE_ROWS: value options, then (PARTIAL_JSON_UPDATES) one bit per JSON
+      // column telling whether its value is a diff against the before image.
+      let options: number;
+      [options, c.at] = lenenc(c.b, c.at);
+      if (options & 1) {
+        const bits = c.take((jsonCols + 7) >> 3);
+        if (bits.some((x) => x !== 0)) {
+          throw new BinlogError(
+            `table ${schema.schema}.${schema.table}: partial JSON updates are not supported; ` +
+              "set binlog_row_value_options='' on the server",
+          );
+        }
+      }
+    }
     const nulls = c.take((bitCount(present, n) + 7) >> 3);
     const values: MysqlValue[] = new Array(n).fill(null);
+    const missing: number[] = [];
     let p = 0;
     for (let i = 0; i < n; i++) {
-      if (!(present[i >> 3] & (1 << (i & 7)))) continue;
+      if (!(present[i >> 3] & (1 << (i & 7)))) {
+        missing.push(i);
+        continue;
+      }
       const isNull = (nulls[p >> 3] & (1 << (p & 7))) !== 0;
       p++;
       if (!isNull) values[i] = value(c, map.columnTypes[i], map.columnMeta[i], schema.columns[i]);
     }
-    return {
+    const img: RowImage = {
       cells: schema.columns.map((col, i) => cellOf(col, values[i])),
       key: keyOf(keyCols, schema.keyColumns.map((k) => values[k])),
     };
+    if (missing.length > 0) {
+      if (schema.keyColumns.some((k) => missing.includes(k))) {
+        throw new BinlogError(
+          `table ${schema.schema}.${schema.table}: a row image lacks key columns ` +
+            "(binlog_row_image must be FULL, or the key must be the primary key)",
+        );
+      }
+      img.missing = missing;
+    }
+    return img;
   };
   const out: RowChange[] = [];
   const c = new Cursor(b, at);
@@ -420,4 +459,179 @@ export function decodeRowsEvent(
     );
   }
   return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// MySQL binary JSON (JSON columns in MySQL 5.7+ row events; MariaDB logs JSON as LONGTEXT).
+// Layout per the MySQL source's json_binary.h ("MySQL binary JSON format"): a type byte,
+// then the value. Objects and arrays: element count and byte size (2 bytes each in the
+// small form, 4 in the large), key entries (offset, 2-byte length), value entries (type byte
+// and an offset, or the value itself inlined for literals and 16-bit integers, and in the
+// large form also 32-bit integers), then keys and values. Offsets count from the start of
+// the container (after its type byte). Rendered as MySQL prints JSON (Json_wrapper::
+// to_string), without whitespace: keys in stored order (sorted by length, then bytes),
+// doubles with a ".0" when they would read as integers, DATE/TIME/DATETIME/TIMESTAMP
+// opaques as their strings with 6 fractional digits, DECIMAL opaques as numbers and any
+// other opaque as "base64:type<N>:<base64>".
+// ---------------------------------------------------------------------------------------
+
+const jdec = new TextDecoder();
+
+/** MySQL binary JSON to compact JSON text (`null` for the empty value MySQL allows). */
+export function decodeMysqlJson(b: Uint8Array): string {
+  if (b.length === 0) return "null";
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  return jsonValue(b, v, b[0], 1, 0);
+}
+
+function jneed(b: Uint8Array, end: number) {
+  if (end > b.length) throw new BinlogError("truncated binary JSON value");
+}
+
+function jsonVarlen(b: Uint8Array, at: number): [number, number] {
+  let n = 0;
+  for (let i = 0; i < 5; i++) {
+    const x = b[at + i];
+    if (x === undefined) break;
+    n += (x & 0x7f) * 2 ** (7 * i);
+    if (!(x & 0x80)) return [n, at + i + 1];
+  }
+  throw new BinlogError("bad length in binary JSON");
+}
+
+function jsonValue(b: Uint8Array, v: DataView, type: number, at: number, depth: number): string {
+  if (depth > 100) throw new BinlogError("binary JSON nested too deeply");
+  switch (type) {
+    case 0x00:
+    case 0x01:
+      return jsonContainer(b, v, at, true, type === 0x01, depth);
+    case 0x02:
+    case 0x03:
+      return jsonContainer(b, v, at, false, type === 0x03, depth);
+    case 0x04:
+      jneed(b, at + 1);
+      if (b[at] > 2) throw new BinlogError(`bad binary JSON literal ${b[at]}`);
+      return b[at] === 1 ? "true" : b[at] === 2 ? "false" : "null";
+    case 0x05:
+      jneed(b, at + 2);
+      return String(v.getInt16(at, true));
+    case 0x06:
+      jneed(b, at + 2);
+      return String(v.getUint16(at, true));
+    case 0x07:
+      jneed(b, at + 4);
+      return String(v.getInt32(at, true));
+    case 0x08:
+      jneed(b, at + 4);
+      return String(v.getUint32(at, true));
+    case 0x09:
+      jneed(b, at + 8);
+      return v.getBigInt64(at, true).toString();
+    case 0x0a:
+      jneed(b, at + 8);
+      return v.getBigUint64(at, true).toString();
+    case 0x0b: {
+      jneed(b, at + 8);
+      const t = floatText(v.getFloat64(at, true), false);
+      return /[.e]/.test(t) ? t : t + ".0";
+    }
+    case 0x0c: {
+      const [n, from] = jsonVarlen(b, at);
+      jneed(b, from + n);
+      return JSON.stringify(jdec.decode(b.subarray(from, from + n)));
+    }
+    case 0x0f: {
+      jneed(b, at + 1);
+      const [n, from] = jsonVarlen(b, at + 1);
+      jneed(b, from + n);
+      return jsonOpaque(b[at], b.subarray(from, from + n));
+    }
+    default:
+      throw new BinlogError(`unknown binary JSON type 0x${type.toString(16)}`);
+  }
+}
+
+function jsonContainer(
+  b: Uint8Array,
+  v: DataView,
+  at: number,
+  obj: boolean,
+  large: boolean,
+  depth: number,
+): string {
+  const w = large ? 4 : 2;
+  const rd = (p: number) => {
+    jneed(b, p + w);
+    return large ? v.getUint32(p, true) : v.getUint16(p, true);
+  };
+  const count = rd(at);
+  const size = rd(at + w);
+  jneed(b, at + size);
+  const keyEntries = at + 2 * w;
+  const valueEntries = keyEntries + (obj ? count * (w + 2) : 0);
+  const parts: string[] = [];
+  for (let i = 0; i < count; i++) {
+    let key = "";
+    if (obj) {
+      const ke = keyEntries + i * (w + 2);
+      const ko = rd(ke);
+      jneed(b, ke + w + 2);
+      const kl = v.getUint16(ke + w, true);
+      jneed(b, at + ko + kl);
+      key = JSON.stringify(jdec.decode(b.subarray(at + ko, at + ko + kl))) + ":";
+    }
+    const e = valueEntries + i * (1 + w);
+    jneed(b, e + 1 + w);
+    const t = b[e];
+    const inlined = t === 0x04 || t === 0x05 || t === 0x06 ||
+      (large && (t === 0x07 || t === 0x08));
+    const where = inlined ? e + 1 : at + rd(e + 1);
+    parts.push(key + jsonValue(b, v, t, where, depth + 1));
+  }
+  return obj ? `{${parts.join(",")}}` : `[${parts.join(",")}]`;
+}
+
+/** A MySQL packed temporal (TIME_to_longlong_*_packed) as [negative, int part, µs]. */
+function unpackTemporal(bytes: Uint8Array): [boolean, bigint, number] {
+  if (bytes.length < 8) throw new BinlogError("truncated temporal value in binary JSON");
+  let x = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigInt64(0, true);
+  const neg = x < 0n;
+  if (neg) x = -x;
+  return [neg, x >> 24n, Number(x % (1n << 24n))];
+}
+
+function jsonOpaque(fieldType: number, data: Uint8Array): string {
+  switch (fieldType) {
+    case T.NEWDECIMAL: {
+      if (data.length < 2) throw new BinlogError("truncated decimal in binary JSON");
+      return decimal(new Cursor(data, 2), data[0], data[1]);
+    }
+    case T.DATE:
+    case T.NEWDATE:
+    case T.DATETIME:
+    case T.TIMESTAMP:
+    case T.DATETIME2:
+    case T.TIMESTAMP2: {
+      const [, ymdhms, us] = unpackTemporal(data);
+      const ymd = Number(ymdhms >> 17n);
+      const hms = Number(ymdhms % (1n << 17n));
+      const ym = Math.floor(ymd / 32);
+      const date = `${pad(Math.floor(ym / 13), 4)}-${pad(ym % 13)}-${pad(ymd % 32)}`;
+      if (fieldType === T.DATE || fieldType === T.NEWDATE) return JSON.stringify(date);
+      return JSON.stringify(
+        `${date} ${pad(hms >> 12)}:${pad((hms >> 6) & 63)}:${pad(hms & 63)}${fraction(us, 6)}`,
+      );
+    }
+    case T.TIME:
+    case T.TIME2: {
+      const [neg, hms, us] = unpackTemporal(data);
+      const h = Number((hms >> 12n) % 1024n), m = Number((hms >> 6n) % 64n);
+      const s = Number(hms % 64n);
+      return JSON.stringify(`${neg ? "-" : ""}${pad(h)}:${pad(m)}:${pad(s)}${fraction(us, 6)}`);
+    }
+    default: {
+      const b64 = (data.slice() as Uint8Array & { toBase64(): string }).toBase64();
+      return JSON.stringify(`base64:type${fieldType}:${b64}`);
+    }
+  }
 }

@@ -59,6 +59,8 @@ export function cellOf(col: MysqlColumn, v: MysqlValue): string {
   const text = typeof v === "string" ? v : dec.decode(v);
   if (col.json) return jsonRaw(text);
   if (col.dataType === "bit") return BigInt(text) > TWO_53 ? jsonString(text) : text;
+  // YEAR 0 prints as 0000, which JSON cannot write as a number.
+  if (col.dataType === "year" && text === "0000") return "0";
   if (NUMERIC.has(col.dataType)) return jsonNumber(text);
   switch (col.dataType) {
     case "set":
@@ -79,7 +81,12 @@ export function keyPartOf(_col: MysqlColumn, v: MysqlValue): string {
   return encodeKeyPart(v);
 }
 
-/** A row key from its key columns' values (parts joined by `/`). */
+/**
+ * A row key from its key columns' values (parts joined by `/`). Key parts from
+ * `keyPartOf`/`dumpKeyPart` are already percent-encoded: join them with `imageKey`, never
+ * pass them to `rowKey` (which would encode the `%` again). For text parts the result is
+ * exactly `rowKey(texts)`; binary parts are `encodeKeyBytes` of the raw bytes.
+ */
 export function keyOf(cols: readonly MysqlColumn[], values: readonly MysqlValue[]): string {
   return cols.map((c, i) => keyPartOf(c, values[i])).join("/");
 }
@@ -107,10 +114,21 @@ export function bitsToDecimal(bytes: Uint8Array): string {
   return n.toString();
 }
 
+/** A row key from encoded key parts (`dumpKeyPart` results), in key-column order. */
+export function imageKey(parts: readonly string[]): string {
+  return parts.join("/");
+}
+
+/**
+ * A mysqldump literal as the JSON fragment of its column (the binlog path renders the same
+ * value to the same bytes). Zero dates stay as MySQL prints them, with a space
+ * ("0000-00-00 00:00:00"); DATE "0000-00-00".
+ */
 export function dumpCell(col: MysqlColumn, lit: DumpLiteral): string {
   return cellOf(col, dumpValue(col, lit));
 }
 
+/** One percent-encoded key part (see `keyOf`); join the parts with `imageKey`. */
 export function dumpKeyPart(col: MysqlColumn, lit: DumpLiteral): string {
   return keyPartOf(col, dumpValue(col, lit));
 }

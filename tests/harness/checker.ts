@@ -5,15 +5,39 @@
  */
 import { Etcd3 } from "etcd3";
 
-/** Every key-value under `prefix`, read over gRPC. */
+/** Every key-value under `prefix`, read over gRPC in pages (one revision for all pages). */
 export async function readEtcd(endpoint: string, prefix: string): Promise<Map<string, string>> {
   const c = new Etcd3({ hosts: endpoint });
   try {
-    const all = await c.getAll().prefix(prefix).strings();
-    return new Map(Object.entries(all).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    const out = new Map<string, string>();
+    const end = prefixEnd(prefix);
+    let start = prefix;
+    let revision: string | undefined;
+    for (;;) {
+      const q = c.getAll().inRange({ start, end }).sort("Key", "Ascend").limit(2000);
+      if (revision) q.revision(revision);
+      const r = await q.exec();
+      revision ??= r.header.revision;
+      for (const kv of r.kvs) out.set(kv.key.toString(), kv.value.toString());
+      if (!r.more || !r.kvs.length) break;
+      start = r.kvs[r.kvs.length - 1].key.toString() + "\0";
+    }
+    return out;
   } finally {
     c.close();
   }
+}
+
+function prefixEnd(prefix: string): string {
+  const b = new TextEncoder().encode(prefix);
+  for (let i = b.length - 1; i >= 0; i--) {
+    if (b[i] < 0xff) {
+      const e = b.slice(0, i + 1);
+      e[i]++;
+      return new TextDecoder().decode(e);
+    }
+  }
+  return "\0";
 }
 
 const clip = (s: string | undefined) =>
