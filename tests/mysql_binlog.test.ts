@@ -164,7 +164,6 @@ Deno.test("binlog decoder: corrupt and truncated events fail clearly", () => {
 });
 
 Deno.test("binlog decoder fuzz: mutated events raise only BinlogError", () => {
-  const all = events();
   const after = schemas("columns-after.json");
   const before = schemas("columns-before.json");
   let seed = 12345;
