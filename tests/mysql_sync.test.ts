@@ -8,6 +8,7 @@ import { startEtcd } from "./harness/etcd.ts";
 import { startMariadb } from "./harness/mariadb.ts";
 import { runSync, startSync } from "./harness/sync.ts";
 import { assertConverges, readEtcd } from "./harness/checker.ts";
+import { waitFor } from "./harness/process.ts";
 import { expectedFromMysql } from "./harness/expected_mysql.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -98,6 +99,11 @@ Deno.test("mysql: dump, stream every change kind, resume after SIGKILL", opts, a
     await db.query(WORKLOAD);
     await converge();
 
+    // The ALTER made sync dump again: let it finish (state saved, streaming) first.
+    await waitFor("streaming after the re-dump", () => {
+      const out = sync!.output();
+      return out.lastIndexOf("msg=streaming") > out.lastIndexOf("dump done");
+    }, 60_000);
     sync.signal("SIGKILL");
     await sync.exited;
     await db.query("INSERT INTO app.items (id, name) VALUES (6000, 'while down')");

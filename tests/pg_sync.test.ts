@@ -104,6 +104,11 @@ Deno.test("pgx: dump, stream every change kind, resume after SIGKILL", opts, asy
     assert(after.get("/t/items/9001")?.includes('"doc":"'), "TOAST value carried to new key");
 
     // Crash, change things while sync is down, restart: it resumes (no dump) and catches up.
+    // The ALTER made sync dump again: let it finish (state saved, streaming) first.
+    await waitFor("streaming after the re-dump", () => {
+      const out = sync!.output();
+      return out.lastIndexOf("msg=streaming") > out.lastIndexOf("dump done");
+    }, 60_000);
     sync.signal("SIGKILL");
     await sync.exited;
     await pg.sql`INSERT INTO items (id, name) VALUES (6000, 'while down')`;

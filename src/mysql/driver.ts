@@ -21,7 +21,7 @@ import {
 import { MysqlConn, MysqlError } from "./conn.ts";
 import { type MysqlUrl, parseMysqlUrl } from "./url.ts";
 import { runMysqldump } from "./dump.ts";
-import { BinlogDecoder } from "./binlog.ts";
+import { BinlogDecoder, type BinlogEvent, type EventHeader } from "./binlog.ts";
 import { decodeRowsEvent } from "./rows.ts";
 import { dumpCell, dumpKeyPart } from "./values.ts";
 import { loadSchemas, SYSTEM_SCHEMAS } from "./schema.ts";
@@ -344,14 +344,7 @@ class MysqlSession implements SourceSession {
       this.opts.log.info("streaming", { file, offset: lastOffset });
       const pos = (offset: number): Position =>
         gtid === undefined ? { file, offset } : { file, offset, gtid };
-      for await (
-        const raw of c.binlogDump({
-          file,
-          position: Number(from.offset),
-          serverId: this.opts.mysql.serverId,
-        })
-      ) {
-        const { header, event } = decoder.decode(raw);
+      const handle = async (header: EventHeader, event: BinlogEvent): Promise<void> => {
         switch (event.kind) {
           case "rotate":
             file = event.file;
@@ -459,6 +452,21 @@ class MysqlSession implements SourceSession {
           default:
             break;
         }
+      };
+      for await (
+        const raw of c.binlogDump({
+          file,
+          position: Number(from.offset),
+          serverId: this.opts.mysql.serverId,
+        })
+      ) {
+        const { header, event } = decoder.decode(raw);
+        if (event.kind === "transaction_payload") {
+          // MySQL 8 compressed transaction: its events end where the payload ends.
+          for (const inner of event.events) {
+            await handle({ ...inner.header, logPos: header.logPos }, inner.event);
+          }
+        } else await handle(header, event);
       }
       throw new Error("the server ended the binlog stream");
     } catch (e) {

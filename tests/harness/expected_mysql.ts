@@ -65,6 +65,7 @@ function fragment(c: Col, v: string | null): string {
     return JSON.stringify((hexBytes(v) as Uint8Array & { toBase64(): string }).toBase64());
   }
   if (c.dataType === "bit") return Number(v) > 2 ** 53 ? JSON.stringify(v) : v;
+  if (c.dataType === "year" && v === "0000") return "0";
   if (NUMERIC.has(c.dataType)) {
     return /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$/.test(v) ? v : JSON.stringify(v);
   }
