@@ -1,0 +1,162 @@
+/**
+ * A two-node Patroni cluster (Debian's `patroni`, run as `postgres`) with the test etcd as
+ * its DCS and a permanent logical slot for sync, on free loopback ports.
+ */
+import { freePort, run, spawn, type Spawned, tempDir, waitFor } from "./process.ts";
+import { pgBin } from "./postgres.ts";
+
+export interface PatroniNode {
+  name: string;
+  pgPort: number;
+  apiPort: number;
+  proc: Spawned;
+}
+
+export interface PatroniCluster {
+  nodes: PatroniNode[];
+  /** Multi-host URL over both nodes (sync follows the primary). */
+  url: string;
+  leader(): Promise<PatroniNode | undefined>;
+  /** Kill a node's Patroni and its postmaster (SIGKILL), as in a crash. */
+  crash(node: PatroniNode): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startPatroni(
+  etcdEndpoint: string,
+  slot: string,
+): Promise<PatroniCluster> {
+  const dir = await tempDir("patroni", "postgres");
+  const scope = `sync-test-${Date.now()}`;
+  const host = etcdEndpoint.replace(/^https?:\/\//, "");
+  const nodes: PatroniNode[] = [];
+  const start = async (name: string) => {
+    const pgPort = freePort();
+    const apiPort = freePort();
+    const yaml = `
+scope: ${scope}
+name: ${name}
+restapi:
+  listen: 127.0.0.1:${apiPort}
+  connect_address: 127.0.0.1:${apiPort}
+etcd3:
+  hosts: ${host}
+bootstrap:
+  dcs:
+    ttl: 10
+    loop_wait: 1
+    retry_timeout: 5
+    maximum_lag_on_failover: 104857600
+    postgresql:
+      use_pg_rewind: false
+      parameters:
+        wal_level: logical
+        max_wal_senders: 10
+        max_replication_slots: 10
+        hot_standby: "on"
+        hot_standby_feedback: "on"
+        fsync: "off"
+    slots:
+      ${slot}:
+        type: logical
+        database: postgres
+        plugin: pgoutput
+  initdb:
+    - encoding: UTF8
+    - locale: C
+  pg_hba:
+    - local all all trust
+    - host all all 127.0.0.1/32 trust
+    - host replication all 127.0.0.1/32 trust
+postgresql:
+  listen: 127.0.0.1:${pgPort}
+  connect_address: 127.0.0.1:${pgPort}
+  data_dir: ${dir}/${name}
+  bin_dir: ${pgBin()}
+  pgpass: ${dir}/${name}.pgpass
+  authentication:
+    superuser:
+      username: postgres
+      password: postgres
+    replication:
+      username: postgres
+      password: postgres
+  parameters:
+    unix_socket_directories: '${dir}'
+tags:
+  nofailover: false
+`;
+    await Deno.writeTextFile(`${dir}/${name}.yml`, yaml);
+    await run("chown", { args: ["postgres", `${dir}/${name}.yml`] }).catch(() => {});
+    const proc = spawn("patroni", { args: [`${dir}/${name}.yml`], user: "postgres" });
+    const node = { name, pgPort, apiPort, proc };
+    nodes.push(node);
+    return node;
+  };
+  const role = async (n: PatroniNode) => {
+    try {
+      const r = await fetch(`http://127.0.0.1:${n.apiPort}/patroni`, {
+        signal: AbortSignal.timeout(2000),
+      });
+      const j = await r.json();
+      return `${j.role}:${j.state}`;
+    } catch {
+      return "down";
+    }
+  };
+  const a = await start("node1");
+  await waitFor(
+    "the first Patroni node to lead",
+    async () => /master|primary/.test(await role(a)) && (await role(a)).endsWith(":running"),
+    90_000,
+    () => a.proc.output(),
+  );
+  const b = await start("node2");
+  await waitFor(
+    "the second node to replicate",
+    async () => (await role(b)) === "replica:running",
+    90_000,
+    () => b.proc.output(),
+  );
+  const cluster: PatroniCluster = {
+    nodes,
+    url: `postgres://postgres:postgres@${
+      nodes.map((n) => `127.0.0.1:${n.pgPort}`).join(",")
+    }/postgres?sslmode=disable&connect_timeout=3`,
+    async leader() {
+      for (const n of nodes) if (/master|primary/.test(await role(n))) return n;
+      return undefined;
+    },
+    async crash(n) {
+      let pid = "";
+      try {
+        pid = (await Deno.readTextFile(`${dir}/${n.name}/postmaster.pid`)).split("\n")[0];
+      } catch { /* not running */ }
+      n.proc.signal("SIGKILL");
+      if (pid) {
+        try {
+          Deno.kill(Number(pid), "SIGKILL");
+        } catch { /* gone */ }
+      }
+      // The postmaster held Patroni's output pipes: only now does the process count as gone.
+      await n.proc.exited;
+    },
+    async close() {
+      for (const n of nodes) {
+        n.proc.signal("SIGTERM");
+        const t = setTimeout(() => n.proc.signal("SIGKILL"), 15_000);
+        await n.proc.exited;
+        clearTimeout(t);
+      }
+      // Postmasters left behind by a crashed Patroni.
+      for (const n of nodes) {
+        try {
+          const pid = (await Deno.readTextFile(`${dir}/${n.name}/postmaster.pid`)).split("\n")[0];
+          Deno.kill(Number(pid), "SIGKILL");
+        } catch { /* gone */ }
+      }
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+  return cluster;
+}

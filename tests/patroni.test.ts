@@ -1,0 +1,82 @@
+/**
+ * Failover: sync follows a two-node Patroni cluster through a crash of the primary
+ * (Patroni and postmaster killed), reconnecting through the multi-host URL to the promoted
+ * replica, resuming from its permanent slot or dumping again, and ends equal to it.
+ */
+import { startEtcd } from "./harness/etcd.ts";
+import { startPatroni } from "./harness/patroni.ts";
+import { startSync } from "./harness/sync.ts";
+import { assertConverges } from "./harness/checker.ts";
+import { expectedFromPg } from "./harness/expected_pg.ts";
+import { waitFor } from "./harness/process.ts";
+import { assert } from "./harness/assert.ts";
+import postgres from "postgres";
+
+Deno.test("pgx follows a Patroni failover", {
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const etcd = await startEtcd();
+  const cluster = await startPatroni(etcd.endpoint, "sync");
+  const sql = postgres(cluster.url.replace("?sslmode=disable&connect_timeout=3", ""), {
+    target_session_attrs: "read-write",
+    onnotice: () => {},
+    max: 1,
+    connect_timeout: 3,
+  });
+  const sync = startSync([
+    "--driver=pgx",
+    `--db-url=${cluster.url}`,
+    `--etcd-endpoints=${etcd.endpoint}`,
+    "--etcd-prefix=/p",
+    "--status-interval=1s",
+  ]);
+  try {
+    await sql`CREATE TABLE t (id int PRIMARY KEY, v text)`;
+    await sql`INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 200) g`;
+    const expected = () => expectedFromPg(sql, "/p");
+    await assertConverges(etcd.endpoint, "/p/", expected, 90_000).catch((e) => {
+      throw new Error(`${e.message}\n${sync.output()}`);
+    });
+    await sql`UPDATE t SET v = 'before failover' WHERE id <= 20`;
+    await assertConverges(etcd.endpoint, "/p/", expected, 60_000);
+    // Let Patroni copy the slot's position to the replica, and the change replicate.
+    await new Promise((r) => setTimeout(r, 4000));
+    const old = await cluster.leader();
+    assert(old, "a leader");
+    await sql.end({ timeout: 1 });
+    await cluster.crash(old);
+    const other = cluster.nodes.find((n) => n !== old)!;
+    await waitFor(
+      "the replica to be promoted",
+      async () => (await cluster.leader()) === other,
+      90_000,
+      () => other.proc.output(),
+    );
+    const sql2 = postgres(`postgres://postgres:postgres@127.0.0.1:${other.pgPort}/postgres`, {
+      onnotice: () => {},
+      max: 1,
+    });
+    try {
+      await sql2`UPDATE t SET v = 'after failover' WHERE id > 180`;
+      await sql2`INSERT INTO t VALUES (1000, 'new primary')`;
+      await assertConverges(etcd.endpoint, "/p/", () => expectedFromPg(sql2, "/p"), 120_000)
+        .catch((e) => {
+          throw new Error(`${e.message}\n${sync.output()}`);
+        });
+      // It lost the primary, retried, and came back on the promoted node: resuming from
+      // the permanent slot Patroni kept there, or dumping again when it was behind.
+      const out = sync.output();
+      assert(/retrying/.test(out), out);
+      const after = out.slice(out.indexOf("retrying"));
+      assert(/resuming|dump starting/.test(after), out);
+    } finally {
+      await sql2.end({ timeout: 1 });
+    }
+  } finally {
+    await sync.stop();
+    await sql.end({ timeout: 1 }).catch(() => {});
+    await cluster.close();
+    await etcd.close();
+  }
+});
