@@ -62,6 +62,10 @@ const WORKLOAD = `
   INSERT INTO pairs VALUES ('after alter', 1, 'x', 8);
   ALTER TABLE pairs DROP COLUMN extra;
   UPDATE pairs SET v = 'after drop' WHERE a = '%';
+  RENAME TABLE pairs TO pairs_renamed;
+  RENAME TABLE pairs_renamed TO pairs;
+  CREATE TABLE moved (id INT PRIMARY KEY); INSERT INTO moved VALUES (1);
+  ALTER TABLE moved RENAME TO moved2;
   TRUNCATE TABLE bkey;
   INSERT INTO bkey VALUES ('again', 3);
   INSERT INTO nokey VALUES (2);

@@ -28,12 +28,24 @@ export function ddlTargets(
   }
   m = new RegExp(`^ALTER\\s+(?:ONLINE\\s+|IGNORE\\s+)*TABLE\\s+(?:IF\\s+EXISTS\\s+)?(${NAME})`, "i")
     .exec(q);
-  if (m) reshaped.push(splitName(m[1], schema));
+  if (m) {
+    const table = splitName(m[1], schema);
+    reshaped.push(table);
+    // ALTER TABLE a RENAME TO b: a's keys go, b is dumped.
+    const to = new RegExp(`\\bRENAME\\s+(?:TO\\s+|AS\\s+)?(${NAME})\\s*$`, "i").exec(q);
+    if (to && !/^(column|index|key)$/i.test(to[1])) {
+      emptied.push(table);
+      reshaped.push(splitName(to[1], schema));
+    }
+  }
   m = /^RENAME\s+TABLES?\s+(.*)$/is.exec(q);
   if (m) {
-    for (const n of m[1].match(new RegExp(NAME, "g")) ?? []) {
-      if (!/^to$/i.test(n)) reshaped.push(splitName(n, schema));
-    }
+    const names = (m[1].match(new RegExp(NAME, "g")) ?? []).filter((n) => !/^to$/i.test(n));
+    names.forEach((n, i) => {
+      reshaped.push(splitName(n, schema));
+      // RENAME TABLE a TO b: a's keys go with it.
+      if (i % 2 === 0) emptied.push(splitName(n, schema));
+    });
   }
   return { emptied, reshaped };
 }

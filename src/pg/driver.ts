@@ -490,6 +490,12 @@ class PgSession implements SourceSession {
             // without any change being streamed, so the tables are read again.
             if (before?.selected && before.signature !== rel.signature) {
               resync = before.info!.keyName;
+              // Renamed: the old name's keys go in the same transaction, the dump writes
+              // the rows under the new one.
+              if (rel.info?.keyName !== before.info!.keyName || !rel.selected) {
+                if (!txn) txn = [];
+                txn.push({ op: "truncate", table: before.info!.keyName });
+              }
             }
             relations.set(msg.relationId, rel);
             break;
@@ -525,7 +531,8 @@ class PgSession implements SourceSession {
     msg: Extract<ReturnType<typeof decodePgOutput>, { tag: "relation" }>,
   ): Promise<StreamRelation> {
     const columns = msg.columns.map((c) => c.name);
-    const signature = msg.columns.map((c) => `${c.name}:${c.typeOid}:${c.typmod}`).join(",");
+    const signature = `${msg.schema}.${msg.name}(` +
+      msg.columns.map((c) => `${c.name}:${c.typeOid}:${c.typmod}`).join(",") + ")";
     const selected = this.opts.filter.matches(msg.schema, msg.name);
     if (!selected) return { selected, signature, columns, renderers: [], keyIdx: [] };
     const meta = await this.#metaConn();
