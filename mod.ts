@@ -5,3 +5,19 @@ export * from "./src/core/json.ts";
 export * from "./src/core/source.ts";
 export * from "./src/core/filter.ts";
 export * from "./src/core/log.ts";
+export { EtcdClient, EtcdError, EtcdUnavailableError } from "./src/etcd/client.ts";
+export { EtcdSink, FencedError, OversizeError } from "./src/etcd/sink.ts";
+export { createPgSource } from "./src/pg/driver.ts";
+export { createMysqlSource } from "./src/mysql/driver.ts";
+export {
+  decodePgOutput,
+  formatLsn,
+  parseLsn,
+  PgOutputError,
+  type PgOutputMessage,
+} from "./src/pg/pgoutput.ts";
+export { valueRenderer } from "./src/pg/values.ts";
+export { BinlogDecoder, BinlogError, type BinlogEvent } from "./src/mysql/binlog.ts";
+export { decodeRowsEvent } from "./src/mysql/rows.ts";
+export { DumpParser } from "./src/mysql/dump_parser.ts";
+export { runService } from "./src/service/run.ts";
