@@ -12,11 +12,11 @@ export class Status {
   /** When the last transaction was applied to etcd. */
   lastApplied?: Date;
   lastError?: { time: Date; message: string };
-  reconnects = new Map<string, number>();
-  rowsDumped = new Map<string, number>();
+  reconnects: Map<string, number> = new Map();
+  rowsDumped: Map<string, number> = new Map();
   /** Estimated rows per table (from the catalogue), for dump progress. */
-  rowsEstimated = new Map<string, number>();
-  changes = new Map<string, number>();
+  rowsEstimated: Map<string, number> = new Map();
+  changes: Map<string, number> = new Map();
   transactions = 0;
   etcdTxns = 0;
   oversizeSkipped = 0;
@@ -28,7 +28,7 @@ export class Status {
    * Seconds between the source's commit and etcd's: growing with the wall clock while
    * changes wait, otherwise the delay of the last applied transaction.
    */
-  lagSeconds(now = new Date()): number {
+  lagSeconds(now: Date = new Date()): number {
     if (!this.lastCommitTime) return 0;
     const end = this.backlog > 0 ? now : this.lastApplied ?? now;
     return Math.max(0, (end.getTime() - this.lastCommitTime.getTime()) / 1000);
