@@ -3,9 +3,33 @@
  * caching_sha2_password (fast and full authentication), text queries, and the binlog
  * replication commands (COM_REGISTER_SLAVE, COM_BINLOG_DUMP).
  */
-import { createHash, publicEncrypt } from "node:crypto";
 import { ConfigError } from "../core/source.ts";
+import * as nodeTls from "node:tls";
+import { Duplex } from "node:stream";
+import {
+  rsaSealPassword,
+  scramblePassword,
+  SUPPORTED_PLUGINS,
+  UnsupportedAuthError,
+} from "./auth.ts";
+import {
+  concat,
+  eofStatus,
+  framePackets,
+  isEof,
+  lenencInt,
+  MAX_PACKET,
+  MysqlConnectionError,
+  MysqlError,
+  okStatus,
+  PacketReader,
+  parseErr,
+  SERVER_MORE_RESULTS_EXISTS,
+} from "./packets.ts";
 import type { MysqlSslMode } from "./url.ts";
+
+export { MysqlConnectionError, MysqlError, PacketReader } from "./packets.ts";
+export { scramblePassword } from "./auth.ts";
 
 export interface ConnectOptions {
   host: string;
@@ -17,19 +41,6 @@ export interface ConnectOptions {
   /** Path of a PEM file with CA certificates. */
   sslCa?: string;
   connectTimeoutMs?: number;
-}
-
-/** An ERR packet. Never carries the password. */
-export class MysqlError extends Error {
-  override name = "MysqlError";
-  constructor(readonly code: number, readonly sqlState: string, message: string) {
-    super(`MySQL error ${code} (${sqlState}): ${message}`);
-  }
-}
-
-/** The connection broke or the server sent something unreadable. */
-export class MysqlConnectionError extends Error {
-  override name = "MysqlConnectionError";
 }
 
 const CLIENT = {
@@ -46,96 +57,141 @@ const CLIENT = {
   PLUGIN_AUTH_LENENC: 0x200000,
 };
 const UTF8MB4_GENERAL_CI = 45;
-const MAX_PACKET = 0xffffff;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
+const errFrom = parseErr;
 
-function sha(alg: "sha1" | "sha256", ...parts: Uint8Array[]): Uint8Array {
-  const h = createHash(alg);
-  for (const p of parts) h.update(p);
-  return new Uint8Array(h.digest());
+function isSupported(plugin: string): boolean {
+  return (SUPPORTED_PLUGINS as readonly string[]).includes(plugin);
 }
 
-function xor(a: Uint8Array, b: Uint8Array): Uint8Array {
-  return a.map((x, i) => x ^ b[i % b.length]);
+/** What the client reads and writes: a TCP connection, or TLS over it. */
+interface Transport {
+  read(b: Uint8Array): Promise<number | null>;
+  write(b: Uint8Array): Promise<number>;
+  close(): void;
 }
 
-/** Scrambled password for an auth plugin (design: never sent in clear without TLS). */
-export function scramblePassword(plugin: string, password: string, nonce: Uint8Array) {
-  if (!password) return new Uint8Array(0);
-  const pw = enc.encode(password);
-  if (plugin === "caching_sha2_password") {
-    const p1 = sha("sha256", pw);
-    return xor(p1, sha("sha256", sha("sha256", p1), nonce));
-  }
-  if (plugin === "mysql_native_password") {
-    const p1 = sha("sha1", pw);
-    return xor(p1, sha("sha1", nonce, sha("sha1", p1)));
-  }
-  throw new ConfigError(`unsupported MySQL authentication plugin ${plugin}`);
-}
-
-/** Reads lengths and strings out of one packet. */
-export class PacketReader {
-  i = 0;
-  readonly v: DataView;
-  constructor(readonly b: Uint8Array) {
-    this.v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  }
-  u8() {
-    return this.b[this.i++];
-  }
-  u16() {
-    const x = this.v.getUint16(this.i, true);
-    this.i += 2;
-    return x;
-  }
-  u32() {
-    const x = this.v.getUint32(this.i, true);
-    this.i += 4;
-    return x;
-  }
-  lenenc(): number | null {
-    const f = this.b[this.i++];
-    if (f < 0xfb) return f;
-    if (f === 0xfb) return null;
-    if (f === 0xfc) return this.u16();
-    if (f === 0xfd) {
-      const x = this.b[this.i] | (this.b[this.i + 1] << 8) | (this.b[this.i + 2] << 16);
-      this.i += 3;
-      return x;
+/**
+ * TLS over the connected socket. VERIFY_IDENTITY checks the chain and the host name,
+ * VERIFY_CA the chain only (both with ssl-ca added to the system roots); PREFERRED and
+ * REQUIRED encrypt without checking the certificate, as MySQL clients do (Deno.startTls
+ * always checks the chain, so those go through node:tls).
+ */
+async function startTls(tcp: Deno.TcpConn, o: ConnectOptions): Promise<Transport> {
+  let caCerts: string[] | undefined;
+  if (o.sslCa) {
+    try {
+      caCerts = [await Deno.readTextFile(o.sslCa)];
+    } catch (e) {
+      throw new ConfigError(`cannot read ssl-ca ${o.sslCa}: ${(e as Error).message}`);
     }
-    const x = Number(this.v.getBigUint64(this.i, true));
-    this.i += 8;
-    return x;
   }
-  bytes(n: number): Uint8Array {
-    const s = this.b.subarray(this.i, this.i + n);
-    this.i += n;
-    return s;
-  }
-  cstr(): string {
-    let end = this.b.indexOf(0, this.i);
-    if (end < 0) end = this.b.length;
-    const s = dec.decode(this.b.subarray(this.i, end));
-    this.i = end + 1;
-    return s;
-  }
-  rest(): Uint8Array {
-    return this.bytes(this.b.length - this.i);
+  try {
+    if (o.sslMode === "VERIFY_CA" || o.sslMode === "VERIFY_IDENTITY") {
+      const tls = await Deno.startTls(tcp, {
+        hostname: o.host,
+        caCerts,
+        unsafelyDisableHostnameVerification: o.sslMode === "VERIFY_CA",
+      });
+      await tls.handshake();
+      return tls;
+    }
+    return await NodeTlsTransport.start(tcp);
+  } catch (e) {
+    throw new ConfigError(
+      `TLS to ${o.host}:${o.port} failed: ${(e as Error).message.split("\n")[0]} ` +
+        "(give the CA with ssl-ca=<file> in --db-url, or ssl-mode=DISABLED)",
+    );
   }
 }
 
-function errFrom(p: Uint8Array): MysqlError {
-  const r = new PacketReader(p);
-  r.i = 1;
-  const code = r.u16();
-  let state = "HY000";
-  if (p[3] === 0x23 /* # */) {
-    r.i++;
-    state = dec.decode(r.bytes(5));
+/** node:tls without certificate checks, over a Deno TCP connection. */
+class NodeTlsTransport implements Transport {
+  #chunks: Uint8Array[] = [];
+  #ended = false;
+  #error?: Error;
+  #wake?: () => void;
+
+  private constructor(readonly tls: nodeTls.TLSSocket, readonly tcp: Deno.TcpConn) {
+    tls.on("data", (b: Uint8Array) => {
+      this.#chunks.push(b);
+      this.#notify();
+    });
+    tls.on("end", () => {
+      this.#ended = true;
+      this.#notify();
+    });
+    tls.on("close", () => {
+      this.#ended = true;
+      this.#notify();
+    });
+    tls.on("error", (e: Error) => {
+      this.#error ??= e;
+      this.#notify();
+    });
   }
-  return new MysqlError(code, state, dec.decode(r.rest()));
+
+  #notify() {
+    const w = this.#wake;
+    this.#wake = undefined;
+    w?.();
+  }
+
+  static async start(tcp: Deno.TcpConn): Promise<NodeTlsTransport> {
+    const duplex = new Duplex({
+      read() {
+        const b = new Uint8Array(64 * 1024);
+        tcp.read(b).then(
+          (n) => this.push(n === null ? null : b.subarray(0, n)),
+          (e) => this.destroy(e),
+        );
+      },
+      write(chunk: Uint8Array, _enc, cb) {
+        (async () => {
+          let w = 0;
+          while (w < chunk.length) w += await tcp.write(chunk.subarray(w));
+        })().then(() => cb(), cb);
+      },
+    });
+    const tls = nodeTls.connect({ socket: duplex, rejectUnauthorized: false });
+    await new Promise<void>((resolve, reject) => {
+      tls.once("secureConnect", () => resolve());
+      tls.once("error", reject);
+    });
+    return new NodeTlsTransport(tls, tcp);
+  }
+
+  async read(b: Uint8Array): Promise<number | null> {
+    while (!this.#chunks.length) {
+      if (this.#error) throw this.#error;
+      if (this.#ended) return null;
+      await new Promise<void>((r) => this.#wake = r);
+    }
+    const c = this.#chunks[0];
+    const n = Math.min(c.length, b.length);
+    b.set(c.subarray(0, n));
+    if (n === c.length) this.#chunks.shift();
+    else this.#chunks[0] = c.subarray(n);
+    return n;
+  }
+
+  write(b: Uint8Array): Promise<number> {
+    if (this.#error) return Promise.reject(this.#error);
+    const copy = b.slice();
+    return new Promise((resolve, reject) => {
+      this.tls.write(copy, (e?: Error | null) => e ? reject(e) : resolve(copy.length));
+    });
+  }
+
+  close(): void {
+    this.#ended = true;
+    this.tls.destroy();
+    try {
+      this.tcp.close();
+    } catch { /* closed */ }
+    this.#notify();
+  }
 }
 
 export interface QueryResult {
@@ -144,7 +200,7 @@ export interface QueryResult {
 }
 
 export class MysqlConn {
-  #conn: Deno.Conn | Deno.TlsConn;
+  #conn: Transport;
   #buf = new Uint8Array(64 * 1024);
   #start = 0;
   #end = 0;
@@ -154,7 +210,7 @@ export class MysqlConn {
   serverVersion = "";
   connectionId = 0;
 
-  private constructor(conn: Deno.Conn) {
+  private constructor(conn: Transport) {
     this.#conn = conn;
   }
 
@@ -202,8 +258,8 @@ export class MysqlConn {
     const authLen = r.u8();
     r.i += 10;
     const nonce2 = r.bytes(Math.max(13, authLen - 8)).slice();
-    let plugin = r.i < hello.length ? r.cstr() : "mysql_native_password";
-    const nonce = new Uint8Array([...nonce1, ...nonce2.subarray(0, nonce2.length - 1)]);
+    let plugin = r.left > 0 ? r.cstr() : "mysql_native_password";
+    const nonce = concat(nonce1, nonce2.subarray(0, nonce2.length - 1));
 
     let flags = CLIENT.LONG_PASSWORD | CLIENT.FOUND_ROWS | CLIENT.LONG_FLAG |
       CLIENT.PROTOCOL_41 | CLIENT.TRANSACTIONS | CLIENT.SECURE_CONNECTION |
@@ -218,54 +274,33 @@ export class MysqlConn {
       v.setUint32(4, MAX_PACKET, true);
       req[8] = UTF8MB4_GENERAL_CI;
       await this.writePacket(req);
-      let caCerts: string[] | undefined;
-      if (o.sslCa) {
-        try {
-          caCerts = [await Deno.readTextFile(o.sslCa)];
-        } catch (e) {
-          throw new ConfigError(`cannot read ssl-ca ${o.sslCa}: ${(e as Error).message}`);
-        }
-      }
-      try {
-        const tls = await Deno.startTls(tcp, { hostname: o.host, caCerts });
-        await tls.handshake();
-        this.#conn = tls;
-        this.#tls = true;
-      } catch (e) {
-        throw new ConfigError(
-          `TLS to ${o.host}:${o.port} failed: ${(e as Error).message.split("\n")[0]} ` +
-            "(give the CA with ssl-ca=<file> in --db-url, or ssl-mode=DISABLED)",
-        );
-      }
+      this.#conn = await startTls(tcp, o);
+      this.#tls = true;
     } else if (o.sslMode !== "DISABLED" && o.sslMode !== "PREFERRED") {
       throw new ConfigError(
         `${o.host}:${o.port} does not offer TLS but --db-url has ssl-mode=${o.sslMode}`,
       );
     }
-    const auth = scramblePassword(plugin, o.password, nonce);
+    // An unknown default plugin: answer as mysql_native_password, the server switches.
+    if (!isSupported(plugin)) plugin = "mysql_native_password";
+    const auth = this.#authResponse(plugin, o.password, nonce);
     const user = enc.encode(o.user);
-    const db = o.database ? enc.encode(o.database) : new Uint8Array(0);
-    const pl = enc.encode(plugin);
-    const resp = new Uint8Array(
-      32 + user.length + 1 + 9 + auth.length + db.length + 1 + pl.length + 1,
-    );
-    const v = new DataView(resp.buffer);
+    const head = new Uint8Array(32);
+    const v = new DataView(head.buffer);
     v.setUint32(0, flags, true);
     v.setUint32(4, MAX_PACKET, true);
-    resp[8] = UTF8MB4_GENERAL_CI;
-    let at = 32;
-    resp.set(user, at);
-    at += user.length + 1;
-    resp[at++] = auth.length; // < 251: one-byte length-encoded integer
-    resp.set(auth, at);
-    at += auth.length;
-    if (o.database) {
-      resp.set(db, at);
-      at += db.length + 1;
-    }
-    resp.set(pl, at);
-    at += pl.length + 1;
-    await this.writePacket(resp.subarray(0, at));
+    head[8] = UTF8MB4_GENERAL_CI;
+    const z = new Uint8Array(1);
+    await this.writePacket(concat(
+      head,
+      user,
+      z,
+      lenencInt(auth.length),
+      auth,
+      ...(o.database ? [enc.encode(o.database), z] : []),
+      enc.encode(plugin),
+      z,
+    ));
 
     let scrambleNonce = nonce;
     for (;;) {
@@ -277,32 +312,48 @@ export class MysqlConn {
         const sr = new PacketReader(p);
         sr.i = 1;
         plugin = sr.cstr();
-        const data = sr.rest();
-        scrambleNonce = data[data.length - 1] === 0 ? data.slice(0, -1) : data.slice();
-        await this.writePacket(scramblePassword(plugin, o.password, scrambleNonce));
+        const data = sr.rest().slice();
+        scrambleNonce = plugin === "client_ed25519"
+          ? data.subarray(0, 32)
+          : data.length === 21 && data[20] === 0
+          ? data.subarray(0, 20)
+          : data;
+        await this.writePacket(this.#authResponse(plugin, o.password, scrambleNonce));
         continue;
       }
       if (p[0] === 0x01 && plugin === "caching_sha2_password") {
         if (p[1] === 0x03) continue; // fast auth worked; OK follows
         if (p[1] === 0x04) {
           // Full authentication: the password in clear over TLS, else RSA-encrypted.
-          const pw = enc.encode(o.password + "\0");
-          if (this.#tls) await this.writePacket(pw);
+          if (this.#tls) await this.writePacket(enc.encode(o.password + "\0"));
           else {
             await this.writePacket(new Uint8Array([0x02]));
             const key = await this.readPacket();
             if (key[0] === 0xff) throw errFrom(key);
             const pem = dec.decode(key.subarray(1));
-            const sealed = publicEncrypt(
-              { key: pem, padding: 4 /* RSA_PKCS1_OAEP_PADDING */ },
-              xor(pw, scrambleNonce),
-            );
-            await this.writePacket(new Uint8Array(sealed));
+            await this.writePacket(await rsaSealPassword(pem, o.password, scrambleNonce));
           }
           continue;
         }
       }
       throw new MysqlConnectionError(`unexpected authentication packet 0x${p[0].toString(16)}`);
+    }
+  }
+
+  #authResponse(plugin: string, password: string, nonce: Uint8Array): Uint8Array {
+    if (plugin === "mysql_clear_password") {
+      if (!this.#tls) {
+        throw new ConfigError(
+          "the server asks for the password in clear (mysql_clear_password): use TLS",
+        );
+      }
+      return enc.encode(password + "\0");
+    }
+    try {
+      return scramblePassword(plugin, password, nonce);
+    } catch (e) {
+      if (e instanceof UnsupportedAuthError) throw new ConfigError(e.message);
+      throw e;
     }
   }
 
@@ -349,42 +400,22 @@ export class MysqlConn {
       this.#start += 4 + len;
       if (len < MAX_PACKET && !parts) return body;
       (parts ??= []).push(body.slice());
-      if (len < MAX_PACKET) {
-        const total = parts.reduce((n, p) => n + p.length, 0);
-        const out = new Uint8Array(total);
-        let at = 0;
-        for (const p of parts) {
-          out.set(p, at);
-          at += p.length;
-        }
-        return out;
-      }
+      if (len < MAX_PACKET) return concat(...parts);
     }
   }
 
   async writePacket(payload: Uint8Array): Promise<void> {
-    let off = 0;
-    do {
-      const n = Math.min(MAX_PACKET, payload.length - off);
-      const pkt = new Uint8Array(4 + n);
-      pkt[0] = n & 0xff;
-      pkt[1] = (n >> 8) & 0xff;
-      pkt[2] = n >> 16;
-      pkt[3] = this.#seq;
-      this.#seq = (this.#seq + 1) & 0xff;
-      pkt.set(payload.subarray(off, off + n), 4);
-      let w = 0;
-      while (w < pkt.length) {
-        try {
-          w += await this.#conn.write(pkt.subarray(w));
-        } catch (e) {
-          this.#closed = true;
-          throw new MysqlConnectionError(`connection lost: ${(e as Error).message}`);
-        }
+    const { bytes, seq } = framePackets(payload, this.#seq);
+    this.#seq = seq;
+    let w = 0;
+    while (w < bytes.length) {
+      try {
+        w += await this.#conn.write(bytes.subarray(w));
+      } catch (e) {
+        this.#closed = true;
+        throw new MysqlConnectionError(`connection lost: ${(e as Error).message}`);
       }
-      off += n;
-      if (n < MAX_PACKET) break;
-    } while (true);
+    }
   }
 
   async #command(cmd: number, body: Uint8Array): Promise<void> {
@@ -406,7 +437,7 @@ export class MysqlConn {
       if (p[0] === 0xff) error ??= errFrom(p);
       else if (p[0] === 0x00) {
         result ??= { columns: [], rows: [] };
-        more = okMoreResults(p);
+        more = (okStatus(p) & SERVER_MORE_RESULTS_EXISTS) !== 0;
       } else {
         const r = await this.#resultSet(p);
         result ??= r.result;
@@ -430,9 +461,11 @@ export class MysqlConn {
     const rows: (string | null)[][] = [];
     for (;;) {
       const p = await this.readPacket();
-      if (p[0] === 0xfe && p.length < 9) {
-        const status = p.length >= 5 ? p[3] | (p[4] << 8) : 0;
-        return { result: { columns, rows }, more: (status & 0x08) !== 0 };
+      if (isEof(p)) {
+        return {
+          result: { columns, rows },
+          more: (eofStatus(p) & SERVER_MORE_RESULTS_EXISTS) !== 0,
+        };
       }
       if (p[0] === 0xff) throw errFrom(p);
       const r = new PacketReader(p);
@@ -459,7 +492,11 @@ export class MysqlConn {
     if (p[0] === 0xff) throw errFrom(p);
   }
 
-  /** COM_BINLOG_DUMP: yields each event (header + body, without the leading OK byte). */
+  /**
+   * COM_BINLOG_DUMP: yields each event (header + body, without the leading OK byte; a copy
+   * the caller may keep). An EOF packet (nonBlock, at the end of the log) ends it; an ERR
+   * packet throws MysqlError.
+   */
   async *binlogDump(
     o: { file: string; position: number; serverId: number; nonBlock?: boolean },
   ): AsyncIterableIterator<Uint8Array> {
@@ -473,9 +510,9 @@ export class MysqlConn {
     await this.#command(0x12, body);
     for (;;) {
       const p = await this.readPacket();
-      if (p[0] === 0x00) yield p.subarray(1);
+      if (p[0] === 0x00) yield p.slice(1);
       else if (p[0] === 0xff) throw errFrom(p);
-      else if (p[0] === 0xfe && p.length < 9) return;
+      else if (isEof(p)) return;
       else throw new MysqlConnectionError(`unexpected packet 0x${p[0].toString(16)} in binlog`);
     }
   }
@@ -491,13 +528,4 @@ export class MysqlConn {
       this.#conn.close();
     } catch { /* already closed */ }
   }
-}
-
-function okMoreResults(p: Uint8Array): boolean {
-  const r = new PacketReader(p);
-  r.i = 1;
-  r.lenenc();
-  r.lenenc();
-  const status = r.u16();
-  return (status & 0x08) !== 0;
 }

@@ -7,8 +7,13 @@ export interface DumpOptions {
   url: MysqlUrl;
   databases: string[];
   /** `db.table` names to leave out. */
-  ignoreTables: string[];
+  ignoreTables?: string[];
+  /** Dump only these tables of the (single) database in `databases`. */
+  tables?: string[];
   signal: AbortSignal;
+  /** The mysqldump binary (default `mysqldump` on PATH). */
+  mysqldumpPath?: string;
+  /** Same as mysqldumpPath (older name). */
   mysqldump?: string;
 }
 
@@ -19,7 +24,8 @@ async function flavour(bin: string): Promise<{ mariadb: boolean; sourceData: boo
       .output();
   } catch {
     throw new ConfigError(
-      `${bin} not found: install mariadb-client (Debian) or mysql-client, or put it on PATH`,
+      `${bin === "mysqldump" ? "mysqldump" : `mysqldump (${bin})`} not found: ` +
+        "install the mariadb-client (Debian) or mysql-client package",
     );
   }
   const help = new TextDecoder().decode(out.stdout);
@@ -28,7 +34,7 @@ async function flavour(bin: string): Promise<{ mariadb: boolean; sourceData: boo
 
 /** Items of the dump, in order: position (and GTID), then databases and their rows. */
 export async function* runMysqldump(o: DumpOptions): AsyncGenerator<DumpItem> {
-  const bin = o.mysqldump ?? "mysqldump";
+  const bin = o.mysqldumpPath ?? o.mysqldump ?? "mysqldump";
   const f = await flavour(bin);
   const host = o.url.hosts[0];
   const args = [
@@ -51,10 +57,13 @@ export async function* runMysqldump(o: DumpOptions): AsyncGenerator<DumpItem> {
     "--default-character-set=utf8mb4",
     ...(o.url.sslMode === "DISABLED" ? ["--skip-ssl"] : []),
     ...(o.url.sslCa ? [`--ssl-ca=${o.url.sslCa}`] : []),
-    ...o.ignoreTables.map((t) => `--ignore-table=${t}`),
-    "--databases",
-    ...o.databases,
+    ...(o.ignoreTables ?? []).map((t) => `--ignore-table=${t}`),
+    // With --databases mysqldump writes the USE statements; `db t1 t2` does not.
+    ...(o.tables?.length ? [o.databases[0], ...o.tables] : ["--databases", ...o.databases]),
   ];
+  if (o.tables?.length && o.databases.length !== 1) {
+    throw new Error("runMysqldump: tables need exactly one database");
+  }
   const child = new Deno.Command(bin, {
     args,
     env: { MYSQL_PWD: o.url.password },
@@ -71,6 +80,7 @@ export async function* runMysqldump(o: DumpOptions): AsyncGenerator<DumpItem> {
   const stderr = new Response(child.stderr).text();
   const parser = new DumpParser();
   try {
+    if (o.tables?.length) yield { kind: "database", name: o.databases[0] };
     for await (const chunk of child.stdout) {
       for (const item of parser.push(chunk)) yield item;
     }

@@ -82,7 +82,7 @@ export class DumpParser {
       }
     }
     // Keep the unfinished statement at the start of the buffer.
-    b.copyWithin(0, start, this.#len);
+    if (start > 0) b.copyWithin(0, start, this.#len);
     this.#len -= start;
     this.#i = i - start;
   }
@@ -94,19 +94,28 @@ export class DumpParser {
     if (pos) out.push({ kind: "position", file: pos[1], offset: Number(pos[2]) });
     const gtid = /gtid_slave_pos\s*=\s*'([^']*)'/i.exec(line);
     if (gtid) out.push({ kind: "gtid", gtid: gtid[1] });
+    else if (/GTID_PURGED/i.test(line)) {
+      const m = /'([^']*)'\s*;?\s*$/.exec(line);
+      if (m) out.push({ kind: "gtid", gtid: m[1].replace(/^\+/, "").replace(/\s+/g, "") });
+    }
   }
 
   #statement(s: Uint8Array, out: DumpItem[]) {
     let i = 0;
     while (i < s.length && (s[i] === 0x20 || s[i] === NL || s[i] === 0x0d || s[i] === 0x09)) i++;
     const head = dec.decode(s.subarray(i, Math.min(s.length, i + 64)));
-    if (/^INSERT\s+INTO\s/i.test(head)) out.push(parseInsert(s, i));
-    else if (/^USE\s/i.test(head)) {
+    const ins = /^(?:INSERT(?:\s+IGNORE)?|REPLACE)\s+INTO\s+/i.exec(head);
+    if (ins) out.push(parseInsert(s, i + ins[0].length));
+    else if (/^CHANGE\s+(?:MASTER|REPLICATION\s+SOURCE)\s+TO\s/i.test(head)) {
+      this.#commentLine(dec.decode(s.subarray(i)), out);
+    } else if (/^SET\s+GLOBAL\s+gtid_slave_pos\s*=/i.test(head)) {
+      this.#commentLine(dec.decode(s.subarray(i)), out);
+    } else if (/^USE\s/i.test(head)) {
       const m = /^USE\s+`((?:[^`]|``)+)`/i.exec(dec.decode(s.subarray(i)));
       if (m) out.push({ kind: "database", name: m[1].replaceAll("``", "`") });
     } else if (/GTID_PURGED/i.test(head)) {
       const m = /'([^']*)'\s*$/.exec(dec.decode(s.subarray(i)));
-      if (m) out.push({ kind: "gtid", gtid: m[1].replace(/^\+/, "") });
+      if (m) out.push({ kind: "gtid", gtid: m[1].replace(/^\+/, "").replace(/\s+/g, "") });
     }
   }
 }
@@ -156,9 +165,6 @@ function parseInsert(s: Uint8Array, at: number): DumpItem {
     i++;
     return out;
   };
-  i += 6; // INSERT
-  ws();
-  i += 4; // INTO
   ws();
   let table = ident();
   if (s[i] === 0x2e /* . */) {

@@ -1,46 +1,71 @@
 /**
  * A throwaway MariaDB (Debian's `mariadb-server`) on a free loopback port, with the binlog
- * in ROW format and full row images, stopped by PID.
+ * in ROW format and full row images, stopped by PID (also when startup fails).
  */
 import mysql from "mysql2/promise";
 import { freePort, run, spawn, type Spawned, tempDir, waitFor } from "./process.ts";
 
 export interface MariaServer {
   readonly port: number;
-  /** Root URL with password, no database. */
+  /** Root URL with password, no database: `mysql://root:pw@127.0.0.1:port/`. */
   readonly url: string;
   readonly password: string;
   readonly dataDir: string;
+  /** The Unix socket (root can log in there with the password). */
+  readonly socket: string;
   readonly proc: Spawned;
-  /** Run SQL (one or more statements) as root; rows of the last result. */
-  query(sql: string): Promise<Record<string, unknown>[]>;
+  /** Run SQL (one or more statements) as root; rows of the last result set. */
+  // deno-lint-ignore no-explicit-any
+  query(sql: string): Promise<any[]>;
+  /** Stop (SIGKILL when `kill`, else SIGTERM then SIGKILL), keep the data dir. */
   stop(kill?: boolean): Promise<void>;
   restart(): Promise<void>;
   close(): Promise<void>;
 }
 
 export interface MariaOptions {
+  /** Extra mariadbd options (`--key=value`; "" for a bare `--key`). */
   conf?: Record<string, string | number>;
+  /** Password of root (default `root-pw`). */
+  rootPassword?: string;
+  /** TLS: PEM certificate, key and CA the server uses (written to the temp dir). */
+  tls?: { cert: string; key: string; ca: string };
 }
 
 export async function startMariadb(opts: MariaOptions = {}): Promise<MariaServer> {
   const dir = await tempDir("mariadb");
   const dataDir = `${dir}/data`;
+  const socket = `${dir}/sock`;
   const port = freePort();
-  const password = "root-pw";
-  await run("mariadb-install-db", {
-    args: [
-      "--no-defaults",
-      "--user=root",
-      `--datadir=${dataDir}`,
-      "--auth-root-authentication-method=normal",
-      "--skip-test-db",
-    ],
-  });
+  const password = opts.rootPassword ?? "root-pw";
+  const sqlPw = password.replaceAll("\\", "\\\\").replaceAll("'", "''");
+  try {
+    await run("mariadb-install-db", {
+      args: [
+        "--no-defaults",
+        "--user=root",
+        `--datadir=${dataDir}`,
+        "--auth-root-authentication-method=normal",
+        "--skip-test-db",
+      ],
+    });
+  } catch (e) {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw e;
+  }
+  const tlsConf: Record<string, string> = {};
+  if (opts.tls) {
+    await Deno.writeTextFile(`${dir}/server.pem`, opts.tls.cert);
+    await Deno.writeTextFile(`${dir}/server.key`, opts.tls.key, { mode: 0o600 });
+    await Deno.writeTextFile(`${dir}/ca.pem`, opts.tls.ca);
+    tlsConf["ssl-cert"] = `${dir}/server.pem`;
+    tlsConf["ssl-key"] = `${dir}/server.key`;
+    tlsConf["ssl-ca"] = `${dir}/ca.pem`;
+  }
   const conf: Record<string, string | number> = {
     "bind-address": "127.0.0.1",
     port,
-    socket: `${dir}/sock`,
+    socket,
     "pid-file": `${dir}/pid`,
     "log-error": `${dir}/error.log`,
     "log-bin": `${dataDir}/bin`,
@@ -55,9 +80,11 @@ export async function startMariadb(opts: MariaOptions = {}): Promise<MariaServer
     "skip-name-resolve": "",
     "innodb-buffer-pool-size": "32M",
     "innodb-log-file-size": "16M",
+    "skip-innodb-adaptive-hash-index": "",
     "innodb-flush-log-at-trx-commit": 0,
     "sync-binlog": 0,
     "performance-schema": "OFF",
+    ...tlsConf,
     ...opts.conf,
   };
   const args = [
@@ -73,49 +100,51 @@ export async function startMariadb(opts: MariaOptions = {}): Promise<MariaServer
       return "";
     }
   };
+  const cli = (sql: string, withPw: boolean) =>
+    run("mariadb", {
+      args: ["--no-defaults", "-S", socket, "-uroot", "-e", sql],
+      env: withPw ? { MYSQL_PWD: password } : {},
+    });
   let first = true;
   const boot = async () => {
     const proc = spawn("mariadbd", { args });
-    await waitFor(
-      "MariaDB to accept connections",
-      async () => {
-        await run("mariadb", {
-          args: [
-            "--no-defaults",
-            "-S",
-            `${dir}/sock`,
-            "-uroot",
-            ...(first ? [] : [`-p${password}`]),
-            "-e",
-            "SELECT 1",
-          ],
-        });
-        return true;
-      },
-      60_000,
-      () => proc.output() + errorLog(),
-    );
-    if (first) {
-      first = false;
-      await run("mariadb", {
-        args: [
-          "--no-defaults",
-          "-S",
-          `${dir}/sock`,
-          "-uroot",
-          "-e",
-          `
-          CREATE USER IF NOT EXISTS 'root'@'127.0.0.1';
-          ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY '${password}';
+    try {
+      await waitFor(
+        "MariaDB to accept connections",
+        async () => {
+          await cli("SELECT 1", !first);
+          return true;
+        },
+        60_000,
+        () => proc.output() + "\n" + errorLog(),
+      );
+      if (first) {
+        await cli(
+          `CREATE USER IF NOT EXISTS 'root'@'127.0.0.1';
+          ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY '${sqlPw}';
           GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;
-          ALTER USER 'root'@'localhost' IDENTIFIED BY '${password}';
+          CREATE USER IF NOT EXISTS 'root'@'%';
+          ALTER USER 'root'@'%' IDENTIFIED BY '${sqlPw}';
+          GRANT ALL ON *.* TO 'root'@'%' WITH GRANT OPTION;
+          ALTER USER 'root'@'localhost' IDENTIFIED BY '${sqlPw}';
           FLUSH PRIVILEGES;`,
-        ],
-      });
+          false,
+        );
+        first = false;
+      }
+    } catch (e) {
+      await proc.stop(5_000);
+      throw e;
     }
     return proc;
   };
-  let proc = await boot();
+  let proc: Spawned;
+  try {
+    proc = await boot();
+  } catch (e) {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw e;
+  }
   let pool: mysql.Pool | undefined;
   const getPool = () =>
     pool ??= mysql.createPool({
@@ -137,9 +166,10 @@ export async function startMariadb(opts: MariaOptions = {}): Promise<MariaServer
   };
   return {
     port,
-    url: `mysql://root:${password}@127.0.0.1:${port}/`,
+    url: `mysql://root:${encodeURIComponent(password)}@127.0.0.1:${port}/`,
     password,
     dataDir,
+    socket,
     get proc() {
       return proc;
     },
@@ -147,7 +177,8 @@ export async function startMariadb(opts: MariaOptions = {}): Promise<MariaServer
       const [rows] = await getPool().query(sql);
       if (Array.isArray(rows)) {
         const last = rows.length && Array.isArray(rows[rows.length - 1]) ? rows.at(-1) : rows;
-        return (Array.isArray(last) ? last : []) as Record<string, unknown>[];
+        // deno-lint-ignore no-explicit-any
+        return (Array.isArray(last) ? last : []) as any[];
       }
       return [];
     },
