@@ -188,6 +188,12 @@ class PgSession implements SourceSession {
         : this.#version >= 140000
         ? 2
         : 1;
+      if (this.#version < 110000) {
+        // pgoutput sends TRUNCATE from PostgreSQL 11 on; nothing else in the stream shows it.
+        this.#log.warn(
+          "PostgreSQL 10 does not replicate TRUNCATE: a truncated table stays in etcd until the next dump; use DELETE or upgrade",
+        );
+      }
       this.identity = {
         system: systemId!,
         database: this.url.database,

@@ -34,6 +34,11 @@ export interface PgOptions {
   password?: string;
   /** TLS: a PEM certificate and key the server presents. */
   tls?: { cert: string; key: string };
+  /**
+   * Server binaries (`initdb`, `postgres`) from elsewhere, e.g. another major version; the
+   * client tools (`psql`, `pg_isready`) still come from Debian's newest install.
+   */
+  serverBin?: string;
 }
 
 /** The newest PostgreSQL bin dir installed (or $PG_BIN). */
@@ -50,6 +55,7 @@ export function pgBin(): string {
 
 export async function startPostgres(opts: PgOptions = {}): Promise<PgServer> {
   const bin = pgBin();
+  const serverBin = opts.serverBin ?? bin;
   const dir = await tempDir("pg", "postgres");
   const dataDir = `${dir}/data`;
   const port = freePort();
@@ -59,7 +65,7 @@ export async function startPostgres(opts: PgOptions = {}): Promise<PgServer> {
     await run("chown", { args: ["postgres", `${dir}/pw`] }).catch(() => {});
     pwArgs.push(`--pwfile=${dir}/pw`);
   }
-  await run(`${bin}/initdb`, {
+  await run(`${serverBin}/initdb`, {
     args: ["-D", dataDir, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", ...pwArgs],
     user: "postgres",
   });
@@ -103,7 +109,7 @@ export async function startPostgres(opts: PgOptions = {}): Promise<PgServer> {
   const url = `postgres://postgres${pw}@127.0.0.1:${port}/postgres`;
 
   const boot = async () => {
-    const proc = spawn(`${bin}/postgres`, { args: ["-D", dataDir], user: "postgres" });
+    const proc = spawn(`${serverBin}/postgres`, { args: ["-D", dataDir], user: "postgres" });
     await waitFor(
       "PostgreSQL to accept connections",
       async () => {
