@@ -163,6 +163,72 @@ Deno.test("pgx: follows a PostgreSQL restart without losing changes", opts, asyn
   }
 });
 
+Deno.test(
+  "pgx: tables renamed by ALTER TABLE, mid-stream and while sync is away",
+  opts,
+  async () => {
+    const etcd = await startEtcd();
+    const pg = await startPostgres();
+    const args = [
+      "--driver=pgx",
+      `--db-url=${pg.url}`,
+      `--etcd-endpoints=${etcd.endpoint}`,
+      "--etcd-prefix=/n",
+      "--tables=public.*",
+    ];
+    let sync = startSync(args);
+    const fail = (e: Error) => {
+      throw new Error(`${e.message}\n--- sync output:\n${sync.output()}`);
+    };
+    try {
+      await pg.psql(`
+      CREATE TABLE a (id int PRIMARY KEY, v text);
+      CREATE TABLE b (id int PRIMARY KEY, v text);
+      CREATE TABLE gone (id int PRIMARY KEY);
+      CREATE SCHEMA elsewhere;
+      INSERT INTO a SELECT g, 'a' || g FROM generate_series(1, 50) g;
+      INSERT INTO b SELECT g, 'b' || g FROM generate_series(1, 50) g;
+      INSERT INTO gone VALUES (1), (2);`);
+      // Only what --tables selects: the public schema's tables.
+      const expected = async () =>
+        expectedFromPg(
+          pg.sql,
+          "/n",
+          await pg.sql<{ schema: string; table: string }[]>`
+            SELECT 'public' AS schema, tablename AS table FROM pg_tables
+            WHERE schemaname = 'public'`,
+        );
+      await assertConverges(etcd.endpoint, "/n/", expected, 60_000).catch(fail);
+
+      // Mid-stream: the next change after the rename carries the new name; the old keys go.
+      await pg.psql(`ALTER TABLE a RENAME TO a2; UPDATE a2 SET v = 'renamed' WHERE id = 1;`);
+      await assertConverges(etcd.endpoint, "/n/", expected, 60_000).catch(fail);
+      // Moved out of the selected schema: its keys go too.
+      await pg.psql(`ALTER TABLE b SET SCHEMA elsewhere; UPDATE elsewhere.b SET v = 'x';`);
+      await assertConverges(etcd.endpoint, "/n/", expected, 60_000).catch(fail);
+      await waitFor("streaming after the re-dumps", () => {
+        const out = sync.output();
+        return out.lastIndexOf("msg=streaming") > out.lastIndexOf("dump done");
+      }, 60_000);
+
+      // While sync is away a table is renamed and another dropped, and the slot is lost (as
+      // in a failover): the full dump's sweep clears the names that no longer exist.
+      await sync.stop();
+      await pg.psql(`ALTER TABLE a2 RENAME TO a3; DROP TABLE gone;
+      SELECT pg_drop_replication_slot('sync');`);
+      sync = startSync(args);
+      await assertConverges(etcd.endpoint, "/n/", expected, 60_000).catch(fail);
+      const keys = [...(await readEtcd(etcd.endpoint, "/n/")).keys()];
+      assert(keys.some((k) => k.startsWith("/n/a3/")), "a3 dumped");
+      assert(!keys.some((k) => /^\/n\/(a|a2|b|gone)\//.test(k)), `old names left: ${keys}`);
+    } finally {
+      await sync.stop();
+      await pg.close();
+      await etcd.close();
+    }
+  },
+);
+
 Deno.test("pgx: misconfiguration is one clear line and exit status 2", opts, async () => {
   const etcd = await startEtcd();
   const replica = await startPostgres({ conf: { wal_level: "replica" } });

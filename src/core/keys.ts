@@ -76,3 +76,18 @@ export function normalizePrefix(prefix: string): string {
 export function keyTableName(schema: string, table: string, defaultSchema: string): string {
   return schema === defaultSchema ? table : `${schema}.${table}`;
 }
+
+/** The inverse of `keyTableName`: `[schema, table]` (a dot in a bare name reads as a schema). */
+export function splitKeyTableName(name: string, defaultSchema: string): [string, string] {
+  const dot = name.indexOf(".");
+  return dot < 0 ? [defaultSchema, name] : [name.slice(0, dot), name.slice(dot + 1)];
+}
+
+/** The table name of a row key under `prefix`, or undefined for a key outside it. */
+export function tableOfKey(prefix: string, key: string): string | undefined {
+  const start = prefix.length + 1;
+  if (!key.startsWith(`${prefix}/`)) return undefined;
+  const end = key.indexOf("/", start);
+  if (end < 0) return undefined;
+  return new TextDecoder().decode(decodeKeyPart(key.slice(start, end)));
+}

@@ -25,8 +25,13 @@ export type BatchOutput = (batch: ChangeBatch) => Promise<void>;
 export interface DumpResult {
   /** Position the stream continues from (the snapshot's consistent point). */
   position: Position;
-  /** Key table names that were dumped; the sweep covers exactly these. */
+  /** Key table names that were dumped; the sweep covers these. */
   tables: string[];
+  /**
+   * Key table names the filter selects whether or not they exist now: the sweep also clears
+   * such a table that the dump did not write (renamed or dropped while sync was away).
+   */
+  owns?: (table: string) => boolean;
 }
 
 /** How the driver wants to start, given the saved state. */

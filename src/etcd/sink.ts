@@ -10,7 +10,7 @@
 import type { Change, ChangeBatch, Position } from "../core/change.ts";
 import { UNCHANGED } from "../core/change.ts";
 import { renderRow, splitRow } from "../core/json.ts";
-import { fullKey, tablePrefix } from "../core/keys.ts";
+import { fullKey, tableOfKey, tablePrefix } from "../core/keys.ts";
 import type { Log } from "../core/log.ts";
 import { silentLog } from "../core/log.ts";
 import type { SavedState } from "../core/source.ts";
@@ -147,32 +147,39 @@ export class EtcdSink {
   }
 
   /**
-   * Delete keys under the dumped tables that the dump did not write: their mod revision is
-   * not after the dump's start.
+   * Delete keys the dump did not write (mod revision not after the dump's start) under the
+   * dumped tables, and under any other table `owns` claims (one that no longer exists).
    */
-  async sweep(tables: readonly string[], startRevision: number): Promise<number> {
-    let deleted = 0;
-    for (const table of tables) {
-      const prefix = tablePrefix(this.#prefix, table);
-      let p = newPending();
-      // Collect first, then delete: deleting while paging would shift the pages. Filter by
-      // revision here: etcd applies max_mod_revision after reading the whole range, which
-      // would make every page cost a full scan.
-      const stale: string[] = [];
-      for await (const kv of this.client.scan(prefix, { keysOnly: true })) {
-        if (kv.modRevision <= startRevision) stale.push(kv.key);
-      }
-      for (const key of stale) {
-        if (!this.#fits(p, key, opSize(key, 0), 0)) {
-          await this.#commit(p, null);
-          p = newPending();
+  async sweep(
+    tables: readonly string[],
+    startRevision: number,
+    owns?: (table: string) => boolean,
+  ): Promise<number> {
+    const dumped = new Set(tables);
+    const covered = (table: string | undefined) =>
+      table !== undefined && (dumped.has(table) || (owns?.(table) ?? false));
+    // Collect first, then delete: deleting while paging would shift the pages. Filter by
+    // revision here: etcd applies max_mod_revision after reading the whole range, which
+    // would make every page cost a full scan.
+    const stale: string[] = [];
+    const ranges = owns ? [`${this.#prefix}/`] : tables.map((t) => tablePrefix(this.#prefix, t));
+    for (const range of ranges) {
+      for await (const kv of this.client.scan(range, { keysOnly: true })) {
+        if (kv.modRevision <= startRevision && covered(tableOfKey(this.#prefix, kv.key))) {
+          stale.push(kv.key);
         }
-        this.#add(p, key, null, opSize(key, 0));
       }
-      if (p.ops.size) await this.#commit(p, null);
-      deleted += stale.length;
     }
-    return deleted;
+    let p = newPending();
+    for (const key of stale) {
+      if (!this.#fits(p, key, opSize(key, 0), 0)) {
+        await this.#commit(p, null);
+        p = newPending();
+      }
+      this.#add(p, key, null, opSize(key, 0));
+    }
+    if (p.ops.size) await this.#commit(p, null);
+    return stale.length;
   }
 
   /**

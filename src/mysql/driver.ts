@@ -5,7 +5,7 @@
  * snapshot; streaming then reads the binlog from there over the replication protocol.
  */
 import type { Change, Position } from "../core/change.ts";
-import { keyTableName } from "../core/keys.ts";
+import { keyTableName, splitKeyTableName } from "../core/keys.ts";
 import {
   type BatchOutput,
   type CheckResult,
@@ -312,7 +312,11 @@ class MysqlSession implements SourceSession {
     }
     if (gtid !== undefined) position.gtid = gtid;
     this.#resync = undefined;
-    return { position, tables: tables.map((t) => this.#keyName(t.schema, t.table)) };
+    return {
+      position,
+      tables: tables.map((t) => this.#keyName(t.schema, t.table)),
+      owns: (name) => this.#selected(...splitKeyTableName(name, this.url.database)),
+    };
   }
 
   async stream(from: Position, out: BatchOutput, signal: AbortSignal): Promise<void> {
@@ -328,6 +332,8 @@ class MysqlSession implements SourceSession {
     this.#binlog = c;
     const onAbort = () => c.close();
     signal.addEventListener("abort", onAbort, { once: true });
+    // A stop that came while connecting would otherwise never end the read.
+    if (signal.aborted) onAbort();
     let file = String(from.file);
     let gtid = from.gtid === undefined || from.gtid === null ? undefined : String(from.gtid);
     try {

@@ -11,7 +11,7 @@ export interface TableInfo {
   name: string;
   /** Name used in keys (schema-qualified unless `public`). */
   keyName: string;
-  columns: { name: string; typeOid: number }[];
+  columns: { name: string; typeOid: number; typmod: number }[];
   /** Names of the primary-key columns, in key order (empty: no primary key). */
   keyColumns: string[];
   /** Estimated rows (pg_class.reltuples; -1 or 0 when never analysed). */
@@ -66,7 +66,7 @@ export class Types {
 
 function columnsSql(version: number, relid: string): string {
   const notGenerated = version >= 120000 ? "AND a.attgenerated = ''" : "";
-  return `SELECT a.attname, a.atttypid FROM pg_attribute a
+  return `SELECT a.attname, a.atttypid, a.atttypmod FROM pg_attribute a
     WHERE a.attrelid = ${relid} AND a.attnum > 0 AND NOT a.attisdropped ${notGenerated}
     ORDER BY a.attnum`;
 }
@@ -129,13 +129,26 @@ async function describe(
     schema,
     name,
     keyName: keyTableName(schema, name, "public"),
-    columns: cols.rows.map(([n, t]) => ({ name: n!, typeOid: Number(t) })),
+    columns: cols.rows.map(([n, t, m]) => ({ name: n!, typeOid: Number(t), typmod: Number(m) })),
     keyColumns: keys.rows.map(([n]) => n!),
     estimate,
   };
 }
 
 /** `schema.table` quoted for SQL. */
+/**
+ * Name and columns as one string, the same whether built from the catalogue or from a
+ * pgoutput Relation message: a change means the table was renamed or altered.
+ */
+export function relationSignature(
+  schema: string,
+  name: string,
+  columns: readonly { name: string; typeOid: number; typmod: number }[],
+): string {
+  return `${schema}.${name}(` +
+    columns.map((c) => `${c.name}:${c.typeOid}:${c.typmod}`).join(",") + ")";
+}
+
 export function qualified(t: { schema: string; name: string }): string {
   return `"${t.schema.replaceAll('"', '""')}"."${t.name.replaceAll('"', '""')}"`;
 }

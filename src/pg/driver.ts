@@ -7,7 +7,7 @@
  */
 import type { Change, Position } from "../core/change.ts";
 import { UNCHANGED } from "../core/change.ts";
-import { rowKey } from "../core/keys.ts";
+import { rowKey, splitKeyTableName } from "../core/keys.ts";
 import { JSON_NULL } from "../core/json.ts";
 import {
   type BatchOutput,
@@ -24,7 +24,14 @@ import {
 import { ident, literal, PgConn, PgConnectionError } from "./conn.ts";
 import { errorFromBody, PgError } from "./protocol.ts";
 import { parsePgUrl, type PgUrl } from "./url.ts";
-import { listTables, qualified, tableByOid, type TableInfo, Types } from "./catalog.ts";
+import {
+  listTables,
+  qualified,
+  relationSignature,
+  tableByOid,
+  type TableInfo,
+  Types,
+} from "./catalog.ts";
 import { decodePgOutput, formatLsn, parseLsn, type TupleValue } from "./pgoutput.ts";
 import { parseReplicationMessage, pgTimeToDate, standbyStatus } from "./replication.ts";
 
@@ -133,6 +140,13 @@ export function createPgSource(opts: SourceOptions): SourceFactory {
   };
 }
 
+function baselineOf(tables: TableInfo[]): Map<number, { keyName: string; signature: string }> {
+  return new Map(tables.map((t) => [t.oid, {
+    keyName: t.keyName,
+    signature: relationSignature(t.schema, t.name, t.columns),
+  }]));
+}
+
 interface StreamRelation {
   info?: TableInfo;
   /** Column names and types, to notice ALTER TABLE. */
@@ -155,6 +169,12 @@ class PgSession implements SourceSession {
   #confirmed = 0n;
   #streaming = false;
   #warnedNoKey = new Set<string>();
+  /**
+   * What each replicated table (by OID) looked like when its rows were last read: at the
+   * dump's snapshot, or the catalogue when streaming resumed. A Relation message that
+   * differs means a rename or ALTER the stream itself does not carry.
+   */
+  #baseline?: Map<number, { keyName: string; signature: string }>;
 
   constructor(readonly opts: SourceOptions, readonly url: PgUrl) {}
 
@@ -355,6 +375,7 @@ class PgSession implements SourceSession {
     const tables = await listTables(first, this.#version, this.opts.filter);
     this.#warnNoKey(tables);
     const keyed = tables.filter((t) => t.keyColumns.length);
+    this.#baseline = baselineOf(keyed);
     await this.#types.load(first, keyed.flatMap((t) => t.columns.map((c) => c.typeOid)));
     for (const t of keyed) this.opts.onTableEstimate?.(t.keyName, Math.max(0, t.estimate));
 
@@ -370,7 +391,12 @@ class PgSession implements SourceSession {
     await Promise.all(conns.map(work));
     for (const c of conns) c.close();
     this.#workers = [];
-    return { position: { lsn: consistentPoint! }, tables: keyed.map((t) => t.keyName) };
+    const owns = (name: string) => {
+      const [schema, table] = splitKeyTableName(name, "public");
+      return !["pg_catalog", "information_schema"].includes(schema) &&
+        this.opts.filter.matches(schema, table);
+    };
+    return { position: { lsn: consistentPoint! }, tables: keyed.map((t) => t.keyName), owns };
   }
 
   async #dumpTable(conn: PgConn, t: TableInfo, out: BatchOutput, signal: AbortSignal) {
@@ -447,7 +473,14 @@ class PgSession implements SourceSession {
       setTimeout(() => repl.abort(), 50);
     };
     signal.addEventListener("abort", onAbort, { once: true });
+    // A stop that came while connecting would otherwise never end the read.
+    if (signal.aborted) onAbort();
 
+    const baseline = this.#baseline ??
+      baselineOf(
+        (await listTables(await this.#metaConn(), this.#version, this.opts.filter))
+          .filter((t) => t.keyColumns.length),
+      );
     const relations = new Map<number, StreamRelation>();
     let txn: Change[] | null = null;
     let resync: string | undefined;
@@ -490,17 +523,20 @@ class PgSession implements SourceSession {
             break;
           }
           case "relation": {
-            const before = relations.get(msg.relationId);
+            const seen = relations.get(msg.relationId);
+            const before = seen
+              ? (seen.selected ? { keyName: seen.info!.keyName, signature: seen.signature } : null)
+              : baseline.get(msg.relationId);
             const rel = await this.#relation(msg);
-            // Columns added, dropped or retyped: rows not touched since have changed shape
-            // without any change being streamed, so the tables are read again.
-            if (before?.selected && before.signature !== rel.signature) {
-              resync = before.info!.keyName;
+            // Renamed, or columns added, dropped or retyped: rows not touched since have
+            // changed without any change being streamed, so the tables are read again.
+            if (before && before.signature !== rel.signature) {
+              resync = before.keyName;
               // Renamed: the old name's keys go in the same transaction, the dump writes
               // the rows under the new one.
-              if (rel.info?.keyName !== before.info!.keyName || !rel.selected) {
+              if (rel.info?.keyName !== before.keyName || !rel.selected) {
                 if (!txn) txn = [];
-                txn.push({ op: "truncate", table: before.info!.keyName });
+                txn.push({ op: "truncate", table: before.keyName });
               }
             }
             relations.set(msg.relationId, rel);
@@ -537,8 +573,7 @@ class PgSession implements SourceSession {
     msg: Extract<ReturnType<typeof decodePgOutput>, { tag: "relation" }>,
   ): Promise<StreamRelation> {
     const columns = msg.columns.map((c) => c.name);
-    const signature = `${msg.schema}.${msg.name}(` +
-      msg.columns.map((c) => `${c.name}:${c.typeOid}:${c.typmod}`).join(",") + ")";
+    const signature = relationSignature(msg.schema, msg.name, msg.columns);
     const selected = this.opts.filter.matches(msg.schema, msg.name);
     if (!selected) return { selected, signature, columns, renderers: [], keyIdx: [] };
     const meta = await this.#metaConn();

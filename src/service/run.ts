@@ -88,9 +88,11 @@ export async function runService(o: ServiceOptions): Promise<void> {
 
 async function runOnce(o: ServiceOptions, status: Status, streaming: () => void): Promise<void> {
   const { factory, sink, log } = o;
-  // One attempt's work stops when the service stops or any part of it fails.
+  // One attempt's work stops when the service stops or any part of it fails. While
+  // streaming, a stop first drains (see below); before that there is nothing to keep.
   const attempt = new AbortController();
-  const stop = () => attempt.abort();
+  let drain: (() => void) | undefined;
+  const stop = () => (drain ? drain() : attempt.abort());
   o.signal.addEventListener("abort", stop, { once: true });
   const session = await factory.connect(attempt.signal);
   try {
@@ -114,7 +116,7 @@ async function runOnce(o: ServiceOptions, status: Status, streaming: () => void)
         for (const c of batch.changes) if (c.op === "put") status.count(status.rowsDumped, c.table);
       }, attempt.signal);
       if (attempt.signal.aborted) return;
-      const swept = await sink.sweep(result.tables, dumpRevision);
+      const swept = await sink.sweep(result.tables, dumpRevision, result.owns);
       position = result.position;
       await sink.writeState(stateAt(position));
       session.confirm(position);
@@ -126,6 +128,7 @@ async function runOnce(o: ServiceOptions, status: Status, streaming: () => void)
       log.info("resuming", { position: fmtPos(position) });
     }
 
+    if (attempt.signal.aborted) return;
     status.phase = "sync";
     streaming();
     const pipeline = new Pipeline(sink, stateAt, {
@@ -147,9 +150,20 @@ async function runOnce(o: ServiceOptions, status: Status, streaming: () => void)
       attempt.abort();
       throw e;
     });
+    // A stop takes nothing new from the source, lets the pipeline commit what it holds
+    // (each commit confirmed while the replication connection is still open), and only
+    // then ends the stream, so the source learns the last committed position. What is
+    // dropped was never applied nor confirmed: the next run reads it again.
+    let draining = false;
+    drain = () => {
+      draining = true;
+      pipeline.close();
+      applying.then(() => attempt.abort(), () => attempt.abort());
+    };
     let streamError: unknown;
     try {
       await session.stream(position, async (batch) => {
+        if (draining) return;
         status.backlog += batch.changes.length;
         await pipeline.push(batch);
       }, attempt.signal);
