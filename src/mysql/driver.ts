@@ -221,11 +221,20 @@ class MysqlSession implements SourceSession {
   async plan(state: SavedState | null): Promise<StartPlan> {
     if (!state) return { mode: "dump", reason: "no saved state" };
     if (state.driver !== "mysql") return { mode: "dump", reason: "state is from another driver" };
-    if (state.source.server !== this.identity.server) {
-      return { mode: "dump", reason: "the server's identity changed" };
-    }
     if (state.position.resync) {
       return { mode: "dump", reason: `table ${state.position.resync} was altered` };
+    }
+    // MariaDB GTIDs name transactions the same on every server of a replication topology,
+    // so a promoted replica can carry on from them; file and offset belong to one server.
+    const gtid = this.#info!.mariadb && state.position.gtid ? String(state.position.gtid) : "";
+    if (gtid) {
+      const missing = await this.#gtidGap(gtid);
+      if (missing) return { mode: "dump", reason: missing };
+      await this.#loadAll();
+      return { mode: "resume", position: { ...state.position, gtid } };
+    }
+    if (state.source.server !== this.identity.server) {
+      return { mode: "dump", reason: "the server's identity changed" };
     }
     const file = String(state.position.file);
     const offset = Number(state.position.offset);
@@ -237,6 +246,45 @@ class MysqlSession implements SourceSession {
     }
     await this.#loadAll();
     return { mode: "resume", position: state.position };
+  }
+
+  /**
+   * Why the server cannot stream from after MariaDB GTID list `gtid` (undefined when it can):
+   * a transaction of the list it never logged (it is behind etcd), or binlogs purged past it.
+   */
+  async #gtidGap(gtid: string): Promise<string | undefined> {
+    const ours = parseGtidList(gtid);
+    const state = await this.#conn!.query("SELECT @@global.gtid_binlog_state");
+    // gtid_binlog_state keeps the last GTID of each (domain, server) pair: ours is logged
+    // when its domain's newest sequence number reaches it.
+    const logged = parseGtidState(state.rows[0][0] ?? "");
+    for (const [domain, { server, seq }] of ours) {
+      const newest = logged.filter((g) => g.domain === domain)
+        .reduce((m, g) => (g.seq > m ? g.seq : m), -1n);
+      if (newest < seq) {
+        return `the server has not logged GTID ${domain}-${server}-${seq} (it is behind etcd)`;
+      }
+    }
+    // The oldest binlog starts with the GTID state at its start: anything older is purged.
+    const logs = await this.#conn!.query("SHOW BINARY LOGS");
+    const oldest = logs.rows[0]?.[0];
+    if (!oldest) return "the server has no binary logs";
+    const events = await this.#conn!.query(
+      `SHOW BINLOG EVENTS IN '${oldest.replaceAll("'", "''")}' LIMIT 5`,
+    );
+    const list = events.rows.find((r) => r[2] === "Gtid_list")?.[5] ?? "[]";
+    const start = parseGtidState(list.replace(/^\[|\]$/g, ""));
+    for (const domain of new Set(start.map((g) => g.domain))) {
+      const first = start.filter((g) => g.domain === domain)
+        .reduce((m, g) => (g.seq > m ? g.seq : m), -1n);
+      const mine = ours.get(domain);
+      if (!mine || mine.seq < first) {
+        return `binlogs holding GTIDs after ${
+          mine ? `${domain}-${mine.server}-${mine.seq}` : `domain ${domain}`
+        } were purged`;
+      }
+    }
+    return undefined;
   }
 
   async dump(out: BatchOutput, signal: AbortSignal): Promise<DumpResult> {
@@ -336,9 +384,15 @@ class MysqlSession implements SourceSession {
     if (signal.aborted) onAbort();
     let file = String(from.file);
     let gtid = from.gtid === undefined || from.gtid === null ? undefined : String(from.gtid);
+    // MariaDB resumes by GTID (the server finds the file); the first ROTATE names it.
+    const byGtid = this.#info!.mariadb && !!gtid;
     try {
       if (this.#info!.mariadb) {
         await c.query("SET @mariadb_slave_capability = 4");
+      }
+      if (byGtid) {
+        await c.query(`SET @slave_connect_state = '${gtid!.replace(/[^0-9,-]/g, "")}'`);
+        await c.query("SET @slave_gtid_strict_mode = 1");
       }
       await c.query("SET @master_binlog_checksum = @@global.binlog_checksum");
       await c.query("SET @master_heartbeat_period = 5000000000");
@@ -347,7 +401,8 @@ class MysqlSession implements SourceSession {
       let txn: Change[] | null = null;
       let txnGtid: string | undefined;
       let lastOffset = Number(from.offset);
-      this.opts.log.info("streaming", { file, offset: lastOffset });
+      if (byGtid) this.opts.log.info("streaming", { gtid });
+      else this.opts.log.info("streaming", { file, offset: lastOffset });
       const pos = (offset: number): Position =>
         gtid === undefined ? { file, offset } : { file, offset, gtid };
       const handle = async (header: EventHeader, event: BinlogEvent): Promise<void> => {
@@ -461,8 +516,8 @@ class MysqlSession implements SourceSession {
       };
       for await (
         const raw of c.binlogDump({
-          file,
-          position: Number(from.offset),
+          file: byGtid ? "" : file,
+          position: byGtid ? 4 : Number(from.offset),
           serverId: this.opts.mysql.serverId,
         })
       ) {
@@ -517,6 +572,18 @@ class MysqlSession implements SourceSession {
     this.#conn?.close();
     return Promise.resolve();
   }
+}
+
+/** A MariaDB GTID list (`0-1-5,1-2-7`): the GTID of each domain. */
+function parseGtidList(list: string): Map<number, { server: number; seq: bigint }> {
+  const out = new Map<number, { server: number; seq: bigint }>();
+  for (const g of parseGtidState(list)) out.set(g.domain, { server: g.server, seq: g.seq });
+  return out;
+}
+
+function parseGtidState(list: string): { domain: number; server: number; seq: bigint }[] {
+  return list.split(",").map((p) => /^\s*(\d+)-(\d+)-(\d+)\s*$/.exec(p)).filter((m) => m)
+    .map((m) => ({ domain: Number(m![1]), server: Number(m![2]), seq: BigInt(m![3]) }));
 }
 
 /** Replace the GTID of `gtid`'s domain in a MariaDB GTID list (or set a MySQL one). */
