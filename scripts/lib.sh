@@ -42,7 +42,9 @@ apt_install() {
 
 have_pg() { ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }
 
-# Servers the tests and the demo start: PostgreSQL, etcd, MariaDB, Patroni, openssl.
+# Servers the tests and the demo start: PostgreSQL, etcd, MariaDB, Patroni, openssl; and the
+# tools that look at sync from outside: headless Chromium (status page test) and tmux (progress
+# display capture).
 ensure_servers() {
   local want=()
   have_pg || want+=(postgresql postgresql-contrib)
@@ -53,6 +55,8 @@ ensure_servers() {
   command -v patroni >/dev/null || want+=(patroni)
   command -v openssl >/dev/null || want+=(openssl)
   command -v setpriv >/dev/null || want+=(util-linux)
+  command -v chromium >/dev/null || want+=(chromium)
+  command -v tmux >/dev/null || want+=(tmux)
   apt_install "${want[@]}"
   # Debian starts the packaged servers on install where it can; the tests run their own.
   as_root sh -c 'for s in postgresql mariadb etcd patroni; do service $s stop >/dev/null 2>&1 || true; done'

@@ -23,7 +23,7 @@ Deno.test("health, readiness, metrics and status page", async () => {
   try {
     assertEquals((await get("/healthz")).status, 200);
     status.phase = "dump";
-    status.count(status.rowsDumped, "orders", 40);
+    status.dumped("orders", 40);
     status.rowsEstimated.set("orders", 100);
     let r = await get("/readyz");
     assertEquals(r.status, 503);

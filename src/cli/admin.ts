@@ -16,7 +16,8 @@ async function checkEtcd(s: Settings, parts: Awaited<ReturnType<typeof buildPart
   const out: CheckResult[] = [];
   const endpoints = (s["etcd-endpoints"] as string[]).join(",");
   try {
-    await parts.client.revision();
+    // Read the state key (a user may be allowed only its prefixes, not the whole key space).
+    await parts.client.range(parts.sink.stateKey, { countOnly: true });
     out.push({ name: "etcd reachable", ok: true, detail: parts.client.endpoint });
   } catch (e) {
     const msg = firstLine(e);

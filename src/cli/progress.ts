@@ -23,7 +23,7 @@ export function progressRows(
   now: number,
 ): string[][] {
   const rows: string[][] = [];
-  for (const [table, done] of [...status.rowsDumped].sort(([a], [b]) => (a < b ? -1 : 1))) {
+  for (const [table, done] of [...status.dumpRows].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const est = status.rowsEstimated.get(table);
     const p = prev.get(table);
     const rate = p && now > p.at ? ((done - p.rows) * 1000) / (now - p.at) : 0;

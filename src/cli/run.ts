@@ -14,6 +14,11 @@ import { setupLogging } from "./logging.ts";
 import { showProgress } from "./progress.ts";
 import { campaign } from "../service/ha.ts";
 import type { Log } from "../core/log.ts";
+import { VERSION } from "../version.ts";
+import { ConfigError } from "../core/source.ts";
+import { parsePgUrl } from "../pg/url.ts";
+import { parseMysqlUrl } from "../mysql/url.ts";
+import { parseAddr } from "../service/http.ts";
 
 const str = (v: unknown) => (v === undefined ? undefined : String(v));
 
@@ -29,6 +34,45 @@ async function readPem(path: string | undefined, what: string): Promise<string |
     return await Deno.readTextFile(path);
   } catch (e) {
     throw new UsageError(`cannot read ${what} ${path}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Parse the URL the way the driver will, so a bad URL is one line before anything starts
+ * (the drivers' parsers never put the password in their messages).
+ */
+function checkDbUrl(driver: string, url: string): void {
+  const scheme = /^([a-z0-9+.-]+):/i.exec(url)?.[1].toLowerCase() ?? "";
+  const pg = scheme === "postgres" || scheme === "postgresql";
+  if (driver === "pgx" && !pg) {
+    throw new UsageError(`--driver pgx needs a postgres:// --db-url, not ${scheme}://`);
+  }
+  if (driver === "mysql" && pg) {
+    throw new UsageError(`--driver mysql needs a mysql:// --db-url, not ${scheme}://`);
+  }
+  try {
+    if (driver === "pgx") parsePgUrl(url);
+    else if (driver === "mysql") parseMysqlUrl(url);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+/** Every etcd endpoint must be an http:// or https:// URL with a host. */
+function checkEndpoints(endpoints: string[]): void {
+  if (!endpoints.length) throw new UsageError("--etcd-endpoints is empty: give at least one URL");
+  for (const ep of endpoints) {
+    let u: URL | undefined;
+    try {
+      u = new URL(ep);
+    } catch { /* reported below */ }
+    if (!u || (u.protocol !== "http:" && u.protocol !== "https:") || !u.hostname) {
+      throw new UsageError(
+        `invalid value ${JSON.stringify(ep.replace(/\/\/[^/@]*@/, "//***@"))} in ` +
+          "--etcd-endpoints: expected http://HOST:PORT or https://HOST:PORT",
+      );
+    }
   }
 }
 
@@ -53,6 +97,25 @@ export async function buildParts(s: Settings, log: SourceOptions["log"]): Promis
       "--db-url must start with postgres:// (pgx) or mysql:// (mysql)",
     );
   }
+  checkDbUrl(driver, url);
+  const endpoints = s["etcd-endpoints"] as string[];
+  checkEndpoints(endpoints);
+  if ((s["etcd-max-txn-ops"] as number) < 2) {
+    throw new UsageError("invalid value for --etcd-max-txn-ops: must be at least 2");
+  }
+  if ((s["etcd-max-txn-bytes"] as number) < 4096) {
+    throw new UsageError("invalid value for --etcd-max-txn-bytes: must be at least 4KiB");
+  }
+  if ((s["etcd-timeout"] as number) <= 0) {
+    throw new UsageError("invalid value for --etcd-timeout: must be more than 0");
+  }
+  if (s["http-addr"] !== undefined) {
+    try {
+      parseAddr(String(s["http-addr"]));
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
   const prefix = normalizePrefix(str(s["etcd-prefix"]) ?? "/sync");
   if (!prefix) throw new UsageError("--etcd-prefix must not be empty");
   const sourceId = str(s["source-id"]) ?? `${driver}-${databaseOf(url) || "default"}`;
@@ -61,7 +124,7 @@ export async function buildParts(s: Settings, log: SourceOptions["log"]): Promis
     throw new UsageError("--etcd-state-prefix must be outside --etcd-prefix");
   }
   const client = new EtcdClient({
-    endpoints: s["etcd-endpoints"] as string[],
+    endpoints,
     username: str(s["etcd-username"]),
     password: str(s["etcd-password"]),
     caCert: await readPem(str(s["etcd-ca"]), "etcd CA file"),
@@ -70,6 +133,7 @@ export async function buildParts(s: Settings, log: SourceOptions["log"]): Promis
     timeoutMs: s["etcd-timeout"] as number,
   });
   const status = new Status();
+  status.about = { driver, stateKey: `${statePrefix}/${sourceId}`, version: VERSION };
   const fence: { current?: () => TxnCompare[] } = {};
   const sink = new EtcdSink(client, {
     prefix,
@@ -116,6 +180,23 @@ export async function startRun(s: Settings): Promise<number> {
       Deno.exit(0);
     }, shutdownMs);
   };
+  let http: Deno.HttpServer | undefined;
+  try {
+    http = s["http-addr"]
+      ? serveHttp({
+        addr: String(s["http-addr"]),
+        status: parts.status,
+        log,
+        readyMaxLagMs: s["ready-max-lag"] as number,
+        signal: stop.signal,
+      })
+      : undefined;
+  } catch (e) {
+    parts.client.close();
+    throw new UsageError(
+      `cannot serve --http-addr ${s["http-addr"]}: ${(e as Error).message.split("\n")[0]}`,
+    );
+  }
   const sigterm = onSignal("SIGTERM");
   const sigint = onSignal("SIGINT");
   Deno.addSignalListener("SIGTERM", sigterm);
@@ -125,15 +206,6 @@ export async function startRun(s: Settings): Promise<number> {
     etcd: (s["etcd-endpoints"] as string[]).join(","),
     state_key: parts.sink.stateKey,
   });
-  const http = s["http-addr"]
-    ? serveHttp({
-      addr: String(s["http-addr"]),
-      status: parts.status,
-      log,
-      readyMaxLagMs: s["ready-max-lag"] as number,
-      signal: stop.signal,
-    })
-    : undefined;
   const stopProgress = showProgress(parts.status, log);
   try {
     const service = (signal: AbortSignal) =>

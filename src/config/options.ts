@@ -18,7 +18,13 @@ export interface OptionSpec {
 
 export const OPTIONS: readonly OptionSpec[] = [
   { name: "driver", kind: "string", choices: ["pgx", "mysql"], description: "source driver" },
-  { name: "db-url", kind: "string", secret: true, description: "database URL" },
+  {
+    name: "db-url",
+    kind: "string",
+    secret: true,
+    description: "database URL (any user can read argv: pass a password as SYNC_DB_URL or in " +
+      "--config)",
+  },
   {
     name: "etcd-endpoints",
     kind: "list",
@@ -37,7 +43,12 @@ export const OPTIONS: readonly OptionSpec[] = [
     description: "name of this source's state key (default: <driver>-<database>)",
   },
   { name: "etcd-username", kind: "string", description: "etcd user" },
-  { name: "etcd-password", kind: "string", secret: true, description: "etcd password" },
+  {
+    name: "etcd-password",
+    kind: "string",
+    secret: true,
+    description: "etcd password (any user can read argv: prefer SYNC_ETCD_PASSWORD or --config)",
+  },
   { name: "etcd-ca", kind: "string", description: "CA certificate file (PEM) for etcd TLS" },
   { name: "etcd-cert", kind: "string", description: "client certificate file (PEM) for etcd" },
   { name: "etcd-key", kind: "string", description: "client key file (PEM) for etcd" },

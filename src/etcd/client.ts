@@ -6,6 +6,8 @@
  * errors; an auth token is fetched on first use and again when etcd says it expired.
  */
 
+import { ConfigError } from "../core/source.ts";
+
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -97,6 +99,10 @@ export class EtcdError extends Error {
     return this.grpcCode === 16 || /authentication failed|invalid auth token|user name is empty/i
       .test(this.message);
   }
+  /** The user lacks a permission (a role on the key range). */
+  get permissionDenied(): boolean {
+    return this.grpcCode === 7 || /permission denied/i.test(this.message);
+  }
 }
 
 /** No endpoint could be reached. */
@@ -181,6 +187,8 @@ export class EtcdClient {
   readonly #http?: Deno.HttpClient;
   #current = 0;
   #token?: string;
+  /** A user name was given but etcd has auth off: requests go without a token. */
+  #authOff = false;
 
   constructor(opts: EtcdClientOptions) {
     if (opts.endpoints.length === 0) throw new Error("no etcd endpoint given");
@@ -213,7 +221,9 @@ export class EtcdClient {
     for (let attempt = 0; attempt < n; attempt++) {
       const base = this.#opts.endpoints[this.#current].replace(/\/+$/, "");
       try {
-        if (auth && this.#opts.username && !this.#token) await this.authenticate();
+        if (auth && this.#opts.username && !this.#token && !this.#authOff) {
+          await this.authenticate();
+        }
         return await this.#send(base + path, body, auth, timeoutMs);
       } catch (e) {
         if (e instanceof EtcdError) {
@@ -221,10 +231,13 @@ export class EtcdClient {
             // Tokens expire (--auth-token-ttl); fetch a new one once and retry.
             this.#token = undefined;
             await this.authenticate();
-            return await this.#send(base + path, body, auth, timeoutMs);
+            return await this.#send(base + path, body, auth, timeoutMs).catch((e2) => {
+              throw this.#explain(e2);
+            });
           }
-          throw e;
+          throw this.#explain(e);
         }
+        if (e instanceof ConfigError) throw e;
         lastErr = e;
         this.#current = (this.#current + 1) % n;
       }
@@ -268,13 +281,54 @@ export class EtcdClient {
     return json;
   }
 
+  /**
+   * etcd's answers that no retry can fix become ConfigErrors saying what to change (the
+   * service exits with status 2 at first start); a full backend gets a clearer message.
+   */
+  #explain(e: unknown): unknown {
+    if (!(e instanceof EtcdError)) return e;
+    const user = this.#opts.username;
+    if (e.authFailed) {
+      return new ConfigError(
+        user
+          ? `etcd refused user "${user}": ${e.message} (check --etcd-username and --etcd-password)`
+          : `etcd requires authentication: ${e.message} (set --etcd-username and --etcd-password)`,
+      );
+    }
+    if (e.permissionDenied) {
+      return new ConfigError(
+        `etcd: ${e.message} for ${user ? `user "${user}"` : "this client"} (grant its role ` +
+          "readwrite on --etcd-prefix and the state prefix)",
+      );
+    }
+    if (e.noSpace) {
+      return new EtcdError(
+        `etcd is out of space (${e.message}): nothing was written; free space (compact, ` +
+          'defragment, then "etcdctl alarm disarm") or raise etcd\'s --quota-backend-bytes',
+        e.grpcCode,
+        e.httpStatus,
+      );
+    }
+    return e;
+  }
+
   /** Fetch an auth token with the configured user name and password. */
   async authenticate(): Promise<void> {
     const base = this.#opts.endpoints[this.#current].replace(/\/+$/, "");
-    const r = await this.#send(`${base}/v3/auth/authenticate`, {
-      name: this.#opts.username,
-      password: this.#opts.password ?? "",
-    }, false);
+    let r: Record<string, unknown>;
+    try {
+      r = await this.#send(`${base}/v3/auth/authenticate`, {
+        name: this.#opts.username,
+        password: this.#opts.password ?? "",
+      }, false);
+    } catch (e) {
+      if (e instanceof EtcdError && /auth.*not enabled/i.test(e.message)) {
+        // A user name for an etcd without auth: it works without a token.
+        this.#authOff = true;
+        return;
+      }
+      throw this.#explain(e);
+    }
     this.#token = String(r.token);
   }
 

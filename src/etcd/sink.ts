@@ -13,8 +13,15 @@ import { renderRow, splitRow } from "../core/json.ts";
 import { fullKey, tableOfKey, tablePrefix } from "../core/keys.ts";
 import type { Log } from "../core/log.ts";
 import { silentLog } from "../core/log.ts";
-import type { SavedState } from "../core/source.ts";
-import { type EtcdClient, opSize, prefixEnd, type TxnCompare, type TxnOp } from "./client.ts";
+import { ConfigError, type SavedState } from "../core/source.ts";
+import {
+  type EtcdClient,
+  EtcdError,
+  opSize,
+  prefixEnd,
+  type TxnCompare,
+  type TxnOp,
+} from "./client.ts";
 
 const enc = new TextEncoder();
 
@@ -333,7 +340,20 @@ export class EtcdSink {
     if (state) success.push({ put: { key: this.#stateKey, value: JSON.stringify(state) } });
     if (success.length === 0) return;
     const t0 = performance.now();
-    const r = await this.client.txn({ compare: this.#fence?.() ?? [], success });
+    let r;
+    try {
+      r = await this.client.txn({ compare: this.#fence?.() ?? [], success });
+    } catch (e) {
+      if (!(e instanceof EtcdError && e.tooLarge)) throw e;
+      // Our budget is above etcd's --max-request-bytes: no retry can fix that.
+      let big = "";
+      let most = -1;
+      for (const [key, op] of p.ops) if (op.bytes > most) [big, most] = [key, op.bytes];
+      throw new ConfigError(
+        `etcd refused a ${p.bytes}-byte transaction as too large (largest op: key ${big}, ` +
+          `${most} bytes): set --etcd-max-txn-bytes below etcd's --max-request-bytes`,
+      );
+    }
     if (!r.succeeded) throw new FencedError("lost leadership: another sync instance took over");
     this.#onTxn?.({
       ops: success.length,

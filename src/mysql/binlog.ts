@@ -191,6 +191,14 @@ export class BinlogDecoder {
         `binlog event size ${header.eventSize} does not match the ${ev.length} bytes received`,
       );
     }
+    // The fake ROTATE a server sends first, before any FORMAT_DESCRIPTION, carries a
+    // checksum when the replica asked for one (@master_binlog_checksum); only the bytes
+    // tell. Read as part of the name, it would save a file name the server never knew.
+    if (header.type === EVENT.ROTATE && !this.#postHeader && ev.length >= 19 + 8 + 4) {
+      const sum = new DataView(ev.buffer, ev.byteOffset, ev.byteLength)
+        .getUint32(ev.length - 4, true);
+      return this.#decode(ev, header, sum === crc32(ev.subarray(0, ev.length - 4)));
+    }
     return this.#decode(ev, header, this.#checksum);
   }
 

@@ -243,10 +243,23 @@ export class MysqlConn {
   }
 
   async #handshake(o: ConnectOptions, tcp: Deno.TcpConn) {
+    // A MySQL server speaks first: a small packet, sequence 0, protocol version 10 (or an
+    // ERR packet). Anything else is another kind of server on this port.
+    const notMysql = (why: string) =>
+      new ConfigError(
+        `${o.host}:${o.port} is not speaking the MySQL protocol (${why}): ` +
+          "check the host and port in --db-url",
+      );
+    await this.#fill(5);
+    const h = this.#buf.subarray(this.#start, this.#start + 5);
+    const helloLen = h[0] | (h[1] << 8) | (h[2] << 16);
+    if (helloLen > 0x4000 || h[3] !== 0 || (h[4] !== 10 && h[4] !== 0xff)) {
+      throw notMysql(`it sent ${[...h].map((b) => b.toString(16).padStart(2, "0")).join(" ")}`);
+    }
     const hello = await this.readPacket();
     if (hello[0] === 0xff) throw errFrom(hello);
     const r = new PacketReader(hello);
-    if (r.u8() !== 10) throw new MysqlConnectionError("not a MySQL v10 handshake");
+    if (r.u8() !== 10) throw notMysql("not a v10 handshake");
     this.serverVersion = r.cstr();
     this.connectionId = r.u32();
     const nonce1 = r.bytes(8).slice();
@@ -493,6 +506,27 @@ export class MysqlConn {
   }
 
   /**
+   * COM_BINLOG_DUMP_GTID (MySQL): the events after the transactions in `gtidSet` (its
+   * binary form, see gtid.ts), from whichever binlog holds them; otherwise as binlogDump.
+   */
+  async *binlogDumpGtid(
+    o: { gtidSet: Uint8Array; serverId: number; nonBlock?: boolean },
+  ): AsyncIterableIterator<Uint8Array> {
+    // flags (2), server id (4), file name length (4) and name (none), position (8),
+    // GTID data length (4) and data; BINLOG_THROUGH_GTID = 0x04.
+    const body = new Uint8Array(22 + o.gtidSet.length);
+    const v = new DataView(body.buffer);
+    v.setUint16(0, 0x04 | (o.nonBlock ? 1 : 0), true);
+    v.setUint32(2, o.serverId, true);
+    v.setUint32(6, 0, true);
+    v.setBigUint64(10, 4n, true);
+    v.setUint32(18, o.gtidSet.length, true);
+    body.set(o.gtidSet, 22);
+    await this.#command(0x1e, body);
+    yield* this.#binlogEvents();
+  }
+
+  /**
    * COM_BINLOG_DUMP: yields each event (header + body, without the leading OK byte; a copy
    * the caller may keep). An EOF packet (nonBlock, at the end of the log) ends it; an ERR
    * packet throws MysqlError.
@@ -508,6 +542,10 @@ export class MysqlConn {
     v.setUint32(6, o.serverId, true);
     body.set(name, 10);
     await this.#command(0x12, body);
+    yield* this.#binlogEvents();
+  }
+
+  async *#binlogEvents(): AsyncIterableIterator<Uint8Array> {
     for (;;) {
       const p = await this.readPacket();
       if (p[0] === 0x00) yield p.slice(1);

@@ -24,7 +24,15 @@ import { runMysqldump } from "./dump.ts";
 import { BinlogDecoder, type BinlogEvent, type EventHeader } from "./binlog.ts";
 import { decodeRowsEvent } from "./rows.ts";
 import { dumpCell, dumpKeyPart } from "./values.ts";
-import { loadSchemas, SYSTEM_SCHEMAS } from "./schema.ts";
+import { loadSchemas, sqlString, SYSTEM_SCHEMAS } from "./schema.ts";
+import {
+  addGtid,
+  encodeGtidSet,
+  isMysqlGtidSet,
+  newestPerDomain,
+  parseGtidSet,
+  parseMariaGtids,
+} from "./gtid.ts";
 import { schemaForEvent } from "./tablemeta.ts";
 import { ddlTargets } from "./ddl.ts";
 import type { TableSchema } from "./types.ts";
@@ -155,6 +163,11 @@ class MysqlSession implements SourceSession {
   #schemas = new Map<string, TableSchema>();
   #warnedNoKey = new Set<string>();
   #resync?: string;
+  /**
+   * Resume on another server by GTID. On the same server file and offset are used: MariaDB
+   * 10.11 was seen to crash (signal 11) under GTID binlog dumps in our parallel tests.
+   */
+  #gtidStart = false;
 
   constructor(readonly opts: SourceOptions, readonly url: MysqlUrl) {}
 
@@ -224,17 +237,16 @@ class MysqlSession implements SourceSession {
     if (state.position.resync) {
       return { mode: "dump", reason: `table ${state.position.resync} was altered` };
     }
-    // MariaDB GTIDs name transactions the same on every server of a replication topology,
-    // so a promoted replica can carry on from them; file and offset belong to one server.
-    const gtid = this.#info!.mariadb && state.position.gtid ? String(state.position.gtid) : "";
-    if (gtid) {
-      const missing = await this.#gtidGap(gtid);
-      if (missing) return { mode: "dump", reason: missing };
-      await this.#loadAll();
-      return { mode: "resume", position: { ...state.position, gtid } };
-    }
     if (state.source.server !== this.identity.server) {
-      return { mode: "dump", reason: "the server's identity changed" };
+      // GTIDs name transactions the same on every server of a replication topology, so a
+      // promoted replica can carry on from them; file and offset belong to one server.
+      const gtid = resumableGtid(this.#info!.mariadb, state.position.gtid);
+      if (!gtid) return { mode: "dump", reason: "the server's identity changed" };
+      const missing = await this.#gtidGap(gtid);
+      if (missing) return { mode: "dump", reason: `the server's identity changed and ${missing}` };
+      await this.#loadAll();
+      this.#gtidStart = true;
+      return { mode: "resume", position: { ...state.position, gtid } };
     }
     const file = String(state.position.file);
     const offset = Number(state.position.offset);
@@ -249,36 +261,40 @@ class MysqlSession implements SourceSession {
   }
 
   /**
-   * Why the server cannot stream from after MariaDB GTID list `gtid` (undefined when it can):
-   * a transaction of the list it never logged (it is behind etcd), or binlogs purged past it.
+   * Why the server cannot stream from after GTID position `gtid` (undefined when it can):
+   * a transaction of it the server never logged (it is behind etcd), or binlogs purged past it.
    */
   async #gtidGap(gtid: string): Promise<string | undefined> {
-    const ours = parseGtidList(gtid);
+    if (!this.#info!.mariadb) {
+      const q = sqlString(gtid);
+      const r = await this.#conn!.query(
+        `SELECT GTID_SUBSET(${q}, @@GLOBAL.gtid_executed), GTID_SUBSET(@@GLOBAL.gtid_purged, ${q})`,
+      );
+      if (r.rows[0][0] !== "1") {
+        return `the server has not executed all of ${gtid} (it is behind etcd)`;
+      }
+      if (r.rows[0][1] !== "1") return `binlogs holding transactions after ${gtid} were purged`;
+      return undefined;
+    }
+    const ours = newestPerDomain(parseMariaGtids(gtid));
     const state = await this.#conn!.query("SELECT @@global.gtid_binlog_state");
     // gtid_binlog_state keeps the last GTID of each (domain, server) pair: ours is logged
     // when its domain's newest sequence number reaches it.
-    const logged = parseGtidState(state.rows[0][0] ?? "");
-    for (const [domain, { server, seq }] of ours) {
-      const newest = logged.filter((g) => g.domain === domain)
-        .reduce((m, g) => (g.seq > m ? g.seq : m), -1n);
-      if (newest < seq) {
-        return `the server has not logged GTID ${domain}-${server}-${seq} (it is behind etcd)`;
+    const logged = newestPerDomain(parseMariaGtids(state.rows[0][0] ?? ""));
+    for (const [domain, g] of ours) {
+      if ((logged.get(domain)?.seq ?? -1n) < g.seq) {
+        return `the server has not logged GTID ${domain}-${g.server}-${g.seq} (it is behind etcd)`;
       }
     }
     // The oldest binlog starts with the GTID state at its start: anything older is purged.
     const logs = await this.#conn!.query("SHOW BINARY LOGS");
     const oldest = logs.rows[0]?.[0];
     if (!oldest) return "the server has no binary logs";
-    const events = await this.#conn!.query(
-      `SHOW BINLOG EVENTS IN '${oldest.replaceAll("'", "''")}' LIMIT 5`,
-    );
+    const events = await this.#conn!.query(`SHOW BINLOG EVENTS IN ${sqlString(oldest)} LIMIT 5`);
     const list = events.rows.find((r) => r[2] === "Gtid_list")?.[5] ?? "[]";
-    const start = parseGtidState(list.replace(/^\[|\]$/g, ""));
-    for (const domain of new Set(start.map((g) => g.domain))) {
-      const first = start.filter((g) => g.domain === domain)
-        .reduce((m, g) => (g.seq > m ? g.seq : m), -1n);
+    for (const [domain, first] of newestPerDomain(parseMariaGtids(list.replace(/^\[|\]$/g, "")))) {
       const mine = ours.get(domain);
-      if (!mine || mine.seq < first) {
+      if (!mine || mine.seq < first.seq) {
         return `binlogs holding GTIDs after ${
           mine ? `${domain}-${mine.server}-${mine.seq}` : `domain ${domain}`
         } were purged`;
@@ -384,15 +400,15 @@ class MysqlSession implements SourceSession {
     if (signal.aborted) onAbort();
     let file = String(from.file);
     let gtid = from.gtid === undefined || from.gtid === null ? undefined : String(from.gtid);
-    // MariaDB resumes by GTID (the server finds the file); the first ROTATE names it.
-    const byGtid = this.#info!.mariadb && !!gtid;
+    // Resume by GTID where the position has one (the server finds the file; the first
+    // ROTATE names it).
+    const byGtid = this.#gtidStart;
     try {
       if (this.#info!.mariadb) {
         await c.query("SET @mariadb_slave_capability = 4");
       }
-      if (byGtid) {
-        await c.query(`SET @slave_connect_state = '${gtid!.replace(/[^0-9,-]/g, "")}'`);
-        await c.query("SET @slave_gtid_strict_mode = 1");
+      if (byGtid && this.#info!.mariadb) {
+        await c.query(`SET @slave_connect_state = ${sqlString(gtid!)}`);
       }
       await c.query("SET @master_binlog_checksum = @@global.binlog_checksum");
       await c.query("SET @master_heartbeat_period = 5000000000");
@@ -426,7 +442,7 @@ class MysqlSession implements SourceSession {
             }
             if (/^COMMIT$/i.test(q)) {
               await this.#commit(txn ?? [], header, out, () => {
-                if (txnGtid) gtid = mergeGtid(gtid, txnGtid);
+                if (txnGtid) gtid = addGtid(gtid, txnGtid);
                 lastOffset = header.logPos;
                 return pos(header.logPos);
               });
@@ -447,7 +463,7 @@ class MysqlSession implements SourceSession {
               if (txn) txn.push(...changes);
               else {
                 await this.#commit(changes, header, out, () => {
-                  if (txnGtid) gtid = mergeGtid(gtid, txnGtid);
+                  if (txnGtid) gtid = addGtid(gtid, txnGtid);
                   lastOffset = header.logPos;
                   const p = pos(header.logPos);
                   // Rows of an altered table changed shape without row events: the next
@@ -465,7 +481,7 @@ class MysqlSession implements SourceSession {
           }
           case "xid":
             await this.#commit(txn ?? [], header, out, () => {
-              if (txnGtid) gtid = mergeGtid(gtid, txnGtid);
+              if (txnGtid) gtid = addGtid(gtid, txnGtid);
               lastOffset = header.logPos;
               return pos(header.logPos);
             });
@@ -515,11 +531,16 @@ class MysqlSession implements SourceSession {
         }
       };
       for await (
-        const raw of c.binlogDump({
-          file: byGtid ? "" : file,
-          position: byGtid ? 4 : Number(from.offset),
-          serverId: this.opts.mysql.serverId,
-        })
+        const raw of byGtid && !this.#info!.mariadb
+          ? c.binlogDumpGtid({
+            gtidSet: encodeGtidSet(parseGtidSet(gtid!)),
+            serverId: this.opts.mysql.serverId,
+          })
+          : c.binlogDump({
+            file: byGtid ? "" : file,
+            position: byGtid ? 4 : Number(from.offset),
+            serverId: this.opts.mysql.serverId,
+          })
       ) {
         const { header, event } = decoder.decode(raw);
         if (event.kind === "transaction_payload") {
@@ -572,27 +593,6 @@ class MysqlSession implements SourceSession {
     this.#conn?.close();
     return Promise.resolve();
   }
-}
-
-/** A MariaDB GTID list (`0-1-5,1-2-7`): the GTID of each domain. */
-function parseGtidList(list: string): Map<number, { server: number; seq: bigint }> {
-  const out = new Map<number, { server: number; seq: bigint }>();
-  for (const g of parseGtidState(list)) out.set(g.domain, { server: g.server, seq: g.seq });
-  return out;
-}
-
-function parseGtidState(list: string): { domain: number; server: number; seq: bigint }[] {
-  return list.split(",").map((p) => /^\s*(\d+)-(\d+)-(\d+)\s*$/.exec(p)).filter((m) => m)
-    .map((m) => ({ domain: Number(m![1]), server: Number(m![2]), seq: BigInt(m![3]) }));
-}
-
-/** Replace the GTID of `gtid`'s domain in a MariaDB GTID list (or set a MySQL one). */
-function mergeGtid(list: string | undefined, gtid: string): string {
-  const m = /^(\d+)-\d+-\d+$/.exec(gtid);
-  if (!m) return gtid;
-  const parts = (list ?? "").split(",").filter((p) => p && !p.startsWith(`${m[1]}-`));
-  parts.push(gtid);
-  return parts.sort().join(",");
 }
 
 async function check(opts: SourceOptions): Promise<CheckResult[]> {
@@ -677,4 +677,11 @@ async function inspect(
   } finally {
     c.close();
   }
+}
+
+/** The GTID text to resume from ("" when the position has none this server can use). */
+function resumableGtid(mariadb: boolean, gtid: unknown): string {
+  if (typeof gtid !== "string" || !gtid) return "";
+  if (mariadb) return parseMariaGtids(gtid).length ? gtid : "";
+  return isMysqlGtidSet(gtid) ? gtid : "";
 }

@@ -54,6 +54,23 @@ export interface QueryResult {
 /** The connection broke or the server sent something we cannot read. */
 export class PgConnectionError extends Error {
   override name = "PgConnectionError";
+  /** The bytes were not PostgreSQL protocol at all. */
+  constructor(message: string, readonly garbage = false) {
+    super(message);
+  }
+}
+
+/** The peer is something else (HTTP, MySQL, ...): a wrong host or port no retry can fix. */
+function notPostgres(o: { host: string; port: number }, why: string): ConfigError {
+  return new ConfigError(
+    `${o.host}:${o.port} is not speaking the PostgreSQL protocol (${why}): ` +
+      "check the host and port in --db-url",
+  );
+}
+
+function describeByte(b: number): string {
+  return `0x${b.toString(16).padStart(2, "0")}` +
+    (b >= 0x20 && b < 0x7f ? ` (${JSON.stringify(String.fromCharCode(b))})` : "");
 }
 
 // Session settings every connection uses, so values print the same way in the dump and in
@@ -68,6 +85,8 @@ export const SESSION_PARAMS: Record<string, string> = {
 
 const R = 0x52, E = 0x45, Z = 0x5a, S = 0x53, N = 0x4e, K = 0x4b;
 const T = 0x54, D = 0x44, C = 0x43, I = 0x49, W = 0x57, H = 0x48, G = 0x47;
+/** Messages a server sends before ReadyForQuery (v: NegotiateProtocolVersion). */
+const STARTUP_TYPES = new Set([R, E, N, S, K, Z, 0x76]);
 
 export class PgConn {
   #conn: Deno.Conn | Deno.TlsConn;
@@ -76,6 +95,8 @@ export class PgConn {
   #end = 0;
   #closed = false;
   #writing: Promise<void> = Promise.resolve();
+  /** Until ReadyForQuery: only startup messages are valid, anything else is not PostgreSQL. */
+  #startupPhase = false;
   readonly params = new Map<string, string>();
   pid = 0;
   /** Notices the server sent (last few), for diagnostics. */
@@ -125,6 +146,10 @@ export class PgConn {
       const one = new Uint8Array(1);
       const n = await tcp.read(one);
       if (n !== 1) throw new PgConnectionError("server closed the connection during SSLRequest");
+      if (one[0] !== S && one[0] !== N && one[0] !== E) {
+        tcp.close();
+        throw notPostgres(o, `it answered the SSL request with ${describeByte(one[0])}`);
+      }
       if (one[0] === S) {
         try {
           conn = await Deno.startTls(tcp, { hostname: o.host, caCerts: o.caCerts });
@@ -147,9 +172,12 @@ export class PgConn {
     }
     const c = new PgConn(conn);
     try {
+      c.#startupPhase = true;
       await c.#startup(o);
+      c.#startupPhase = false;
     } catch (e) {
       c.close();
+      if (e instanceof PgConnectionError && e.garbage) throw notPostgres(o, e.message);
       throw e;
     }
     return c;
@@ -202,7 +230,7 @@ export class PgConn {
       } else if (type === E) {
         throw errorFromBody(body);
       } else {
-        throw new PgConnectionError(`unexpected message ${String.fromCharCode(type)} at startup`);
+        throw new PgConnectionError(`unexpected message ${describeByte(type)} at startup`, true);
       }
     }
   }
@@ -251,8 +279,14 @@ export class PgConn {
     const b = this.#buf;
     const s = this.#start;
     const len = ((b[s + 1] << 24) | (b[s + 2] << 16) | (b[s + 3] << 8) | b[s + 4]) >>> 0;
+    if (this.#startupPhase && (!STARTUP_TYPES.has(b[s]) || len > 0x10000)) {
+      throw new PgConnectionError(
+        `it sent ${describeByte(b[s])} where a startup message belongs`,
+        true,
+      );
+    }
     if (len < 4 || len > 0x40000000) {
-      throw new PgConnectionError(`garbage on the wire (message length ${len})`);
+      throw new PgConnectionError(`garbage on the wire (message length ${len})`, true);
     }
     if (this.#end - this.#start < 1 + len) await this.#fill(1 + len);
     const type = this.#buf[this.#start];

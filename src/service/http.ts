@@ -1,4 +1,4 @@
-/** `--http-addr`: liveness, readiness and Prometheus metrics. */
+/** `--http-addr`: liveness, readiness, Prometheus metrics and the status page. */
 import type { Log } from "../core/log.ts";
 import { renderMetrics } from "./metrics.ts";
 import { type Status, statusJson } from "./status.ts";
@@ -29,7 +29,7 @@ export function readiness(status: Status, maxLagMs: number): { ok: boolean; reas
 
 export function serveHttp(o: HttpOptions): Deno.HttpServer {
   const { hostname, port } = parseAddr(o.addr);
-  return Deno.serve({
+  const server = Deno.serve({
     hostname,
     port,
     signal: o.signal,
@@ -54,4 +54,10 @@ export function serveHttp(o: HttpOptions): Deno.HttpServer {
     }
     return new Response("not found\n", { status: 404 });
   });
+  // The status page's chart: the server keeps the history, so a page opened now shows
+  // the last minutes at once.
+  o.status.sample();
+  const sampler = setInterval(() => o.status.sample(), 1000);
+  o.signal.addEventListener("abort", () => clearInterval(sampler), { once: true });
+  return server;
 }

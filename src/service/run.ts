@@ -109,11 +109,12 @@ async function runOnce(o: ServiceOptions, status: Status, streaming: () => void)
     });
     if (plan.mode === "dump") {
       status.phase = "dump";
+      status.beginDump();
       log.info("dump starting", { reason: plan.reason });
       dumpRevision = await sink.startDump();
       const result = await session.dump(async (batch: ChangeBatch) => {
         await sink.writeDump(batch);
-        for (const c of batch.changes) if (c.op === "put") status.count(status.rowsDumped, c.table);
+        for (const c of batch.changes) if (c.op === "put") status.dumped(c.table);
       }, attempt.signal);
       if (attempt.signal.aborted) return;
       const swept = await sink.sweep(result.tables, dumpRevision, result.owns);
@@ -122,6 +123,9 @@ async function runOnce(o: ServiceOptions, status: Status, streaming: () => void)
       session.confirm(position);
       status.position = position;
       log.info("dump done", { tables: result.tables.length, swept, position: fmtPos(position) });
+      if (!result.tables.length) {
+        log.warn("no table is replicated: check --tables and --exclude (and primary keys)");
+      }
     } else {
       position = plan.position;
       dumpRevision = state?.dumpRevision ?? 0;
@@ -136,11 +140,13 @@ async function runOnce(o: ServiceOptions, status: Status, streaming: () => void)
         session.confirm(p);
         status.backlog = pipeline.backlog;
         status.position = p;
-        status.lastApplied = new Date();
         for (const b of batches) {
-          if (b.commit) {
+          // A commit without a time only moves the position (an idle source's heartbeat):
+          // it is no transaction, and taking it for one made an idle sync look lagging.
+          if (b.commit?.time) {
             status.transactions++;
-            if (b.commit.time) status.lastCommitTime = b.commit.time;
+            status.lastCommitTime = b.commit.time;
+            status.lastApplied = new Date();
           }
           for (const c of b.changes) status.count(status.changes, `${c.table}\t${c.op}`);
         }

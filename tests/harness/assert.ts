@@ -29,3 +29,13 @@ export async function assertRejects<E extends Error = Error>(
   }
   throw new Error("expected a rejection, got none");
 }
+
+/** Call `fn`, which must throw; returns the error. */
+export function assertThrows(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error("expected an exception, got none");
+}

@@ -39,8 +39,13 @@ export async function startMariadb(opts: MariaOptions = {}): Promise<MariaServer
   const port = freePort();
   const password = opts.rootPassword ?? "root-pw";
   const sqlPw = password.replaceAll("\\", "\\\\").replaceAll("'", "''");
+  // Its own temporary directory: servers sharing /tmp were seen to lose their internal
+  // temporary tables ("Error on delete of '/tmp/#sql-temptable-...'"), also while installing.
+  await Deno.mkdir(`${dir}/tmp`);
+  const env = { TMPDIR: `${dir}/tmp` };
   try {
     await run("mariadb-install-db", {
+      env,
       args: [
         "--no-defaults",
         "--user=root",
@@ -68,6 +73,7 @@ export async function startMariadb(opts: MariaOptions = {}): Promise<MariaServer
     socket,
     "pid-file": `${dir}/pid`,
     "log-error": `${dir}/error.log`,
+    tmpdir: env.TMPDIR,
     "log-bin": `${dataDir}/bin`,
     "binlog-format": "ROW",
     "binlog-row-image": "FULL",
@@ -107,7 +113,7 @@ export async function startMariadb(opts: MariaOptions = {}): Promise<MariaServer
     });
   let first = true;
   const boot = async () => {
-    const proc = spawn("mariadbd", { args });
+    const proc = spawn("mariadbd", { args, env });
     try {
       await waitFor(
         "MariaDB to accept connections",

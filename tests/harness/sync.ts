@@ -1,5 +1,5 @@
 /** Runs the `sync` CLI as its own process, from source exactly as `deno task sync` does. */
-import { spawn, type Spawned } from "./process.ts";
+import { spawn, type Spawned, waitFor } from "./process.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 /** The permissions of `deno task sync` and `deno task compile` (see deno.json). */
@@ -39,4 +39,18 @@ export async function runSync(
   }).output();
   const d = new TextDecoder();
   return { code: out.code, stdout: d.decode(out.stdout), stderr: d.decode(out.stderr) };
+}
+
+/**
+ * Wait until sync has logged how it started (resuming, or a dump) and return its output:
+ * etcd may already equal the database before that line when there was nothing to catch up.
+ */
+export async function startLog(p: Spawned, timeoutMs = 60_000): Promise<string> {
+  await waitFor(
+    "sync to log how it starts",
+    () => /msg=resuming|msg="dump starting"/.test(p.output()),
+    timeoutMs,
+    () => p.output(),
+  );
+  return p.output();
 }
