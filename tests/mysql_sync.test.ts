@@ -6,7 +6,7 @@
 import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
 import { startEtcd } from "./harness/etcd.ts";
 import { startMariadb } from "./harness/mariadb.ts";
-import { runSync, startSync } from "./harness/sync.ts";
+import { runSync, startLog, startSync } from "./harness/sync.ts";
 import { assertConverges, readEtcd } from "./harness/checker.ts";
 import { waitFor } from "./harness/process.ts";
 import { expectedFromMysql } from "./harness/expected_mysql.ts";
@@ -62,6 +62,8 @@ const WORKLOAD = `
   INSERT INTO pairs VALUES ('after alter', 1, 'x', 8);
   ALTER TABLE pairs DROP COLUMN extra;
   UPDATE pairs SET v = 'after drop' WHERE a = '%';
+  ALTER TABLE items MODIFY COLUMN price DECIMAL(14,5);
+  UPDATE items SET name = 'after modify' WHERE id = 5;
   RENAME TABLE pairs TO pairs_renamed;
   RENAME TABLE pairs_renamed TO pairs;
   CREATE TABLE moved (id INT PRIMARY KEY); INSERT INTO moved VALUES (1);
@@ -114,8 +116,14 @@ Deno.test("mysql: dump, stream every change kind, resume after SIGKILL", opts, a
     await db.query("DELETE FROM app.items WHERE id = 100");
     sync = startSync(args);
     await converge();
-    assertMatch(sync.output(), /resuming/);
-    assert(!/dump starting/.test(sync.output()), "resumed without a dump");
+    const started = await startLog(sync);
+    assertMatch(started, /resuming/);
+    assert(!/dump starting/.test(started), "resumed without a dump");
+    // MODIFY changed how every price prints (scale 3 to 5) without a row event for it.
+    assertMatch(
+      (await readEtcd(etcd.endpoint, "/m/items/")).get("/m/items/1")!,
+      /"price":99999\.99900,/,
+    );
   } finally {
     await sync?.stop();
     await db.close();
@@ -176,7 +184,17 @@ Deno.test("mysql: misconfiguration is one clear line and exit status 2", opts, a
   const etcd = await startEtcd();
   const db = await startMariadb({ conf: { "binlog-format": "STATEMENT" } });
   const minimal = await startMariadb({ conf: { "binlog-row-image": "MINIMAL" } });
+  const noBinlog = await startMariadb({ conf: { "skip-log-bin": "" } });
   try {
+    const off = await runSync([
+      `--etcd-endpoints=${etcd.endpoint}`,
+      "--driver=mysql",
+      `--db-url=${noBinlog.url}`,
+    ]);
+    assertEquals(off.code, 2, off.stderr);
+    assertMatch(off.stderr, /log_bin/);
+    assertEquals(off.stderr.split("\n").filter((l) => /level=error/.test(l)).length, 1);
+
     const img = await runSync([
       `--etcd-endpoints=${etcd.endpoint}`,
       "--driver=mysql",
@@ -211,6 +229,7 @@ Deno.test("mysql: misconfiguration is one clear line and exit status 2", opts, a
   } finally {
     await db.close();
     await minimal.close();
+    await noBinlog.close();
     await etcd.close();
   }
 });
