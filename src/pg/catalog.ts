@@ -16,6 +16,23 @@ export interface TableInfo {
   keyColumns: string[];
   /** Estimated rows (pg_class.reltuples; -1 or 0 when never analysed). */
   estimate: number;
+  /** REPLICA IDENTITY USING INDEX: the index and its columns (the old key a DELETE carries). */
+  identityIndex?: { name: string; columns: string[] };
+}
+
+/**
+ * Why the old keys of the table's DELETEs and UPDATEs cannot name its etcd keys (undefined
+ * when they can): an identity index that leaves out a primary-key column.
+ */
+export function identityProblem(t: TableInfo): string | undefined {
+  const idx = t.identityIndex;
+  if (!idx || !t.keyColumns.length) return undefined;
+  const missing = t.keyColumns.filter((k) => !idx.columns.includes(k));
+  if (!missing.length) return undefined;
+  const table = qualified(t);
+  return `table ${table} has REPLICA IDENTITY USING INDEX ${idx.name}, which leaves out ` +
+    `primary-key column${missing.length > 1 ? "s" : ""} ${missing.join(", ")}, so its deletes ` +
+    `cannot be mapped to keys: run ALTER TABLE ${table} REPLICA IDENTITY DEFAULT (or FULL)`;
 }
 
 /** Known types: the built-ins, plus whatever the catalogue was asked about. */
@@ -77,6 +94,15 @@ const KEY_SQL = (relid: string) =>
     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
     WHERE i.indrelid = ${relid} AND i.indisprimary ORDER BY k.ord`;
 
+/** The columns of the index REPLICA IDENTITY USING INDEX names (none unless relreplident 'i'). */
+const IDENTITY_SQL = (relid: string) =>
+  `SELECT ic.relname, a.attname FROM pg_class c
+    JOIN pg_index i ON i.indrelid = c.oid AND i.indisreplident
+    JOIN pg_class ic ON ic.oid = i.indexrelid
+    JOIN LATERAL unnest(i.indkey) k(attnum) ON true
+    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+    WHERE c.oid = ${relid} AND c.relreplident = 'i'`;
+
 /** Ordinary tables (and leaf partitions) selected by the filter, with keys and columns. */
 export async function listTables(
   conn: PgConn,
@@ -124,6 +150,7 @@ async function describe(
 ): Promise<TableInfo> {
   const cols = await conn.query(columnsSql(version, String(oid)));
   const keys = await conn.query(KEY_SQL(String(oid)));
+  const identity = await conn.query(IDENTITY_SQL(String(oid)));
   return {
     oid,
     schema,
@@ -132,6 +159,9 @@ async function describe(
     columns: cols.rows.map(([n, t, m]) => ({ name: n!, typeOid: Number(t), typmod: Number(m) })),
     keyColumns: keys.rows.map(([n]) => n!),
     estimate,
+    ...(identity.rows.length
+      ? { identityIndex: { name: identity.rows[0][0]!, columns: identity.rows.map((r) => r[1]!) } }
+      : {}),
   };
 }
 

@@ -25,6 +25,7 @@ import { ident, literal, PgConn, PgConnectionError } from "./conn.ts";
 import { errorFromBody, PgError } from "./protocol.ts";
 import { parsePgUrl, type PgUrl } from "./url.ts";
 import {
+  identityProblem,
   listTables,
   qualified,
   relationSignature,
@@ -155,6 +156,11 @@ interface StreamRelation {
   columns: string[];
   renderers: ((text: string) => string)[];
   keyIdx: number[];
+  /**
+   * The replica identity leaves out a key column (USING INDEX): old keys cannot name etcd
+   * keys, so its deletes and key changes are left to the dump this forces.
+   */
+  identityGap?: boolean;
 }
 
 class PgSession implements SourceSession {
@@ -318,8 +324,17 @@ class PgSession implements SourceSession {
     if (await this.#ensurePublication(null)) {
       return { mode: "dump", reason: "the table selection changed" };
     }
-    this.#warnNoKey(await listTables(await this.#metaConn(), this.#version, this.opts.filter));
+    this.#checkTables(await listTables(await this.#metaConn(), this.#version, this.opts.filter));
     return { mode: "resume", position: { lsn: formatLsn(at) } };
+  }
+
+  /** Warn of tables without a key; refuse a table whose deletes could not be mapped to keys. */
+  #checkTables(tables: TableInfo[]) {
+    this.#warnNoKey(tables);
+    for (const t of tables) {
+      const problem = identityProblem(t);
+      if (problem) throw new ConfigError(problem);
+    }
   }
 
   #warnNoKey(tables: TableInfo[]) {
@@ -349,6 +364,8 @@ class PgSession implements SourceSession {
   async #dump(out: BatchOutput, signal: AbortSignal): Promise<DumpResult> {
     const repl = this.#repl!;
     const slotName = this.opts.pgx.slot;
+    // Before a slot exists to hold WAL for a dump that cannot succeed.
+    this.#checkTables(await listTables(await this.#metaConn(), this.#version, this.opts.filter));
     await this.#takeOverSlot();
     const existing = await this.#slot();
     if (existing) {
@@ -373,7 +390,7 @@ class PgSession implements SourceSession {
     };
     const first = await openWorker();
     const tables = await listTables(first, this.#version, this.opts.filter);
-    this.#warnNoKey(tables);
+    this.#checkTables(tables);
     const keyed = tables.filter((t) => t.keyColumns.length);
     this.#baseline = baselineOf(keyed);
     await this.#types.load(first, keyed.flatMap((t) => t.columns.map((c) => c.typeOid)));
@@ -530,6 +547,12 @@ class PgSession implements SourceSession {
             const rel = await this.#relation(msg);
             // Renamed, or columns added, dropped or retyped: rows not touched since have
             // changed without any change being streamed, so the tables are read again.
+            if (rel.identityGap) {
+              this.#log.warn("replica identity leaves out the primary key: dumping again", {
+                table: rel.info!.keyName,
+              });
+              resync ??= rel.info!.keyName;
+            }
             if (before && before.signature !== rel.signature) {
               resync = before.keyName;
               // Renamed: the old name's keys go in the same transaction, the dump writes
@@ -592,6 +615,7 @@ class PgSession implements SourceSession {
       columns,
       renderers: msg.columns.map((c) => this.#types.renderer(c.typeOid)),
       keyIdx,
+      identityGap: msg.replicaIdentity === "i" && keyIdx.some((i) => !msg.columns[i].key),
     };
   }
 
@@ -626,6 +650,9 @@ class PgSession implements SourceSession {
     if (msg.tag === "delete") {
       const key = keyOf(msg.old);
       if (key !== null) into.push({ op: "delete", table, key });
+      else if (!r.identityGap) {
+        throw new PgConnectionError(`delete from ${table} without its key columns`);
+      }
       return;
     }
     const row = msg.row;

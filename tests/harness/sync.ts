@@ -2,14 +2,18 @@
 import { spawn, type Spawned, waitFor } from "./process.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
-/** The permissions of `deno task sync` and `deno task compile` (see deno.json). */
+/**
+ * The permissions of `deno task sync` and `deno task compile` (see deno.json and the README):
+ * net for the database, etcd and --http-addr; env for SYNC_* and the colour switches
+ * commander reads for help and errors; read for the config file and certificates (paths
+ * known only at run time); run for mysqldump; sys for the --ha id's host name. No write.
+ */
 export const PERMISSIONS = [
   "--allow-net",
-  "--allow-env",
+  "--allow-env=SYNC_*,NO_COLOR,FORCE_COLOR,CLICOLOR_FORCE",
   "--allow-read",
-  "--allow-write",
-  "--allow-run",
-  "--allow-sys",
+  "--allow-run=mysqldump",
+  "--allow-sys=hostname",
 ];
 
 export function syncCommand(args: string[]): { cmd: string; args: string[] } {
@@ -25,20 +29,36 @@ export function startSync(args: string[], env: Record<string, string> = {}): Spa
   return spawn(c.cmd, { args: c.args, env: { NO_COLOR: "1", ...env }, cwd: ROOT });
 }
 
-/** Run `sync` to completion; returns exit code and output. */
+/**
+ * Run `sync` to completion; returns exit code and output. A run still going after
+ * `timeoutMs` is killed and reported as code -1, so a sync that fails to exit fails the
+ * test instead of hanging it.
+ */
 export async function runSync(
   args: string[],
   env: Record<string, string> = {},
+  timeoutMs = 120_000,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const c = syncCommand(args);
-  const out = await new Deno.Command(c.cmd, {
+  const child = new Deno.Command(c.cmd, {
     args: c.args,
     env: { NO_COLOR: "1", ...env },
     cwd: ROOT,
     stdin: "null",
-  }).output();
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill("SIGKILL");
+  }, timeoutMs);
+  const out = await child.output();
+  clearTimeout(timer);
   const d = new TextDecoder();
-  return { code: out.code, stdout: d.decode(out.stdout), stderr: d.decode(out.stderr) };
+  const stderr = d.decode(out.stderr) +
+    (timedOut ? `\n(test harness: sync still running after ${timeoutMs} ms, killed)` : "");
+  return { code: timedOut ? -1 : out.code, stdout: d.decode(out.stdout), stderr };
 }
 
 /**
