@@ -725,6 +725,16 @@ export const CASES: Case[] = [
     args: (s, id) => myArgs(s, id, myUrl(s, "weak", WEAK_PW)),
   },
   {
+    input: "`mysqldump` not on the PATH",
+    says: "mysqldump not found: install the mariadb-client (Debian) or mysql-client package",
+    line: /mysqldump not found: install the mariadb-client \(Debian\) or mysql-client package/,
+    outcome: EXIT2,
+    expect: { exit: 2 },
+    needs: ["maria", "etcd"],
+    env: () => ({ PATH: "/nonexistent" }),
+    args: (s, id) => myArgs(s, id),
+  },
+  {
     input: "PostgreSQL database that does not exist",
     says: 'PostgreSQL at 127.0.0.1:41234: database "nope" does not exist (fix the database ' +
       "in --db-url)",
