@@ -6,9 +6,11 @@ WORKDIR /src
 COPY deno.json deno.lock ./
 COPY mod.ts ./
 COPY src ./src
+# The narrowest permissions that work (README, "Permissions"): no write; env only SYNC_*
+# (every other variable reads as unset); run only mysqldump; sys only the host name.
 RUN deno install --frozen && \
-    deno compile --frozen --allow-net --allow-env --allow-read --allow-write --allow-run --allow-sys \
-      -o /out/sync src/cli/main.ts
+    deno compile --frozen --allow-net '--allow-env=SYNC_*' --ignore-env --allow-read \
+      --allow-run=mysqldump --allow-sys=hostname -o /out/sync src/cli/main.ts
 
 # glibc-based and small; the binary needs nothing else. Add `mariadb-client` (mysqldump)
 # for the mysql driver.

@@ -4,6 +4,7 @@ export * from "./src/core/keys.ts";
 export * from "./src/core/json.ts";
 export * from "./src/core/source.ts";
 export * from "./src/core/filter.ts";
+export * from "./src/core/key_config.ts";
 export * from "./src/core/log.ts";
 export { EtcdClient, EtcdError, EtcdUnavailableError } from "./src/etcd/client.ts";
 export { EtcdSink, FencedError, OversizeError } from "./src/etcd/sink.ts";

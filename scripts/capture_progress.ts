@@ -62,7 +62,7 @@ try {
     "-s",
     SESSION,
     "-x",
-    "110",
+    "140",
     "-y",
     "14",
     `cd ${quote(ROOT)} && NO_COLOR=1 ${[c.cmd, ...c.args].map(quote).join(" ")}; sleep 600`,

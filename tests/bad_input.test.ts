@@ -616,6 +616,19 @@ export const CASES: Case[] = [
     ],
   },
 
+  {
+    input: "`sync status` (or `check`, `drop`) with etcd unreachable",
+    says: "sync: etcd unreachable at http://127.0.0.1:41234: error sending request for url (...)",
+    line: /^sync: etcd unreachable at http:\/\/127\.0\.0\.1:\d+/,
+    outcome: "exit 1",
+    expect: { exit: 1 },
+    needs: ["pg"],
+    args: (s, id) => [
+      "status",
+      ...pgArgs({ ...s, etcd: { endpoint: `http://127.0.0.1:${freePort()}` } as EtcdServer }, id),
+    ],
+  },
+
   // --- not the protocol ---------------------------------------------------------------
   {
     input: "pgx pointed at a server that is not PostgreSQL (an HTTP server)",

@@ -29,16 +29,25 @@ Deno.test("health, readiness, metrics and status page", async () => {
     assertEquals(r.status, 503);
     assertEquals(JSON.parse(r.text), { ready: false, reason: "phase is dump", phase: "dump" });
     status.phase = "sync";
-    status.lastCommitTime = new Date(Date.now() - 1000);
-    status.lastApplied = new Date();
+    status.transactionRead(new Date(Date.now() - 1000));
     r = await get("/readyz");
     assertEquals(r.status, 200);
-    // Over the lag limit while changes wait: not ready.
-    status.lastCommitTime = new Date(Date.now() - 60_000);
+    assertEquals(JSON.parse(r.text).reason, "streaming");
+    // Over the lag limit while a transaction committed a minute ago waits: not ready.
+    status.transactionsApplied(1);
+    status.transactionRead(new Date(Date.now() - 60_000));
+    status.transactionRead(new Date(Date.now() - 1000));
     status.backlog = 5;
     r = await get("/readyz");
     assertEquals(r.status, 503);
     assertMatch(JSON.parse(r.text).reason, /^lag 60\.\d+s over limit$/);
+    // Once it is in etcd the lag is the next waiting one's; with nothing waiting, none.
+    status.transactionsApplied(1);
+    assert(status.lagSeconds() < 30);
+    status.transactionsApplied(1);
+    status.backlog = 0;
+    assertEquals(status.lagSeconds(), 0);
+    assertEquals((await get("/readyz")).status, 200);
     status.count(status.changes, "orders\tput", 7);
     const m = (await get("/metrics")).text;
     assertMatch(m, /^sync_phase\{phase="sync"\} 1$/m);
@@ -46,6 +55,20 @@ Deno.test("health, readiness, metrics and status page", async () => {
     assertMatch(m, /^sync_dump_rows_estimated\{table="orders"\} 100$/m);
     assertMatch(m, /^sync_changes_total\{table="orders",op="put"\} 7$/m);
     assertMatch(m, /^# TYPE sync_lag_seconds gauge$/m);
+    // Unknown until the source was polled: no sample rather than a made-up 0.
+    assert(!/^sync_lag_bytes /m.test(m));
+    status.lagBytes = 4096;
+    status.observeTxn(0.003);
+    status.observeTxn(0.2);
+    const m2 = (await get("/metrics")).text;
+    assertMatch(m2, /^sync_lag_bytes 4096$/m);
+    assertMatch(m2, /^# TYPE sync_etcd_txn_duration_seconds histogram$/m);
+    assertMatch(m2, /^sync_etcd_txn_duration_seconds_bucket\{le="0\.0025"\} 0$/m);
+    assertMatch(m2, /^sync_etcd_txn_duration_seconds_bucket\{le="0\.005"\} 1$/m);
+    assertMatch(m2, /^sync_etcd_txn_duration_seconds_bucket\{le="0\.25"\} 2$/m);
+    assertMatch(m2, /^sync_etcd_txn_duration_seconds_bucket\{le="\+Inf"\} 2$/m);
+    assertMatch(m2, /^sync_etcd_txn_duration_seconds_count 2$/m);
+    assertMatch(m2, /^sync_etcd_txns_total 2$/m);
     const page = await get("/");
     assert(page.text.includes('<canvas id="chart"'));
     assert(!/https?:\/\//.test(page.text), "the page loads nothing from elsewhere");

@@ -1,6 +1,7 @@
 /**
  * Operating the pgx driver against real servers: `sync status` and `sync drop`, and `--ha`
- * with two processes where the leader is paused (SIGSTOP) and the standby takes over.
+ * with two processes where the leader is paused (SIGSTOP) and the standby takes over; the
+ * old leader's own metrics show it committed nothing after it was resumed.
  */
 import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
 import { startEtcd } from "./harness/etcd.ts";
@@ -8,7 +9,7 @@ import { startPostgres } from "./harness/postgres.ts";
 import { runSync, startSync } from "./harness/sync.ts";
 import { assertConverges } from "./harness/checker.ts";
 import { expectedFromPg } from "./harness/expected_pg.ts";
-import { waitFor } from "./harness/process.ts";
+import { freePort, waitFor } from "./harness/process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -50,7 +51,9 @@ Deno.test("pgx: sync status and sync drop", opts, async () => {
 Deno.test("pgx --ha: a paused leader is replaced and never writes again", opts, async () => {
   const etcd = await startEtcd();
   const pg = await startPostgres();
-  const args = (id: string) => [
+  const ports = { a: freePort(), b: freePort() };
+  const args = (id: "a" | "b") => [
+    `--http-addr=127.0.0.1:${ports[id]}`,
     "--driver=pgx",
     `--db-url=${pg.url}`,
     `--etcd-endpoints=${etcd.endpoint}`,
@@ -72,6 +75,20 @@ Deno.test("pgx --ha: a paused leader is replaced and never writes again", opts, 
     const [leader, standby] = leading(a) ? [a, b] : [b, a];
     assert(!leading(standby), "only one leader");
 
+    // The leader's own count of committed etcd transactions, taken while it is idle (twice
+    // the same a second apart) right before it is paused.
+    const port = leader === a ? ports.a : ports.b;
+    const txns = async () => {
+      const m = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      return Number(/^sync_etcd_txns_total (\d+)$/m.exec(m)![1]);
+    };
+    let committed = -1;
+    await waitFor("the leader to be idle", async () => {
+      const first = await txns();
+      await new Promise((r) => setTimeout(r, 1000));
+      committed = await txns();
+      return first === committed;
+    }, 30_000);
     leader.signal("SIGSTOP");
     await pg.sql`UPDATE t SET v = 'while paused' WHERE id <= 10`;
     await waitFor(
@@ -94,6 +111,8 @@ Deno.test("pgx --ha: a paused leader is replaced and never writes again", opts, 
       30_000,
       () => leader.output(),
     );
+    // Nothing it tried after losing the lease was committed: fenced.
+    assertEquals(await txns(), committed, "the old leader committed nothing after its pause");
   } finally {
     a.signal("SIGCONT");
     b.signal("SIGCONT");

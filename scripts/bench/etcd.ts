@@ -1,94 +1,102 @@
 /**
  * etcd write throughput: etcd's own ceiling (the `etcd3` gRPC client, max-size
- * transactions, serial and 8 in parallel) against sync's sink (gateway transport) writing
- * the same keys, as a dump (parallel) and as a stream (one transaction in flight).
- * Prints absolute figures and ratios from the same run on the same server.
+ * transactions of 128 puts, serial and 8 in parallel) and sync's sink (gateway transport)
+ * writing the same keys and values in-process, as a dump and as a stream. Every etcd figure
+ * of sync is reported as a fraction of the ceiling measured in the same run.
  */
 import { Etcd3 } from "etcd3";
-import { startEtcd } from "../../tests/harness/etcd.ts";
 import { EtcdClient } from "../../src/etcd/client.ts";
 import { EtcdSink } from "../../src/etcd/sink.ts";
 import type { ChangeBatch, PutChange } from "../../src/core/change.ts";
 import { jsonNumber, jsonString } from "../../src/core/json.ts";
+import { PAYLOAD, rowValue, timed } from "./lib.ts";
 
-const N = Number(Deno.env.get("BENCH_KEYS") ?? 100_000);
-const OPS = 128;
-const value = (i: number) => `{"id":${i},"name":"row ${i}","payload":"${"x".repeat(100)}"}`;
+/** etcd's default --max-txn-ops, and sync's --etcd-max-txn-ops default. */
+export const OPS = 128;
 
-export interface Row {
-  name: string;
-  keysPerSec: number;
+export interface Ceiling {
+  serial: number;
+  parallel8: number;
 }
 
-async function timed(f: () => Promise<void>): Promise<number> {
-  const t0 = performance.now();
-  await f();
-  return (performance.now() - t0) / 1000;
-}
-
-export async function benchEtcd(): Promise<Row[]> {
-  const etcd = await startEtcd();
-  const rows: Row[] = [];
+/** keys/s of `n` puts in transactions of 128 through etcd3 (gRPC): 1 in flight, then 8. */
+export async function etcdCeiling(endpoint: string, n: number, tag: string): Promise<Ceiling> {
+  const grpc = new Etcd3({ hosts: endpoint });
+  const enc = new TextEncoder();
+  // A plain transaction of puts, as the sink sends (no compares); keys as long as sync's.
+  const txnBatch = async (prefix: string, from: number) => {
+    const success = [];
+    for (let i = from; i < Math.min(n, from + OPS); i++) {
+      success.push({
+        request_put: { key: enc.encode(`${prefix}/bench_t/${i}`), value: enc.encode(rowValue(i)) },
+      });
+    }
+    // deno-lint-ignore no-explicit-any
+    await grpc.kv.txn({ success } as any);
+  };
   try {
-    const grpc = new Etcd3({ hosts: etcd.endpoint });
-    const enc = new TextEncoder();
-    // A plain transaction of puts, as the sink sends (no compares).
-    const txnBatch = async (prefix: string, from: number) => {
-      const success = [];
-      for (let i = from; i < Math.min(N, from + OPS); i++) {
-        success.push({
-          request_put: { key: enc.encode(`${prefix}${i}`), value: enc.encode(value(i)) },
-        });
-      }
-      // deno-lint-ignore no-explicit-any
-      await grpc.kv.txn({ success } as any);
-    };
-    let s = await timed(async () => {
-      for (let i = 0; i < N; i += OPS) await txnBatch("/ceil1/", i);
+    const s1 = await timed(async () => {
+      for (let i = 0; i < n; i += OPS) await txnBatch(`/ceil1${tag}`, i);
     });
-    rows.push({ name: "etcd3 gRPC, serial txns of 128", keysPerSec: N / s });
-    s = await timed(async () => {
+    const s8 = await timed(async () => {
       let next = 0;
       await Promise.all(Array.from({ length: 8 }, async () => {
-        while (next < N) {
+        while (next < n) {
           const i = next;
           next += OPS;
-          await txnBatch("/ceil8/", i);
+          await txnBatch(`/ceil8${tag}`, i);
         }
       }));
     });
-    rows.push({ name: "etcd3 gRPC, 8 parallel txns of 128", keysPerSec: N / s });
+    // Leave etcd as small as it was for what follows.
+    await grpc.delete().prefix(`/ceil1${tag}`);
+    await grpc.delete().prefix(`/ceil8${tag}`);
+    return { serial: n / s1, parallel8: n / s8 };
+  } finally {
     grpc.close();
+  }
+}
 
-    const client = new EtcdClient({ endpoints: [etcd.endpoint] });
-    const change = (i: number): PutChange => ({
-      op: "put",
-      table: "t",
-      key: String(i),
-      columns: ["id", "name", "payload"],
-      cells: [jsonNumber(String(i)), jsonString(`row ${i}`), jsonString("x".repeat(100))],
-    });
-    const dumpSink = new EtcdSink(client, { prefix: "/dump", stateKey: "/dump-state/s" });
-    s = await timed(async () => {
+export interface SinkRates {
+  dump8: number;
+  stream1: number;
+}
+
+/** keys/s of sync's sink alone (no source): dump batches on 8 writers, stream batches 1 at a time. */
+export async function sinkRates(endpoint: string, n: number): Promise<SinkRates> {
+  const client = new EtcdClient({ endpoints: [endpoint] });
+  const change = (i: number): PutChange => ({
+    op: "put",
+    table: "bench_t",
+    key: String(i),
+    columns: ["id", "name", "payload"],
+    cells: [jsonNumber(String(i)), jsonString(`row ${i}`), jsonString(PAYLOAD)],
+  });
+  try {
+    const dumpSink = new EtcdSink(client, { prefix: "/sinkdump", stateKey: "/sinkdump-state/s" });
+    const sd = await timed(async () => {
       let next = 0;
       await Promise.all(Array.from({ length: 8 }, async () => {
-        while (next < N) {
+        while (next < n) {
           const i = next;
           next += 500;
           const changes = [];
-          for (let j = i; j < Math.min(N, i + 500); j++) changes.push(change(j));
+          for (let j = i; j < Math.min(n, i + 500); j++) changes.push(change(j));
           await dumpSink.writeDump({ changes });
         }
       }));
     });
-    rows.push({ name: "sync sink (gateway), dump, 8 writers", keysPerSec: N / s });
-    const streamSink = new EtcdSink(client, { prefix: "/stream", stateKey: "/stream-state/s" });
-    s = await timed(async () => {
-      for (let i = 0; i < N; i += 5000) {
+    const streamSink = new EtcdSink(client, {
+      prefix: "/sinkstream",
+      stateKey: "/sinkstream-state/s",
+    });
+    // As the pipeline feeds it: up to 5,000 queued changes, here source transactions of 10.
+    const ss = await timed(async () => {
+      for (let i = 0; i < n; i += 5000) {
         const batches: ChangeBatch[] = [];
-        for (let j = i; j < Math.min(N, i + 5000); j += 10) {
+        for (let j = i; j < Math.min(n, i + 5000); j += 10) {
           const changes = [];
-          for (let k = j; k < Math.min(N, j + 10); k++) changes.push(change(k));
+          for (let k = j; k < Math.min(n, j + 10); k++) changes.push(change(k));
           batches.push({ changes, commit: { position: { lsn: String(j) } } });
         }
         await streamSink.apply(batches, (p) => ({
@@ -100,22 +108,12 @@ export async function benchEtcd(): Promise<Row[]> {
         }));
       }
     });
-    rows.push({ name: "sync sink (gateway), stream, 1 in flight", keysPerSec: N / s });
-    client.close();
+    const grpc = new Etcd3({ hosts: endpoint });
+    await grpc.delete().prefix("/sinkdump");
+    await grpc.delete().prefix("/sinkstream");
+    grpc.close();
+    return { dump8: n / sd, stream1: n / ss };
   } finally {
-    await etcd.close();
-  }
-  return rows;
-}
-
-if (import.meta.main) {
-  const rows = await benchEtcd();
-  const base = rows[0].keysPerSec;
-  console.log(`| benchmark (${N} keys, ~${value(1).length} B values) | keys/s | vs etcd3 serial |`);
-  console.log("|---|---:|---:|");
-  for (const r of rows) {
-    console.log(
-      `| ${r.name} | ${Math.round(r.keysPerSec)} | ${(r.keysPerSec / base).toFixed(2)} |`,
-    );
+    client.close();
   }
 }

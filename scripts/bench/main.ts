@@ -1,42 +1,125 @@
 /**
- * `deno task bench`: every benchmark, with ratios against a baseline from the same run, and
- * the table written to BENCHMARKS.md with the date and the machine.
+ * `deno task bench` (`deno task bench --scale=0.1` for a quick run): the six benchmarks of
+ * issue 7 on servers started here, each with absolute figures and ratios against a baseline
+ * measured in the same run (the machine is shared, so only same-run ratios compare), written
+ * to BENCHMARKS.md with the date, the machine and a verdict next to every target. A
+ * benchmark that fails is reported as not measured, and the others still run.
  */
-import { benchEtcd } from "./etcd.ts";
-import { benchDecoders } from "./decoders.ts";
+import { startEtcd } from "../../tests/harness/etcd.ts";
+import { startPostgres } from "../../tests/harness/postgres.ts";
+import { startMariadb } from "../../tests/harness/mariadb.ts";
+import { etcdCeiling, sinkRates } from "./etcd.ts";
+import { benchPgDecode } from "./pg_decode.ts";
+import { benchMysqlDecode } from "./mysql_decode.ts";
+import { benchDump, benchStream } from "./sync_e2e.ts";
+import { ROWS, SCALE, scaled } from "./lib.ts";
+import { render, type Results } from "./report.ts";
 
-const lines: string[] = [];
-const say = (s = "") => {
-  console.log(s);
-  lines.push(s);
+const started = performance.now();
+const progress = (s: string) =>
+  console.error(`[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${s}`);
+
+const sizes = {
+  ceilKeys: scaled(200_000),
+  sinkKeys: scaled(100_000),
+  sustained: scaled(200_000),
+  latencySeconds: SCALE < 1 ? 5 : 15,
+  rows: ROWS,
 };
-say(`# Benchmarks`);
-say();
-say(
-  `${new Date().toISOString().slice(0, 10)}, ${navigator.hardwareConcurrency} cores, ${
-    Math.round(Deno.systemMemoryInfo().total / 2 ** 30)
-  } GiB, Deno ${Deno.version.deno}. Ratios are against a baseline measured in the same run.`,
-);
-say();
-say("## Decoders (bytes captured from real servers)");
-say();
-say("| decoder | MB/s | messages/s | UTF-8 decode of the same bytes, MB/s | ratio |");
-say("|---|---:|---:|---:|---:|");
-for (const r of benchDecoders()) {
-  say(
-    `| ${r.name} | ${r.mbPerSec.toFixed(1)} | ${Math.round(r.messagesPerSec)} | ${
-      r.baselineMbPerSec.toFixed(1)
-    } | ${(r.mbPerSec / r.baselineMbPerSec).toFixed(2)} |`,
+const r: Results = { sizes, errors: {}, notes: [] };
+
+let closing = false;
+let etcdDeaths = 0;
+/** etcd must outlive the run; when it does not, say how it ended. */
+function watchEtcd() {
+  etcd.proc.exited.then((s) => {
+    if (closing) return;
+    etcdDeaths++;
+    progress(`etcd exited: code ${s.code}, signal ${s.signal}`);
+  });
+}
+
+/**
+ * Run one benchmark; a failure is kept for the report (one line) and the run goes on. On
+ * this shared machine our etcd has been SIGKILLed from outside mid-run (another process's
+ * stale PID, as far as we can tell): etcd is then restarted on its data and the benchmark
+ * run again, at most twice, and the report says so.
+ */
+async function attempt<T>(name: keyof Results["errors"], f: () => Promise<T>) {
+  for (let tries = 1;; tries++) {
+    const deaths = etcdDeaths;
+    try {
+      return await f();
+    } catch (e) {
+      const msg = (e as Error).message ?? String(e);
+      progress(`${name} failed: ${msg}`);
+      await new Promise((res) => setTimeout(res, 200));
+      if (/too many requests/.test(msg) && tries <= 2) {
+        // etcd's apply fell 5,000 entries behind (a loaded machine): let it catch up.
+        await new Promise((res) => setTimeout(res, 10_000));
+        r.notes.push(`etcd answered "too many requests" during the ${name} benchmark; run again.`);
+        continue;
+      }
+      if (etcdDeaths > deaths && tries <= 2) {
+        await etcd.restart();
+        watchEtcd();
+        r.notes.push(
+          `etcd was killed by a signal from outside the run during the ${name} benchmark; ` +
+            "it was restarted on its data and that benchmark run again.",
+        );
+        continue;
+      }
+      r.errors[name] = msg.split("\n")[0];
+      return undefined;
+    }
+  }
+}
+
+// etcd keeps every raft entry since its last snapshot in memory: 100,000 (the default) of
+// these 128-put transactions are GBs, and a process that big is the first one killed when
+// the shared machine runs short. 5,000 keeps it a few hundred MB, as production setups do.
+const etcd = await startEtcd({ quotaBytes: 8 * 2 ** 30, snapshotCount: 5000 });
+watchEtcd();
+const pg = await startPostgres();
+try {
+  progress(`etcd ceiling (${sizes.ceilKeys} keys)`);
+  r.ceilFirst = await attempt("ceiling", () => etcdCeiling(etcd.endpoint, sizes.ceilKeys, "a"));
+  progress(`sync's sink in-process (${sizes.sinkKeys} keys)`);
+  r.sink = await attempt("ceiling", () => sinkRates(etcd.endpoint, sizes.sinkKeys));
+
+  await pg.sql`CREATE TABLE bench_t (id int PRIMARY KEY, name text, payload text)`;
+  r.pg = await attempt("pg", () => benchPgDecode(pg, "bench_t", ROWS, progress));
+
+  r.mysql = await attempt("mysql", async () => {
+    progress("starting MariaDB");
+    const maria = await startMariadb();
+    try {
+      return await benchMysqlDecode(maria, ROWS, progress);
+    } finally {
+      await maria.close();
+    }
+  });
+
+  progress(`dump of ${ROWS} rows`);
+  r.dump = await attempt("dump", () => benchDump(pg, etcd, "bench_t", ROWS));
+  r.stream = await attempt(
+    "stream",
+    () => benchStream(pg, etcd, sizes.sustained, ROWS, sizes.latencySeconds, progress),
   );
+
+  progress("etcd ceiling again");
+  r.ceilLast = await attempt("ceiling", () => etcdCeiling(etcd.endpoint, sizes.ceilKeys, "b"));
+} finally {
+  closing = true;
+  if (etcd.proc.output().trim()) progress(`etcd said:\n${etcd.proc.output().slice(-2000)}`);
+  await pg.close();
+  await etcd.close();
 }
-say();
-say("## etcd writes");
-say();
-const rows = await benchEtcd();
-const base = rows[0].keysPerSec;
-say("| writer | keys/s | vs etcd3 gRPC serial |");
-say("|---|---:|---:|");
-for (const r of rows) {
-  say(`| ${r.name} | ${Math.round(r.keysPerSec)} | ${(r.keysPerSec / base).toFixed(2)} |`);
-}
-await Deno.writeTextFile(new URL("../../BENCHMARKS.md", import.meta.url), lines.join("\n") + "\n");
+r.minutes = (performance.now() - started) / 60_000;
+const text = render(r).join("\n") + "\n";
+console.log(text);
+const file = new URL("../../BENCHMARKS.md", import.meta.url);
+await Deno.writeTextFile(file, text);
+// The tables aligned as `deno fmt` would, so the file stays fmt-clean.
+await new Deno.Command(Deno.execPath(), { args: ["fmt", "-q", file.pathname] }).output();
+progress(`wrote ${file.pathname}`);

@@ -29,6 +29,16 @@ export class Rng {
     return items[Math.floor(this.next() * items.length)];
   }
 
+  /** A shuffled copy (Fisher-Yates). */
+  shuffle<T>(items: readonly T[]): T[] {
+    const a = [...items];
+    for (let i = a.length - 1; i > 0; i--) {
+      const j = this.int(0, i);
+      [a[i], a[j]] = [a[j], a[i]];
+    }
+    return a;
+  }
+
   /** Pick by weight: `[[weight, value], ...]`. */
   weighted<T>(items: readonly (readonly [number, T])[]): T {
     const total = items.reduce((s, [w]) => s + w, 0);

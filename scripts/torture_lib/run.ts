@@ -3,12 +3,18 @@
  * proxy), the seeded workload and seeded faults for `durationMs`, then every fault healed,
  * sync given time to catch up, and the independent checker's verdict.
  */
-import { startEtcd } from "../../tests/harness/etcd.ts";
+import { startTortureEtcd } from "./etcd_proc.ts";
 import { firstDifference, readEtcd } from "../../tests/harness/checker.ts";
 import { Rng } from "./prng.ts";
 import { FaultProxy } from "./proxy.ts";
 import { SyncProc } from "./sync_proc.ts";
-import { type Driver, startMysqlTarget, startPgTarget, type Target } from "./targets.ts";
+import {
+  type Driver,
+  startMysqlTarget,
+  startPatroniTarget,
+  startPgTarget,
+  type Target,
+} from "./targets.ts";
 import { PgWorkload } from "./workload_pg.ts";
 import { MysqlWorkload } from "./workload_mysql.ts";
 import type { Workload } from "./workload.ts";
@@ -25,9 +31,11 @@ export const FAULTS = [
 ] as const;
 export type Fault = typeof FAULTS[number];
 
-/** Faults each driver can take (failover needs a Patroni cluster: not part of this run). */
+/** Faults each driver can take: binlog purges for MariaDB, Patroni failovers for PostgreSQL. */
 export function faultsFor(driver: Driver, wanted: readonly Fault[]): Fault[] {
-  return wanted.filter((f) => f !== "failover" && (f !== "rotate-purge" || driver === "mysql"));
+  return wanted.filter((f) =>
+    (f !== "rotate-purge" || driver === "mysql") && (f !== "failover" || driver === "pgx")
+  );
 }
 
 export interface TortureOptions {
@@ -75,30 +83,42 @@ export async function torture(o: TortureOptions): Promise<TortureResult> {
   const say = (l: string) => log(`[${o.driver} ${since()}] ${l}`);
 
   let target: Target | undefined;
-  let proxy: FaultProxy | undefined;
+  let proxies: FaultProxy[] = [];
   let sync: SyncProc | undefined;
-  const etcd = await startEtcd();
+  const etcd = await startTortureEtcd();
   const closeEtcd = () => etcd.close();
   cleanups.add(closeEtcd);
   const closeRest = async () => {
     if (sync) await sync.stop(5_000).catch(() => sync!.killNow());
-    proxy?.close();
+    for (const p of proxies) p.close();
     await target?.close();
   };
   cleanups.add(closeRest);
   let pass = false;
   let changes = 0;
   const counts: Record<string, number> = {};
+  const faultText = () => Object.entries(counts).map(([k, n]) => `${k}:${n}`).join(",") || "none";
+  const summary = (result: string) =>
+    `torture driver=${o.driver} seed=${o.seed} duration=${
+      Math.round(o.durationMs / 1000)
+    }s changes=${changes} faults=${faultText()} result=${result}`;
+  // Set when the run ends early (the harness failed): the workload and monitor stop too.
+  let stopping = false;
   try {
-    target = o.driver === "pgx" ? await startPgTarget() : await startMysqlTarget();
+    // A failover needs a cluster: then PostgreSQL is a two-node Patroni cluster.
+    target = o.driver === "mysql"
+      ? await startMysqlTarget()
+      : o.faults.includes("failover")
+      ? await startPatroniTarget()
+      : await startPgTarget();
     const workload: Workload = o.driver === "pgx"
       ? new PgWorkload(workRng)
       : new MysqlWorkload(workRng);
     await target.setup(workload.schema);
-    proxy = new FaultProxy(target.port, () => proxyRng.next());
+    proxies = target.ports.map((p) => new FaultProxy(p, () => proxyRng.next()));
     sync = new SyncProc([
       `--driver=${o.driver}`,
-      `--db-url=${target.dbUrl(proxy.port)}`,
+      `--db-url=${target.dbUrl(proxies.map((p) => p.port))}`,
       `--etcd-endpoints=${etcd.endpoint}`,
       `--etcd-prefix=${prefix}`,
       "--etcd-timeout=5s",
@@ -111,7 +131,6 @@ export async function torture(o: TortureOptions): Promise<TortureResult> {
     // A fault that has the process down owns restarting it; otherwise an exit nobody asked
     // for (already recorded as a failure) is restarted so the run goes on.
     let syncBusy = false;
-    let stopping = false;
     const monitor = (async () => {
       while (!stopping) {
         await sleep(1000);
@@ -126,7 +145,7 @@ export async function torture(o: TortureOptions): Promise<TortureResult> {
     const errors = new Map<string, number>();
     let ops = 0;
     const work = (async () => {
-      while (Date.now() < deadline) {
+      while (Date.now() < deadline && !stopping) {
         const op = workload.next();
         const r = await target!.exec(op);
         ops++;
@@ -144,14 +163,19 @@ export async function torture(o: TortureOptions): Promise<TortureResult> {
     const faults = async () => {
       if (!o.faults.length) return;
       let at = t0 + faultRng.int(every / 2, every);
+      // Kinds are dealt from a shuffled deck, so every enabled kind is injected once before
+      // any repeats (a short run still exercises them all).
+      const deck: Fault[] = [];
+      const slow = (ms: number) => ms > 5000 && say(`  etcd took ${ms} ms to serve again`);
       for (;;) {
-        const kind = faultRng.pick(o.faults);
+        if (!deck.length) deck.push(...faultRng.shuffle(o.faults));
+        const kind = deck.pop()!;
         // Drawn up front so the plan does not depend on how long a fault took.
         const a = faultRng.next();
         const b = faultRng.next();
         const next = at + faultRng.int(every / 2, (every * 3) / 2);
         if (at >= deadline) break;
-        await sleep(at - Date.now());
+        await sleep(Math.max(0, at - Date.now()));
         if (Date.now() >= deadline) break;
         counts[kind] = (counts[kind] ?? 0) + 1;
         say(`fault ${kind}`);
@@ -172,18 +196,23 @@ export async function torture(o: TortureOptions): Promise<TortureResult> {
             break;
           case "etcd-restart":
             await etcd.stop(true);
-            await etcd.restart();
+            slow(await etcd.restart());
             break;
           case "etcd-down":
             await etcd.stop(b < 0.5);
             await sleep(2000 + Math.floor(a * 8000));
-            await etcd.restart();
+            slow(await etcd.restart());
             break;
           case "db-restart":
             await target!.restart(b < 0.6, Math.floor(a * 4000));
             break;
           case "proxy-cut": {
-            const n = b < 0.5 ? proxy!.cutAll() : proxy!.truncateAll();
+            // Sync may be between connections (backing off after an etcd fault): wait a
+            // little for one, so the cut hits a live session.
+            const open = () => proxies.reduce((n, p) => n + p.connections, 0);
+            for (let i = 0; i < 40 && open() === 0; i++) await sleep(250);
+            let n = 0;
+            for (const p of proxies) n += b < 0.5 ? p.cutAll() : p.truncateAll();
             say(`  ${b < 0.5 ? "cut" : "truncating"} ${n} connection(s)`);
             break;
           }
@@ -194,6 +223,9 @@ export async function torture(o: TortureOptions): Promise<TortureResult> {
             say(`  ${await target!.rotatePurge!(file ? String(file) : undefined)}`);
             break;
           }
+          case "failover":
+            say(`  ${await target!.failover!()}`);
+            break;
         }
         at = Math.max(next, Date.now());
       }
@@ -232,13 +264,17 @@ export async function torture(o: TortureOptions): Promise<TortureResult> {
     say(diff === null ? "etcd equals the database" : `not converged: ${diff}`);
     const crashes = sync.crashes;
     pass = diff === null && crashes.length === 0;
-    const faultText = Object.entries(counts).map(([k, n]) => `${k}:${n}`).join(",") || "none";
-    let line = `torture driver=${o.driver} seed=${o.seed} duration=${
-      Math.round(o.durationMs / 1000)
-    }s changes=${changes} faults=${faultText} result=${pass ? "PASS" : "FAIL"}`;
+    let line = summary(pass ? "PASS" : "FAIL");
     if (!pass) line += ` ${(crashes[0] ?? diff ?? "").replaceAll("\n", " | ")}`;
     return { line, pass, changes, faults: counts, logPath };
+  } catch (e) {
+    // The harness itself failed (a server did not come back): no verdict on sync.
+    stopping = true;
+    const msg = (e as Error).message?.split("\n")[0] ?? String(e);
+    say(`run aborted: ${(e as Error).message ?? e}`);
+    return { line: `${summary("ERROR")} ${msg}`, pass: false, changes, faults: counts, logPath };
   } finally {
+    stopping = true;
     await closeRest().catch(() => {});
     cleanups.delete(closeRest);
     await closeEtcd().catch(() => {});

@@ -142,7 +142,10 @@ export class MysqlWorkload implements Workload {
       case "doc-insert":
         return one(
           kind,
-          `INSERT INTO docs VALUES ${this.#docValues(r.int(1, DOC_IDS))} ON DUPLICATE KEY ` +
+          // Columns named: DDL adds and drops columns of docs and multi.
+          `INSERT INTO docs (id, n, title, body, raw) VALUES ${
+            this.#docValues(r.int(1, DOC_IDS))
+          } ON DUPLICATE KEY ` +
             "UPDATE n = VALUES(n), title = VALUES(title), body = VALUES(body)",
         );
       case "doc-touch":
@@ -189,7 +192,8 @@ export class MysqlWorkload implements Workload {
           r.weighted([
             [
               3,
-              `INSERT INTO multi VALUES (${k}, ${r.int(0, 99)}) ON DUPLICATE KEY UPDATE v = v + 1`,
+              `INSERT INTO multi (k1, k2, k3, v) VALUES (${k}, ${r.int(0, 99)}) ` +
+              "ON DUPLICATE KEY UPDATE v = v + 1",
             ],
             [1, `UPDATE IGNORE multi SET k1 = k1 + 10 WHERE k1 = ${r.int(1, 5)}`],
             [1, `DELETE FROM multi WHERE k1 > ${r.int(3, 15)}`],

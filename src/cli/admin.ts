@@ -1,11 +1,11 @@
 /** `sync check`, `sync status` and `sync drop`. */
 import type { Settings } from "../config/options.ts";
-import type { CheckResult, SavedState } from "../core/source.ts";
+import { type CheckResult, ConfigError, type SavedState } from "../core/source.ts";
 import { createSource } from "../service/drivers.ts";
 import { buildParts } from "./run.ts";
 import { setupLogging } from "./logging.ts";
 import { normalizePrefix } from "../core/keys.ts";
-import { prefixEnd } from "../etcd/client.ts";
+import { EtcdError, prefixEnd } from "../etcd/client.ts";
 
 function firstLine(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split("\n")[0];
@@ -15,34 +15,94 @@ function firstLine(e: unknown): string {
 async function checkEtcd(s: Settings, parts: Awaited<ReturnType<typeof buildParts>>) {
   const out: CheckResult[] = [];
   const endpoints = (s["etcd-endpoints"] as string[]).join(",");
+  const authOn = s["etcd-username"] !== undefined;
+  const stateKey = parts.sink.stateKey;
   try {
     // Read the state key (a user may be allowed only its prefixes, not the whole key space).
-    await parts.client.range(parts.sink.stateKey, { countOnly: true });
+    await parts.client.range(stateKey, { countOnly: true });
     out.push({ name: "etcd reachable", ok: true, detail: parts.client.endpoint });
-  } catch (e) {
-    const msg = firstLine(e);
-    const auth = /auth|token|user/i.test(msg);
     out.push({
-      name: auth ? "etcd auth" : "etcd reachable",
+      name: "etcd auth",
+      ok: true,
+      detail: authOn ? `logged in as ${s["etcd-username"]}` : "no credentials given (auth off)",
+    });
+  } catch (e) {
+    // The client turns etcd's refusals into ConfigErrors that say what to change.
+    const msg = firstLine(e);
+    const authFailed = (e instanceof EtcdError && e.authFailed) ||
+      (e instanceof ConfigError && /etcd refused user|etcd requires authentication/.test(msg));
+    const denied = (e instanceof EtcdError && e.permissionDenied) ||
+      (e instanceof ConfigError && /permission denied/i.test(msg));
+    if (e instanceof EtcdError || authFailed || denied) {
+      // etcd answered: it is reachable, and the refusal is about who we are.
+      out.push({ name: "etcd reachable", ok: true, detail: parts.client.endpoint });
+      if (authFailed) {
+        out.push({
+          name: "etcd auth",
+          ok: false,
+          detail: firstLine(e),
+          fix: authOn
+            ? "check --etcd-username and --etcd-password"
+            : "etcd has auth enabled: give --etcd-username and --etcd-password",
+        });
+      } else if (denied) {
+        out.push({ name: "etcd auth", ok: true, detail: `logged in as ${s["etcd-username"]}` });
+        out.push({
+          name: "etcd writable under the prefix",
+          ok: false,
+          detail: `cannot read ${stateKey}: ${firstLine(e)}`,
+          fix: "grant the etcd user's role readwrite on the prefix and on the state prefix",
+        });
+      } else out.push({ name: "etcd auth", ok: false, detail: firstLine(e) });
+      return out;
+    }
+    out.push({
+      name: "etcd reachable",
       ok: false,
-      detail: msg,
-      fix: auth
-        ? "check --etcd-username/--etcd-password (and that the user has a role)"
-        : `start etcd or fix --etcd-endpoints (${endpoints})`,
+      detail: firstLine(e),
+      fix: `start etcd or fix --etcd-endpoints (${endpoints})`,
     });
     return out;
   }
-  const probe = `${normalizePrefix(String(s["etcd-prefix"]))}/.sync-check`;
+  // A probe under each prefix sync writes: the data prefix and the state key's.
+  const probes = [
+    `${normalizePrefix(String(s["etcd-prefix"]))}/.sync-check`,
+    `${stateKey}.sync-check`,
+  ];
   try {
-    await parts.client.put(probe, "1");
-    await parts.client.deleteRange(probe);
-    out.push({ name: "etcd writable under the prefix", ok: true, detail: probe });
+    for (const probe of probes) {
+      await parts.client.put(probe, "1");
+      await parts.client.deleteRange(probe);
+    }
+    out.push({ name: "etcd writable under the prefix", ok: true, detail: probes.join(", ") });
   } catch (e) {
     out.push({
       name: "etcd writable under the prefix",
       ok: false,
       detail: firstLine(e),
-      fix: "grant the etcd user readwrite on the prefix and its state prefix",
+      fix: "grant the etcd user's role readwrite on the prefix and on the state prefix",
+    });
+  }
+  return out;
+}
+
+/**
+ * The drivers report one "database reachable" line; a server that answered but refused the
+ * login is reachable, and the fix is the credentials, so that gets its own line.
+ */
+export function splitCredentials(results: CheckResult[]): CheckResult[] {
+  const i = results.findIndex((r) => r.name === "database reachable");
+  if (i < 0) return results;
+  const r = results[i];
+  const out = [...results];
+  if (r.ok) {
+    out.splice(i + 1, 0, { name: "credentials", ok: true, detail: "login accepted" });
+  } else if (/password|authentication|access denied|auth/i.test(r.detail)) {
+    out.splice(i, 1, { name: "database reachable", ok: true, detail: "the server answered" }, {
+      name: "credentials",
+      ok: false,
+      detail: r.detail,
+      fix: "check the user and password in --db-url (and pg_hba.conf for PostgreSQL)",
     });
   }
   return out;
@@ -56,7 +116,7 @@ export async function runCheck(s: Settings): Promise<number> {
     const factory = createSource(parts.driver, parts.source);
     if (factory.check) {
       try {
-        results.push(...await factory.check());
+        results.push(...splitCredentials(await factory.check()));
       } catch (e) {
         results.push({ name: "database", ok: false, detail: firstLine(e) });
       }
@@ -78,6 +138,23 @@ export async function runCheck(s: Settings): Promise<number> {
   return failed ? 1 : 0;
 }
 
+/** What the next start (or the running process) does, from the state and the source. */
+function phaseOf(state: SavedState | null, source: Record<string, unknown>): string {
+  if (!state) return "no state: the next start dumps";
+  if (source.error) return "state saved; the source did not answer";
+  if (state.position.resync) {
+    return `resync pending (${state.position.resync}): the next start dumps`;
+  }
+  if (source.slot_active === true) return "streaming (the slot is in use)";
+  if (source.replica_registered === true) {
+    return "streaming (a replica with this --server-id is registered)";
+  }
+  if (typeof source.slot === "string" && source.slot.endsWith("(missing)")) {
+    return "slot missing: the next start dumps";
+  }
+  return "stopped: the next start resumes from the state";
+}
+
 export async function runStatus(s: Settings, json: boolean): Promise<number> {
   const log = await setupLogging("error", String(s["log-format"]));
   const parts = await buildParts(s, log);
@@ -94,7 +171,7 @@ export async function runStatus(s: Settings, json: boolean): Promise<number> {
     }
     const out = {
       stateKey: parts.sink.stateKey,
-      phase: state ? "synced" : "no state (next start dumps)",
+      phase: phaseOf(state, source),
       position: state?.position ?? null,
       updatedAt: state?.updatedAt ?? null,
       dumpRevision: state?.dumpRevision ?? null,
@@ -103,14 +180,19 @@ export async function runStatus(s: Settings, json: boolean): Promise<number> {
     };
     if (json) console.log(JSON.stringify(out, null, 2));
     else {
+      // One `name value` line each, the source's fields prefixed `source.`, names aligned.
+      const lines: [string, unknown][] = [];
       for (const [k, v] of Object.entries(out)) {
-        if (k === "source") {
+        if (k !== "source") lines.push([k, v]);
+        else {
           for (const [sk, sv] of Object.entries(v as Record<string, unknown>)) {
-            console.log(
-              `${`source.${sk}`.padEnd(16)} ${typeof sv === "object" ? JSON.stringify(sv) : sv}`,
-            );
+            lines.push([`source.${sk}`, sv]);
           }
-        } else console.log(`${k.padEnd(16)} ${typeof v === "object" && v ? JSON.stringify(v) : v}`);
+        }
+      }
+      const w = Math.max(...lines.map(([k]) => k.length));
+      for (const [k, v] of lines) {
+        console.log(`${k.padEnd(w)}  ${typeof v === "object" && v ? JSON.stringify(v) : v}`);
       }
     }
     return 0;

@@ -6,6 +6,7 @@ import { Command, CommanderError, Option } from "commander";
 import { OPTIONS, resolveSettings, UsageError } from "../config/options.ts";
 import { parseConfigFile } from "../config/options.ts";
 import { ConfigError } from "../core/source.ts";
+import { EtcdError, EtcdUnavailableError } from "../etcd/client.ts";
 import { startRun } from "./run.ts";
 import { runCheck, runDrop, runStatus } from "./admin.ts";
 import { VERSION } from "../version.ts";
@@ -95,6 +96,8 @@ export async function main(args: string[]): Promise<number> {
       return e.exitCode === 0 ? 0 : 2;
     }
     if (e instanceof UsageError || e instanceof ConfigError) fail(e.message);
+    // check/status/drop talk to etcd once: an outage there is their answer, not a crash.
+    if (e instanceof EtcdUnavailableError || e instanceof EtcdError) fail(e.message, 1);
     throw e;
   }
   return result;

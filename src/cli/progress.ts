@@ -16,16 +16,24 @@ function fmtEta(seconds: number): string {
   return `${Math.floor(seconds / 60)}m${String(Math.ceil(seconds % 60)).padStart(2, "0")}s`;
 }
 
+/**
+ * The rate is taken over this much history: rows arrive in batches of hundreds, so a rate
+ * over one redraw interval jumps between multiples of the batch size.
+ */
+const RATE_WINDOW_MS = 10_000;
+
 /** One progress row per table: name, done/estimate, percent, rate, ETA. */
 export function progressRows(
   status: Status,
-  prev: Map<string, Sample>,
+  prev: Map<string, Sample[]>,
   now: number,
 ): string[][] {
   const rows: string[][] = [];
   for (const [table, done] of [...status.dumpRows].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const est = status.rowsEstimated.get(table);
-    const p = prev.get(table);
+    const seen = prev.get(table) ?? [];
+    while (seen.length > 1 && seen[1].at <= now - RATE_WINDOW_MS) seen.shift();
+    const p = seen[0];
     const rate = p && now > p.at ? ((done - p.rows) * 1000) / (now - p.at) : 0;
     const total = est !== undefined ? Math.max(est, done) : undefined;
     rows.push([
@@ -35,7 +43,8 @@ export function progressRows(
       `${Math.round(rate)}/s`,
       total !== undefined && rate > 0 ? fmtEta((total - done) / rate) : "–",
     ]);
-    prev.set(table, { rows: done, at: now });
+    seen.push({ rows: done, at: now });
+    prev.set(table, seen);
   }
   return rows;
 }
@@ -44,7 +53,7 @@ export function progressRows(
 export function showProgress(status: Status, log: Log, intervalMs?: number): () => void {
   const tty = Deno.stderr.isTerminal();
   const every = intervalMs ?? (tty ? 500 : 5000);
-  const prev = new Map<string, Sample>();
+  const prev = new Map<string, Sample[]>();
   const enc = new TextEncoder();
   let drawn = 0;
   const clear = () => {

@@ -2,6 +2,7 @@
 import type { Settings } from "../config/options.ts";
 import { UsageError } from "../config/options.ts";
 import { TableFilter } from "../core/filter.ts";
+import { KeyConfig } from "../core/key_config.ts";
 import { normalizePrefix } from "../core/keys.ts";
 import type { SourceOptions } from "../core/source.ts";
 import { EtcdClient, type TxnCompare } from "../etcd/client.ts";
@@ -19,6 +20,7 @@ import { ConfigError } from "../core/source.ts";
 import { parsePgUrl } from "../pg/url.ts";
 import { parseMysqlUrl } from "../mysql/url.ts";
 import { parseAddr } from "../service/http.ts";
+import { pollLagBytes } from "../service/lag.ts";
 
 const str = (v: unknown) => (v === undefined ? undefined : String(v));
 
@@ -142,15 +144,22 @@ export async function buildParts(s: Settings, log: SourceOptions["log"]): Promis
     maxTxnBytes: s["etcd-max-txn-bytes"] as number,
     oversize: s["oversize"] as "fail" | "skip",
     log,
-    onTxn: () => status.etcdTxns++,
+    onTxn: (t) => status.observeTxn(t.seconds),
     onOversize: () => status.oversizeSkipped++,
     fence: () => fence.current?.() ?? [],
   });
+  let keys: KeyConfig;
+  try {
+    keys = new KeyConfig(s["keys"] as string[]);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
   const source: SourceOptions = {
     url,
     filter: new TableFilter(s["tables"] as string[], s["exclude"] as string[]),
+    keys,
     log,
-    onTableEstimate: (table, rows) => status.rowsEstimated.set(table, rows),
+    onTableEstimate: (table, rows) => status.estimate(table, rows),
     pgx: {
       slot: str(s["slot"])!,
       publication: str(s["publication"])!,
@@ -197,6 +206,8 @@ export async function startRun(s: Settings): Promise<number> {
       `cannot serve --http-addr ${s["http-addr"]}: ${(e as Error).message.split("\n")[0]}`,
     );
   }
+  // Lag in bytes is only reported through /metrics: no endpoint, no polling.
+  if (http) pollLagBytes(factory, parts.status, log, stop.signal);
   const sigterm = onSignal("SIGTERM");
   const sigint = onSignal("SIGINT");
   Deno.addSignalListener("SIGTERM", sigterm);

@@ -77,6 +77,12 @@ export const OPTIONS: readonly OptionSpec[] = [
     description: "tables to sync (globs on schema.table)",
   },
   { name: "exclude", kind: "list", default: [], description: "tables to skip (globs)" },
+  {
+    name: "keys",
+    kind: "list",
+    default: [],
+    description: "key columns for tables without a primary key: schema.table=col[+col...]",
+  },
   { name: "slot", kind: "string", default: "sync", description: "replication slot (pgx)" },
   { name: "publication", kind: "string", default: "sync", description: "publication (pgx)" },
   {

@@ -64,6 +64,8 @@ export interface SourceOptions {
   /** Database URL (may carry a password: never log it whole; see `redactUrl`). */
   url: string;
   filter: import("./filter.ts").TableFilter;
+  /** `--keys`: key columns of tables without a primary key. */
+  keys: import("./key_config.ts").KeyConfig;
   log: import("./log.ts").Log;
   /** Called by dump() with each table's estimated row count (progress display, metrics). */
   onTableEstimate?: (table: string, rows: number) => void;

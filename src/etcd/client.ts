@@ -110,6 +110,18 @@ export class EtcdUnavailableError extends Error {
   override name = "EtcdUnavailableError";
 }
 
+/** The first line of a failed fetch, with its cause: Deno's own message is "fetch failed". */
+function fetchFailure(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  const cause = e instanceof Error && e.cause instanceof Error ? e.cause.message : "";
+  return (cause && !msg.includes(cause) ? `${msg}: ${cause}` : msg).split("\n")[0];
+}
+
+/** The TLS part of a fetch failure: `invalid peer certificate: UnknownIssuer`. */
+function tlsReason(why: string): string {
+  return /(invalid peer certificate: \w+|received fatal alert: \w+)/i.exec(why)?.[1] ?? why;
+}
+
 // Uint8Array base64 methods (ES2026) are in V8 but not yet in TypeScript's lib.
 type B64Bytes = Uint8Array & { toBase64(): string };
 const fromBase64 = (Uint8Array as unknown as { fromBase64(s: string): Uint8Array }).fromBase64;
@@ -242,10 +254,25 @@ export class EtcdClient {
         this.#current = (this.#current + 1) % n;
       }
     }
-    const why = lastErr instanceof Error ? lastErr.message : String(lastErr);
-    throw new EtcdUnavailableError(
-      `etcd unreachable at ${this.#opts.endpoints.join(",")}: ${why.split("\n")[0]}`,
-    );
+    const at = this.#opts.endpoints.join(",");
+    const why = fetchFailure(lastErr);
+    // A certificate either side rejects stays rejected: say what to change (exit 2 at first
+    // start, like bad credentials) instead of retrying "fetch failed" forever.
+    if (/invalid peer certificate/i.test(why)) {
+      throw new ConfigError(
+        `cannot verify etcd's TLS certificate at ${at} (${tlsReason(why)}): give the CA that ` +
+          "signed it with --etcd-ca",
+      );
+    }
+    if (
+      /fatal alert: (BadCertificate|CertificateRequired|UnknownCA|CertificateUnknown)/i.test(why)
+    ) {
+      throw new ConfigError(
+        `etcd at ${at} rejected the TLS client certificate (${tlsReason(why)}): give ` +
+          "--etcd-cert and --etcd-key signed by a CA etcd trusts (its --trusted-ca-file)",
+      );
+    }
+    throw new EtcdUnavailableError(`etcd unreachable at ${at}: ${why}`);
   }
 
   async #send(

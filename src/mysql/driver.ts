@@ -18,13 +18,13 @@ import {
   type SourceSession,
   type StartPlan,
 } from "../core/source.ts";
-import { MysqlConn, MysqlError } from "./conn.ts";
+import { MysqlConn, MysqlConnectionError, MysqlError } from "./conn.ts";
 import { type MysqlUrl, parseMysqlUrl } from "./url.ts";
 import { runMysqldump } from "./dump.ts";
 import { BinlogDecoder, type BinlogEvent, type EventHeader } from "./binlog.ts";
 import { decodeRowsEvent } from "./rows.ts";
 import { dumpCell, dumpKeyPart } from "./values.ts";
-import { loadSchemas, sqlString, SYSTEM_SCHEMAS } from "./schema.ts";
+import { applyKeyConfig, loadSchemas, sqlString, SYSTEM_SCHEMAS } from "./schema.ts";
 import {
   addGtid,
   encodeGtidSet,
@@ -213,7 +213,10 @@ class MysqlSession implements SourceSession {
   }
 
   async #loadAll(): Promise<TableSchema[]> {
-    const all = await loadSchemas(this.#conn!, await this.#databases(), this.#info!.mariadb);
+    const all = applyKeyConfig(
+      await loadSchemas(this.#conn!, await this.#databases(), this.#info!.mariadb),
+      this.opts.keys,
+    );
     const out: TableSchema[] = [];
     for (const t of all.values()) {
       if (!this.#selected(t.schema, t.table)) continue;
@@ -327,7 +330,8 @@ class MysqlSession implements SourceSession {
        WHERE TABLE_TYPE = 'BASE TABLE'`,
     );
     for (const [s, t, n] of est.rows) {
-      if (this.#schemas.has(`${s}.${t}`)) {
+      // Keyed tables only: the others are not dumped, so they have no progress.
+      if (this.#schemas.get(`${s}.${t}`)?.keyColumns.length) {
         this.opts.onTableEstimate?.(this.#keyName(s!, t!), Number(n ?? 0));
       }
     }
@@ -550,7 +554,7 @@ class MysqlSession implements SourceSession {
           }
         } else await handle(header, event);
       }
-      throw new Error("the server ended the binlog stream");
+      throw new MysqlConnectionError("the server ended the binlog stream");
     } catch (e) {
       if (signal.aborted) return;
       throw e;
@@ -577,7 +581,10 @@ class MysqlSession implements SourceSession {
     const id = `${schema}.${table}`;
     let t = this.#schemas.get(id);
     if (!t) {
-      const m = await loadSchemas(this.#conn!, [schema], this.#info!.mariadb, table);
+      const m = applyKeyConfig(
+        await loadSchemas(this.#conn!, [schema], this.#info!.mariadb, table),
+        this.opts.keys,
+      );
       t = m.get(id);
       if (t) this.#schemas.set(id, t);
     }
@@ -654,6 +661,42 @@ async function check(opts: SourceOptions): Promise<CheckResult[]> {
       detail: canDump ? "yes" : "not found",
       fix: "install mariadb-client (Debian) or mysql-client",
     });
+    const grants = (await c.query("SHOW GRANTS")).rows.map((r) => r[0] ?? "");
+    const missing = missingGrants(grants);
+    out.push({
+      name: "replication privilege",
+      ok: missing.length === 0,
+      detail: missing.length ? `missing ${missing.join(", ")}` : "granted",
+      fix: `GRANT ${missing.join(", ")} ON *.* TO '${url.user}'@'<its host>'`,
+    });
+    const onlyDb = !opts.filter.hasIncludes && url.database;
+    const t = await c.query(
+      // KEY_COLUMN_USAGE, as the dump reads keys: MariaDB hides TABLE_CONSTRAINTS rows from
+      // a user with only SELECT.
+      `SELECT t.TABLE_SCHEMA, t.TABLE_NAME, EXISTS(SELECT 1 FROM information_schema.KEY_COLUMN_USAGE k
+         WHERE k.TABLE_SCHEMA = t.TABLE_SCHEMA AND k.TABLE_NAME = t.TABLE_NAME
+           AND k.CONSTRAINT_NAME = 'PRIMARY')
+       FROM information_schema.TABLES t WHERE t.TABLE_TYPE = 'BASE TABLE'${
+        onlyDb ? ` AND t.TABLE_SCHEMA = ${sqlString(url.database)}` : ""
+      } ORDER BY 1, 2`,
+    );
+    const selected = t.rows.filter(([db, name]) =>
+      !SYSTEM_SCHEMAS.includes(db!.toLowerCase()) && opts.filter.matches(db!, name!)
+    );
+    // A table given key columns with --keys is replicated like a keyed one.
+    const noKey = selected.filter(([db, name, pk]) =>
+      pk !== "1" && !opts.keys?.columnsFor(db!, name!)
+    )
+      .map(([db, name]) => `${db}.${name}`);
+    out.push({
+      name: "tables have primary keys",
+      ok: noKey.length === 0,
+      detail: noKey.length
+        ? `not replicated: ${noKey.slice(0, 5).join(", ")}${noKey.length > 5 ? ", ..." : ""}`
+        : `${selected.length} tables selected`,
+      fix: "add a primary key to each table, give it key columns with --keys, or leave it out " +
+        "with --exclude",
+    });
   } finally {
     c.close();
   }
@@ -668,15 +711,51 @@ async function inspect(
   try {
     const s = await c.query("SHOW MASTER STATUS");
     const [file, offset] = s.rows[0] ?? [];
-    return {
+    const out: Record<string, unknown> = {
       server_file: file,
       server_offset: Number(offset),
       saved_file: state?.position.file ?? null,
       saved_offset: state?.position.offset ?? null,
     };
+    // A sync streaming now is registered as a replica with its --server-id.
+    try {
+      const hosts = await c.query("SHOW SLAVE HOSTS");
+      out.replica_registered = hosts.rows.some(([id]) => Number(id) === opts.mysql.serverId);
+    } catch { /* needs a privilege the user may lack: then unknown */ }
+    // Bytes from the saved position to the server's: the rest of our file plus every
+    // later one (SHOW BINARY LOGS lists them in order; the last is the one being written).
+    if (state?.position.file && file) {
+      const logs = (await c.query("SHOW BINARY LOGS")).rows;
+      const i = logs.findIndex(([name]) => name === state.position.file);
+      if (i >= 0) {
+        let bytes = -Number(state.position.offset);
+        for (const [name, size] of logs.slice(i)) {
+          bytes += name === file ? Number(offset) : Number(size);
+          if (name === file) break;
+        }
+        out.lag_bytes = Math.max(0, bytes);
+      }
+    }
+    return out;
   } finally {
     c.close();
   }
+}
+
+/**
+ * The privileges sync needs that `SHOW GRANTS` lines do not give (global ones; SELECT may
+ * be on a database). MariaDB 10.5+ prints REPLICATION CLIENT as BINLOG MONITOR.
+ */
+export function missingGrants(lines: string[]): string[] {
+  const text = lines.join("\n").toUpperCase();
+  const global = lines.filter((l) => / ON \*\.\* /i.test(l)).join("\n").toUpperCase();
+  if (/GRANT ALL PRIVILEGES ON \*\.\* /.test(global)) return [];
+  const missing: string[] = [];
+  if (!/REPLICATION SLAVE|REPLICATION REPLICA/.test(global)) missing.push("REPLICATION SLAVE");
+  if (!/REPLICATION CLIENT|BINLOG MONITOR/.test(global)) missing.push("REPLICATION CLIENT");
+  if (!/\bRELOAD\b/.test(global)) missing.push("RELOAD");
+  if (!/\bSELECT\b|ALL PRIVILEGES/.test(text)) missing.push("SELECT");
+  return missing;
 }
 
 /** The GTID text to resume from ("" when the position has none this server can use). */

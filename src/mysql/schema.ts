@@ -1,4 +1,5 @@
 /** Table schemas from information_schema (columns, types, charsets, primary keys). */
+import { configuredKey, type KeyConfig } from "../core/key_config.ts";
 import type { MysqlColumn, TableSchema } from "./types.ts";
 
 /** What runs a query: the driver's own connection. */
@@ -42,6 +43,19 @@ export function parseMembers(columnType: string): string[] {
     if (columnType[i] === ",") i++;
   }
   return out;
+}
+
+/** Tables without a primary key get the key columns `--keys` gives them (in place). */
+export function applyKeyConfig(
+  schemas: Map<string, TableSchema>,
+  keys: KeyConfig,
+): Map<string, TableSchema> {
+  for (const t of schemas.values()) {
+    if (t.keyColumns.length) continue;
+    const idx = configuredKey(keys, t.schema, t.table, t.columns.map((c) => c.name));
+    if (idx) t.keyColumns = idx;
+  }
+  return schemas;
 }
 
 /**

@@ -116,8 +116,9 @@ export function schemaForEvent(
       members,
     });
   }
-  const keyColumns = meta.primaryKey ??
-    (current
+  const keyColumns = meta.primaryKey?.length
+    ? meta.primaryKey
+    : (current
       ? current.keyColumns.map((k) => meta.columnNames!.indexOf(current.columns[k].name))
       : []);
   if (keyColumns.includes(-1)) return undefined;

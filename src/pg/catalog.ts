@@ -4,6 +4,7 @@ import { literal } from "./conn.ts";
 import { BUILTIN_TYPES, type PgType, typeQuery, valueRenderer } from "./values.ts";
 import type { TableFilter } from "../core/filter.ts";
 import { keyTableName } from "../core/keys.ts";
+import { configuredKey, type KeyConfig } from "../core/key_config.ts";
 
 export interface TableInfo {
   oid: number;
@@ -16,6 +17,10 @@ export interface TableInfo {
   keyColumns: string[];
   /** Estimated rows (pg_class.reltuples; -1 or 0 when never analysed). */
   estimate: number;
+  /** True when the key comes from `--keys` (the table has no primary key). */
+  keyConfigured?: boolean;
+  /** pg_class.relreplident: d(efault), n(othing), f(ull) or i(ndex). */
+  replicaIdentity: string;
   /** REPLICA IDENTITY USING INDEX: the index and its columns (the old key a DELETE carries). */
   identityIndex?: { name: string; columns: string[] };
 }
@@ -26,13 +31,23 @@ export interface TableInfo {
  */
 export function identityProblem(t: TableInfo): string | undefined {
   const idx = t.identityIndex;
+  if (t.keyConfigured && t.replicaIdentity !== "f" && !idx) {
+    const table = qualified(t);
+    return `table ${table} has no primary key and REPLICA IDENTITY ${
+      t.replicaIdentity === "n" ? "NOTHING" : "DEFAULT"
+    }, so its deletes carry no --keys columns (${t.keyColumns.join(", ")}) and PostgreSQL ` +
+      `refuses them: run ALTER TABLE ${table} REPLICA IDENTITY FULL`;
+  }
   if (!idx || !t.keyColumns.length) return undefined;
   const missing = t.keyColumns.filter((k) => !idx.columns.includes(k));
   if (!missing.length) return undefined;
   const table = qualified(t);
+  const what = t.keyConfigured ? "--keys" : "primary-key";
   return `table ${table} has REPLICA IDENTITY USING INDEX ${idx.name}, which leaves out ` +
-    `primary-key column${missing.length > 1 ? "s" : ""} ${missing.join(", ")}, so its deletes ` +
-    `cannot be mapped to keys: run ALTER TABLE ${table} REPLICA IDENTITY DEFAULT (or FULL)`;
+    `${what} column${missing.length > 1 ? "s" : ""} ${missing.join(", ")}, so its deletes ` +
+    `cannot be mapped to keys: run ALTER TABLE ${table} REPLICA IDENTITY ${
+      t.keyConfigured ? "FULL" : "DEFAULT (or FULL)"
+    }`;
 }
 
 /** Known types: the built-ins, plus whatever the catalogue was asked about. */
@@ -108,9 +123,10 @@ export async function listTables(
   conn: PgConn,
   version: number,
   filter: TableFilter,
+  keys: KeyConfig,
 ): Promise<TableInfo[]> {
   const r = await conn.query(
-    `SELECT c.oid, n.nspname, c.relname, c.reltuples::bigint FROM pg_class c
+    `SELECT c.oid, n.nspname, c.relname, c.reltuples::bigint, c.relreplident FROM pg_class c
      JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
        AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'
@@ -118,9 +134,17 @@ export async function listTables(
      ORDER BY n.nspname, c.relname`,
   );
   const out: TableInfo[] = [];
-  for (const [oid, schema, name, estimate] of r.rows) {
+  for (const [oid, schema, name, estimate, identity] of r.rows) {
     if (!filter.matches(schema!, name!)) continue;
-    out.push(await describe(conn, version, Number(oid), schema!, name!, Number(estimate)));
+    out.push(
+      await describe(conn, version, keys, {
+        oid: Number(oid),
+        schema: schema!,
+        name: name!,
+        estimate: Number(estimate),
+        replicaIdentity: identity!,
+      }),
+    );
   }
   return out;
 }
@@ -130,35 +154,57 @@ export async function tableByOid(
   conn: PgConn,
   version: number,
   oid: number,
+  keys: KeyConfig,
 ): Promise<TableInfo | undefined> {
   const r = await conn.query(
-    `SELECT n.nspname, c.relname, c.reltuples::bigint FROM pg_class c
+    `SELECT n.nspname, c.relname, c.reltuples::bigint, c.relreplident FROM pg_class c
      JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = ${oid}`,
   );
   if (!r.rows.length) return undefined;
-  const [schema, name, estimate] = r.rows[0];
-  return describe(conn, version, oid, schema!, name!, Number(estimate));
+  const [schema, name, estimate, identity] = r.rows[0];
+  return describe(conn, version, keys, {
+    oid,
+    schema: schema!,
+    name: name!,
+    estimate: Number(estimate),
+    replicaIdentity: identity!,
+  });
 }
 
 async function describe(
   conn: PgConn,
   version: number,
-  oid: number,
-  schema: string,
-  name: string,
-  estimate: number,
+  keyConfig: KeyConfig,
+  t: { oid: number; schema: string; name: string; estimate: number; replicaIdentity: string },
 ): Promise<TableInfo> {
+  const { oid, schema, name } = t;
   const cols = await conn.query(columnsSql(version, String(oid)));
   const keys = await conn.query(KEY_SQL(String(oid)));
   const identity = await conn.query(IDENTITY_SQL(String(oid)));
+  const columns = cols.rows.map(([n, t, m]) => ({
+    name: n!,
+    typeOid: Number(t),
+    typmod: Number(m),
+  }));
+  let keyColumns = keys.rows.map(([n]) => n!);
+  // A configured key serves only a table without a primary key (the primary key wins).
+  const configured = keyColumns.length ? undefined : configuredKey(
+    keyConfig,
+    schema,
+    name,
+    columns.map((c) => c.name),
+  );
+  if (configured) keyColumns = configured.map((i) => columns[i].name);
   return {
     oid,
     schema,
     name,
     keyName: keyTableName(schema, name, "public"),
-    columns: cols.rows.map(([n, t, m]) => ({ name: n!, typeOid: Number(t), typmod: Number(m) })),
-    keyColumns: keys.rows.map(([n]) => n!),
-    estimate,
+    columns,
+    keyColumns,
+    ...(configured ? { keyConfigured: true } : {}),
+    replicaIdentity: t.replicaIdentity,
+    estimate: t.estimate,
     ...(identity.rows.length
       ? { identityIndex: { name: identity.rows[0][0]!, columns: identity.rows.map((r) => r[1]!) } }
       : {}),

@@ -35,6 +35,7 @@ import {
 } from "./catalog.ts";
 import { decodePgOutput, formatLsn, parseLsn, type TupleValue } from "./pgoutput.ts";
 import { parseReplicationMessage, pgTimeToDate, standbyStatus } from "./replication.ts";
+import { historyText, timelineEnd } from "./timeline.ts";
 
 /** Rows per batch handed to the sink during the dump. */
 const DUMP_BATCH = 500;
@@ -163,6 +164,14 @@ interface StreamRelation {
   identityGap?: boolean;
 }
 
+/**
+ * The tables a `FOR TABLE` publication lists: those with a key. PostgreSQL refuses UPDATE
+ * and DELETE on a published table without a replica identity, so keyless ones stay out.
+ */
+function published(tables: TableInfo[]): string[] {
+  return tables.filter((t) => t.keyColumns.length).map(qualified);
+}
+
 class PgSession implements SourceSession {
   readonly driver = "pgx";
   identity: SourceIdentity = {};
@@ -194,7 +203,7 @@ class PgSession implements SourceSession {
     try {
       this.#repl = await connectPrimary(this.url, true);
       const sys = await this.#repl.query("IDENTIFY_SYSTEM");
-      const [systemId] = sys.rows[0];
+      const [systemId, timeline] = sys.rows[0];
       this.#version = Number((await this.#repl.query("SHOW server_version_num")).rows[0][0]);
       if (this.#version < 100000) {
         throw new ConfigError(
@@ -224,6 +233,7 @@ class PgSession implements SourceSession {
         system: systemId!,
         database: this.url.database,
         slot: this.opts.pgx.slot,
+        timeline: Number(timeline),
       };
     } finally {
       signal.removeEventListener("abort", abort);
@@ -262,8 +272,7 @@ class PgSession implements SourceSession {
     if (!r.rows.length) {
       if (all) await meta.query(`CREATE PUBLICATION ${ident(pub)} FOR ALL TABLES`);
       else {
-        const list = tables ?? (await listTables(meta, this.#version, this.opts.filter));
-        const names = list.map(qualified);
+        const names = published(tables ?? await this.#tables(meta));
         await meta.query(
           names.length
             ? `CREATE PUBLICATION ${ident(pub)} FOR TABLE ${names.join(", ")}`
@@ -274,11 +283,11 @@ class PgSession implements SourceSession {
       return true;
     }
     if (all || r.rows[0][0] === "t") return false;
-    const list = tables ?? (await listTables(meta, this.#version, this.opts.filter));
+    const list = tables ?? await this.#tables(meta);
     const have = await meta.query(
       `SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = ${literal(pub)}`,
     );
-    const want = new Set(list.map(qualified));
+    const want = new Set(published(list));
     const got = new Set(have.rows.map(([s, t]) => qualified({ schema: s!, name: t! })));
     if (want.size === got.size && [...want].every((w) => got.has(w))) return false;
     await meta.query(
@@ -310,6 +319,8 @@ class PgSession implements SourceSession {
     if (state.source.slot !== this.opts.pgx.slot) {
       return { mode: "dump", reason: "the slot name changed" };
     }
+    const lost = await this.#lostInFailover(state);
+    if (lost) return { mode: "dump", reason: lost };
     const slot = await this.#slot();
     if (!slot) {
       return { mode: "dump", reason: `slot ${this.opts.pgx.slot} does not exist on this server` };
@@ -324,8 +335,33 @@ class PgSession implements SourceSession {
     if (await this.#ensurePublication(null)) {
       return { mode: "dump", reason: "the table selection changed" };
     }
-    this.#checkTables(await listTables(await this.#metaConn(), this.#version, this.opts.filter));
+    this.#checkTables(await this.#tables(await this.#metaConn()));
     return { mode: "resume", position: { lsn: formatLsn(at) } };
+  }
+
+  /**
+   * After a promotion (a new timeline) the saved position may lie past the point where its
+   * timeline ended on this server: etcd then holds changes the server never had, and the
+   * server's first changes sit below the position. Returns why a dump is needed, if it is.
+   */
+  async #lostInFailover(state: SavedState): Promise<string | undefined> {
+    const saved = Number(state.source.timeline ?? 0); // states from before timelines: unknown
+    const now = Number(this.identity.timeline);
+    if (!saved || saved === now) return undefined;
+    const history = now > 1
+      ? (await this.#repl!.query(`TIMELINE_HISTORY ${now}`)).rows[0]?.[1] ?? ""
+      : "";
+    const end = timelineEnd(historyText(history), saved);
+    const at = parseLsn(String(state.position.lsn));
+    if (end === null) return `timeline ${saved} is not in the history of timeline ${now}`;
+    if (at <= end) return undefined;
+    return `timeline ${saved} ended at ${formatLsn(end)} on this server, before the saved ` +
+      `${formatLsn(at)} (a failover lost changes etcd has)`;
+  }
+
+  /** The tables the filter selects, as `conn` sees them. */
+  #tables(conn: PgConn): Promise<TableInfo[]> {
+    return listTables(conn, this.#version, this.opts.filter, this.opts.keys);
   }
 
   /** Warn of tables without a key; refuse a table whose deletes could not be mapped to keys. */
@@ -349,6 +385,14 @@ class PgSession implements SourceSession {
       for (const m of fresh) this.#warnedNoKey.add(m);
       this.#log.warn("tables without a primary key are not replicated", {
         tables: fresh.join(","),
+        // FOR ALL TABLES includes them, and PostgreSQL then refuses their UPDATEs and DELETEs.
+        ...(this.opts.filter.all
+          ? {
+            hint: "the publication (FOR ALL TABLES) makes PostgreSQL refuse their UPDATE and " +
+              "DELETE: give each a primary key, or REPLICA IDENTITY FULL and --keys, or " +
+              "--exclude them",
+          }
+          : {}),
       });
     }
   }
@@ -365,7 +409,7 @@ class PgSession implements SourceSession {
     const repl = this.#repl!;
     const slotName = this.opts.pgx.slot;
     // Before a slot exists to hold WAL for a dump that cannot succeed.
-    this.#checkTables(await listTables(await this.#metaConn(), this.#version, this.opts.filter));
+    this.#checkTables(await this.#tables(await this.#metaConn()));
     await this.#takeOverSlot();
     const existing = await this.#slot();
     if (existing) {
@@ -389,7 +433,7 @@ class PgSession implements SourceSession {
       return c;
     };
     const first = await openWorker();
-    const tables = await listTables(first, this.#version, this.opts.filter);
+    const tables = await this.#tables(first);
     this.#checkTables(tables);
     const keyed = tables.filter((t) => t.keyColumns.length);
     this.#baseline = baselineOf(keyed);
@@ -495,7 +539,7 @@ class PgSession implements SourceSession {
 
     const baseline = this.#baseline ??
       baselineOf(
-        (await listTables(await this.#metaConn(), this.#version, this.opts.filter))
+        (await this.#tables(await this.#metaConn()))
           .filter((t) => t.keyColumns.length),
       );
     const relations = new Map<number, StreamRelation>();
@@ -600,7 +644,7 @@ class PgSession implements SourceSession {
     const selected = this.opts.filter.matches(msg.schema, msg.name);
     if (!selected) return { selected, signature, columns, renderers: [], keyIdx: [] };
     const meta = await this.#metaConn();
-    const info = await tableByOid(meta, this.#version, msg.relationId);
+    const info = await tableByOid(meta, this.#version, msg.relationId, this.opts.keys);
     await this.#types.load(meta, msg.columns.map((c) => c.typeOid));
     const keyCols = info?.keyColumns ?? [];
     const keyIdx = keyCols.map((k) => columns.indexOf(k));
@@ -615,7 +659,8 @@ class PgSession implements SourceSession {
       columns,
       renderers: msg.columns.map((c) => this.#types.renderer(c.typeOid)),
       keyIdx,
-      identityGap: msg.replicaIdentity === "i" && keyIdx.some((i) => !msg.columns[i].key),
+      // NOTHING: the server refuses the table's updates and deletes, so none arrive.
+      identityGap: msg.replicaIdentity !== "n" && keyIdx.some((i) => !msg.columns[i].key),
     };
   }
 
@@ -701,23 +746,32 @@ async function check(opts: SourceOptions): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
   const url = parsePgUrl(opts.url);
   let conn: PgConn;
+  const where = `${url.hosts.map((h) => `${h.host}:${h.port}`).join(",")}/${url.database}`;
   try {
     conn = await connectPrimary(url, true);
-    out.push({
-      name: "database reachable",
-      ok: true,
-      detail: `${url.hosts.map((h) => `${h.host}:${h.port}`).join(",")}/${url.database}`,
-    });
   } catch (e) {
-    const err = configErrorFor(e, url) as Error;
-    out.push({
-      name: "database reachable",
-      ok: false,
-      detail: err.message.split("\n")[0],
-      fix: "check host, port, user, password and pg_hba.conf (replication connections too)",
-    });
-    return out;
+    let err = configErrorFor(e, url) as Error;
+    let plain: PgConn | undefined;
+    // A role without REPLICATION cannot open a replication connection: connect plainly so
+    // the other checks still run (the privilege check below fails, with its fix).
+    if (/must be superuser or replication role/.test(err.message)) {
+      plain = await connectPrimary(url, false).catch((e2) => {
+        err = configErrorFor(e2, url) as Error;
+        return undefined;
+      });
+    }
+    if (!plain) {
+      out.push({
+        name: "database reachable",
+        ok: false,
+        detail: err.message.split("\n")[0],
+        fix: "check host, port, user, password and pg_hba.conf (replication connections too)",
+      });
+      return out;
+    }
+    conn = plain;
   }
+  out.push({ name: "database reachable", ok: true, detail: where });
   try {
     const one = async (sql: string) => (await conn.query(sql)).rows[0]?.[0] ?? "";
     const version = Number(await one("SHOW server_version_num"));
@@ -767,7 +821,7 @@ async function check(opts: SourceOptions): Promise<CheckResult[]> {
       detail: `${usedS} of ${maxS} used`,
       fix: "raise max_wal_senders",
     });
-    const tables = await listTables(conn, version, opts.filter);
+    const tables = await listTables(conn, version, opts.filter, opts.keys);
     const noKey = tables.filter((t) => !t.keyColumns.length).map((t) => `${t.schema}.${t.name}`);
     out.push({
       name: "tables have primary keys",
@@ -775,7 +829,15 @@ async function check(opts: SourceOptions): Promise<CheckResult[]> {
       detail: noKey.length
         ? `not replicated: ${noKey.slice(0, 5).join(", ")}${noKey.length > 5 ? ", ..." : ""}`
         : `${tables.length} tables selected`,
-      fix: "add a primary key to each table, or leave them out with --exclude",
+      fix: "add a primary key to each table, give it key columns with --keys (and REPLICA " +
+        "IDENTITY FULL), or leave it out with --exclude",
+    });
+    const identity = tables.map(identityProblem).filter((p) => p !== undefined);
+    out.push({
+      name: "replica identity carries the key",
+      ok: identity.length === 0,
+      detail: identity.length ? identity[0]! : "deletes name their keys",
+      fix: "run the ALTER TABLE ... REPLICA IDENTITY the detail names",
     });
     const pub = await conn.query(
       `SELECT puballtables FROM pg_publication WHERE pubname = ${literal(opts.pgx.publication)}`,

@@ -11,8 +11,13 @@ export function renderMetrics(s: Status, now = new Date()): string {
   const out: string[] = [];
   const metric = (name: string, type: string, help: string, rows: [string, number][]) => {
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    // A histogram's rows carry their suffix (`_bucket{...}`, `_sum`, `_count`) as "labels".
     for (const [labels, v] of rows) out.push(`${name}${labels} ${v}`);
   };
+  metric("sync_info", "gauge", "Always 1; the labels say what runs.", [[
+    `{version="${esc(s.about.version ?? "")}",driver="${esc(s.about.driver ?? "")}"}`,
+    1,
+  ]]);
   metric(
     "sync_phase",
     "gauge",
@@ -45,6 +50,22 @@ export function renderMetrics(s: Status, now = new Date()): string {
     s.transactions,
   ]]);
   metric("sync_etcd_txns_total", "counter", "etcd transactions committed.", [["", s.etcdTxns]]);
+  const h = s.etcdTxnSeconds;
+  let cumulative = 0;
+  metric(
+    "sync_etcd_txn_duration_seconds",
+    "histogram",
+    "Latency of committed etcd transactions.",
+    [
+      ...h.bounds.map((b, i): [string, number] => {
+        cumulative += h.counts[i];
+        return [`_bucket{le="${b}"}`, cumulative];
+      }),
+      [`_bucket{le="+Inf"}`, h.count],
+      ["_sum", h.sum],
+      ["_count", h.count],
+    ],
+  );
   metric("sync_oversize_rows_skipped_total", "counter", "Rows too large for etcd, skipped.", [[
     "",
     s.oversizeSkipped,
@@ -58,6 +79,18 @@ export function renderMetrics(s: Status, now = new Date()): string {
   metric("sync_lag_seconds", "gauge", "Source commit to etcd commit delay.", [[
     "",
     s.lagSeconds(now),
+  ]]);
+  if (s.lagBytes !== undefined) {
+    metric(
+      "sync_lag_bytes",
+      "gauge",
+      "Source log bytes not yet confirmed (WAL or binlog), polled while streaming.",
+      [["", s.lagBytes]],
+    );
+  }
+  metric("sync_backlog_changes", "gauge", "Changes read from the source, not yet in etcd.", [[
+    "",
+    s.backlog,
   ]]);
   if (s.lastError) {
     metric("sync_last_error_timestamp_seconds", "gauge", "Time of the last error.", [[

@@ -30,6 +30,11 @@ export class FatalError extends Error {
   }
 }
 
+/** The source closed its stream without an error (a retry resumes). */
+class StreamEndedError extends Error {
+  override name = "StreamEndedError";
+}
+
 function reasonOf(e: unknown): string {
   if (e instanceof Error) return e.message.split("\n")[0];
   return String(e);
@@ -65,7 +70,7 @@ export async function runService(o: ServiceOptions): Promise<void> {
     try {
       await runOnce(o, status, () => (everStreamed = true));
       if (o.signal.aborted) break;
-      throw new Error("source stream ended");
+      throw new StreamEndedError("source stream ended");
     } catch (e) {
       if (o.signal.aborted) break;
       if (e instanceof OversizeError) throw new FatalError(e.message, 1);
@@ -75,7 +80,8 @@ export async function runService(o: ServiceOptions): Promise<void> {
       const reason = reasonOf(e);
       status.phase = "retrying";
       status.lastError = { time: new Date(), message: reason };
-      status.count(status.reconnects, (e as Error)?.name ?? "Error");
+      // The error's class is the reason label: few values, and it names the side that failed.
+      status.count(status.reconnects, e instanceof Error ? e.name : "Error");
       if (Date.now() - started > 60_000) backoff = minB;
       const wait = Math.round(backoff / 2 + Math.random() * backoff / 2);
       o.log.warn("retrying", { attempt, reason, retry_in_ms: wait });
@@ -133,6 +139,7 @@ async function runOnce(o: ServiceOptions, status: Status, streaming: () => void)
     }
 
     if (attempt.signal.aborted) return;
+    status.resetBacklog();
     status.phase = "sync";
     streaming();
     const pipeline = new Pipeline(sink, stateAt, {
@@ -140,6 +147,7 @@ async function runOnce(o: ServiceOptions, status: Status, streaming: () => void)
         session.confirm(p);
         status.backlog = pipeline.backlog;
         status.position = p;
+        status.transactionsApplied(batches.filter((b) => b.commit?.time).length);
         for (const b of batches) {
           // A commit without a time only moves the position (an idle source's heartbeat):
           // it is no transaction, and taking it for one made an idle sync look lagging.
@@ -156,6 +164,9 @@ async function runOnce(o: ServiceOptions, status: Status, streaming: () => void)
       attempt.abort();
       throw e;
     });
+    // Awaited only once the stream has ended; until then a sink failure (etcd down) must
+    // not count as an unhandled rejection, which would end the process instead of a retry.
+    applying.catch(() => {});
     // A stop takes nothing new from the source, lets the pipeline commit what it holds
     // (each commit confirmed while the replication connection is still open), and only
     // then ends the stream, so the source learns the last committed position. What is
@@ -171,6 +182,7 @@ async function runOnce(o: ServiceOptions, status: Status, streaming: () => void)
       await session.stream(position, async (batch) => {
         if (draining) return;
         status.backlog += batch.changes.length;
+        if (batch.commit?.time) status.transactionRead(batch.commit.time);
         await pipeline.push(batch);
       }, attempt.signal);
     } catch (e) {

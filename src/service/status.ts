@@ -15,6 +15,28 @@ export interface Sample {
 /** How much history the status page's chart gets: ten minutes at one sample a second. */
 export const HISTORY_MS = 10 * 60_000;
 
+/** Upper bounds (seconds) of the etcd transaction latency histogram's buckets. */
+export const TXN_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** A Prometheus histogram: cumulative counts are derived when rendered. */
+export class Histogram {
+  /** Observations per bucket (not cumulative); the last entry is +Inf. */
+  readonly counts: number[];
+  sum = 0;
+  count = 0;
+  constructor(readonly bounds: readonly number[]) {
+    this.counts = new Array(bounds.length + 1).fill(0);
+  }
+
+  observe(v: number): void {
+    let i = 0;
+    while (i < this.bounds.length && v > this.bounds[i]) i++;
+    this.counts[i]++;
+    this.sum += v;
+    this.count++;
+  }
+}
+
 export class Status {
   #phase: Phase = "starting";
   /** When the phase last changed. */
@@ -38,7 +60,15 @@ export class Status {
   changes: Map<string, number> = new Map();
   transactions = 0;
   etcdTxns = 0;
+  /** Latency of committed etcd transactions (dump, stream and state writes). */
+  etcdTxnSeconds: Histogram = new Histogram(TXN_BUCKETS);
   oversizeSkipped = 0;
+  /**
+   * Bytes of source log not yet confirmed (PostgreSQL: server WAL position minus the slot's
+   * confirmed position; MySQL: binlog bytes from our position to the server's). Polled from
+   * the source while streaming; undefined until first measured.
+   */
+  lagBytes?: number;
 
   /** Changes read from the source and not yet in etcd. */
   backlog = 0;
@@ -59,10 +89,25 @@ export class Status {
     this.dumpRows.clear();
   }
 
+  /**
+   * The catalogue's row estimate for a table the current dump reads: listed with 0 rows done
+   * from now on, so tables still waiting for their turn show in the progress.
+   */
+  estimate(table: string, rows: number): void {
+    this.rowsEstimated.set(table, rows);
+    if (!this.dumpRows.has(table)) this.dumpRows.set(table, 0);
+  }
+
   /** `n` rows of `table` written by the dump. */
   dumped(table: string, n = 1): void {
     this.count(this.rowsDumped, table, n);
     this.count(this.dumpRows, table, n);
+  }
+
+  /** One committed etcd transaction that took `seconds`. */
+  observeTxn(seconds: number): void {
+    this.etcdTxns++;
+    this.etcdTxnSeconds.observe(seconds);
   }
 
   /** Record a chart point (the HTTP server calls this every second). */
@@ -75,14 +120,34 @@ export class Status {
     while (this.history.length && this.history[0].t < t - HISTORY_MS) this.history.shift();
   }
 
+  /** Source commit times (ms) of transactions read and not yet in etcd, oldest first. */
+  #waiting: number[] = [];
+
+  /** A transaction the source committed at `time` was read (it now waits for etcd). */
+  transactionRead(time: Date): void {
+    this.#waiting.push(time.getTime());
+  }
+
+  /** The oldest `n` transactions read are in etcd. */
+  transactionsApplied(n: number): void {
+    this.#waiting.splice(0, n);
+  }
+
+  /** A new attempt: what the last one read and did not apply will be read again. */
+  resetBacklog(): void {
+    this.#waiting = [];
+    this.backlog = 0;
+  }
+
   /**
-   * Seconds between the source's commit and etcd's: growing with the wall clock while
-   * changes wait, otherwise the delay of the last applied transaction.
+   * How far etcd is behind the source, in seconds: the age of the oldest transaction read
+   * and not yet committed to etcd, so it grows with the wall clock while changes wait, and
+   * is 0 once everything read is in etcd (as a caught-up replica reports; the delay of the
+   * last transaction held on after a burst made an idle sync look lagging for ever).
    */
   lagSeconds(now: Date = new Date()): number {
-    if (!this.lastCommitTime) return 0;
-    const end = this.backlog > 0 ? now : this.lastApplied ?? now;
-    return Math.max(0, (end.getTime() - this.lastCommitTime.getTime()) / 1000);
+    if (!this.#waiting.length) return 0;
+    return Math.max(0, (now.getTime() - this.#waiting[0]) / 1000);
   }
 
   count(map: Map<string, number>, key: string, n = 1): void {

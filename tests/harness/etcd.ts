@@ -19,13 +19,31 @@ export interface EtcdOptions {
   quotaBytes?: number;
   /** etcd's --max-request-bytes. */
   maxRequestBytes?: number;
+  /** etcd's --snapshot-count (entries kept in memory until a snapshot; default 100,000). */
+  snapshotCount?: number;
+  /** Serve clients over https (the peer URL stays plain: one member, loopback). */
+  tls?: EtcdTls;
+  /** More etcd flags (`--auto-compaction-mode=revision`, ...). */
+  args?: string[];
+}
+
+export interface EtcdTls {
+  /** PEM files: the CA clients are checked against, and the server's certificate and key. */
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  /**
+   * `--client-cert-auth`: clients must present a certificate signed by `caFile`; this one
+   * (PEM text) is the harness's own, for the health check.
+   */
+  client?: { cert: string; key: string };
 }
 
 export async function startEtcd(opts: EtcdOptions = {}): Promise<EtcdServer> {
   const dataDir = await tempDir("etcd");
   const clientPort = freePort();
   const peerPort = freePort();
-  const endpoint = `http://127.0.0.1:${clientPort}`;
+  const endpoint = `${opts.tls ? "https" : "http"}://127.0.0.1:${clientPort}`;
   const args = [
     "--name=test",
     `--data-dir=${dataDir}/data`,
@@ -39,12 +57,25 @@ export async function startEtcd(opts: EtcdOptions = {}): Promise<EtcdServer> {
   ];
   if (opts.quotaBytes) args.push(`--quota-backend-bytes=${opts.quotaBytes}`);
   if (opts.maxRequestBytes) args.push(`--max-request-bytes=${opts.maxRequestBytes}`);
+  if (opts.snapshotCount) args.push(`--snapshot-count=${opts.snapshotCount}`);
+  if (opts.args) args.push(...opts.args);
+  let http: Deno.HttpClient | undefined;
+  if (opts.tls) {
+    const t = opts.tls;
+    args.push(`--cert-file=${t.certFile}`, `--key-file=${t.keyFile}`);
+    args.push(`--trusted-ca-file=${t.caFile}`);
+    if (t.client) args.push("--client-cert-auth");
+    http = Deno.createHttpClient({
+      caCerts: [await Deno.readTextFile(t.caFile)],
+      ...(t.client ?? {}),
+    });
+  }
   const boot = async () => {
     const proc = spawn("etcd", { args, env: { ETCD_UNSUPPORTED_ARCH: "" } });
     await waitFor(
       "etcd to serve",
       async () => {
-        const r = await fetch(`${endpoint}/health`);
+        const r = await fetch(`${endpoint}/health`, http ? { client: http } : {});
         await r.body?.cancel();
         return r.ok;
       },
@@ -72,6 +103,7 @@ export async function startEtcd(opts: EtcdOptions = {}): Promise<EtcdServer> {
     },
     async close() {
       await proc.stop();
+      http?.close();
       await Deno.remove(dataDir, { recursive: true }).catch(() => {});
     },
   };

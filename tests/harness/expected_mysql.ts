@@ -93,6 +93,8 @@ export async function expectedFromMysql(
   prefix: string,
   databases: string[],
   defaultDb: string,
+  /** `--keys`: key columns of tables without a primary key, by `db.table`. */
+  configured: Record<string, string[]> = {},
 ): Promise<Map<string, string>> {
   await query("SET time_zone = '+00:00'");
   const out = new Map<string, string>();
@@ -126,7 +128,9 @@ export async function expectedFromMysql(
       });
     }
     for (const [table, list] of tables) {
-      const keys = list.filter((c) => c.key > 0).sort((a, b) => a.key - b.key);
+      const pk = list.filter((c) => c.key > 0).sort((a, b) => a.key - b.key);
+      const conf = configured[`${db}.${table}`];
+      const keys = pk.length || !conf ? pk : conf.map((k) => list.find((c) => c.name === k)!);
       if (!keys.length) continue;
       const sel = list.map((c, i) => `${textExpr(c)} AS c${i}`).join(", ");
       const rows = await query(`SELECT ${sel} FROM ${q(db)}.${q(table)}`);

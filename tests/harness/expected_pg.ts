@@ -55,28 +55,32 @@ export async function expectedFromPg(
   sql: Sql,
   prefix: string,
   tables?: { schema: string; table: string }[],
+  /** `--keys`: key columns of tables without a primary key, by `schema.table`. */
+  keys: Record<string, string[]> = {},
 ): Promise<Map<string, string>> {
   // One connection for the settings and the reads.
   return await sql.begin(async (tx) => {
     await tx`SET LOCAL TimeZone = 'UTC'`;
     await tx`SET LOCAL DateStyle = 'ISO'`;
     await tx`SET LOCAL IntervalStyle = 'postgres'`;
-    return await read(tx as unknown as Sql, prefix, tables);
+    return await read(tx as unknown as Sql, prefix, tables, keys);
   }) as Map<string, string>;
 }
 
 async function read(
   sql: Sql,
   prefix: string,
-  tables?: { schema: string; table: string }[],
+  tables: { schema: string; table: string }[] | undefined,
+  configured: Record<string, string[]>,
 ): Promise<Map<string, string>> {
-  const list = tables ?? (await sql<{ schema: string; table: string }[]>`
-    SELECT n.nspname AS schema, c.relname AS table FROM pg_class c
+  const list = tables ?? (await sql<{ schema: string; table: string; pk: boolean }[]>`
+    SELECT n.nspname AS schema, c.relname AS table,
+      EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) AS pk
+    FROM pg_class c
     JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
       AND n.nspname NOT LIKE 'pg_toast%'
-      AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)
-    ORDER BY 1, 2`);
+    ORDER BY 1, 2`).filter((t) => t.pk || configured[`${t.schema}.${t.table}`]);
   const out = new Map<string, string>();
   for (const { schema, table } of list) {
     const cols = await sql<Col[]>`
@@ -98,7 +102,11 @@ async function read(
       WHERE a.attrelid = ${`"${schema}"."${table}"`}::regclass AND a.attnum > 0
         AND NOT a.attisdropped
       ORDER BY a.attnum`;
-    const keyCols = cols.filter((c) => c.key > 0).sort((a, b) => a.key - b.key);
+    const conf = configured[`${schema}.${table}`];
+    const pkCols = cols.filter((c) => c.key > 0).sort((a, b) => a.key - b.key);
+    const keyCols = pkCols.length || !conf
+      ? pkCols
+      : conf.map((k) => cols.find((c) => c.name === k)!);
     // Concatenated rather than json_build_object(), which takes at most 50 columns.
     const obj = cols.map((c, i) =>
       `'${i ? "," : ""}' || to_json('${c.name.replaceAll("'", "''")}'::text)::text || ':' ||` +

@@ -2,7 +2,7 @@
  * A two-node Patroni cluster (Debian's `patroni`, run as `postgres`) with the test etcd as
  * its DCS and a permanent logical slot for sync, on free loopback ports.
  */
-import { freePort, run, spawn, type Spawned, tempDir, waitFor } from "./process.ts";
+import { freePort, killByPidFile, run, spawn, type Spawned, tempDir, waitFor } from "./process.ts";
 import { pgBin } from "./postgres.ts";
 
 export interface PatroniNode {
@@ -19,12 +19,22 @@ export interface PatroniCluster {
   leader(): Promise<PatroniNode | undefined>;
   /** Kill a node's Patroni and its postmaster (SIGKILL), as in a crash. */
   crash(node: PatroniNode): Promise<void>;
+  /** Bring a crashed node back as a fresh replica (its data dir wiped, re-cloned). */
+  rejoin(node: PatroniNode): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface PatroniOptions {
+  /** Patroni's synchronous_mode: only the synchronous standby is promoted. */
+  synchronous?: boolean;
+  /** More PostgreSQL parameters (bootstrap DCS config). */
+  parameters?: Record<string, string>;
 }
 
 export async function startPatroni(
   etcdEndpoint: string,
   slot: string,
+  opts: PatroniOptions = {},
 ): Promise<PatroniCluster> {
   const dir = await tempDir("patroni", "postgres");
   const scope = `sync-test-${Date.now()}`;
@@ -47,6 +57,7 @@ bootstrap:
     loop_wait: 1
     retry_timeout: 5
     maximum_lag_on_failover: 104857600
+    synchronous_mode: ${opts.synchronous ? "true" : "false"}
     postgresql:
       use_pg_rewind: false
       parameters:
@@ -56,7 +67,9 @@ bootstrap:
         hot_standby: "on"
         hot_standby_feedback: "on"
         fsync: "off"
-    slots:
+${
+      Object.entries(opts.parameters ?? {}).map(([k, v]) => `        ${k}: "${v}"\n`).join("")
+    }    slots:
       ${slot}:
         type: logical
         database: postgres
@@ -93,6 +106,9 @@ tags:
     nodes.push(node);
     return node;
   };
+  const respawn = (n: PatroniNode) => {
+    n.proc = spawn("patroni", { args: [`${dir}/${n.name}.yml`], user: "postgres" });
+  };
   const role = async (n: PatroniNode) => {
     try {
       const r = await fetch(`http://127.0.0.1:${n.apiPort}/patroni`, {
@@ -118,6 +134,10 @@ tags:
     90_000,
     () => b.proc.output(),
   );
+  // Postmasters left behind by a crashed Patroni (they hold its output pipes, so its exit
+  // is only seen once they are gone too).
+  const killPostmaster = (n: PatroniNode) =>
+    killByPidFile(`${dir}/${n.name}/postmaster.pid`, `${dir}/${n.name}`);
   const cluster: PatroniCluster = {
     nodes,
     url: `postgres://postgres:postgres@${
@@ -128,33 +148,32 @@ tags:
       return undefined;
     },
     async crash(n) {
-      let pid = "";
-      try {
-        pid = (await Deno.readTextFile(`${dir}/${n.name}/postmaster.pid`)).split("\n")[0];
-      } catch { /* not running */ }
       n.proc.signal("SIGKILL");
-      if (pid) {
-        try {
-          Deno.kill(Number(pid), "SIGKILL");
-        } catch { /* gone */ }
-      }
+      await killPostmaster(n);
       // The postmaster held Patroni's output pipes: only now does the process count as gone.
       await n.proc.exited;
+    },
+    async rejoin(n) {
+      await Deno.remove(`${dir}/${n.name}`, { recursive: true }).catch(() => {});
+      respawn(n);
+      await waitFor(
+        `${n.name} to replicate again`,
+        async () => (await role(n)) === "replica:running",
+        120_000,
+        () => n.proc.output(),
+      );
     },
     async close() {
       for (const n of nodes) {
         n.proc.signal("SIGTERM");
-        const t = setTimeout(() => n.proc.signal("SIGKILL"), 15_000);
+        const t = setTimeout(() => {
+          n.proc.signal("SIGKILL");
+          killPostmaster(n);
+        }, 15_000);
         await n.proc.exited;
         clearTimeout(t);
       }
-      // Postmasters left behind by a crashed Patroni.
-      for (const n of nodes) {
-        try {
-          const pid = (await Deno.readTextFile(`${dir}/${n.name}/postmaster.pid`)).split("\n")[0];
-          Deno.kill(Number(pid), "SIGKILL");
-        } catch { /* gone */ }
-      }
+      for (const n of nodes) await killPostmaster(n);
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
   };

@@ -86,7 +86,9 @@ export function spawn(cmd: string, opts: SpawnOptions = {}): Spawned {
     await drained;
     return s;
   });
+  // Only while the child is unreaped: after that its PID may belong to anyone.
   const signal = (sig: Deno.Signal) => {
+    if (!live.has(pid)) return;
     try {
       Deno.kill(pid, sig);
     } catch { /* gone */ }
@@ -181,4 +183,24 @@ export function waitForPort(port: number, what: string, detail?: () => string): 
     60_000,
     detail,
   );
+}
+
+/**
+ * SIGKILL a process we did not spawn (a postmaster, from its pid file), but only if its
+ * command line still holds `marker` (its data directory): a stale pid file's PID may since
+ * have been reused by an unrelated process, such as another test's etcd.
+ */
+export async function killByPidFile(pidFile: string, marker: string): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number((await Deno.readTextFile(pidFile)).split("\n")[0]);
+  } catch {
+    return; // no pid file: not running
+  }
+  if (!Number.isInteger(pid) || pid <= 1) return;
+  try {
+    const cmdline = (await Deno.readTextFile(`/proc/${pid}/cmdline`)).replaceAll("\0", " ");
+    if (!cmdline.includes(marker)) return;
+    Deno.kill(pid, "SIGKILL");
+  } catch { /* gone */ }
 }

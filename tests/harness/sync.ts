@@ -4,13 +4,15 @@ import { spawn, type Spawned, waitFor } from "./process.ts";
 const ROOT = new URL("../../", import.meta.url).pathname;
 /**
  * The permissions of `deno task sync` and `deno task compile` (see deno.json and the README):
- * net for the database, etcd and --http-addr; env for SYNC_* and the colour switches
- * commander reads for help and errors; read for the config file and certificates (paths
- * known only at run time); run for mysqldump; sys for the --ha id's host name. No write.
+ * net for the database, etcd and --http-addr; env for SYNC_* only, every other variable
+ * reading as unset (`--ignore-env`: commander and yaml look at NO_COLOR, LOG_TOKENS, ...);
+ * read for the config file and certificates (paths known only at run time); run for
+ * mysqldump; sys for the --ha id's host name. No write.
  */
 export const PERMISSIONS = [
   "--allow-net",
-  "--allow-env=SYNC_*,NO_COLOR,FORCE_COLOR,CLICOLOR_FORCE",
+  "--allow-env=SYNC_*",
+  "--ignore-env",
   "--allow-read",
   "--allow-run=mysqldump",
   "--allow-sys=hostname",

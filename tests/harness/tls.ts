@@ -71,3 +71,56 @@ export async function makeCerts(): Promise<TestCerts> {
     close: () => Deno.remove(dir, { recursive: true }).catch(() => {}),
   };
 }
+
+/**
+ * A client certificate (CN `cn`, extendedKeyUsage clientAuth) signed by the CA of `certs`,
+ * written next to it as `<name>.pem` and `<name>.key`.
+ */
+export async function makeClientCert(
+  certs: TestCerts,
+  name = "client",
+  cn = "sync",
+): Promise<{ certFile: string; keyFile: string; cert: string; key: string }> {
+  const o = (args: string[]) => run("openssl", { args, cwd: certs.dir });
+  await o([
+    "req",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-subj",
+    `/CN=${cn}`,
+    "-keyout",
+    `${name}.key`,
+    "-out",
+    `${name}.csr`,
+  ]);
+  await Deno.writeTextFile(
+    `${certs.dir}/${name}.cnf`,
+    "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+  );
+  await o([
+    "x509",
+    "-req",
+    "-in",
+    `${name}.csr`,
+    "-CA",
+    "ca.pem",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-days",
+    "2",
+    "-extfile",
+    `${name}.cnf`,
+    "-out",
+    `${name}.pem`,
+  ]);
+  const certFile = `${certs.dir}/${name}.pem`;
+  const keyFile = `${certs.dir}/${name}.key`;
+  return {
+    certFile,
+    keyFile,
+    cert: await Deno.readTextFile(certFile),
+    key: await Deno.readTextFile(keyFile),
+  };
+}

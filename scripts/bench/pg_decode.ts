@@ -1,0 +1,229 @@
+/**
+ * PostgreSQL decode: one captured pgoutput stream (proto_version 1, ROWS inserts in
+ * transactions of 1,000 rows, read from a real slot with pg_logical_slot_peek_binary_changes)
+ * decoded in-process by sync's decoder and by postgres.js's `subscribe()` decoder on the same
+ * bytes, and the same slot read by `pg_recvlogical` (the server's own decoding rate).
+ *
+ * postgres.js does not export its pgoutput parser: `parse()` is private to its
+ * src/subscribe.js. The benchmark loads that file from the installed package, unchanged,
+ * with one `export` line appended, so the code measured is exactly what `subscribe()` runs
+ * on every XLogData message; the subscriber dispatch around it is replaced by a counter
+ * (which favours postgres.js).
+ */
+import { Buffer } from "node:buffer";
+import type { PgServer } from "../../tests/harness/postgres.ts";
+import { pgBin } from "../../tests/harness/postgres.ts";
+import { decodePgOutput, type TupleValue } from "../../src/pg/pgoutput.ts";
+import { BUILTIN_TYPES, valueRenderer } from "../../src/pg/values.ts";
+import { rowKey } from "../../src/core/keys.ts";
+import { JSON_NULL } from "../../src/core/json.ts";
+import { UNCHANGED } from "../../src/core/change.ts";
+import { runBytes, timed, timedSync } from "./lib.ts";
+
+export interface PgDecodeResult {
+  messages: number;
+  changes: number;
+  bytes: number;
+  /** changes/s per decoder. */
+  oursDecode: number;
+  oursChanges: number;
+  pgjsParsers: number;
+  pgjsText: number;
+  recvlogical: number;
+}
+
+const SLOT = "bench_cap";
+
+/**
+ * Insert `n` rows into `table` in transactions of 1,000 (one DO block, COMMIT inside).
+ * Commits are synchronous: logical decoding reads only flushed WAL, and the test server's
+ * synchronous_commit=off would leave the last transactions out of a capture made right after.
+ */
+export async function insertRows(pg: PgServer, table: string, from: number, n: number) {
+  await pg.psql(`SET synchronous_commit = on; DO $$ BEGIN
+    FOR b IN 0..${Math.ceil(n / 1000) - 1} LOOP
+      INSERT INTO ${table} SELECT g, 'row ' || g, repeat('x', 100)
+        FROM generate_series(${from} + b * 1000, ${from} + least(b * 1000 + 999, ${n - 1})) g;
+      COMMIT;
+    END LOOP;
+  END $$;`);
+}
+
+/** The messages of COPY ... TO STDOUT (FORMAT binary) of one bytea column. */
+function copyBinaryRows(b: Uint8Array): Uint8Array[] {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  let at = 11 + 4;
+  at += 4 + v.getUint32(at);
+  const out: Uint8Array[] = [];
+  while (at < b.length) {
+    const fields = v.getInt16(at);
+    at += 2;
+    if (fields === -1) break;
+    const len = v.getInt32(at);
+    at += 4;
+    out.push(b.subarray(at, at + len));
+    at += len;
+  }
+  return out;
+}
+
+/** postgres.js's private pgoutput parser, loaded from the installed package. */
+async function loadPostgresJsParse(): Promise<
+  // deno-lint-ignore no-explicit-any
+  (x: Buffer, state: any, parsers: any, handle: any, transform: any) => void
+> {
+  const src = await Deno.readTextFile(new URL("subscribe.js", import.meta.resolve("postgres")));
+  const file = await Deno.makeTempFile({ suffix: ".mjs" });
+  await Deno.writeTextFile(
+    file,
+    `import { Buffer } from "node:buffer";\n${src}\nexport { parse };\n`,
+  );
+  try {
+    return (await import(`file://${file}`)).parse;
+  } finally {
+    await Deno.remove(file);
+  }
+}
+
+/** What sync's pgx driver does per message: decode, then render cells and the key. */
+function oursToChanges(messages: Uint8Array[]): number {
+  let changes = 0;
+  const rels = new Map<number, { render: ((t: string) => string)[]; keyIdx: number[] }>();
+  const types = (oid: number) => BUILTIN_TYPES.get(oid);
+  const keyOf = (row: TupleValue[], keyIdx: number[]) => {
+    const parts: string[] = [];
+    for (const i of keyIdx) parts.push(row[i] as string);
+    return rowKey(parts);
+  };
+  for (const m of messages) {
+    const msg = decodePgOutput(m, false);
+    if (msg.tag === "relation") {
+      rels.set(msg.relationId, {
+        render: msg.columns.map((c) => valueRenderer(c.typeOid, types)),
+        keyIdx: msg.columns.flatMap((c, i) => (c.key ? [i] : [])),
+      });
+    } else if (msg.tag === "insert" || msg.tag === "update") {
+      const r = rels.get(msg.relationId)!;
+      const cells = new Array<string | typeof UNCHANGED>(msg.row.length);
+      for (let i = 0; i < msg.row.length; i++) {
+        const v = msg.row[i];
+        cells[i] = v === null ? JSON_NULL : v === UNCHANGED ? UNCHANGED : r.render[i](v);
+      }
+      if (keyOf(msg.row, r.keyIdx) && cells.length) changes++;
+    } else if (msg.tag === "delete") {
+      if (keyOf(msg.old, rels.get(msg.relationId)!.keyIdx)) changes++;
+    }
+  }
+  return changes;
+}
+
+/** Best of `runs` timings (seconds), so a neighbour's burst on the shared machine counts less. */
+function best(runs: number, f: () => unknown): number {
+  let s = Infinity;
+  for (let i = 0; i < runs; i++) s = Math.min(s, timedSync(f));
+  return s;
+}
+
+/**
+ * Create the slot and publication on `table`, insert `n` rows into it, capture the stream
+ * and decode it every way. The slot is dropped at the end; the rows stay (the dump uses them).
+ */
+export async function benchPgDecode(
+  pg: PgServer,
+  table: string,
+  n: number,
+  log: (s: string) => void,
+): Promise<PgDecodeResult> {
+  await pg.sql.unsafe(`CREATE PUBLICATION ${SLOT} FOR TABLE ${table}`);
+  await pg.sql`SELECT pg_create_logical_replication_slot(${SLOT}, 'pgoutput')`;
+  try {
+    log(`pg decode: inserting ${n} rows`);
+    await insertRows(pg, table, 1, n);
+    const [{ lsn }] = await pg.sql`SELECT pg_current_wal_insert_lsn()::text AS lsn`;
+    log("pg decode: capturing the stream");
+    const copy = await runBytes(`${pgBin()}/psql`, [
+      "-X",
+      "-q",
+      "-h",
+      "127.0.0.1",
+      "-p",
+      String(pg.port),
+      "-U",
+      "postgres",
+      "-c",
+      `COPY (SELECT data FROM pg_logical_slot_peek_binary_changes('${SLOT}', '${lsn}', NULL, ` +
+      `'proto_version', '1', 'publication_names', '${SLOT}')) TO STDOUT WITH (FORMAT binary)`,
+    ]);
+    const messages = copyBinaryRows(copy);
+    const bytes = messages.reduce((a, m) => a + m.length, 0);
+    const changes = messages.filter((m) => m[0] === 0x49 || m[0] === 0x55 || m[0] === 0x44)
+      .length;
+    log(`pg decode: ${messages.length} messages, ${changes} changes, ${bytes} bytes`);
+
+    const tOursDecode = best(3, () => {
+      for (const m of messages) decodePgOutput(m, false);
+    });
+    let got = 0;
+    const tOursChanges = best(3, () => (got = oursToChanges(messages)));
+    if (got !== changes) throw new Error(`sync's decoder made ${got} changes of ${changes}`);
+
+    const parse = await loadPostgresJsParse();
+    // deno-lint-ignore no-explicit-any
+    const parsers = (pg.sql as any).options.parsers;
+    const bufs = messages.map((m) => Buffer.from(m.buffer, m.byteOffset, m.byteLength));
+    const transform = { column: {}, value: {}, row: {} };
+    const pgjs = (p: unknown) => {
+      let k = 0;
+      const state = {};
+      const handle = () => void k++;
+      for (const b of bufs) parse(b, state, p, handle, transform);
+      if (k !== changes) throw new Error(`postgres.js made ${k} changes of ${changes}`);
+    };
+    const tPgjsParsers = best(3, () => pgjs(parsers));
+    const tPgjsText = best(3, () => pgjs({}));
+
+    log("pg decode: pg_recvlogical");
+    const out = await Deno.makeTempFile({ suffix: ".pgoutput" });
+    const tRecv = await timed(() =>
+      runBytes("pg_recvlogical", [
+        "-h",
+        "127.0.0.1",
+        "-p",
+        String(pg.port),
+        "-U",
+        "postgres",
+        "-d",
+        "postgres",
+        "--slot",
+        SLOT,
+        "--start",
+        "--no-loop",
+        "--endpos",
+        lsn,
+        "-o",
+        "proto_version=1",
+        "-o",
+        `publication_names=${SLOT}`,
+        "-f",
+        out,
+      ])
+    );
+    const written = (await Deno.stat(out)).size;
+    await Deno.remove(out);
+    // pg_recvlogical writes each message and a newline.
+    if (written < bytes) throw new Error(`pg_recvlogical wrote ${written} of ${bytes} bytes`);
+    return {
+      messages: messages.length,
+      changes,
+      bytes,
+      oursDecode: changes / tOursDecode,
+      oursChanges: changes / tOursChanges,
+      pgjsParsers: changes / tPgjsParsers,
+      pgjsText: changes / tPgjsText,
+      recvlogical: changes / tRecv,
+    };
+  } finally {
+    await pg.sql`SELECT pg_drop_replication_slot(${SLOT})`.catch(() => {});
+    await pg.sql.unsafe(`DROP PUBLICATION IF EXISTS ${SLOT}`);
+  }
+}

@@ -1,0 +1,378 @@
+/**
+ * sync as its own process (tests/harness/sync.ts), PostgreSQL → etcd:
+ * - dump: rows/s of the `n`-row table, and the process's peak RSS (VmHWM) while dumping;
+ * - streaming: changes/s sustained from commit to etcd (transactions of 10 rows), latency
+ *   from commit acknowledged to the key arriving on an etcd watch at 1,000 tx/s, and peak
+ *   RSS while streaming one `n`-row transaction.
+ * CPU seconds of sync and etcd are read from /proc for each phase: on 2 cores they say which
+ * process the throughput waits for.
+ */
+import postgres from "postgres";
+import { Etcd3 } from "etcd3";
+import type { PgServer } from "../../tests/harness/postgres.ts";
+import type { EtcdServer } from "../../tests/harness/etcd.ts";
+import { startSync } from "../../tests/harness/sync.ts";
+import type { Spawned } from "../../tests/harness/process.ts";
+import { cpuSeconds, memoryOf, PAYLOAD, percentile, rowValue } from "./lib.ts";
+
+export interface Phase {
+  /** Mean RSS of sync over the first and the last tenth of the phase, and its highest. */
+  rssFirstTenthMB: number;
+  rssLastTenthMB: number;
+  rssMaxMB: number;
+  seconds: number;
+  perSec: number;
+  /** CPU seconds per wall second (1.0 = one core busy). */
+  syncCpu: number;
+  etcdCpu: number;
+}
+
+export interface DumpResult extends Phase {
+  rows: number;
+  peakMB: number;
+  idleMB: number;
+}
+
+export interface Latency {
+  p50: number;
+  p99: number;
+  max: number;
+  txPerSec: number;
+  samples: number;
+}
+
+/**
+ * Issue one `send(i)` (i from 1) per millisecond on average for `seconds`, and measure from
+ * `send`'s promise resolving (the commit acknowledged) to key(i) arriving on the watch.
+ */
+async function latencyRun(
+  grpc: Etcd3,
+  prefix: string,
+  seconds: number,
+  send: (i: number) => Promise<unknown>,
+  p: Spawned,
+  fromSend = false,
+): Promise<Latency> {
+  const committed = new Map<string, number>();
+  const arrived = new Map<string, number>();
+  const watcher = await grpc.watch().prefix(prefix).create();
+  watcher.on("put", (kv) => void arrived.set(kv.key.toString(), performance.now()));
+  // etcd3 re-establishes a broken watch itself; an unheard "error" would end the process.
+  watcher.on("error", () => {});
+  try {
+    return await measureLatency(prefix, seconds, send, p, fromSend, committed, arrived);
+  } finally {
+    await watcher.cancel();
+  }
+}
+
+async function measureLatency(
+  prefix: string,
+  seconds: number,
+  send: (i: number) => Promise<unknown>,
+  p: Spawned,
+  fromSend: boolean,
+  committed: Map<string, number>,
+  arrived: Map<string, number>,
+): Promise<Latency> {
+  const total = seconds * 1000;
+  const t0 = performance.now();
+  let sent = 0;
+  const inflight: Promise<unknown>[] = [];
+  let failed = 0;
+  let lastError: unknown;
+  // At most 64 writes outstanding: when the server stalls, the rate drops (and is reported)
+  // instead of piling up thousands of requests, which tipped etcd into "too many requests".
+  let outstanding = 0;
+  while (sent < total) {
+    const due = Math.min(total, Math.floor(performance.now() - t0));
+    for (; sent < due && outstanding < 64; sent++) {
+      const id = sent + 1;
+      const at = performance.now();
+      outstanding++;
+      inflight.push(
+        send(id).then(
+          () => void committed.set(`${prefix}${id}`, fromSend ? at : performance.now()),
+          (e) => {
+            failed++;
+            lastError = e;
+          },
+        ).finally(() => outstanding--),
+      );
+    }
+    await sleep(1);
+  }
+  await Promise.all(inflight);
+  // A write that failed is left out; more than 1% failing fails the measurement.
+  if (failed > total / 100) throw new Error(`${failed} of ${total} writes failed: ${lastError}`);
+  const txPerSec = total / ((performance.now() - t0) / 1000);
+  await until(
+    "every latency row in etcd",
+    () => [...committed.keys()].every((k) => arrived.has(k)),
+    60_000,
+    p,
+  );
+  // The first second warms up connections and JIT; it is left out.
+  const lat = [...committed].filter(([k]) => Number(k.slice(prefix.length)) > 1000)
+    .map(([k, t]) => arrived.get(k)! - t).sort((a, b) => a - b);
+  return {
+    p50: percentile(lat, 50),
+    p99: percentile(lat, 99),
+    max: lat.at(-1) ?? NaN,
+    txPerSec,
+    samples: lat.length,
+  };
+}
+
+export interface StreamResult {
+  sustained: Phase & { changes: number; sourceSeconds: number };
+  latency: Latency;
+  /** Baseline: etcd3 puts at the same rate, from the put being sent to its watch event. */
+  etcdLatency?: Latency;
+  /** The same through the JSON gateway sync uses (one-put transactions, `fetch`). */
+  gatewayLatency?: Latency;
+  bigTxn: Phase & { rows: number; peakBeforeMB: number; peakMB: number };
+  idleMB: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Set while a benchmark runs: true once its etcd has exited (so waits end at once). */
+let etcdGone = () => false;
+
+function watchEtcd(etcd: EtcdServer) {
+  let gone = false;
+  etcd.proc.exited.then(() => (gone = true));
+  etcdGone = () => gone;
+}
+
+async function until(what: string, f: () => boolean | Promise<boolean>, ms: number, p: Spawned) {
+  const end = performance.now() + ms;
+  while (!(await f())) {
+    if (etcdGone()) throw new Error(`etcd exited while waiting for ${what}`);
+    if (performance.now() > end) throw new Error(`timed out: ${what}\n${p.output()}`);
+    await sleep(20);
+  }
+}
+
+/** Measure wall time and the CPU sync and etcd used meanwhile. */
+async function phase(
+  sync: Spawned,
+  etcd: EtcdServer,
+  work: number,
+  f: () => Promise<void>,
+): Promise<Phase> {
+  const c0 = cpuSeconds(sync.pid), e0 = cpuSeconds(etcd.proc.pid), t0 = performance.now();
+  // RSS over the phase: whether it grows with the work done or stays level.
+  const rss: number[] = [];
+  const sampler = setInterval(() => {
+    try {
+      rss.push(memoryOf(sync.pid).rssMB);
+    } catch { /* exited */ }
+  }, 250);
+  try {
+    await f();
+  } finally {
+    clearInterval(sampler);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const tenth = Math.max(1, Math.floor(rss.length / 10));
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+  return {
+    rssFirstTenthMB: mean(rss.slice(0, tenth)),
+    rssLastTenthMB: mean(rss.slice(-tenth)),
+    rssMaxMB: Math.max(...rss, 0),
+    seconds,
+    perSec: work / seconds,
+    syncCpu: (cpuSeconds(sync.pid) - c0) / seconds,
+    etcdCpu: (cpuSeconds(etcd.proc.pid) - e0) / seconds,
+  };
+}
+
+function syncArgs(pg: PgServer, etcd: EtcdServer, name: string, tables: string): string[] {
+  return [
+    "--driver=pgx",
+    `--db-url=${pg.url}`,
+    `--etcd-endpoints=${etcd.endpoint}`,
+    `--etcd-prefix=/${name}`,
+    `--tables=${tables.split(",").map((t) => `public.${t}`).join(",")}`,
+    `--slot=bench_${name}`,
+    `--publication=bench_${name}`,
+    `--source-id=${name}`,
+  ];
+}
+
+/** Dump `table` (n rows, already there) into etcd under /dump. */
+export async function benchDump(
+  pg: PgServer,
+  etcd: EtcdServer,
+  table: string,
+  n: number,
+): Promise<DumpResult> {
+  watchEtcd(etcd);
+  const grpc = new Etcd3({ hosts: etcd.endpoint });
+  const sync = startSync(syncArgs(pg, etcd, "dump", table));
+  try {
+    await until("sync to start its dump", () => /dump starting/.test(sync.output()), 60_000, sync);
+    const idleMB = memoryOf(sync.pid).rssMB;
+    const p = await phase(sync, etcd, n, async () => {
+      await until("the dump", () => /dump done/.test(sync.output()), 600_000, sync);
+    });
+    const peakMB = memoryOf(sync.pid).peakMB;
+    const count = await grpc.getAll().prefix(`/dump/${table}/`).count();
+    if (count !== n) throw new Error(`dump wrote ${count} keys of ${n}\n${sync.output()}`);
+    const last = await grpc.get(`/dump/${table}/${n}`).string();
+    if (last !== rowValue(n)) throw new Error(`dump wrote ${last} for row ${n}`);
+    return { ...p, rows: n, peakMB, idleMB };
+  } finally {
+    await sync.stop();
+    await grpc.delete().prefix(`/dump/`);
+    grpc.close();
+    await pg.sql`SELECT pg_drop_replication_slot('bench_dump')`.catch(() => {});
+  }
+}
+
+/** Stream into etcd under /stream: sustained rate, latency at 1,000 tx/s, one big transaction. */
+export async function benchStream(
+  pg: PgServer,
+  etcd: EtcdServer,
+  sustainedChanges: number,
+  bigRows: number,
+  latencySeconds: number,
+  log: (s: string) => void,
+): Promise<StreamResult> {
+  watchEtcd(etcd);
+  await pg.psql(`DROP TABLE IF EXISTS stream_t, lat_t;
+    CREATE TABLE stream_t (id int PRIMARY KEY, name text, payload text);
+    CREATE TABLE lat_t (id int PRIMARY KEY, name text, payload text);`);
+  const grpc = new Etcd3({ hosts: etcd.endpoint });
+  const sql = postgres({
+    host: "127.0.0.1",
+    port: pg.port,
+    user: "postgres",
+    database: "postgres",
+    max: 4,
+    onnotice: () => {},
+    // The test server runs with synchronous_commit off, where the WAL writer flushes (and
+    // the walsender sends) commits only every wal_writer_delay (200 ms): a latency floor
+    // that is the server's setting, not sync's.
+    connection: { synchronous_commit: "on" },
+  });
+  const sync = startSync(syncArgs(pg, etcd, "stream", "stream_t,lat_t"));
+  const visible = (key: string) => async () => (await grpc.get(key).string()) !== null;
+  try {
+    await until("sync to stream", () => /msg=streaming/.test(sync.output()), 60_000, sync);
+    await sleep(500);
+    const idleMB = memoryOf(sync.pid).rssMB;
+
+    // Latency: one single-row INSERT (its own transaction) per millisecond on average,
+    // each timed from its commit acknowledgement to its key's PUT on a watch; the baseline is
+    // etcd alone at the same rate, timed from sending the put.
+    log(`streaming: latency at 1,000 tx/s for ${latencySeconds} s, etcd alone then sync`);
+    const baselineFailed = (what: string) => (e: Error) => {
+      log(`${what} baseline failed: ${e.message}`);
+      return undefined;
+    };
+    const etcdLatency = await latencyRun(
+      grpc,
+      "/latbase/",
+      Math.min(latencySeconds, 5),
+      async (i) => {
+        // "etcdserver: too many requests" when etcd falls behind: retried, counted in.
+        for (let attempt = 1;; attempt++) {
+          try {
+            return await grpc.put(`/latbase/${i}`).value(rowValue(i)).exec();
+          } catch (e) {
+            if (attempt === 5) throw e;
+            await sleep(10);
+          }
+        }
+      },
+      sync,
+      true,
+    ).catch(baselineFailed("etcd gRPC"));
+    const b64 = (t: string) => btoa(t);
+    const gatewayLatency = await latencyRun(
+      grpc,
+      "/latgw/",
+      Math.min(latencySeconds, 5),
+      async (i) => {
+        const body = JSON.stringify({
+          success: [{ request_put: { key: b64(`/latgw/${i}`), value: b64(rowValue(i)) } }],
+        });
+        // An overloaded etcd answers 503 (too many requests): retried, as sync's client does,
+        // and the retry counts in the latency.
+        for (let attempt = 1;; attempt++) {
+          let status: number | string;
+          try {
+            const r = await fetch(`${etcd.endpoint}/v3/kv/txn`, { method: "POST", body });
+            await r.arrayBuffer();
+            if (r.ok) return;
+            status = `HTTP ${r.status}`;
+          } catch (e) {
+            status = (e as Error).message;
+          }
+          if (attempt === 5) throw new Error(`gateway txn: ${status}`);
+          await sleep(10);
+        }
+      },
+      sync,
+      true,
+    ).catch(baselineFailed("etcd gateway"));
+    await grpc.delete().prefix("/latbase/");
+    await grpc.delete().prefix("/latgw/");
+    const latency = await latencyRun(
+      grpc,
+      "/stream/lat_t/",
+      latencySeconds,
+      (i) => sql`INSERT INTO lat_t VALUES (${i}, ${"row " + i}, ${PAYLOAD})`,
+      sync,
+    );
+
+    log(`streaming: ${sustainedChanges} changes in transactions of 10`);
+    let sourceSeconds = 0;
+    const sustained = await phase(sync, etcd, sustainedChanges, async () => {
+      const s0 = performance.now();
+      await pg.psql(`DO $$ BEGIN
+        FOR b IN 0..${sustainedChanges / 10 - 1} LOOP
+          INSERT INTO stream_t SELECT g, 'row ' || g, repeat('x', 100)
+            FROM generate_series(b * 10 + 1, b * 10 + 10) g;
+          COMMIT;
+        END LOOP;
+      END $$;`);
+      sourceSeconds = (performance.now() - s0) / 1000;
+      await until(
+        "the sustained stream",
+        visible(`/stream/stream_t/${sustainedChanges}`),
+        600_000,
+        sync,
+      );
+    });
+
+    log(`streaming: one transaction of ${bigRows} rows`);
+    const peakBeforeMB = memoryOf(sync.pid).peakMB;
+    const from = sustainedChanges + 1, to = sustainedChanges + bigRows;
+    const big = await phase(sync, etcd, bigRows, async () => {
+      await pg.sql.unsafe(`INSERT INTO stream_t SELECT g, 'row ' || g, repeat('x', 100)
+        FROM generate_series(${from}, ${to}) g`);
+      await until("the big transaction", visible(`/stream/stream_t/${to}`), 600_000, sync);
+    });
+    const peakMB = memoryOf(sync.pid).peakMB;
+    const count = await grpc.getAll().prefix("/stream/stream_t/").count();
+    if (count !== to) throw new Error(`streaming wrote ${count} keys of ${to}`);
+    return {
+      sustained: { ...sustained, changes: sustainedChanges, sourceSeconds },
+      latency,
+      etcdLatency,
+      gatewayLatency,
+      bigTxn: { ...big, rows: bigRows, peakBeforeMB, peakMB },
+      idleMB,
+    };
+  } finally {
+    await sync.stop();
+    await sql.end({ timeout: 1 });
+    await grpc.delete().prefix("/stream/");
+    grpc.close();
+    await pg.sql`SELECT pg_drop_replication_slot('bench_stream')`.catch(() => {});
+  }
+}

@@ -1,0 +1,394 @@
+/**
+ * `sync check`, `sync status` and `sync drop` against real servers, for both drivers: every
+ * check passes on a well-configured server (exit 0); a misconfigured one fails the checks
+ * it should, each with its fix (exit 1); etcd auth and permissions; status as JSON and text;
+ * drop asks for --yes off a terminal and keeps the replicated data unless --purge-data.
+ */
+import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
+import { startEtcd } from "./harness/etcd.ts";
+import { enableEtcdAuth } from "./harness/etcd_auth.ts";
+import { startPostgres } from "./harness/postgres.ts";
+import { startMariadb } from "./harness/mariadb.ts";
+import { runSync, startSync } from "./harness/sync.ts";
+import { assertConverges, readEtcd } from "./harness/checker.ts";
+import { expectedFromPg } from "./harness/expected_pg.ts";
+import { expectedFromMysql } from "./harness/expected_mysql.ts";
+import { freePort, type Spawned, waitFor } from "./harness/process.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+interface Row {
+  ok: boolean;
+  detail: string;
+  fix?: string;
+}
+
+/** `sync check`'s table: check name → PASS/FAIL, what was found, and the fix. */
+function parseCheck(stdout: string): Map<string, Row> {
+  const out = new Map<string, Row>();
+  let last: Row | undefined;
+  for (const line of stdout.split("\n")) {
+    const m = /^(PASS|FAIL) {2}(.+?) {2}(.*)$/.exec(line);
+    if (m) {
+      last = { ok: m[1] === "PASS", detail: m[3].trim() };
+      out.set(m[2].trim(), last);
+      continue;
+    }
+    const f = /^ {6}fix: (.*)$/.exec(line);
+    if (f && last) last.fix = f[1];
+  }
+  return out;
+}
+
+async function check(args: string[]) {
+  const r = await runSync(["check", ...args]);
+  return { ...r, rows: parseCheck(r.stdout) };
+}
+
+function assertAllPass(r: Awaited<ReturnType<typeof check>>, names: string[]) {
+  assertEquals(r.code, 0, r.stdout + r.stderr);
+  for (const n of names) assert(r.rows.get(n)?.ok, `${n} passes:\n${r.stdout}`);
+  for (const [n, row] of r.rows) assert(row.ok, `${n} fails:\n${r.stdout}`);
+  assertMatch(r.stdout, /^all checks passed$/m);
+}
+
+function assertFails(r: Awaited<ReturnType<typeof check>>, name: string, fix: RegExp) {
+  assertEquals(r.code, 1, r.stdout + r.stderr);
+  const row = r.rows.get(name);
+  assert(row && !row.ok, `${name} fails:\n${r.stdout}`);
+  assertMatch(row.fix ?? "", fix);
+  assertMatch(r.stdout, /^\d+ of \d+ checks failed$/m);
+}
+
+const PG_CHECKS = [
+  "database reachable",
+  "credentials",
+  "server version",
+  "wal_level",
+  "replication privilege",
+  "free replication slots",
+  "free WAL senders",
+  "tables have primary keys",
+  "publication",
+  "etcd reachable",
+  "etcd auth",
+  "etcd writable under the prefix",
+];
+
+Deno.test("pgx: sync check on a good and on a misconfigured server", opts, async () => {
+  const etcd = await startEtcd();
+  const good = await startPostgres({ auth: "md5", password: "good-secret" });
+  const bad = await startPostgres({ conf: { wal_level: "replica" }, auth: "md5", password: "x" });
+  try {
+    await good.sql`CREATE TABLE t (id int PRIMARY KEY)`;
+    const ep = `--etcd-endpoints=${etcd.endpoint}`;
+    const ok = await check(["--driver=pgx", `--db-url=${good.url}`, ep]);
+    assertAllPass(ok, PG_CHECKS);
+    assert(!ok.stdout.includes("good-secret"), "no password in the output");
+
+    // wal_level=replica, a role without REPLICATION, a table without a primary key.
+    await bad.sql`CREATE ROLE app LOGIN PASSWORD 'app-secret'`;
+    await bad.sql`CREATE TABLE nokey (x int)`;
+    await bad.sql`GRANT SELECT ON nokey TO app`;
+    const appUrl = bad.url.replace("postgres:x@", "app:app-secret@");
+    const r = await check(["--driver=pgx", `--db-url=${appUrl}`, ep]);
+    assertFails(r, "wal_level", /wal_level = logical/);
+    assertFails(r, "replication privilege", /ALTER ROLE "app" REPLICATION/);
+    assertFails(r, "tables have primary keys", /primary key/);
+    assertEquals(r.rows.get("tables have primary keys")!.detail, "not replicated: public.nokey");
+    assertMatch(r.stdout, /^3 of \d+ checks failed$/m);
+    assert(r.rows.get("credentials")?.ok, "the login itself works");
+    assert(!r.stdout.includes("app-secret"));
+
+    // A wrong password: the server answered, the credentials fail.
+    const wrong = await check([
+      "--driver=pgx",
+      `--db-url=${appUrl.replace("app-secret", "nope")}`,
+      ep,
+    ]);
+    assert(wrong.rows.get("database reachable")?.ok, wrong.stdout);
+    assertFails(wrong, "credentials", /user and password/);
+    assert(!wrong.stdout.includes("nope"), "no password in the output");
+
+    // Nothing listens: the database is unreachable, and so is etcd.
+    const none = await check([
+      "--driver=pgx",
+      `--db-url=postgres://postgres@127.0.0.1:${freePort()}/postgres`,
+      `--etcd-endpoints=http://127.0.0.1:${freePort()}`,
+      "--etcd-timeout=3s",
+    ]);
+    assertFails(none, "database reachable", /host, port/);
+    assertFails(none, "etcd reachable", /start etcd or fix --etcd-endpoints/);
+  } finally {
+    await good.close();
+    await bad.close();
+    await etcd.close();
+  }
+});
+
+Deno.test("sync check: etcd auth and permissions", opts, async () => {
+  const etcd = await startEtcd();
+  const pg = await startPostgres();
+  try {
+    await enableEtcdAuth(etcd.endpoint, "root-pw", [
+      { name: "sync", password: "sync-pw", prefixes: ["/ok/", "/ok-state/"] },
+      { name: "narrow", password: "narrow-pw", prefixes: ["/ok/"] },
+    ]);
+    const base = ["--driver=pgx", `--db-url=${pg.url}`, `--etcd-endpoints=${etcd.endpoint}`];
+    const ok = await check([
+      ...base,
+      "--etcd-prefix=/ok",
+      "--etcd-username=sync",
+      "--etcd-password=sync-pw",
+    ]);
+    assertAllPass(ok, PG_CHECKS);
+    assertMatch(ok.rows.get("etcd auth")!.detail, /logged in as sync/);
+
+    const noCreds = await check([...base, "--etcd-prefix=/ok"]);
+    assertFails(noCreds, "etcd auth", /--etcd-username and --etcd-password/);
+
+    const wrong = await check([
+      ...base,
+      "--etcd-prefix=/ok",
+      "--etcd-username=sync",
+      "--etcd-password=bad-pw",
+    ]);
+    assertFails(wrong, "etcd auth", /check --etcd-username and --etcd-password/);
+    assert(!wrong.stdout.includes("bad-pw"));
+
+    // Allowed the data prefix but not the state prefix.
+    const narrow = await check([
+      ...base,
+      "--etcd-prefix=/ok",
+      "--etcd-username=narrow",
+      "--etcd-password=narrow-pw",
+    ]);
+    assertFails(
+      narrow,
+      "etcd writable under the prefix",
+      /readwrite on the prefix and on the state/,
+    );
+  } finally {
+    await pg.close();
+    await etcd.close();
+  }
+});
+
+const MYSQL_CHECKS = [
+  "database reachable",
+  "credentials",
+  "server version",
+  "log_bin",
+  "binlog_format",
+  "binlog_row_image",
+  "binlog_row_metadata",
+  "server_id",
+  "mysqldump present",
+  "replication privilege",
+  "tables have primary keys",
+  "etcd reachable",
+  "etcd auth",
+  "etcd writable under the prefix",
+];
+
+Deno.test("mysql: sync check on a good and on a misconfigured server", opts, async () => {
+  const etcd = await startEtcd();
+  const db = await startMariadb();
+  try {
+    await db.query("CREATE DATABASE app");
+    await db.query("CREATE TABLE app.t (id int PRIMARY KEY)");
+    const ep = `--etcd-endpoints=${etcd.endpoint}`;
+    const ok = await check(["--driver=mysql", `--db-url=${db.url}app`, ep, "--server-id=4250"]);
+    assertAllPass(ok, MYSQL_CHECKS);
+    assert(!ok.stdout.includes(db.password));
+
+    // Statement-based binlog, minimal row images, a user with only SELECT, a keyless table.
+    await db.query("SET GLOBAL binlog_format = 'STATEMENT'");
+    await db.query("SET GLOBAL binlog_row_image = 'MINIMAL'");
+    await db.query("CREATE TABLE app.nokey (x int)");
+    await db.query("CREATE USER 'app'@'%' IDENTIFIED BY 'app-secret'");
+    await db.query("GRANT SELECT ON app.* TO 'app'@'%'");
+    const appUrl = `mysql://app:app-secret@127.0.0.1:${db.port}/app`;
+    const r = await check(["--driver=mysql", `--db-url=${appUrl}`, ep, "--server-id=4250"]);
+    assertFails(r, "binlog_format", /binlog_format = ROW/);
+    assertFails(r, "binlog_row_image", /binlog_row_image = FULL/);
+    assertFails(
+      r,
+      "replication privilege",
+      /^GRANT REPLICATION SLAVE, REPLICATION CLIENT, RELOAD ON \*\.\* TO 'app'@'<its host>'$/,
+    );
+    assertMatch(r.rows.get("replication privilege")!.detail, /missing REPLICATION SLAVE/);
+    assertFails(r, "tables have primary keys", /primary key/);
+    assertEquals(r.rows.get("tables have primary keys")!.detail, "not replicated: app.nokey");
+    assertMatch(r.stdout, /^4 of \d+ checks failed$/m);
+    assert(!r.stdout.includes("app-secret"));
+
+    // Key columns given with --keys make the keyless table replicable.
+    const keyed = await check([
+      "--driver=mysql",
+      `--db-url=${appUrl}`,
+      ep,
+      "--server-id=4250",
+      "--keys=app.nokey=x",
+    ]);
+    assertEquals(keyed.rows.get("tables have primary keys"), {
+      ok: true,
+      detail: "2 tables selected",
+    });
+
+    // With the grants the fix names, the privilege check passes (MariaDB prints REPLICATION
+    // CLIENT as BINLOG MONITOR).
+    await db.query("GRANT REPLICATION SLAVE, REPLICATION CLIENT, RELOAD ON *.* TO 'app'@'%'");
+    const granted = await check(["--driver=mysql", `--db-url=${appUrl}`, ep, "--server-id=4250"]);
+    assert(granted.rows.get("replication privilege")?.ok, granted.stdout);
+
+    // sync's --server-id equal to the server's own.
+    const sid = (await db.query("SELECT @@server_id AS s"))[0].s;
+    const clash = await check([
+      "--driver=mysql",
+      `--db-url=${db.url}app`,
+      ep,
+      `--server-id=${sid}`,
+    ]);
+    assertFails(clash, "server_id", /different from --server-id/);
+
+    const wrong = await check([
+      "--driver=mysql",
+      `--db-url=mysql://app:nope@127.0.0.1:${db.port}/app`,
+      ep,
+    ]);
+    assertFails(wrong, "credentials", /user and password/);
+    assert(!wrong.stdout.includes("nope"));
+  } finally {
+    await db.close();
+    await etcd.close();
+  }
+});
+
+Deno.test("pgx: sync status while running and stopped (JSON and text)", opts, async () => {
+  const etcd = await startEtcd();
+  const pg = await startPostgres();
+  let sync: Spawned | undefined;
+  try {
+    await pg.sql`CREATE TABLE t (id int PRIMARY KEY, v text)`;
+    await pg.sql`INSERT INTO t SELECT g, 'v' FROM generate_series(1, 100) g`;
+    const base = ["--driver=pgx", `--db-url=${pg.url}`, `--etcd-endpoints=${etcd.endpoint}`];
+    const none = await runSync(["status", "--json", ...base, "--etcd-prefix=/st"]);
+    assertEquals(none.code, 0, none.stderr);
+    assertEquals(JSON.parse(none.stdout).phase, "no state: the next start dumps");
+
+    sync = startSync([...base, "--etcd-prefix=/st", "--status-interval=1s"]);
+    await assertConverges(etcd.endpoint, "/st/", () => expectedFromPg(pg.sql, "/st"), 60_000);
+    const running = JSON.parse(
+      (await runSync(["status", "--json", ...base, "--etcd-prefix=/st"])).stdout,
+    );
+    assertEquals(running.phase, "streaming (the slot is in use)");
+    assertEquals(running.source.slot_active, true);
+    assertEquals(running.stateKey, "/st-state/pgx-postgres");
+    assert(Date.parse(running.updatedAt) > 0, "last write time of the state");
+    await sync.stop();
+    sync = undefined;
+
+    // Stopped, with WAL written since: the slot retains it, and the lag says how much.
+    await pg
+      .sql`INSERT INTO t SELECT g, repeat(md5(g::text), 8) FROM generate_series(1000, 3000) g`;
+    const st = await runSync(["status", "--json", ...base, "--etcd-prefix=/st"]);
+    const j = JSON.parse(st.stdout);
+    assertEquals(j.phase, "stopped: the next start resumes from the state");
+    assertEquals(j.source.slot_active, false);
+    assertEquals(j.source.saved_lsn, j.position.lsn);
+    const [pgSays] = await pg.sql`SELECT
+        pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint AS lag,
+        pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint AS retained
+      FROM pg_replication_slots WHERE slot_name = 'sync'`;
+    assert(j.source.lag_bytes > 500_000, `lag ${j.source.lag_bytes} bytes`);
+    assert(j.source.lag_bytes <= Number(pgSays.lag), "not more than the server says now");
+    assert(j.source.retained_wal_bytes >= j.source.lag_bytes);
+    assert(j.source.retained_wal_bytes <= Number(pgSays.retained));
+
+    const text = await runSync(["status", ...base, "--etcd-prefix=/st"]);
+    assertEquals(text.code, 0);
+    assertMatch(text.stdout, /^phase +stopped: the next start resumes from the state$/m);
+    assertMatch(text.stdout, /^source\.lag_bytes +\d+$/m);
+    assertMatch(text.stdout, /^source\.retained_wal_bytes +\d+$/m);
+  } finally {
+    await sync?.stop();
+    await pg.close();
+    await etcd.close();
+  }
+});
+
+Deno.test("mysql: sync status and sync drop", opts, async () => {
+  const etcd = await startEtcd();
+  const db = await startMariadb();
+  let sync: Spawned | undefined;
+  try {
+    await db.query("CREATE DATABASE app");
+    await db.query("CREATE TABLE app.t (id int PRIMARY KEY, v text)");
+    await db.query("INSERT INTO app.t SELECT seq, 'v' FROM app.seq_1_to_100");
+    const base = [
+      "--driver=mysql",
+      `--db-url=${db.url}app`,
+      `--etcd-endpoints=${etcd.endpoint}`,
+      "--etcd-prefix=/md",
+      "--server-id=4251",
+    ];
+    const expected = () => expectedFromMysql(db.query, "/md", ["app"], "app");
+    sync = startSync(base);
+    await assertConverges(etcd.endpoint, "/md/", expected, 90_000);
+    const running = JSON.parse((await runSync(["status", "--json", ...base])).stdout);
+    assertEquals(running.phase, "streaming (a replica with this --server-id is registered)");
+    assertEquals(running.source.replica_registered, true);
+    await sync.stop();
+    sync = undefined;
+
+    const [before] = await db.query("SHOW MASTER STATUS");
+    await db.query("INSERT INTO app.t SELECT seq, REPEAT(MD5(seq), 8) FROM app.seq_1000_to_3000");
+    const [after] = await db.query("SHOW MASTER STATUS");
+    // The server lists a replica until its dump thread notices the disconnect.
+    let st = await runSync(["status", "--json", ...base]);
+    await waitFor(
+      "the server to drop the replica",
+      async () => {
+        st = await runSync(["status", "--json", ...base]);
+        return JSON.parse(st.stdout).source.replica_registered === false;
+      },
+      30_000,
+      () => st.stdout + st.stderr,
+    );
+    assertEquals(st.code, 0, st.stderr);
+    const j = JSON.parse(st.stdout);
+    assertEquals(j.phase, "stopped: the next start resumes from the state");
+    assertEquals(j.position.file, before.File);
+    assertEquals(j.source.server_file, after.File);
+    assertEquals(j.source.server_offset, Number(after.Position));
+    assertEquals(j.source.saved_offset, j.position.offset);
+    // Same file here: the lag is the server's offset minus the saved one.
+    assertEquals(j.source.lag_bytes, Number(after.Position) - j.position.offset);
+    assert(j.source.lag_bytes >= Number(after.Position) - Number(before.Position));
+    assert(!st.stdout.includes(db.password) && !st.stderr.includes(db.password));
+
+    // Off a terminal drop needs --yes.
+    const ask = await runSync(["drop", ...base]);
+    assertEquals(ask.code, 2);
+    assertMatch(ask.stderr, /pass --yes to confirm/);
+    assert((await readEtcd(etcd.endpoint, "/md-state/")).size === 1, "nothing removed");
+
+    const dropped = await runSync(["drop", "--yes", ...base]);
+    assertEquals(dropped.code, 0, dropped.stderr);
+    assertEquals(dropped.stdout.trim(), "removed state key /md-state/mysql-app");
+    assertEquals((await readEtcd(etcd.endpoint, "/md-state/")).size, 0);
+    assertEquals((await readEtcd(etcd.endpoint, "/md/")).size, 100, "data kept");
+    const after2 = JSON.parse((await runSync(["status", "--json", ...base])).stdout);
+    assertEquals(after2.phase, "no state: the next start dumps");
+
+    const purged = await runSync(["drop", "--yes", "--purge-data", ...base]);
+    assertEquals(purged.code, 0, purged.stderr);
+    assertMatch(purged.stdout, /^removed 100 replicated keys under \/md\/$/m);
+    assertEquals((await readEtcd(etcd.endpoint, "/md/")).size, 0);
+  } finally {
+    await sync?.stop();
+    await db.close();
+    await etcd.close();
+  }
+});

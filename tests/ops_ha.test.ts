@@ -1,0 +1,191 @@
+/**
+ * `--ha` against real servers: fencing (a data transaction of a leader that lost its lease,
+ * as a paused process does, is refused with nothing written, while the new leader's commit
+ * goes through), and two mysql processes where the paused leader is replaced and, resumed,
+ * commits nothing (its own metrics say so).
+ */
+import { assert, assertEquals, assertRejects } from "./harness/assert.ts";
+import { startEtcd } from "./harness/etcd.ts";
+import { assertConverges, readEtcd } from "./harness/checker.ts";
+import { startMariadb } from "./harness/mariadb.ts";
+import { startSync } from "./harness/sync.ts";
+import { expectedFromMysql } from "./harness/expected_mysql.ts";
+import { freePort, waitFor } from "./harness/process.ts";
+import { EtcdClient } from "../src/etcd/client.ts";
+import { EtcdSink, FencedError } from "../src/etcd/sink.ts";
+import { campaign, type Leadership } from "../src/service/ha.ts";
+import { silentLog } from "../src/core/log.ts";
+import type { ChangeBatch, Position } from "../src/core/change.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+function batch(key: string, v: string, lsn: string): ChangeBatch {
+  return {
+    changes: [{ op: "put", table: "t", key, columns: ["id", "v"], cells: [key, `"${v}"`] }],
+    commit: { position: { lsn }, time: new Date() },
+  };
+}
+
+const stateAt = (position: Position) => ({
+  driver: "pgx",
+  source: { system: "test" },
+  position,
+  dumpRevision: 0,
+  updatedAt: new Date().toISOString(),
+});
+
+Deno.test("--ha: a leader that lost its lease cannot write", opts, async () => {
+  const etcd = await startEtcd();
+  const clients: EtcdClient[] = [];
+  const stop = new AbortController();
+  const member = (id: string) => {
+    const client = new EtcdClient({ endpoints: [etcd.endpoint], timeoutMs: 10_000 });
+    clients.push(client);
+    let lead: Leadership | undefined;
+    const sink = new EtcdSink(client, {
+      prefix: "/f",
+      stateKey: "/f-state/src",
+      fence: () => lead?.fence() ?? [],
+    });
+    return {
+      client,
+      sink,
+      async lead() {
+        lead = await campaign({
+          client,
+          name: "/f-state/src/leader",
+          id,
+          ttlSeconds: 2,
+          log: silentLog,
+          signal: stop.signal,
+        });
+        return lead;
+      },
+    };
+  };
+  try {
+    const a = member("a");
+    const b = member("b");
+    const leaderA = await a.lead();
+    assertEquals(await a.sink.apply([batch("1", "from a", "0/10")], stateAt), { lsn: "0/10" });
+
+    // b campaigns and waits while a holds the lease.
+    let bLeads = false;
+    const bCampaign = b.lead().then((l) => {
+      bLeads = true;
+      return l;
+    });
+    await new Promise((r) => setTimeout(r, 3_000));
+    assert(!bLeads, "one leader at a time: b waits while a keeps its lease alive");
+
+    // a's lease ends behind its back (a paused process cannot keep it alive): b takes over.
+    const current = await a.client.call("/v3/election/leader", {
+      name: btoa("/f-state/src/leader"),
+    });
+    const lease = (current.kv as { lease: string }).lease;
+    assertEquals(atob((current.kv as { value: string }).value), "a");
+    await a.client.call("/v3/lease/revoke", { ID: lease });
+    const leaderB = await bCampaign;
+    assert(bLeads);
+
+    // a still believes it leads: its transaction fails on the fence and writes nothing.
+    const before = await readEtcd(etcd.endpoint, "/f");
+    await assertRejects(
+      () => a.sink.apply([batch("1", "stale from a", "0/20"), batch("2", "x", "0/20")], stateAt),
+      FencedError,
+    );
+    assertEquals(await readEtcd(etcd.endpoint, "/f"), before, "the fenced txn wrote nothing");
+
+    // The new leader's commit goes through, state key included.
+    assertEquals(await b.sink.apply([batch("1", "from b", "0/30")], stateAt), { lsn: "0/30" });
+    const after = await readEtcd(etcd.endpoint, "/f");
+    assertEquals(JSON.parse(after.get("/f/t/1")!).v, "from b");
+    assertEquals(JSON.parse(after.get("/f-state/src")!).position, { lsn: "0/30" });
+    assert(!after.has("/f/t/2"));
+    await leaderB.resign();
+    await leaderA.resign();
+  } finally {
+    stop.abort();
+    for (const c of clients) c.close();
+    await etcd.close();
+  }
+});
+
+Deno.test("mysql --ha: a paused leader is replaced and commits nothing after", opts, async () => {
+  const etcd = await startEtcd();
+  const db = await startMariadb();
+  const ports = { a: freePort(), b: freePort() };
+  const args = (id: "a" | "b") => [
+    "--driver=mysql",
+    `--db-url=${db.url}app`,
+    `--etcd-endpoints=${etcd.endpoint}`,
+    "--etcd-prefix=/mha",
+    "--server-id=4260",
+    "--ha",
+    "--ha-ttl=2s",
+    `--ha-id=${id}`,
+    `--http-addr=127.0.0.1:${ports[id]}`,
+  ];
+  await db.query("CREATE DATABASE app");
+  await db.query("CREATE TABLE app.t (id int PRIMARY KEY, v text)");
+  await db.query("INSERT INTO app.t SELECT seq, 'v' FROM app.seq_1_to_100");
+  const a = startSync(args("a"));
+  const b = startSync(args("b"));
+  const expected = () => expectedFromMysql(db.query, "/mha", ["app"], "app");
+  const txns = async (port: number) => {
+    const m = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    return Number(/^sync_etcd_txns_total (\d+)$/m.exec(m)![1]);
+  };
+  try {
+    await assertConverges(etcd.endpoint, "/mha/", expected, 90_000);
+    const leading = (p: typeof a) => /msg=leader /.test(p.output());
+    await waitFor("a leader", () => leading(a) || leading(b), 30_000);
+    const [leader, standby] = leading(a) ? [a, b] : [b, a];
+    const port = leader === a ? ports.a : ports.b;
+    assert(!leading(standby), "only one leader");
+    let committed = -1;
+    await waitFor("the leader to be idle", async () => {
+      const first = await txns(port);
+      await new Promise((r) => setTimeout(r, 1000));
+      committed = await txns(port);
+      return first === committed;
+    }, 30_000);
+
+    leader.signal("SIGSTOP");
+    await db.query("UPDATE app.t SET v = 'while paused' WHERE id <= 10");
+    await waitFor(
+      "the standby to take over",
+      () => leading(standby),
+      30_000,
+      () => standby.output(),
+    );
+    await assertConverges(etcd.endpoint, "/mha/", expected, 60_000).catch((e) => {
+      throw new Error(`${e.message}\n--- standby:\n${standby.output()}`);
+    });
+
+    leader.signal("SIGCONT");
+    await db.query("UPDATE app.t SET v = 'after resume' WHERE id > 90");
+    await assertConverges(etcd.endpoint, "/mha/", expected, 60_000);
+    await waitFor(
+      "the old leader to step down",
+      () => /leadership lost|no longer the leader/.test(leader.output()),
+      30_000,
+      () => leader.output(),
+    );
+    assertEquals(await txns(port), committed, "the old leader committed nothing after its pause");
+    // And it becomes a standby: not ready.
+    await waitFor("the old leader to be a standby", async () => {
+      const r = await fetch(`http://127.0.0.1:${port}/readyz`);
+      const j = await r.json();
+      return r.status === 503 && j.reason === "phase is standby";
+    }, 30_000);
+    assertEquals(await txns(port), committed, "nothing committed while stepping down either");
+  } finally {
+    a.signal("SIGCONT");
+    b.signal("SIGCONT");
+    await a.stop();
+    await b.stop();
+    await db.close();
+    await etcd.close();
+  }
+});
