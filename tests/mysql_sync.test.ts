@@ -110,6 +110,9 @@ Deno.test("mysql: dump, stream every change kind, resume after SIGKILL", opts, a
       const out = sync!.output();
       return out.lastIndexOf("msg=streaming") > out.lastIndexOf("dump done");
     }, 60_000);
+    // The re-dump is no failure: no retry, no backoff.
+    assertMatch(sync.output(), /msg="dumping again" reason="table .* was altered/);
+    assert(!/msg=retrying/.test(sync.output()), `no retry:\n${sync.output()}`);
     sync.signal("SIGKILL");
     await sync.exited;
     await db.query("INSERT INTO app.items (id, name) VALUES (6000, 'while down')");

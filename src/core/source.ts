@@ -54,6 +54,15 @@ export interface SourceSession {
   close(): Promise<void>;
 }
 
+/**
+ * The stream stops on purpose: rows changed without change events (ALTER TABLE, say), the
+ * position is saved with a resync mark, and the service starts the next attempt (a dump) at
+ * once: no failure, no backoff.
+ */
+export class ResyncNeeded extends Error {
+  override name = "ResyncNeeded";
+}
+
 /** Errors no retry can fix (bad configuration): the service exits with status 2. */
 export class ConfigError extends Error {
   override name = "ConfigError";

@@ -11,6 +11,7 @@ import {
   type CheckResult,
   ConfigError,
   type DumpResult,
+  ResyncNeeded,
   type SavedState,
   type SourceFactory,
   type SourceIdentity,
@@ -477,7 +478,7 @@ class MysqlSession implements SourceSession {
                 });
                 if (reshaped) {
                   this.#resync = reshaped.join(".");
-                  throw new Error(`table ${reshaped.join(".")} was altered; dumping again`);
+                  throw new ResyncNeeded(`table ${reshaped.join(".")} was altered; dumping again`);
                 }
               }
             }

@@ -14,6 +14,7 @@ import {
   type CheckResult,
   ConfigError,
   type DumpResult,
+  ResyncNeeded,
   type SavedState,
   type SourceFactory,
   type SourceIdentity,
@@ -580,7 +581,7 @@ class PgSession implements SourceSession {
             // Recorded in the position, so a crash before the dump still dumps.
             if (resync) position.resync = resync;
             await out({ changes, commit: { position, time: pgTimeToDate(msg.commitTime) } });
-            if (resync) throw new Error(`table ${resync} was altered; dumping again`);
+            if (resync) throw new ResyncNeeded(`table ${resync} was altered; dumping again`);
             break;
           }
           case "relation": {

@@ -5,7 +5,7 @@
  */
 import type { ChangeBatch, Position } from "../core/change.ts";
 import type { Log } from "../core/log.ts";
-import { ConfigError, type SavedState, type SourceFactory } from "../core/source.ts";
+import { ConfigError, ResyncNeeded, type SavedState, type SourceFactory } from "../core/source.ts";
 import type { EtcdSink } from "../etcd/sink.ts";
 import { OversizeError } from "../etcd/sink.ts";
 import { Pipeline } from "./pipeline.ts";
@@ -74,6 +74,12 @@ export async function runService(o: ServiceOptions): Promise<void> {
     } catch (e) {
       if (o.signal.aborted) break;
       if (e instanceof OversizeError) throw new FatalError(e.message, 1);
+      if (e instanceof ResyncNeeded) {
+        // Not a failure: the position is saved with its resync mark; dump at once.
+        o.log.info("dumping again", { reason: e.message });
+        backoff = minB;
+        continue;
+      }
       // A misconfiguration at first start cannot fix itself; after a successful start it
       // may be a node mid-failover, so keep trying.
       if (e instanceof ConfigError && !everStreamed) throw new FatalError(e.message, 2);
