@@ -130,7 +130,7 @@ Deno.test("status page renders live state in headless Chromium", opts, async () 
     }
     await assertConverges(etcd.endpoint, "/page/", expected, 60_000);
     // Idle for a while: the slot's heartbeats (every --status-interval) move the position
-    // but are no transactions, so the lag stays that of the last real one and does not
+    // but are no transactions; with nothing waiting for etcd the lag is 0, and it must not
     // grow with the idle time.
     await new Promise((r) => setTimeout(r, 6_000));
     const status = await (await fetch(`${page}status.json`)).json();
