@@ -15,7 +15,7 @@ import { enableEtcdAuth } from "./harness/etcd_auth.ts";
 import { type PgServer, startPostgres } from "./harness/postgres.ts";
 import { type MariaServer, startMariadb } from "./harness/mariadb.ts";
 import { freePort, waitFor } from "./harness/process.ts";
-import { syncCommand } from "./harness/sync.ts";
+import { launchSync } from "./harness/sync.ts";
 import { readEtcd } from "./harness/checker.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -1001,49 +1001,9 @@ function assertNoSecret(what: string, text: string) {
   }
 }
 
-interface Proc {
-  output(): string;
-  exited: Promise<number>;
-  done: boolean;
-  kill(sig: Deno.Signal): void;
-}
-
-function launch(args: string[], env: Record<string, string>): Proc {
-  const c = syncCommand(args);
-  const child = new Deno.Command(c.cmd, {
-    args: c.args,
-    env: { NO_COLOR: "1", ...env },
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let text = "";
-  const dec = new TextDecoder();
-  const pump = async (s: ReadableStream<Uint8Array>) => {
-    for await (const chunk of s) text += dec.decode(chunk, { stream: true });
-  };
-  const pumped = Promise.all([pump(child.stdout), pump(child.stderr)]);
-  const p: Proc = {
-    output: () => text,
-    done: false,
-    exited: child.status.then(async (st) => {
-      p.done = true;
-      await pumped;
-      return st.code;
-    }),
-    kill: (sig) => {
-      try {
-        child.kill(sig);
-      } catch { /* gone */ }
-    },
-  };
-  return p;
-}
-
 async function runCase(c: Case, s: Servers, id: string) {
   await c.setup?.(s);
-  const p = launch(await c.args(s, id), c.env?.(s) ?? {});
+  const p = launchSync(await c.args(s, id), c.env?.(s) ?? {});
   try {
     if ("exit" in c.expect) {
       const t = setTimeout(() => p.kill("SIGKILL"), 60_000);

@@ -13,9 +13,8 @@ import { enableEtcdAuth } from "./harness/etcd_auth.ts";
 import { startPostgres } from "./harness/postgres.ts";
 import { startMariadb } from "./harness/mariadb.ts";
 import { freePort, waitFor } from "./harness/process.ts";
-import { syncCommand } from "./harness/sync.ts";
+import { launchSync } from "./harness/sync.ts";
 
-const ROOT = new URL("../", import.meta.url).pathname;
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
 // Distinctive, and full of characters that URL-encoding changes.
@@ -42,58 +41,8 @@ function capture(what: string, text: string) {
   }
 }
 
-interface Proc {
-  pid: number;
-  output(): string;
-  exited: Promise<number>;
-  stop(): Promise<void>;
-}
-
-function launch(args: string[], env: Record<string, string>): Proc {
-  const c = syncCommand(args);
-  const child = new Deno.Command(c.cmd, {
-    args: c.args,
-    env: { NO_COLOR: "1", ...env },
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let text = "";
-  const dec = new TextDecoder();
-  const pump = async (s: ReadableStream<Uint8Array>) => {
-    for await (const chunk of s) text += dec.decode(chunk, { stream: true });
-  };
-  const pumped = Promise.all([pump(child.stdout), pump(child.stderr)]);
-  let done = false;
-  const exited = child.status.then(async (st) => {
-    done = true;
-    await pumped;
-    return st.code;
-  });
-  return {
-    pid: child.pid,
-    output: () => text,
-    exited,
-    async stop() {
-      if (!done) {
-        try {
-          child.kill("SIGTERM");
-        } catch { /* gone */ }
-      }
-      const t = setTimeout(() => {
-        try {
-          child.kill("SIGKILL");
-        } catch { /* gone */ }
-      }, 10_000);
-      await exited;
-      clearTimeout(t);
-    },
-  };
-}
-
 async function runToEnd(args: string[], env: Record<string, string>): Promise<[number, string]> {
-  const p = launch(args, env);
+  const p = launchSync(args, env);
   const t = setTimeout(() => p.stop(), 60_000);
   const code = await p.exited;
   clearTimeout(t);
@@ -143,7 +92,7 @@ Deno.test("secrets: no password in logs, errors, status, check, HTTP or argv", o
       "--log-level=debug",
     ];
     const pgAddr = `127.0.0.1:${freePort()}`;
-    const pgRun = launch([...pgArgs, `--http-addr=${pgAddr}`], pgEnv);
+    const pgRun = launchSync([...pgArgs, `--http-addr=${pgAddr}`], pgEnv);
     try {
       await waitFor(
         "pgx streaming",
@@ -204,7 +153,7 @@ Deno.test("secrets: no password in logs, errors, status, check, HTTP or argv", o
       "--log-format=json",
     ];
     const myAddr = `127.0.0.1:${freePort()}`;
-    const myRun = launch([...myArgs, `--http-addr=${myAddr}`], {});
+    const myRun = launchSync([...myArgs, `--http-addr=${myAddr}`], {});
     try {
       await waitFor(
         "mysql streaming",

@@ -76,3 +76,63 @@ export async function startLog(p: Spawned, timeoutMs = 60_000): Promise<string> 
   );
   return p.output();
 }
+
+/** A sync process whose whole output is kept (tests that grep all of it). */
+export interface SyncRun {
+  readonly pid: number;
+  /** Everything it printed so far, stdout and stderr. */
+  output(): string;
+  /** Its exit code, once its output is read to the end. */
+  readonly exited: Promise<number>;
+  /** True once it exited. */
+  readonly done: boolean;
+  kill(sig: Deno.Signal): void;
+  /** SIGTERM, then SIGKILL after 10 s; resolves once it exited. */
+  stop(): Promise<void>;
+}
+
+export function launchSync(args: string[], env: Record<string, string> = {}): SyncRun {
+  const c = syncCommand(args);
+  const child = new Deno.Command(c.cmd, {
+    args: c.args,
+    env: { NO_COLOR: "1", ...env },
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  const dec = new TextDecoder();
+  const pump = async (s: ReadableStream<Uint8Array>) => {
+    for await (const chunk of s) text += dec.decode(chunk, { stream: true });
+  };
+  const pumped = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  let done = false;
+  const exited = child.status.then(async (st) => {
+    done = true;
+    await pumped;
+    return st.code;
+  });
+  // Only while unreaped: after that its PID may belong to anyone.
+  const kill = (sig: Deno.Signal) => {
+    if (done) return;
+    try {
+      child.kill(sig);
+    } catch { /* gone */ }
+  };
+  return {
+    pid: child.pid,
+    output: () => text,
+    exited,
+    get done() {
+      return done;
+    },
+    kill,
+    async stop() {
+      kill("SIGTERM");
+      const t = setTimeout(() => kill("SIGKILL"), 10_000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
