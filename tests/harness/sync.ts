@@ -41,26 +41,17 @@ export async function runSync(
   env: Record<string, string> = {},
   timeoutMs = 120_000,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const c = syncCommand(args);
-  const child = new Deno.Command(c.cmd, {
-    args: c.args,
-    env: { NO_COLOR: "1", ...env },
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const p = launchSync(args, env);
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
-    child.kill("SIGKILL");
+    p.kill("SIGKILL");
   }, timeoutMs);
-  const out = await child.output();
+  const code = await p.exited;
   clearTimeout(timer);
-  const d = new TextDecoder();
-  const stderr = d.decode(out.stderr) +
+  const stderr = p.stderr() +
     (timedOut ? `\n(test harness: sync still running after ${timeoutMs} ms, killed)` : "");
-  return { code: timedOut ? -1 : out.code, stdout: d.decode(out.stdout), stderr };
+  return { code: timedOut ? -1 : code, stdout: p.stdout(), stderr };
 }
 
 /**
@@ -80,8 +71,10 @@ export async function startLog(p: Spawned, timeoutMs = 60_000): Promise<string> 
 /** A sync process whose whole output is kept (tests that grep all of it). */
 export interface SyncRun {
   readonly pid: number;
-  /** Everything it printed so far, stdout and stderr. */
+  /** Everything it printed so far, stdout and stderr, in the order it arrived. */
   output(): string;
+  stdout(): string;
+  stderr(): string;
   /** Its exit code, once its output is read to the end. */
   readonly exited: Promise<number>;
   /** True once it exited. */
@@ -102,11 +95,16 @@ export function launchSync(args: string[], env: Record<string, string> = {}): Sy
     stderr: "piped",
   }).spawn();
   let text = "";
-  const dec = new TextDecoder();
-  const pump = async (s: ReadableStream<Uint8Array>) => {
-    for await (const chunk of s) text += dec.decode(chunk, { stream: true });
+  const streams = { out: "", err: "" };
+  const pump = async (s: ReadableStream<Uint8Array>, which: "out" | "err") => {
+    const dec = new TextDecoder();
+    for await (const chunk of s) {
+      const t = dec.decode(chunk, { stream: true });
+      text += t;
+      streams[which] += t;
+    }
   };
-  const pumped = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  const pumped = Promise.all([pump(child.stdout, "out"), pump(child.stderr, "err")]);
   let done = false;
   const exited = child.status.then(async (st) => {
     done = true;
@@ -123,6 +121,8 @@ export function launchSync(args: string[], env: Record<string, string> = {}): Sy
   return {
     pid: child.pid,
     output: () => text,
+    stdout: () => streams.out,
+    stderr: () => streams.err,
     exited,
     get done() {
       return done;
