@@ -151,7 +151,7 @@ Deno.test(
       const clientCert =
         /msg="etcd at https:\S+ rejected the TLS client certificate \(received fatal alert: \w+\): give --etcd-cert and --etcd-key/;
       const serverCert =
-        /msg="cannot verify etcd's TLS certificate at https:\S+ \(invalid peer certificate: \w+\): give the CA that signed it with --etcd-ca"/;
+        /msg="cannot verify etcd's TLS certificate at https:\S+ \((invalid peer certificate: \w+|unable to verify the first certificate)\): give the CA that signed it with --etcd-ca"/;
       const cases: [string, string[], RegExp][] = [
         ["no client certificate", [`--etcd-ca=${certs.caFile}`], clientCert],
         ["foreign client certificate", [
@@ -174,7 +174,7 @@ Deno.test(
         assertEquals(r.code, 2, `${what}: ${r.stderr}`);
         const errors = r.stderr.trim().split("\n").filter((l) => /level=error/.test(l));
         assertEquals(errors.length, 1, `${what}: ${r.stderr}`);
-        assertMatch(errors[0], want, what);
+        assertMatch(errors[0], want, `${what}: ${errors[0]}`);
         assert(!/\n\s+at /.test(r.stderr), `${what}: stack trace in ${r.stderr}`);
       }
     } finally {

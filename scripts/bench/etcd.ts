@@ -1,11 +1,11 @@
 /**
  * etcd write throughput: etcd's own ceiling (the `etcd3` gRPC client, max-size
- * transactions of 128 puts, serial and 8 in parallel) and sync's sink (gateway transport)
+ * transactions of 128 puts, serial and 8 in parallel) and sync's sink (either transport)
  * writing the same keys and values in-process, as a dump and as a stream. Every etcd figure
  * of sync is reported as a fraction of the ceiling measured in the same run.
  */
 import { Etcd3 } from "etcd3";
-import { EtcdClient } from "../../src/etcd/client.ts";
+import { EtcdClient, type EtcdTransportKind } from "../../src/etcd/client.ts";
 import { EtcdSink } from "../../src/etcd/sink.ts";
 import type { ChangeBatch, PutChange } from "../../src/core/change.ts";
 import { jsonNumber, jsonString } from "../../src/core/json.ts";
@@ -63,8 +63,12 @@ export interface SinkRates {
 }
 
 /** keys/s of sync's sink alone (no source): dump batches on 8 writers, stream batches 1 at a time. */
-export async function sinkRates(endpoint: string, n: number): Promise<SinkRates> {
-  const client = new EtcdClient({ endpoints: [endpoint] });
+export async function sinkRates(
+  endpoint: string,
+  n: number,
+  transport: EtcdTransportKind = "grpc",
+): Promise<SinkRates> {
+  const client = new EtcdClient({ endpoints: [endpoint], transport });
   const change = (i: number): PutChange => ({
     op: "put",
     table: "bench_t",

@@ -78,14 +78,33 @@ async function attempt<T>(name: keyof Results["errors"], f: () => Promise<T>) {
 // etcd keeps every raft entry since its last snapshot in memory: 100,000 (the default) of
 // these 128-put transactions are GBs, and a process that big is the first one killed when
 // the shared machine runs short. 5,000 keeps it a few hundred MB, as production setups do.
-const etcd = await startEtcd({ quotaBytes: 8 * 2 ** 30, snapshotCount: 5000 });
+const newEtcd = () => startEtcd({ quotaBytes: 8 * 2 ** 30, snapshotCount: 5000 });
+let etcd = await newEtcd();
 watchEtcd();
+/**
+ * Each etcd section starts on an empty etcd: one that has taken millions of writes slows
+ * down (its history and backend grow; one run saw the ceiling fall 8×), which would make
+ * later sections look worse than earlier ones.
+ */
+async function freshEtcd() {
+  closing = true;
+  await etcd.close();
+  closing = false;
+  etcd = await newEtcd();
+  watchEtcd();
+}
 const pg = await startPostgres();
 try {
   progress(`etcd ceiling (${sizes.ceilKeys} keys)`);
   r.ceilFirst = await attempt("ceiling", () => etcdCeiling(etcd.endpoint, sizes.ceilKeys, "a"));
   progress(`sync's sink in-process (${sizes.sinkKeys} keys)`);
-  r.sink = await attempt("ceiling", () => sinkRates(etcd.endpoint, sizes.sinkKeys));
+  await freshEtcd();
+  r.sink = await attempt("ceiling", () => sinkRates(etcd.endpoint, sizes.sinkKeys, "grpc"));
+  await freshEtcd();
+  r.sinkGateway = await attempt(
+    "ceiling",
+    () => sinkRates(etcd.endpoint, sizes.sinkKeys, "gateway"),
+  );
 
   await pg.sql`CREATE TABLE bench_t (id int PRIMARY KEY, name text, payload text)`;
   r.pg = await attempt("pg", () => benchPgDecode(pg, "bench_t", ROWS, progress));
@@ -101,13 +120,16 @@ try {
   });
 
   progress(`dump of ${ROWS} rows`);
+  await freshEtcd();
   r.dump = await attempt("dump", () => benchDump(pg, etcd, "bench_t", ROWS));
+  await freshEtcd();
   r.stream = await attempt(
     "stream",
     () => benchStream(pg, etcd, sizes.sustained, ROWS, sizes.latencySeconds, progress),
   );
 
   progress("etcd ceiling again");
+  await freshEtcd();
   r.ceilLast = await attempt("ceiling", () => etcdCeiling(etcd.endpoint, sizes.ceilKeys, "b"));
 } finally {
   closing = true;

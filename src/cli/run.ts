@@ -5,7 +5,7 @@ import { TableFilter } from "../core/filter.ts";
 import { KeyConfig } from "../core/key_config.ts";
 import { normalizePrefix } from "../core/keys.ts";
 import type { SourceOptions } from "../core/source.ts";
-import { EtcdClient, type TxnCompare } from "../etcd/client.ts";
+import { EtcdClient, type EtcdTransportKind, type TxnCompare } from "../etcd/client.ts";
 import { EtcdSink } from "../etcd/sink.ts";
 import { createSource } from "../service/drivers.ts";
 import { FatalError, runService } from "../service/run.ts";
@@ -133,6 +133,7 @@ export async function buildParts(s: Settings, log: SourceOptions["log"]): Promis
     cert: await readPem(str(s["etcd-cert"]), "etcd certificate file"),
     key: await readPem(str(s["etcd-key"]), "etcd key file"),
     timeoutMs: s["etcd-timeout"] as number,
+    transport: s["etcd-transport"] as EtcdTransportKind,
   });
   const status = new Status();
   status.about = { driver, stateKey: `${statePrefix}/${sourceId}`, version: VERSION };

@@ -49,6 +49,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     secret: true,
     description: "etcd password (any user can read argv: prefer SYNC_ETCD_PASSWORD or --config)",
   },
+  {
+    name: "etcd-transport",
+    kind: "string",
+    default: "grpc",
+    choices: ["grpc", "gateway"],
+    description: "how to talk to etcd: native gRPC (HTTP/2) or the JSON gateway (HTTP/1.1)",
+  },
   { name: "etcd-ca", kind: "string", description: "CA certificate file (PEM) for etcd TLS" },
   { name: "etcd-cert", kind: "string", description: "client certificate file (PEM) for etcd" },
   { name: "etcd-key", kind: "string", description: "client key file (PEM) for etcd" },

@@ -1,0 +1,179 @@
+/**
+ * etcd's v3 protobuf messages that sync sends and reads (etcdserverpb / mvccpb, field numbers
+ * from etcd's rpc.proto and kv.proto). Pure: requests to bytes, bytes to results.
+ */
+
+import { LEN, ProtoReader, ProtoWriter, VARINT } from "./proto.ts";
+import type {
+  KeyValue,
+  RangeOptions,
+  RangeResult,
+  TxnCompare,
+  TxnOp,
+  TxnRequest,
+  TxnResult,
+} from "./types.ts";
+
+const dec = new TextDecoder();
+
+const COMPARE_RESULT = { EQUAL: 0, GREATER: 1, LESS: 2, NOT_EQUAL: 3 } as const;
+const COMPARE_TARGET = { VERSION: 0, CREATE: 1, MOD: 2, VALUE: 3, LEASE: 4 } as const;
+
+export function encodeRange(key: string, o: RangeOptions, w = new ProtoWriter(64)): Uint8Array {
+  w.bytes(1, key).bytes(2, o.rangeEnd).uint(3, o.limit).uint(4, o.revision)
+    .bool(7, o.serializable).bool(8, o.keysOnly).bool(9, o.countOnly)
+    .uint(10, o.minModRevision).uint(11, o.maxModRevision);
+  return w.finish();
+}
+
+export function encodePut(key: string, value: string | Uint8Array, lease?: string): Uint8Array {
+  const w = new ProtoWriter(64 + key.length * 3 + value.length * 3);
+  writePut(w, key, value, lease);
+  return w.finish();
+}
+
+function writePut(w: ProtoWriter, key: string, value: string | Uint8Array, lease?: string) {
+  w.bytes(1, key).bytes(2, value).int64(3, lease);
+}
+
+export function encodeDeleteRange(key: string, rangeEnd?: string): Uint8Array {
+  return new ProtoWriter(64).bytes(1, key).bytes(2, rangeEnd).finish();
+}
+
+export function encodeAuthenticate(name: string, password: string): Uint8Array {
+  return new ProtoWriter(64).bytes(1, name).bytes(2, password).finish();
+}
+
+function writeCompare(w: ProtoWriter, c: TxnCompare): void {
+  w.uint(1, COMPARE_RESULT[c.result]).uint(2, COMPARE_TARGET[c.target]).bytes(3, c.key);
+  // The target is a oneof: its zero (VERSION EQUAL 0, "key absent") must still be sent.
+  w.uint(4, c.version, c.version !== undefined).uint(
+    5,
+    c.createRevision,
+    c.createRevision !== undefined,
+  )
+    .uint(6, c.modRevision, c.modRevision !== undefined).bytes(7, c.value, c.value !== undefined);
+}
+
+function writeOp(w: ProtoWriter, op: TxnOp): void {
+  if ("put" in op) {
+    w.message(2, (m) => writePut(m, op.put.key, op.put.value, op.put.lease));
+  } else if ("delete" in op) {
+    w.message(3, (m) => m.bytes(1, op.delete.key).bytes(2, op.delete.rangeEnd));
+  } else {
+    w.message(1, (m) => m.bytes(1, op.range.key).bytes(2, op.range.rangeEnd));
+  }
+}
+
+export function encodeTxn(t: TxnRequest): Uint8Array {
+  // Size the buffer once from the ops (ASCII keys and JSON values: about a byte a unit).
+  let size = 64;
+  for (const op of t.success) {
+    size += 16 + ("put" in op ? op.put.key.length + op.put.value.length : 64);
+  }
+  const w = new ProtoWriter(size);
+  for (const c of t.compare ?? []) w.message(1, (m) => writeCompare(m, c));
+  for (const op of t.success) w.message(2, (m) => writeOp(m, op));
+  for (const op of t.failure ?? []) w.message(3, (m) => writeOp(m, op));
+  return w.finish();
+}
+
+/** ResponseHeader's revision. */
+function headerRevision(r: ProtoReader): number {
+  let revision = 0;
+  while (r.next()) {
+    if (r.field === 3 && r.wire === VARINT) revision = r.varint();
+    else r.skip();
+  }
+  return revision;
+}
+
+function decodeKv(r: ProtoReader): KeyValue {
+  const kv: KeyValue = {
+    key: "",
+    value: new Uint8Array(),
+    createRevision: 0,
+    modRevision: 0,
+    version: 0,
+  };
+  while (r.next()) {
+    if (r.wire === LEN && r.field === 1) kv.key = dec.decode(r.bytes());
+    else if (r.wire === LEN && r.field === 5) kv.value = r.bytes();
+    else if (r.wire !== VARINT) r.skip();
+    else if (r.field === 2) kv.createRevision = r.varint();
+    else if (r.field === 3) kv.modRevision = r.varint();
+    else if (r.field === 4) kv.version = r.varint();
+    else if (r.field === 6) kv.lease = r.bigVarint();
+    else r.skip();
+  }
+  return kv;
+}
+
+function readRange(r: ProtoReader): RangeResult {
+  const out: RangeResult = { kvs: [], more: false, count: 0, revision: 0 };
+  while (r.next()) {
+    if (r.wire === LEN && r.field === 1) out.revision = headerRevision(r.message());
+    else if (r.wire === LEN && r.field === 2) out.kvs.push(decodeKv(r.message()));
+    else if (r.wire === VARINT && r.field === 3) out.more = r.varint() !== 0;
+    else if (r.wire === VARINT && r.field === 4) out.count = r.varint();
+    else r.skip();
+  }
+  return out;
+}
+
+export function decodeRange(b: Uint8Array): RangeResult {
+  return readRange(new ProtoReader(b));
+}
+
+/** PutResponse: the revision of the put. */
+export function decodePut(b: Uint8Array): number {
+  const r = new ProtoReader(b);
+  let revision = 0;
+  while (r.next()) {
+    if (r.wire === LEN && r.field === 1) revision = headerRevision(r.message());
+    else r.skip();
+  }
+  return revision;
+}
+
+/** DeleteRangeResponse: how many keys went. */
+export function decodeDeleteRange(b: Uint8Array): number {
+  const r = new ProtoReader(b);
+  let deleted = 0;
+  while (r.next()) {
+    if (r.wire === VARINT && r.field === 2) deleted = r.varint();
+    else r.skip();
+  }
+  return deleted;
+}
+
+export function decodeTxn(b: Uint8Array): TxnResult {
+  const r = new ProtoReader(b);
+  const out: TxnResult = { succeeded: false, revision: 0, ranges: [] };
+  while (r.next()) {
+    if (r.wire === LEN && r.field === 1) out.revision = headerRevision(r.message());
+    else if (r.wire === VARINT && r.field === 2) out.succeeded = r.varint() !== 0;
+    else if (r.wire === LEN && r.field === 3) {
+      // ResponseOp: a oneof, of which only response_range (1) carries what callers read.
+      const op = r.message();
+      let range: KeyValue[] | undefined;
+      while (op.next()) {
+        if (op.wire === LEN && op.field === 1) range = readRange(op.message()).kvs;
+        else op.skip();
+      }
+      out.ranges.push(range);
+    } else r.skip();
+  }
+  return out;
+}
+
+/** AuthenticateResponse: the token. */
+export function decodeAuthenticate(b: Uint8Array): string {
+  const r = new ProtoReader(b);
+  let token = "";
+  while (r.next()) {
+    if (r.wire === LEN && r.field === 2) token = dec.decode(r.bytes());
+    else r.skip();
+  }
+  return token;
+}
