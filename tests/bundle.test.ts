@@ -8,7 +8,7 @@ import { startPostgres } from "./harness/postgres.ts";
 import { run, spawn } from "./harness/process.ts";
 import { assertConverges } from "./harness/checker.ts";
 import { expectedFromPg } from "./harness/expected_pg.ts";
-import { PERMISSIONS } from "./harness/sync.ts";
+import { PERMISSIONS, RUNTIME_FLAGS } from "./harness/sync.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -27,7 +27,7 @@ Deno.test("bundle: one file, empty dir, empty DENO_DIR, real servers", {
     });
     const env = { DENO_DIR: denoDir, NO_COLOR: "1" };
     const v = await run(Deno.execPath(), {
-      args: ["run", "--cached-only", ...PERMISSIONS, "sync.js", "--version"],
+      args: ["run", "--cached-only", ...PERMISSIONS, ...RUNTIME_FLAGS, "sync.js", "--version"],
       cwd: dir,
       env,
     });
@@ -39,6 +39,7 @@ Deno.test("bundle: one file, empty dir, empty DENO_DIR, real servers", {
         "run",
         "--cached-only",
         ...PERMISSIONS,
+        ...RUNTIME_FLAGS,
         "sync.js",
         "--driver=pgx",
         `--db-url=${pg.url}`,

@@ -18,10 +18,17 @@ export const PERMISSIONS = [
   "--allow-sys=hostname",
 ];
 
+/**
+ * V8 settings of `deno task sync` and `deno task compile`: a young generation of 8 MB semi-
+ * spaces instead of 16 takes about 40 MB off the peak RSS of a 1M-row dump at the same speed
+ * (measured; README, Building).
+ */
+export const RUNTIME_FLAGS = ["--v8-flags=--max-semi-space-size=8"];
+
 export function syncCommand(args: string[]): { cmd: string; args: string[] } {
   return {
     cmd: Deno.execPath(),
-    args: ["run", ...PERMISSIONS, `${ROOT}src/cli/main.ts`, ...args],
+    args: ["run", ...PERMISSIONS, ...RUNTIME_FLAGS, `${ROOT}src/cli/main.ts`, ...args],
   };
 }
 
