@@ -248,6 +248,27 @@ for (const transport of ["grpc", "gateway"] as const) {
         },
       );
 
+      await t.step("leases and elections", async () => {
+        const client = new EtcdClient({ transport, endpoints: [etcd.endpoint] });
+        const lease = await client.leaseGrant(30);
+        assert(/^[1-9][0-9]*$/.test(lease), lease);
+        assert(await client.leaseKeepAlive(lease) > 0);
+        const leader = await client.campaign("/elect", lease, "me");
+        assertEquals(leader.name, "/elect");
+        assert(leader.key.startsWith("/elect/"), leader.key);
+        assertEquals(leader.lease, lease);
+        // The leader key holds the value, on the lease, created at the revision given.
+        const kv = (await client.range(leader.key)).kvs[0];
+        assertEquals(new TextDecoder().decode(kv.value), "me");
+        assertEquals(kv.createRevision, leader.rev);
+        assertEquals(BigInt(kv.lease!).toString(), lease);
+        await client.resign(leader);
+        assertEquals((await client.range(leader.key)).kvs.length, 0);
+        await client.leaseRevoke(lease);
+        assertEquals(await client.leaseKeepAlive(lease), 0);
+        client.close();
+      });
+
       await t.step("authenticates with a user and password", async () => {
         const ctl = (args: string[], stdin?: string) =>
           run("etcdctl", {

@@ -390,9 +390,11 @@ export function render(r: Results): string[] {
             "sustained phases of the same process (many small transactions), so it is not the " +
             "transaction's size. "
           : "") +
-        "The gap to 150 MB is V8's heap above the idle process; the lever would be a smaller " +
-        "heap limit (`--v8-flags=--max-old-space-size=…` in `deno compile`), not tried in this " +
-        "work.",
+        "sync runs with V8 semi-spaces of 8 MB (`--v8-flags=--max-semi-space-size=8`, README: " +
+        "Permissions), which took about 40 MB off the dump's peak; what is left above the idle " +
+        "process is V8's old generation at its working size. A hard heap limit " +
+        "(`--max-old-space-size`) would cut it further but turns an unusually large row into a " +
+        "crash, so it is not set.",
       "",
     );
   } else out.push(...missing(dump ? "stream" : "dump"));

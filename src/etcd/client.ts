@@ -13,6 +13,7 @@ import type {
   CallOptions,
   EtcdTransport,
   KeyValue,
+  LeaderKey,
   RangeOptions,
   RangeResult,
   TxnRequest,
@@ -289,5 +290,28 @@ export class EtcdClient {
   /** Call a gateway path not wrapped above (leases, elections, auth admin). */
   call(path: string, body: unknown, timeoutMs?: number): Promise<Record<string, unknown>> {
     return this.#do((t, c) => t.call(path, body, c), timeoutMs);
+  }
+
+  /** A lease of `ttlSeconds`; returns its ID. */
+  leaseGrant(ttlSeconds: number): Promise<string> {
+    return this.#do((t, c) => t.leaseGrant(ttlSeconds, c));
+  }
+
+  /** Returns the lease's remaining TTL: 0 when it had expired. */
+  leaseKeepAlive(id: string): Promise<number> {
+    return this.#do((t, c) => t.leaseKeepAlive(id, c));
+  }
+
+  leaseRevoke(id: string): Promise<void> {
+    return this.#do((t, c) => t.leaseRevoke(id, c));
+  }
+
+  /** Wait (up to `timeoutMs`) to lead election `name` with `value`, on `lease`. */
+  campaign(name: string, lease: string, value: string, timeoutMs?: number): Promise<LeaderKey> {
+    return this.#do((t, c) => t.campaign(name, lease, value, c), timeoutMs);
+  }
+
+  resign(leader: LeaderKey): Promise<void> {
+    return this.#do((t, c) => t.resign(leader, c));
   }
 }

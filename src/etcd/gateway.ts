@@ -10,6 +10,7 @@ import type {
   CallOptions,
   EtcdTransport,
   KeyValue,
+  LeaderKey,
   RangeOptions,
   RangeResult,
   TxnOp,
@@ -175,5 +176,44 @@ export class GatewayTransport implements EtcdTransport {
         x.response_range ? (x.response_range.kvs ?? []).map(kvFrom) : undefined
       ),
     };
+  }
+
+  async leaseGrant(ttlSeconds: number, c: CallOptions): Promise<string> {
+    return String((await this.call("/v3/lease/grant", { TTL: ttlSeconds }, c)).ID);
+  }
+
+  async leaseKeepAlive(id: string, c: CallOptions): Promise<number> {
+    const r = await this.call("/v3/lease/keepalive", { ID: id }, c);
+    return num((r.result as { TTL?: string } | undefined)?.TTL);
+  }
+
+  async leaseRevoke(id: string, c: CallOptions): Promise<void> {
+    await this.call("/v3/lease/revoke", { ID: id }, c);
+  }
+
+  async campaign(name: string, lease: string, value: string, c: CallOptions): Promise<LeaderKey> {
+    const r = await this.call("/v3/election/campaign", {
+      name: b64(name),
+      lease,
+      value: b64(value),
+    }, c);
+    const l = r.leader as { name?: string; key?: string; rev?: string; lease?: string };
+    return {
+      name: dec.decode(unb64(l.name)),
+      key: dec.decode(unb64(l.key)),
+      rev: num(l.rev),
+      lease: String(l.lease ?? "0"),
+    };
+  }
+
+  async resign(leader: LeaderKey, c: CallOptions): Promise<void> {
+    await this.call("/v3/election/resign", {
+      leader: {
+        name: b64(leader.name),
+        key: b64(leader.key),
+        rev: String(leader.rev),
+        lease: leader.lease,
+      },
+    }, c);
   }
 }

@@ -3,8 +3,8 @@
  *
  * etcd spends several times less CPU on a gRPC transaction than on the same transaction
  * through its JSON gateway (which decodes, re-encodes and calls itself over gRPC), and the
- * gateway is the bottleneck of a dump. Only the KV and Authenticate calls go this way;
- * leases and elections (a few calls a minute) stay on the gateway.
+ * gateway is the bottleneck of a dump. KV, Authenticate, leases and elections go this way;
+ * only `call()` (a raw gateway path) still uses the gateway.
  */
 
 import http2 from "node:http2";
@@ -12,19 +12,27 @@ import { EtcdError } from "./errors.ts";
 import type { GatewayTransport } from "./gateway.ts";
 import {
   decodeAuthenticate,
+  decodeCampaign,
   decodeDeleteRange,
+  decodeLeaseGrant,
+  decodeLeaseKeepAlive,
   decodePut,
   decodeRange,
   decodeTxn,
   encodeAuthenticate,
+  encodeCampaign,
   encodeDeleteRange,
+  encodeLeaseGrant,
+  encodeLeaseId,
   encodePut,
   encodeRange,
+  encodeResign,
   encodeTxn,
 } from "./messages.ts";
 import type {
   CallOptions,
   EtcdTransport,
+  LeaderKey,
   RangeOptions,
   RangeResult,
   TxnRequest,
@@ -57,6 +65,14 @@ export function unframe(body: Uint8Array): Uint8Array {
   const len = new DataView(body.buffer, body.byteOffset, body.length).getUint32(1);
   if (5 + len > body.length) throw new GrpcConnectionError("truncated gRPC answer");
   return body.subarray(5, 5 + len);
+}
+
+/** gRPC's timeout header: at most 8 digits, so long waits go in seconds or hours. */
+export function grpcTimeout(ms: number): string {
+  const n = Math.max(1, Math.ceil(ms));
+  if (n < 1e8) return `${n}m`;
+  if (n < 1e11) return `${Math.ceil(n / 1000)}S`;
+  return `${Math.min(99_999_999, Math.ceil(n / 3_600_000))}H`;
 }
 
 function concat(chunks: Uint8Array[], total: number): Uint8Array {
@@ -110,7 +126,7 @@ export class GrpcTransport implements EtcdTransport {
     return s;
   }
 
-  /** One unary call: `method` is "Service/Method" of package etcdserverpb. */
+  /** One unary call: `method` is "package.Service/Method". */
   #unary(method: string, body: Uint8Array, c: CallOptions): Promise<Uint8Array> {
     return new Promise((resolve, reject) => {
       let done = false;
@@ -123,10 +139,10 @@ export class GrpcTransport implements EtcdTransport {
       };
       const headers: http2.OutgoingHttpHeaders = {
         ":method": "POST",
-        ":path": `/etcdserverpb.${method}`,
+        ":path": `/${method}`,
         "content-type": "application/grpc",
         te: "trailers",
-        "grpc-timeout": `${Math.max(1, Math.ceil(c.timeoutMs))}m`,
+        "grpc-timeout": grpcTimeout(c.timeoutMs),
       };
       if (c.token) headers.token = c.token;
       let req: http2.ClientHttp2Stream;
@@ -188,30 +204,57 @@ export class GrpcTransport implements EtcdTransport {
   }
 
   async range(key: string, o: RangeOptions, c: CallOptions): Promise<RangeResult> {
-    return decodeRange(await this.#unary("KV/Range", encodeRange(key, o), c));
+    return decodeRange(await this.#unary("etcdserverpb.KV/Range", encodeRange(key, o), c));
   }
 
   async put(key: string, value: string | Uint8Array, c: CallOptions): Promise<number> {
-    return decodePut(await this.#unary("KV/Put", encodePut(key, value), c));
+    return decodePut(await this.#unary("etcdserverpb.KV/Put", encodePut(key, value), c));
   }
 
   async deleteRange(key: string, rangeEnd: string | undefined, c: CallOptions): Promise<number> {
     return decodeDeleteRange(
-      await this.#unary("KV/DeleteRange", encodeDeleteRange(key, rangeEnd), c),
+      await this.#unary("etcdserverpb.KV/DeleteRange", encodeDeleteRange(key, rangeEnd), c),
     );
   }
 
   async txn(t: TxnRequest, c: CallOptions): Promise<TxnResult> {
-    return decodeTxn(await this.#unary("KV/Txn", encodeTxn(t), c));
+    return decodeTxn(await this.#unary("etcdserverpb.KV/Txn", encodeTxn(t), c));
   }
 
   async authenticate(name: string, password: string, c: CallOptions): Promise<string> {
     return decodeAuthenticate(
-      await this.#unary("Auth/Authenticate", encodeAuthenticate(name, password), c),
+      await this.#unary("etcdserverpb.Auth/Authenticate", encodeAuthenticate(name, password), c),
     );
   }
 
   call(path: string, body: unknown, c: CallOptions): Promise<Record<string, unknown>> {
     return this.#gateway.call(path, body, c);
+  }
+
+  async leaseGrant(ttlSeconds: number, c: CallOptions): Promise<string> {
+    return decodeLeaseGrant(
+      await this.#unary("etcdserverpb.Lease/LeaseGrant", encodeLeaseGrant(ttlSeconds), c),
+    );
+  }
+
+  async leaseKeepAlive(id: string, c: CallOptions): Promise<number> {
+    // A bidirectional stream in etcd's API: one request, the stream half-closed, one answer.
+    return decodeLeaseKeepAlive(
+      await this.#unary("etcdserverpb.Lease/LeaseKeepAlive", encodeLeaseId(id), c),
+    );
+  }
+
+  async leaseRevoke(id: string, c: CallOptions): Promise<void> {
+    await this.#unary("etcdserverpb.Lease/LeaseRevoke", encodeLeaseId(id), c);
+  }
+
+  async campaign(name: string, lease: string, value: string, c: CallOptions): Promise<LeaderKey> {
+    return decodeCampaign(
+      await this.#unary("v3electionpb.Election/Campaign", encodeCampaign(name, lease, value), c),
+    );
+  }
+
+  async resign(leader: LeaderKey, c: CallOptions): Promise<void> {
+    await this.#unary("v3electionpb.Election/Resign", encodeResign(leader), c);
   }
 }

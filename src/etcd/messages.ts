@@ -6,6 +6,7 @@
 import { LEN, ProtoReader, ProtoWriter, VARINT } from "./proto.ts";
 import type {
   KeyValue,
+  LeaderKey,
   RangeOptions,
   RangeResult,
   TxnCompare,
@@ -176,4 +177,73 @@ export function decodeAuthenticate(b: Uint8Array): string {
     else r.skip();
   }
   return token;
+}
+
+/** LeaseGrantRequest (TTL), LeaseKeepAliveRequest and LeaseRevokeRequest (ID). */
+export function encodeLeaseGrant(ttlSeconds: number): Uint8Array {
+  return new ProtoWriter(16).uint(1, ttlSeconds).finish();
+}
+
+export function encodeLeaseId(id: string): Uint8Array {
+  return new ProtoWriter(16).int64(1, id).finish();
+}
+
+/** LeaseGrantResponse: the ID; an `error` (field 4) etcd sets instead is thrown. */
+export function decodeLeaseGrant(b: Uint8Array): string {
+  const r = new ProtoReader(b);
+  let id = "0";
+  let error = "";
+  while (r.next()) {
+    if (r.wire === VARINT && r.field === 2) id = r.bigVarint();
+    else if (r.wire === LEN && r.field === 4) error = dec.decode(r.bytes());
+    else r.skip();
+  }
+  if (error) throw new Error(`etcd lease grant: ${error}`);
+  return id;
+}
+
+/** LeaseKeepAliveResponse: the TTL (0 when the lease had expired). */
+export function decodeLeaseKeepAlive(b: Uint8Array): number {
+  const r = new ProtoReader(b);
+  let ttl = 0;
+  while (r.next()) {
+    if (r.wire === VARINT && r.field === 3) ttl = r.varint();
+    else r.skip();
+  }
+  return ttl;
+}
+
+function writeLeader(w: ProtoWriter, l: LeaderKey): void {
+  w.bytes(1, l.name).bytes(2, l.key).uint(3, l.rev).int64(4, l.lease);
+}
+
+/** v3electionpb CampaignRequest. */
+export function encodeCampaign(name: string, lease: string, value: string): Uint8Array {
+  return new ProtoWriter(64).bytes(1, name).int64(2, lease).bytes(3, value).finish();
+}
+
+/** v3electionpb CampaignResponse: the LeaderKey (field 2). */
+export function decodeCampaign(b: Uint8Array): LeaderKey {
+  const r = new ProtoReader(b);
+  const l: LeaderKey = { name: "", key: "", rev: 0, lease: "0" };
+  while (r.next()) {
+    if (r.wire !== LEN || r.field !== 2) {
+      r.skip();
+      continue;
+    }
+    const m = r.message();
+    while (m.next()) {
+      if (m.wire === LEN && m.field === 1) l.name = dec.decode(m.bytes());
+      else if (m.wire === LEN && m.field === 2) l.key = dec.decode(m.bytes());
+      else if (m.wire === VARINT && m.field === 3) l.rev = m.varint();
+      else if (m.wire === VARINT && m.field === 4) l.lease = m.bigVarint();
+      else m.skip();
+    }
+  }
+  return l;
+}
+
+/** v3electionpb ResignRequest. */
+export function encodeResign(leader: LeaderKey): Uint8Array {
+  return new ProtoWriter(64).message(1, (m) => writeLeader(m, leader)).finish();
 }

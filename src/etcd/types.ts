@@ -57,6 +57,15 @@ export interface TxnResult {
   ranges: (KeyValue[] | undefined)[];
 }
 
+/** A won election (etcd's v3election LeaderKey): `key` is the leader's key under `name`. */
+export interface LeaderKey {
+  name: string;
+  key: string;
+  rev: number;
+  /** Lease ID, decimal int64. */
+  lease: string;
+}
+
 /** Per-call settings a transport gets from the client. */
 export interface CallOptions {
   /** Auth token (etcd's `Authenticate`), when auth is on. */
@@ -77,7 +86,15 @@ export interface EtcdTransport {
   txn(t: TxnRequest, c: CallOptions): Promise<TxnResult>;
   /** Returns the token. */
   authenticate(name: string, password: string, c: CallOptions): Promise<string>;
-  /** A gateway path with a JSON body (leases, elections: rare calls). */
+  /** Returns the new lease's ID (decimal int64). */
+  leaseGrant(ttlSeconds: number, c: CallOptions): Promise<string>;
+  /** Returns the lease's TTL after the keep-alive: 0 when it had expired. */
+  leaseKeepAlive(id: string, c: CallOptions): Promise<number>;
+  leaseRevoke(id: string, c: CallOptions): Promise<void>;
+  /** Blocks until this campaigner leads the election `name`. */
+  campaign(name: string, lease: string, value: string, c: CallOptions): Promise<LeaderKey>;
+  resign(leader: LeaderKey, c: CallOptions): Promise<void>;
+  /** A gateway path with a JSON body (anything not wrapped above). */
   call(path: string, body: unknown, c: CallOptions): Promise<Record<string, unknown>>;
   close(): void;
 }

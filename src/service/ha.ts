@@ -1,14 +1,11 @@
 /**
- * `--ha`: one active sync per source. Leadership comes from etcd's election API (through
- * the gateway) on a lease kept alive in the background; every data transaction is fenced
+ * `--ha`: one active sync per source. Leadership comes from etcd's election API on a lease
+ * kept alive in the background; every data transaction is fenced
  * with a compare on the leader key's create revision, so a paused old leader can never
  * write after a new one took over.
  */
 import type { Log } from "../core/log.ts";
-import type { EtcdClient, TxnCompare } from "../etcd/client.ts";
-
-const enc = new TextEncoder();
-const b64 = (s: string) => (enc.encode(s) as Uint8Array & { toBase64(): string }).toBase64();
+import type { EtcdClient, LeaderKey, TxnCompare } from "../etcd/client.ts";
 
 export interface Leadership {
   /** The compare every data transaction must pass. */
@@ -17,13 +14,6 @@ export interface Leadership {
   readonly lost: AbortSignal;
   /** Give up leadership (clean shutdown). */
   resign(): Promise<void>;
-}
-
-interface LeaderKey {
-  name: string;
-  key: string;
-  rev: string;
-  lease: string;
 }
 
 export interface ElectionOptions {
@@ -39,8 +29,7 @@ export interface ElectionOptions {
 
 /** Block until this process is the leader (or `signal` aborts, which throws). */
 export async function campaign(o: ElectionOptions): Promise<Leadership> {
-  const grant = await o.client.call("/v3/lease/grant", { TTL: o.ttlSeconds });
-  const lease = String(grant.ID);
+  const lease = await o.client.leaseGrant(o.ttlSeconds);
   const lost = new AbortController();
   let stopped = false;
   // Keep the lease alive at a third of its TTL; a failed or expired keep-alive ends
@@ -50,9 +39,7 @@ export async function campaign(o: ElectionOptions): Promise<Leadership> {
       await new Promise((r) => setTimeout(r, (o.ttlSeconds * 1000) / 3));
       if (stopped) return;
       try {
-        const r = await o.client.call("/v3/lease/keepalive", { ID: lease });
-        const ttl = Number((r.result as { TTL?: string } | undefined)?.TTL ?? 0);
-        if (ttl <= 0) throw new Error("lease expired");
+        if (await o.client.leaseKeepAlive(lease) <= 0) throw new Error("lease expired");
       } catch (e) {
         if (stopped) return;
         o.log.warn("leadership lost", { reason: (e as Error).message });
@@ -70,31 +57,24 @@ export async function campaign(o: ElectionOptions): Promise<Leadership> {
   try {
     o.log.info("campaigning for leadership", { election: o.name, id: o.id });
     // Campaign blocks until this process leads: no request timeout, only the signal.
-    const r = await o.client.call("/v3/election/campaign", {
-      name: b64(o.name),
-      lease,
-      value: b64(o.id),
-    }, 2 ** 31 - 1);
-    leader = r.leader as LeaderKey;
+    leader = await o.client.campaign(o.name, lease, o.id, 2 ** 31 - 1);
   } catch (e) {
     stopped = true;
-    await o.client.call("/v3/lease/revoke", { ID: lease }).catch(() => {});
+    await o.client.leaseRevoke(lease).catch(() => {});
     throw e;
   }
   if (lost.signal.aborted) throw new Error("leadership lost while campaigning");
   o.log.info("leader", { election: o.name, id: o.id });
-  const leaderKey = new TextDecoder().decode(
-    (Uint8Array as unknown as { fromBase64(s: string): Uint8Array }).fromBase64(leader.key),
-  );
-  const createRevision = Number(leader.rev);
+  const leaderKey = leader.key;
+  const createRevision = leader.rev;
   return {
     fence: () => [{ key: leaderKey, target: "CREATE", result: "EQUAL", createRevision }],
     lost: lost.signal,
     async resign() {
       stopped = true;
       o.signal.removeEventListener("abort", onAbort);
-      await o.client.call("/v3/election/resign", { leader }).catch(() => {});
-      await o.client.call("/v3/lease/revoke", { ID: lease }).catch(() => {});
+      await o.client.resign(leader).catch(() => {});
+      await o.client.leaseRevoke(lease).catch(() => {});
       await keepAlive;
     },
   };
