@@ -10,7 +10,7 @@ COPY src ./src
 # (every other variable reads as unset); run only mysqldump; sys only the host name.
 RUN deno install --frozen && \
     deno compile --frozen --allow-net '--allow-env=SYNC_*' --ignore-env --allow-read \
-      --allow-run=mysqldump --allow-sys=hostname --v8-flags=--max-semi-space-size=8 \
+      --allow-run=mysqldump --allow-sys=hostname --v8-flags=--max-semi-space-size=8,--heap-growing-percent=20 \
       -o /out/sync src/cli/main.ts
 
 # glibc-based and small; the binary needs nothing else. Add `mariadb-client` (mysqldump)

@@ -173,6 +173,7 @@ for (const transport of ["grpc", "gateway"] as const) {
         }], stateAt);
         const rev = await sink.startDump();
         await sink.writeDump({ changes: [put("s", "keep", 2), put("s", "new", 2)] });
+        await sink.settleDump();
         assertEquals(await sink.sweep(["s"], rev), 1);
         assertEquals([...(await readEtcd(etcd.endpoint, prefix)).keys()], [
           `${prefix}other/x`,

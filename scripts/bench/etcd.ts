@@ -1,6 +1,6 @@
 /**
  * etcd write throughput: etcd's own ceiling (the `etcd3` gRPC client, max-size
- * transactions of 128 puts, serial and 8 in parallel) and sync's sink (either transport)
+ * transactions of 128 puts, serial, 4 and 8 in parallel) and sync's sink (either transport)
  * writing the same keys and values in-process, as a dump and as a stream. Every etcd figure
  * of sync is reported as a fraction of the ceiling measured in the same run.
  */
@@ -16,10 +16,12 @@ export const OPS = 128;
 
 export interface Ceiling {
   serial: number;
+  /** 4 in flight: what sync's dump keeps in flight. */
+  parallel4: number;
   parallel8: number;
 }
 
-/** keys/s of `n` puts in transactions of 128 through etcd3 (gRPC): 1 in flight, then 8. */
+/** keys/s of `n` puts in transactions of 128 through etcd3 (gRPC): 1 in flight, then 4, then 8. */
 export async function etcdCeiling(endpoint: string, n: number, tag: string): Promise<Ceiling> {
   const grpc = new Etcd3({ hosts: endpoint });
   const enc = new TextEncoder();
@@ -38,20 +40,22 @@ export async function etcdCeiling(endpoint: string, n: number, tag: string): Pro
     const s1 = await timed(async () => {
       for (let i = 0; i < n; i += OPS) await txnBatch(`/ceil1${tag}`, i);
     });
-    const s8 = await timed(async () => {
-      let next = 0;
-      await Promise.all(Array.from({ length: 8 }, async () => {
-        while (next < n) {
-          const i = next;
-          next += OPS;
-          await txnBatch(`/ceil8${tag}`, i);
-        }
-      }));
-    });
+    const parallel = (k: number) =>
+      timed(async () => {
+        let next = 0;
+        await Promise.all(Array.from({ length: k }, async () => {
+          while (next < n) {
+            const i = next;
+            next += OPS;
+            await txnBatch(`/ceil${k}${tag}`, i);
+          }
+        }));
+      });
+    const s4 = await parallel(4);
+    const s8 = await parallel(8);
     // Leave etcd as small as it was for what follows.
-    await grpc.delete().prefix(`/ceil1${tag}`);
-    await grpc.delete().prefix(`/ceil8${tag}`);
-    return { serial: n / s1, parallel8: n / s8 };
+    for (const k of [1, 4, 8]) await grpc.delete().prefix(`/ceil${k}${tag}`);
+    return { serial: n / s1, parallel4: n / s4, parallel8: n / s8 };
   } finally {
     grpc.close();
   }
@@ -89,6 +93,7 @@ export async function sinkRates(
           await dumpSink.writeDump({ changes });
         }
       }));
+      await dumpSink.settleDump();
     });
     const streamSink = new EtcdSink(client, {
       prefix: "/sinkstream",

@@ -75,6 +75,13 @@ interface Pending {
 
 const newPending = (): Pending => ({ ops: new Map(), ranges: [], bytes: 0 });
 
+/**
+ * Dump transactions in flight at once. A dump's rows are independent (no state key rides
+ * with them), and etcd takes concurrent transactions on one connection faster than one at
+ * a time (measured: BENCHMARKS.md, section 1).
+ */
+const DUMP_IN_FLIGHT = 4;
+
 export class EtcdSink {
   readonly client: EtcdClient;
   readonly #prefix: string;
@@ -86,6 +93,8 @@ export class EtcdSink {
   readonly #fence?: () => TxnCompare[];
   readonly #onTxn?: (info: TxnInfo) => void;
   readonly #onOversize?: (table: string, key: string, bytes: number) => void;
+  readonly #dumpInFlight = new Set<Promise<void>>();
+  #dumpError?: unknown;
 
   constructor(client: EtcdClient, opts: SinkOptions) {
     this.client = client;
@@ -135,7 +144,11 @@ export class EtcdSink {
     return r.revision;
   }
 
-  /** Write dump rows (puts only, no state); safe to call concurrently for disjoint keys. */
+  /**
+   * Write dump rows (puts only, no state); safe to call concurrently for disjoint keys.
+   * Returns once its transactions are sent: `settleDump()` waits for them and reports the
+   * first failure (a failure also surfaces at a later `writeDump`).
+   */
   async writeDump(batch: ChangeBatch): Promise<void> {
     let p = newPending();
     for (const c of batch.changes) {
@@ -145,12 +158,33 @@ export class EtcdSink {
       const bytes = opSize(key, enc.encode(value).length);
       if (this.#tooBig(c.table, c.key, bytes, 0)) continue;
       if (!this.#fits(p, key, bytes, 0)) {
-        await this.#commit(p, null);
+        await this.#dumpCommit(p);
         p = newPending();
       }
       this.#add(p, key, value, bytes);
     }
-    if (p.ops.size) await this.#commit(p, null);
+    if (p.ops.size) await this.#dumpCommit(p);
+  }
+
+  async #dumpCommit(p: Pending): Promise<void> {
+    while (this.#dumpInFlight.size >= DUMP_IN_FLIGHT) await Promise.race(this.#dumpInFlight);
+    if (this.#dumpError !== undefined) throw this.#dumpError;
+    const t: Promise<void> = this.#commit(p, null)
+      .catch((e) => void (this.#dumpError ??= e))
+      .finally(() => this.#dumpInFlight.delete(t));
+    this.#dumpInFlight.add(t);
+  }
+
+  /**
+   * Wait until no dump transaction is in flight; throw the first that failed. Called after
+   * a dump, and after a failed one too: a transaction landing after the next dump started
+   * would look written by that dump, and its sweep would keep a row deleted meanwhile.
+   */
+  async settleDump(): Promise<void> {
+    while (this.#dumpInFlight.size) await Promise.all(this.#dumpInFlight);
+    const e = this.#dumpError;
+    this.#dumpError = undefined;
+    if (e !== undefined) throw e;
   }
 
   /**

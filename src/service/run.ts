@@ -124,10 +124,17 @@ async function runOnce(o: ServiceOptions, status: Status, streaming: () => void)
       status.beginDump();
       log.info("dump starting", { reason: plan.reason });
       dumpRevision = await sink.startDump();
-      const result = await session.dump(async (batch: ChangeBatch) => {
-        await sink.writeDump(batch);
-        for (const c of batch.changes) if (c.op === "put") status.dumped(c.table);
-      }, attempt.signal);
+      let result;
+      try {
+        result = await session.dump(async (batch: ChangeBatch) => {
+          await sink.writeDump(batch);
+          for (const c of batch.changes) if (c.op === "put") status.dumped(c.table);
+        }, attempt.signal);
+      } catch (e) {
+        await sink.settleDump().catch(() => {});
+        throw e;
+      }
+      await sink.settleDump();
       if (attempt.signal.aborted) return;
       const swept = await sink.sweep(result.tables, dumpRevision, result.owns);
       position = result.position;
