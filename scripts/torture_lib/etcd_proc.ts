@@ -5,9 +5,12 @@
  *   connection (there are thousands) could otherwise take its port and the restart fail;
  * - snapshots often and compacts history, so a restart does not replay minutes of WAL and
  *   a 10-minute run stays far from the space quota (as a production etcd would be set up);
- * - waits long for a restart (a loaded machine), and kills a server that never came up.
+ * - waits long for a restart (a loaded machine); a server that exited or never came up is
+ *   killed and started again, a few times.
  */
 import { spawn, type Spawned, tempDir, waitFor } from "../../tests/harness/process.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface TortureEtcd {
   readonly endpoint: string;
@@ -53,26 +56,44 @@ export async function startTortureEtcd(name = "torture"): Promise<TortureEtcd> {
     "--logger=zap",
   ];
   let proc: Spawned | undefined;
-  const boot = async () => {
-    const t0 = Date.now();
+  let exited = false;
+  const healthy = () =>
+    fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(5000) })
+      .then(async (r) => (await r.body?.cancel(), r.ok), () => false);
+  // One attempt: a server that exits or does not serve within `ms` is killed (a restart on
+  // the loaded machine once sat for minutes refusing connections; a fresh start served).
+  const attempt = async (ms: number) => {
     const p = spawn("etcd", { args, env: { ETCD_UNSUPPORTED_ARCH: "" } });
     proc = p;
+    exited = false;
+    p.exited.then(() => exited = true);
     try {
       await waitFor(
         "etcd to serve",
         async () => {
-          const r = await fetch(`${endpoint}/health`);
-          await r.body?.cancel();
-          return r.ok;
+          if (exited) throw new Error(`etcd exited: ${p.output().split("\n").slice(-3)}`);
+          return await healthy();
         },
-        180_000,
+        ms,
         () => p.output(),
       );
     } catch (e) {
       await p.stop(2_000);
       throw e;
     }
-    return Date.now() - t0;
+  };
+  const boot = async () => {
+    const t0 = Date.now();
+    for (let i = 1;; i++) {
+      try {
+        await attempt(60_000);
+        return Date.now() - t0;
+      } catch (e) {
+        if (i >= 4) throw e;
+        console.error(`torture: ${name} etcd did not serve (try ${i}): starting it again`);
+        await sleep(1000);
+      }
+    }
   };
   await boot();
   return {
@@ -86,9 +107,15 @@ export async function startTortureEtcd(name = "torture"): Promise<TortureEtcd> {
     },
     restart: boot,
     async ensureUp() {
-      const ok = await fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(5000) })
-        .then(async (r) => (await r.body?.cancel(), r.ok), () => false);
-      if (ok) return false;
+      // Dead, or three slow health checks in a row: a busy server is not restarted (that
+      // would cost Patroni its leader key for nothing).
+      if (!exited) {
+        for (let i = 0; i < 3; i++) {
+          if (await healthy()) return false;
+          if (exited) break;
+          await sleep(2000);
+        }
+      }
       await proc?.stop(2_000);
       await boot();
       return true;

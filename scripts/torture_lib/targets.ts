@@ -177,6 +177,11 @@ export async function startPatroniTarget(): Promise<Target> {
   const cluster = await startPatroni(dcs.endpoint, "sync", {
     synchronous: false,
     parameters: { wal_sender_timeout: "5s" },
+    // Slack for a loaded machine: with ttl 10 / retry 5 a DCS answer that took a few
+    // seconds made the primary demote itself, and the cluster sat without one for minutes.
+    ttl: 30,
+    loopWait: 2,
+    retryTimeout: 10,
   }).catch(async (e) => {
     await dcs.close();
     throw e;
@@ -277,7 +282,7 @@ export async function startPatroniTarget(): Promise<Target> {
         const postmaster = Number(/^PPid:\s*(\d+)/m.exec(status)?.[1] ?? 0);
         if (postmaster > 1) Deno.kill(postmaster, "SIGKILL");
         await sleep(1000);
-        await waitFor("a primary to accept writes again", primaryUp, 120_000);
+        await waitFor("a primary to accept writes again", primaryUp, 300_000);
       });
     },
     failover: () =>
@@ -293,14 +298,14 @@ export async function startPatroniTarget(): Promise<Target> {
           } finally {
             await c.end({ timeout: 1 }).catch(() => {});
           }
-        }, 120_000);
+        }, 300_000);
         const old = await leader();
         await cluster.crash(old);
         const other = cluster.nodes.find((n) => n !== old)!;
         await waitFor(
           "the replica to be promoted",
           async () => (await cluster.leader()) === other,
-          120_000,
+          300_000,
           () => other.proc.output(),
         );
         await cluster.rejoin(old);

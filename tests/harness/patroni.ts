@@ -29,6 +29,10 @@ export interface PatroniOptions {
   synchronous?: boolean;
   /** More PostgreSQL parameters (bootstrap DCS config). */
   parameters?: Record<string, string>;
+  /** Patroni's DCS timings (s); the defaults fail over fast on an idle machine. */
+  ttl?: number;
+  loopWait?: number;
+  retryTimeout?: number;
 }
 
 export async function startPatroni(
@@ -53,9 +57,9 @@ etcd3:
   hosts: ${host}
 bootstrap:
   dcs:
-    ttl: 10
-    loop_wait: 1
-    retry_timeout: 5
+    ttl: ${opts.ttl ?? 10}
+    loop_wait: ${opts.loopWait ?? 1}
+    retry_timeout: ${opts.retryTimeout ?? 5}
     maximum_lag_on_failover: 104857600
     synchronous_mode: ${opts.synchronous ? "true" : "false"}
     postgresql:
@@ -159,7 +163,7 @@ tags:
       await waitFor(
         `${n.name} to replicate again`,
         async () => (await role(n)) === "replica:running",
-        120_000,
+        300_000,
         () => n.proc.output(),
       );
     },
