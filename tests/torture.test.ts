@@ -1,6 +1,6 @@
 /**
- * The short CI stage of the randomized convergence runs: scripts/torture for 90 s per
- * driver, every fault kind the driver takes, fixed seeds (a failure reproduces with the
+ * The short CI stage of the randomized convergence runs: scripts/torture for 2 minutes per
+ * driver, every fault kind the driver takes (Patroni failovers for pgx), fixed seeds (a failure reproduces with the
  * printed command). The run is its own process, so its servers and sync are stopped by its
  * own cleanup, and the test only reads its summary line and exit status.
  */
@@ -12,8 +12,8 @@ const opts = { sanitizeOps: false, sanitizeResources: false };
 const RUNS = [
   {
     driver: "pgx",
-    seed: 6101,
-    faults: ["kill", "stop", "etcd-restart", "etcd-down", "db-restart", "proxy-cut"],
+    seed: 6103,
+    faults: ["kill", "stop", "etcd-restart", "etcd-down", "db-restart", "proxy-cut", "failover"],
   },
   {
     driver: "mysql",
@@ -31,13 +31,13 @@ const RUNS = [
 ];
 
 for (const r of RUNS) {
-  Deno.test(`torture: ${r.driver} 90s, every fault, seed ${r.seed}`, opts, async () => {
+  Deno.test(`torture: ${r.driver} 2m, every fault, seed ${r.seed}`, opts, async () => {
     const args = [
       "run",
       "--allow-all",
       "scripts/torture.ts",
       `--driver=${r.driver}`,
-      "--duration=90s",
+      "--duration=2m",
       `--seed=${r.seed}`,
       `--faults=${r.faults.join(",")}`,
       // Generous: a loaded 2-core machine may need long after the last fault.
@@ -59,7 +59,7 @@ for (const r of RUNS) {
     const stderr = new TextDecoder().decode(out.stderr);
     const line = stdout.split("\n").find((l) => l.startsWith("torture ")) ?? "";
     console.log(line || "(no summary line)");
-    const why = `scripts/torture --driver ${r.driver} --duration 90s --seed ${r.seed}\n` +
+    const why = `scripts/torture --driver ${r.driver} --duration 2m --seed ${r.seed}\n` +
       `${line}\n--- progress:\n${stderr.split("\n").slice(-60).join("\n")}`;
     assert(/ result=PASS$/.test(line), why);
     assertEquals(out.code, 0, why);
