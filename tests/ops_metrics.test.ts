@@ -148,6 +148,50 @@ function assertHistogram(m: Sample[]) {
  * Every metric the dashboard queries is exported, and every family exported is on the
  * dashboard (a histogram through its `_bucket`/`_sum`/`_count` series).
  */
+/**
+ * Restart the database under a running sync: /readyz must answer 503 "phase is retrying"
+ * while it is down and 200 once sync streams again, and a reconnect must be counted.
+ * Returns the metrics snapshot taken before, and when the restart began (epoch seconds).
+ */
+async function restartObserved(
+  c: ReturnType<typeof client>,
+  port: number,
+  endpoint: string,
+  sync: Spawned,
+  db: { stop(): Promise<void>; restart(): Promise<void> },
+) {
+  const before = await quietSnapshot(port, endpoint);
+  const at = Date.now() / 1000;
+  const watch = watchReady(port);
+  await db.stop();
+  await waitFor(
+    "503 while the database is down",
+    async () => {
+      const r = await c.ready();
+      return r.status === 503 && r.reason === "phase is retrying";
+    },
+    60_000,
+    () => sync.output(),
+  );
+  await db.restart();
+  await waitFor(
+    "a reconnect to be counted",
+    async () =>
+      sum(await c.metrics(), "sync_reconnects_total") > sum(before.m, "sync_reconnects_total"),
+    120_000,
+    () => sync.output(),
+  );
+  await waitFor(
+    "sync to stream again",
+    async () => (await c.ready()).status === 200,
+    120_000,
+    () => sync.output(),
+  );
+  await watch.stop();
+  assert(watch.seen.has("503 phase is retrying"), `503 while retrying: ${[...watch.seen]}`);
+  return { before, at };
+}
+
 async function assertDashboardMatches(metricsText: string) {
   const dash = JSON.parse(await Deno.readTextFile(`${ROOT}docs/grafana-dashboard.json`));
   const exprs: string[] = [];
@@ -312,35 +356,8 @@ Deno.test("pgx: /metrics and /readyz of a running sync", opts, async () => {
     );
 
     // A database restart: 503 while retrying, a reconnect counted with its reason.
-    s1 = await quietSnapshot(port, etcd.endpoint);
-    const restartAt = Date.now() / 1000;
-    const watch2 = watchReady(port);
-    await pg.stop();
-    await waitFor(
-      "503 while the database is down",
-      async () => {
-        const r = await c.ready();
-        return r.status === 503 && r.reason === "phase is retrying";
-      },
-      60_000,
-      () => sync!.output(),
-    );
-    await pg.restart();
-    await waitFor(
-      "a reconnect to be counted",
-      async () =>
-        sum(await c.metrics(), "sync_reconnects_total") > sum(s1.m, "sync_reconnects_total"),
-      120_000,
-      () => sync!.output(),
-    );
-    await waitFor(
-      "sync to stream again",
-      async () => (await c.ready()).status === 200,
-      120_000,
-      () => sync!.output(),
-    );
-    await watch2.stop();
-    assert(watch2.seen.has("503 phase is retrying"), `503 while retrying: ${[...watch2.seen]}`);
+    const restart = await restartObserved(c, port, etcd.endpoint, sync!, pg);
+    s1 = restart.before;
     await pg.sql`INSERT INTO b VALUES (903, 'after restart')`;
     await assertConverges(etcd.endpoint, "/m/", expected, 60_000);
     s2 = await quietSnapshot(port, etcd.endpoint);
@@ -353,7 +370,7 @@ Deno.test("pgx: /metrics and /readyz of a running sync", opts, async () => {
         /^(PgConnectionError|PgError|ConnectionReset|ConnectionRefused|BrokenPipe|UnexpectedEof|StreamEndedError|ReplicationProtocolError)$/,
       );
     }
-    assert(val(s2.m, "sync_last_error_timestamp_seconds") >= Math.floor(restartAt));
+    assert(val(s2.m, "sync_last_error_timestamp_seconds") >= Math.floor(restart.at));
 
     await assertDashboardMatches(await c.text());
   } finally {
@@ -468,34 +485,7 @@ Deno.test("mysql: /metrics and /readyz of a running sync", opts, async () => {
       return val(m, "sync_lag_bytes") < written / 10 && (await c.ready()).status === 200;
     }, 60_000);
 
-    s1 = await quietSnapshot(port, etcd.endpoint);
-    const watch2 = watchReady(port);
-    await db.stop();
-    await waitFor(
-      "503 while the database is down",
-      async () => {
-        const r = await c.ready();
-        return r.status === 503 && r.reason === "phase is retrying";
-      },
-      60_000,
-      () => sync!.output(),
-    );
-    await db.restart();
-    await waitFor(
-      "a reconnect to be counted",
-      async () =>
-        sum(await c.metrics(), "sync_reconnects_total") > sum(s1.m, "sync_reconnects_total"),
-      120_000,
-      () => sync!.output(),
-    );
-    await waitFor(
-      "sync to stream again",
-      async () => (await c.ready()).status === 200,
-      120_000,
-      () => sync!.output(),
-    );
-    await watch2.stop();
-    assert(watch2.seen.has("503 phase is retrying"), `503 while retrying: ${[...watch2.seen]}`);
+    s1 = (await restartObserved(c, port, etcd.endpoint, sync!, db)).before;
     await db.query("INSERT INTO app.b VALUES (903, 'after restart')");
     await assertConverges(etcd.endpoint, "/mm/", expected, 60_000);
     s2 = await quietSnapshot(port, etcd.endpoint);
