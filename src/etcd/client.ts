@@ -43,7 +43,10 @@ export interface EtcdClientOptions {
   transport?: EtcdTransportKind;
 }
 
-/** The first line of a failed fetch, with its cause: Deno's own message is "fetch failed". */
+/**
+ * The first line of a connection failure, with its cause (Deno's fetch says only "fetch
+ * failed" and puts the reason in the cause).
+ */
 function fetchFailure(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e);
   const cause = e instanceof Error && e.cause instanceof Error ? e.cause.message : "";
@@ -51,13 +54,14 @@ function fetchFailure(e: unknown): string {
 }
 
 /**
- * The TLS part of a connection failure: `invalid peer certificate: UnknownIssuer` (fetch) or
- * `unable to verify the first certificate` (HTTP/2).
+ * TLS rejections in a connection failure, the reason captured: etcd's certificate not
+ * trusted (`invalid peer certificate: UnknownIssuer` from fetch, `unable to verify the first
+ * certificate` from HTTP/2), or sync's client certificate refused by etcd.
  */
-function tlsReason(why: string): string {
-  return /(invalid peer certificate: \w+|received fatal alert: \w+|unable to verify the first certificate|self[- ]signed certificate[\w ]*|unable to get (?:local )?issuer certificate)/i
-    .exec(why)?.[1] ?? why;
-}
+const SERVER_CERT_REJECTED =
+  /(invalid peer certificate(?:: \w+)?|unable to verify[\w ]*|self[- ]signed certificate[\w ]*|unable to get (?:local )?issuer[\w ]*)/i;
+const CLIENT_CERT_REJECTED =
+  /((?:received )?fatal alert: (?:BadCertificate|CertificateRequired|UnknownCA|CertificateUnknown))/i;
 
 /** The smallest key greater than every key starting with `prefix`. */
 export function prefixEnd(prefix: string): string {
@@ -168,20 +172,17 @@ export class EtcdClient {
     const why = fetchFailure(lastErr);
     // A certificate either side rejects stays rejected: say what to change (exit 2 at first
     // start, like bad credentials) instead of retrying "fetch failed" forever.
-    if (
-      /invalid peer certificate|unable to verify|self.signed certificate|unable to get (local )?issuer/i
-        .test(why)
-    ) {
+    const server = SERVER_CERT_REJECTED.exec(why)?.[1];
+    if (server) {
       throw new ConfigError(
-        `cannot verify etcd's TLS certificate at ${at} (${tlsReason(why)}): give the CA that ` +
+        `cannot verify etcd's TLS certificate at ${at} (${server}): give the CA that ` +
           "signed it with --etcd-ca",
       );
     }
-    if (
-      /fatal alert: (BadCertificate|CertificateRequired|UnknownCA|CertificateUnknown)/i.test(why)
-    ) {
+    const client = CLIENT_CERT_REJECTED.exec(why)?.[1];
+    if (client) {
       throw new ConfigError(
-        `etcd at ${at} rejected the TLS client certificate (${tlsReason(why)}): give ` +
+        `etcd at ${at} rejected the TLS client certificate (${client}): give ` +
           "--etcd-cert and --etcd-key signed by a CA etcd trusts (its --trusted-ca-file)",
       );
     }

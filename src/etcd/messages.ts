@@ -20,7 +20,8 @@ const dec = new TextDecoder();
 const COMPARE_RESULT = { EQUAL: 0, GREATER: 1, LESS: 2, NOT_EQUAL: 3 } as const;
 const COMPARE_TARGET = { VERSION: 0, CREATE: 1, MOD: 2, VALUE: 3, LEASE: 4 } as const;
 
-export function encodeRange(key: string, o: RangeOptions, w = new ProtoWriter(64)): Uint8Array {
+export function encodeRange(key: string, o: RangeOptions): Uint8Array {
+  const w = new ProtoWriter(64);
   w.bytes(1, key).bytes(2, o.rangeEnd).uint(3, o.limit).uint(4, o.revision)
     .bool(7, o.serializable).bool(8, o.keysOnly).bool(9, o.countOnly)
     .uint(10, o.minModRevision).uint(11, o.maxModRevision);

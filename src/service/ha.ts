@@ -1,8 +1,8 @@
 /**
  * `--ha`: one active sync per source. Leadership comes from etcd's election API on a lease
- * kept alive in the background; every data transaction is fenced
- * with a compare on the leader key's create revision, so a paused old leader can never
- * write after a new one took over.
+ * kept alive in the background; every data transaction is fenced with a compare on the
+ * leader key's create revision, so a paused old leader can never write after a new one took
+ * over.
  */
 import type { Log } from "../core/log.ts";
 import type { EtcdClient, LeaderKey, TxnCompare } from "../etcd/client.ts";
@@ -65,10 +65,10 @@ export async function campaign(o: ElectionOptions): Promise<Leadership> {
   }
   if (lost.signal.aborted) throw new Error("leadership lost while campaigning");
   o.log.info("leader", { election: o.name, id: o.id });
-  const leaderKey = leader.key;
-  const createRevision = leader.rev;
   return {
-    fence: () => [{ key: leaderKey, target: "CREATE", result: "EQUAL", createRevision }],
+    fence: () => [
+      { key: leader.key, target: "CREATE", result: "EQUAL", createRevision: leader.rev },
+    ],
     lost: lost.signal,
     async resign() {
       stopped = true;
