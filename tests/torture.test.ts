@@ -5,29 +5,15 @@
  * own cleanup, and the test only reads its summary line and exit status.
  */
 import { assert, assertEquals } from "./harness/assert.ts";
+import { FAULTS, faultsFor } from "../scripts/torture_lib/run.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
+// Every fault kind the driver takes, in the torture's own order (the plan depends on it).
 const RUNS = [
-  {
-    driver: "pgx",
-    seed: 6103,
-    faults: ["kill", "stop", "etcd-restart", "etcd-down", "db-restart", "proxy-cut", "failover"],
-  },
-  {
-    driver: "mysql",
-    seed: 6102,
-    faults: [
-      "kill",
-      "stop",
-      "etcd-restart",
-      "etcd-down",
-      "db-restart",
-      "proxy-cut",
-      "rotate-purge",
-    ],
-  },
+  { driver: "pgx", seed: 6103, faults: faultsFor("pgx", FAULTS) },
+  { driver: "mysql", seed: 6102, faults: faultsFor("mysql", FAULTS) },
 ];
 
 for (const r of RUNS) {
