@@ -17,6 +17,21 @@ import { expectedFromPg } from "./harness/expected_pg.ts";
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
 /** Run sync to its exit, or fail after 60 s (retrying forever is the defect tested for). */
+/** etcd on https with the CA's server certificate, requiring client certificates. */
+function startTlsEtcd(
+  certs: Awaited<ReturnType<typeof makeCerts>>,
+  client: Awaited<ReturnType<typeof makeClientCert>>,
+) {
+  return startEtcd({
+    tls: {
+      caFile: certs.caFile,
+      certFile: `${certs.dir}/server.pem`,
+      keyFile: `${certs.dir}/server.key`,
+      client,
+    },
+  });
+}
+
 async function runBounded(args: string[]): Promise<{ code: number; stderr: string }> {
   const p = startSync(args);
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -77,14 +92,7 @@ async function converges(
 Deno.test("etcd TLS: https with client certificates, PostgreSQL replicated", opts, async () => {
   const certs = await makeCerts();
   const client = await makeClientCert(certs);
-  const etcd = await startEtcd({
-    tls: {
-      caFile: certs.caFile,
-      certFile: `${certs.dir}/server.pem`,
-      keyFile: `${certs.dir}/server.key`,
-      client,
-    },
-  });
+  const etcd = await startTlsEtcd(certs, client);
   const pg = await startPostgres();
   try {
     assertMatch(etcd.endpoint, /^https:/);
@@ -129,14 +137,7 @@ Deno.test(
     // A certificate from another CA: well-formed, but etcd does not trust it.
     const other = await makeCerts();
     const foreign = await makeClientCert(other, "foreign");
-    const etcd = await startEtcd({
-      tls: {
-        caFile: certs.caFile,
-        certFile: `${certs.dir}/server.pem`,
-        keyFile: `${certs.dir}/server.key`,
-        client,
-      },
-    });
+    const etcd = await startTlsEtcd(certs, client);
     const pg = await startPostgres();
     try {
       await pg.sql`CREATE TABLE t (id int PRIMARY KEY)`;
