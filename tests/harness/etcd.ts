@@ -1,5 +1,6 @@
 /** A throwaway etcd server (Debian's etcd-server) on free loopback ports. */
-import { freePort, spawn, type Spawned, tempDir, waitFor } from "./process.ts";
+import { freePort, spawn, type Spawned, waitFor } from "./process.ts";
+import { serverDir } from "./server_dirs.ts";
 
 export interface EtcdServer {
   readonly endpoint: string;
@@ -40,7 +41,7 @@ export interface EtcdTls {
 }
 
 export async function startEtcd(opts: EtcdOptions = {}): Promise<EtcdServer> {
-  const dataDir = await tempDir("etcd");
+  const dataDir = await serverDir("etcd");
   const clientPort = freePort();
   const peerPort = freePort();
   const endpoint = `${opts.tls ? "https" : "http"}://127.0.0.1:${clientPort}`;

@@ -3,7 +3,8 @@
  * in ROW format and full row images, stopped by PID (also when startup fails).
  */
 import mysql from "mysql2/promise";
-import { freePort, run, spawn, type Spawned, tempDir, waitFor } from "./process.ts";
+import { freePort, run, spawn, type Spawned, waitFor } from "./process.ts";
+import { serverDir } from "./server_dirs.ts";
 
 export interface MariaServer {
   readonly port: number;
@@ -33,7 +34,7 @@ export interface MariaOptions {
 }
 
 export async function startMariadb(opts: MariaOptions = {}): Promise<MariaServer> {
-  const dir = await tempDir("mariadb");
+  const dir = await serverDir("mariadb");
   const dataDir = `${dir}/data`;
   const socket = `${dir}/sock`;
   const port = freePort();

@@ -1,9 +1,11 @@
 /**
  * A two-node Patroni cluster (Debian's `patroni`, run as `postgres`) with the test etcd as
- * its DCS and a permanent logical slot for sync, on free loopback ports.
+ * its DCS and a permanent logical slot for sync, on free loopback ports. Its configuration,
+ * data dirs and sockets live in a folder of its own outside the checkout (server_dirs.ts).
  */
-import { freePort, killByPidFile, run, spawn, type Spawned, tempDir, waitFor } from "./process.ts";
+import { freePort, killByPidFile, run, spawn, type Spawned, waitFor } from "./process.ts";
 import { pgBin } from "./postgres.ts";
+import { SERVER_USER, serverDir } from "./server_dirs.ts";
 
 export interface PatroniNode {
   name: string;
@@ -14,6 +16,8 @@ export interface PatroniNode {
 
 export interface PatroniCluster {
   nodes: PatroniNode[];
+  /** The folder holding its configuration, data dirs and sockets. */
+  dir: string;
   /** Multi-host URL over both nodes (sync follows the primary). */
   url: string;
   leader(): Promise<PatroniNode | undefined>;
@@ -40,7 +44,7 @@ export async function startPatroni(
   slot: string,
   opts: PatroniOptions = {},
 ): Promise<PatroniCluster> {
-  const dir = await tempDir("patroni", "postgres");
+  const dir = await serverDir("patroni", SERVER_USER);
   const scope = `sync-test-${Date.now()}`;
   const host = etcdEndpoint.replace(/^https?:\/\//, "");
   const nodes: PatroniNode[] = [];
@@ -104,14 +108,17 @@ tags:
   nofailover: false
 `;
     await Deno.writeTextFile(`${dir}/${name}.yml`, yaml);
-    await run("chown", { args: ["postgres", `${dir}/${name}.yml`] }).catch(() => {});
-    const proc = spawn("patroni", { args: [`${dir}/${name}.yml`], user: "postgres" });
-    const node = { name, pgPort, apiPort, proc };
+    await run("chown", { args: [SERVER_USER, `${dir}/${name}.yml`] }).catch(() => {});
+    const node = { name, pgPort, apiPort, proc: patroni(name) };
     nodes.push(node);
     return node;
   };
+  // Started in its own folder: Patroni's helper processes chdir to the caller's folder (the
+  // checkout), which the server user may not be able to enter.
+  const patroni = (name: string) =>
+    spawn("patroni", { args: [`${dir}/${name}.yml`], user: SERVER_USER, cwd: dir });
   const respawn = (n: PatroniNode) => {
-    n.proc = spawn("patroni", { args: [`${dir}/${n.name}.yml`], user: "postgres" });
+    n.proc = patroni(n.name);
   };
   const role = async (n: PatroniNode) => {
     try {
@@ -144,6 +151,7 @@ tags:
     killByPidFile(`${dir}/${n.name}/postmaster.pid`, `${dir}/${n.name}`);
   const cluster: PatroniCluster = {
     nodes,
+    dir,
     url: `postgres://postgres:postgres@${
       nodes.map((n) => `127.0.0.1:${n.pgPort}`).join(",")
     }/postgres?sslmode=disable&connect_timeout=3`,

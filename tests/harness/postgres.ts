@@ -1,9 +1,11 @@
 /**
  * A throwaway PostgreSQL (Debian's `postgresql`) on a free loopback port: `initdb` as the
- * `postgres` user into a temp dir, `wal_level=logical`, stopped by PID.
+ * `postgres` user into a folder of its own outside the checkout (server_dirs.ts),
+ * `wal_level=logical`, stopped by PID.
  */
 import postgres from "postgres";
-import { freePort, run, spawn, type Spawned, tempDir, waitFor } from "./process.ts";
+import { freePort, run, spawn, type Spawned, waitFor } from "./process.ts";
+import { SERVER_USER, serverDir } from "./server_dirs.ts";
 
 type Sql = ReturnType<typeof postgres>;
 
@@ -56,18 +58,20 @@ export function pgBin(): string {
 export async function startPostgres(opts: PgOptions = {}): Promise<PgServer> {
   const bin = pgBin();
   const serverBin = opts.serverBin ?? bin;
-  const dir = await tempDir("pg", "postgres");
+  const dir = await serverDir("pg", SERVER_USER);
   const dataDir = `${dir}/data`;
   const port = freePort();
   const pwArgs: string[] = [];
   if (opts.password) {
     await Deno.writeTextFile(`${dir}/pw`, opts.password);
-    await run("chown", { args: ["postgres", `${dir}/pw`] }).catch(() => {});
+    await run("chown", { args: [SERVER_USER, `${dir}/pw`] }).catch(() => {});
     pwArgs.push(`--pwfile=${dir}/pw`);
   }
   await run(`${serverBin}/initdb`, {
     args: ["-D", dataDir, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", ...pwArgs],
-    user: "postgres",
+    user: SERVER_USER,
+    // Its own folder: the caller's (the checkout) may be one the server user cannot enter.
+    cwd: dir,
   });
   const conf: Record<string, string | number> = {
     listen_addresses: "'127.0.0.1'",
@@ -86,7 +90,7 @@ export async function startPostgres(opts: PgOptions = {}): Promise<PgServer> {
   if (opts.tls) {
     await Deno.writeTextFile(`${dataDir}/server.crt`, opts.tls.cert);
     await Deno.writeTextFile(`${dataDir}/server.key`, opts.tls.key, { mode: 0o600 });
-    await run("chown", { args: ["postgres", `${dataDir}/server.crt`, `${dataDir}/server.key`] })
+    await run("chown", { args: [SERVER_USER, `${dataDir}/server.crt`, `${dataDir}/server.key`] })
       .catch(() => {});
     conf.ssl = "on";
   }
@@ -109,7 +113,11 @@ export async function startPostgres(opts: PgOptions = {}): Promise<PgServer> {
   const url = `postgres://postgres${pw}@127.0.0.1:${port}/postgres`;
 
   const boot = async () => {
-    const proc = spawn(`${serverBin}/postgres`, { args: ["-D", dataDir], user: "postgres" });
+    const proc = spawn(`${serverBin}/postgres`, {
+      args: ["-D", dataDir],
+      user: SERVER_USER,
+      cwd: dir,
+    });
     await waitFor(
       "PostgreSQL to accept connections",
       async () => {

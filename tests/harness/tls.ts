@@ -1,5 +1,6 @@
 /** A throwaway CA and a server certificate for 127.0.0.1/localhost, made with openssl. */
-import { run, tempDir } from "./process.ts";
+import { run } from "./process.ts";
+import { serverDir } from "./server_dirs.ts";
 
 export interface TestCerts {
   dir: string;
@@ -11,7 +12,9 @@ export interface TestCerts {
 }
 
 export async function makeCerts(): Promise<TestCerts> {
-  const dir = await tempDir("tls");
+  // Readable by every server user (the keys stay the owner's: servers get copies of them).
+  const dir = await serverDir("tls");
+  await Deno.chmod(dir, 0o755);
   const o = (args: string[]) => run("openssl", { args, cwd: dir });
   await o([
     "req",
