@@ -372,7 +372,11 @@ Deno.test("mysql: sync status and sync drop", opts, async () => {
     const ask = await runSync(["drop", ...base]);
     assertEquals(ask.code, 2);
     assertMatch(ask.stderr, /pass --yes to confirm/);
-    assert((await readEtcd(etcd.endpoint, "/md-state/")).size === 1, "nothing removed");
+    assertEquals(
+      [...(await readEtcd(etcd.endpoint, "/md-state/")).keys()],
+      ["/md-state/mysql-app", "/md-state/mysql-app/tables"],
+      "nothing removed",
+    );
 
     const dropped = await runSync(["drop", "--yes", ...base]);
     assertEquals(dropped.code, 0, dropped.stderr);

@@ -4,6 +4,7 @@
  * etcd has committed.
  */
 import type { ChangeBatch, Position } from "./change.ts";
+import type { TableDefinitions } from "./tables.ts";
 
 /** Identity of the source, stored in the state key and compared on resume. */
 export type SourceIdentity = Record<string, string | number>;
@@ -17,6 +18,11 @@ export interface SavedState {
   dumpRevision: number;
   /** ISO time the state was written. */
   updatedAt: string;
+  /**
+   * Each replicated table's definition as the stream knows it at `position` (absent in
+   * states written before sync recorded them).
+   */
+  tables?: TableDefinitions;
 }
 
 /** Where a driver sends batches; resolves when the sink has room for more (backpressure). */
@@ -37,7 +43,12 @@ export interface DumpResult {
 /** How the driver wants to start, given the saved state. */
 export type StartPlan =
   | { mode: "resume"; position: Position }
-  | { mode: "dump"; reason: string };
+  | {
+    mode: "dump";
+    reason: string;
+    /** The reason is news to the operator (etcd held another history, say): log a warning. */
+    warn?: boolean;
+  };
 
 /** One connected attempt at a source. Created per retry; closed after. */
 export interface SourceSession {
@@ -45,6 +56,11 @@ export interface SourceSession {
   readonly identity: SourceIdentity;
   /** Decide between resuming from `state` and a full dump. */
   plan(state: SavedState | null): Promise<StartPlan>;
+  /**
+   * The replicated tables' definitions as of the newest change handed out (or the dump's
+   * snapshot): recorded with each state write.
+   */
+  tables(): TableDefinitions;
   /** Emit every selected row of a consistent snapshot (put changes, no commits). */
   dump(out: BatchOutput, signal: AbortSignal): Promise<DumpResult>;
   /** Emit committed transactions after `from` until `signal` aborts or the connection fails. */

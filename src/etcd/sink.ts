@@ -14,6 +14,7 @@ import { fullKey, tableOfKey, tablePrefix } from "../core/keys.ts";
 import type { Log } from "../core/log.ts";
 import { silentLog } from "../core/log.ts";
 import { ConfigError, type SavedState } from "../core/source.ts";
+import { StateKeys } from "./state.ts";
 import {
   type EtcdClient,
   EtcdError,
@@ -85,7 +86,7 @@ const DUMP_IN_FLIGHT = 4;
 export class EtcdSink {
   readonly client: EtcdClient;
   readonly #prefix: string;
-  readonly #stateKey: string;
+  readonly #state: StateKeys;
   readonly #maxOps: number;
   readonly #maxBytes: number;
   readonly #oversize: "fail" | "skip";
@@ -99,7 +100,7 @@ export class EtcdSink {
   constructor(client: EtcdClient, opts: SinkOptions) {
     this.client = client;
     this.#prefix = opts.prefix;
-    this.#stateKey = opts.stateKey;
+    this.#state = new StateKeys(opts.stateKey);
     this.#maxOps = opts.maxTxnOps ?? 128;
     this.#maxBytes = opts.maxTxnBytes ?? DEFAULT_MAX_TXN_BYTES;
     this.#oversize = opts.oversize ?? "fail";
@@ -111,19 +112,17 @@ export class EtcdSink {
   }
 
   get stateKey(): string {
-    return this.#stateKey;
+    return this.#state.key;
+  }
+
+  /** The key beside the state key that holds the table definitions. */
+  get tablesKey(): string {
+    return this.#state.tablesKey;
   }
 
   /** The saved state, or null when there is none (or it is unreadable). */
-  async readState(): Promise<SavedState | null> {
-    const raw = await this.client.get(this.#stateKey);
-    if (raw === undefined) return null;
-    try {
-      return JSON.parse(raw) as SavedState;
-    } catch {
-      this.#log.warn("state key holds no valid JSON; starting over", { key: this.#stateKey });
-      return null;
-    }
+  readState(): Promise<SavedState | null> {
+    return this.#state.read(this.client, this.#log);
   }
 
   /** Write the state on its own (after a dump's sweep). */
@@ -136,9 +135,10 @@ export class EtcdSink {
    * resume) and return the revision the sweep compares against.
    */
   async startDump(): Promise<number> {
+    this.#state.forget();
     const r = await this.client.txn({
       compare: this.#fence?.() ?? [],
-      success: [{ delete: { key: this.#stateKey } }],
+      success: [{ delete: { key: this.#state.key } }, { delete: { key: this.#state.tablesKey } }],
     });
     if (!r.succeeded) throw new FencedError("lost leadership before the dump");
     return r.revision;
@@ -259,8 +259,7 @@ export class EtcdSink {
     let p = newPending();
     let pendingPos: Position | undefined;
     let committed: Position | undefined;
-    const stateBytes = (pos: Position) =>
-      opSize(this.#stateKey, JSON.stringify(stateAt(pos)).length + 64);
+    const stateBytes = (pos: Position) => this.#state.ops(stateAt(pos)).bytes + 64;
     // Reserve room for the state key in every transaction.
     let reserve = stateBytes(batches[batches.length - 1]?.commit?.position ?? {});
     const flush = async () => {
@@ -373,7 +372,8 @@ export class EtcdSink {
   }
 
   #fits(p: Pending, key: string, bytes: number, reserve: number): boolean {
-    const ops = p.ops.size + p.ranges.length + (p.ops.has(key) ? 0 : 1) + (reserve ? 1 : 0);
+    // The state key, and the table definitions beside it when they changed.
+    const ops = p.ops.size + p.ranges.length + (p.ops.has(key) ? 0 : 1) + (reserve ? 2 : 0);
     return ops <= this.#maxOps && p.bytes + bytes + reserve <= this.#maxBytes;
   }
 
@@ -396,7 +396,19 @@ export class EtcdSink {
         op.value === null ? { delete: { key } } : { put: { key, value: op.value } },
       );
     }
-    if (state) success.push({ put: { key: this.#stateKey, value: JSON.stringify(state) } });
+    if (state) {
+      const s = this.#state.ops(state);
+      // Definitions that grew past the room kept for them: the changes go first, and the
+      // state follows alone, as after the chunks of a large transaction.
+      if (
+        success.length && (success.length + s.ops.length > this.#maxOps ||
+          p.bytes + s.bytes > this.#maxBytes)
+      ) {
+        await this.#commit(p, null);
+        return this.#commit(newPending(), state);
+      }
+      success.push(...s.ops);
+    }
     if (success.length === 0) return;
     const t0 = performance.now();
     let r;
@@ -414,6 +426,7 @@ export class EtcdSink {
       );
     }
     if (!r.succeeded) throw new FencedError("lost leadership: another sync instance took over");
+    if (state) this.#state.committed(state);
     this.#onTxn?.({
       ops: success.length,
       bytes: p.bytes,

@@ -25,7 +25,13 @@ import { runMysqldump } from "./dump.ts";
 import { BinlogDecoder, type BinlogEvent, type EventHeader } from "./binlog.ts";
 import { decodeRowsEvent } from "./rows.ts";
 import { dumpCell, dumpKeyPart } from "./values.ts";
-import { applyKeyConfig, loadSchemas, sqlString, SYSTEM_SCHEMAS } from "./schema.ts";
+import { applyKeyConfig, loadSchemas, qualifiedName, sqlString, SYSTEM_SCHEMAS } from "./schema.ts";
+import {
+  definitionDrift,
+  sameDefinition,
+  type TableDefinition,
+  type TableDefinitions,
+} from "../core/tables.ts";
 import {
   addGtid,
   encodeGtidSet,
@@ -136,6 +142,24 @@ function requireSettings(i: ServerInfo) {
   }
 }
 
+/** How the state records a table (design: Position and state). */
+function definitionOf(t: TableSchema): TableDefinition {
+  return {
+    id: `${t.schema}.${t.table}`,
+    columns: t.columns.map((c) =>
+      `${c.name}:${c.columnType}${c.charset ? `:${c.charset}` : ""}${c.json ? ":json" : ""}`
+    ),
+    key: t.keyColumns.map((i) => t.columns[i].name),
+  };
+}
+
+/** Whether binlog `a` comes after `b` (same base name, numbered suffix). */
+function binlogAfter(a: string, b: string): boolean {
+  const [, baseA, numA] = /^(.*)\.(\d+)$/.exec(a) ?? [];
+  const [, baseB, numB] = /^(.*)\.(\d+)$/.exec(b) ?? [];
+  return baseA !== undefined && baseA === baseB && Number(numA) > Number(numB);
+}
+
 export function createMysqlSource(opts: SourceOptions): SourceFactory {
   return {
     driver: "mysql",
@@ -169,6 +193,8 @@ class MysqlSession implements SourceSession {
    * 10.11 was seen to crash (signal 11) under GTID binlog dumps in our parallel tests.
    */
   #gtidStart = false;
+  /** The replicated tables as of the newest change handed out (replaced, never mutated). */
+  #defs: TableDefinitions = {};
 
   constructor(readonly opts: SourceOptions, readonly url: MysqlUrl) {}
 
@@ -248,7 +274,8 @@ class MysqlSession implements SourceSession {
       if (!gtid) return { mode: "dump", reason: "the server's identity changed" };
       const missing = await this.#gtidGap(gtid);
       if (missing) return { mode: "dump", reason: `the server's identity changed and ${missing}` };
-      await this.#loadAll();
+      const drift = await this.#drift(state);
+      if (drift) return { mode: "dump", warn: true, reason: drift };
       this.#gtidStart = true;
       return { mode: "resume", position: { ...state.position, gtid } };
     }
@@ -256,12 +283,59 @@ class MysqlSession implements SourceSession {
     const offset = Number(state.position.offset);
     const logs = await this.#conn!.query("SHOW BINARY LOGS");
     const have = logs.rows.find(([name]) => name === file);
-    if (!have) return { mode: "dump", reason: `binlog ${file} is no longer on the server` };
-    if (Number(have[1]) < offset) {
-      return { mode: "dump", reason: `binlog ${file} is shorter than the saved offset` };
+    const newest = logs.rows[logs.rows.length - 1];
+    // Binlog names count up: a saved one past the newest, or an offset past a file's end,
+    // is a position this server never reached, so etcd holds another history.
+    if (have ? Number(have[1]) < offset : newest && binlogAfter(file, newest[0]!)) {
+      return {
+        mode: "dump",
+        warn: true,
+        reason: `the saved position ${file}:${offset} is past this server's binlog end ` +
+          `${newest?.[0]}:${newest?.[1]}: etcd holds another history (a restored backup or ` +
+          "another server with the same identity?)",
+      };
     }
-    await this.#loadAll();
+    if (!have) return { mode: "dump", reason: `binlog ${file} is no longer on the server` };
+    const drift = await this.#drift(state);
+    if (drift) return { mode: "dump", warn: true, reason: drift };
     return { mode: "resume", position: state.position };
+  }
+
+  /**
+   * Why the tables as they are now cannot be streamed on from the saved ones (a change
+   * the binlog no longer shows, or never logged); sets the definitions otherwise.
+   */
+  async #drift(state: SavedState): Promise<string | undefined> {
+    const keyed = (await this.#loadAll()).filter((t) => t.keyColumns.length);
+    const current = Object.fromEntries(
+      keyed.map((t) => [this.#keyName(t.schema, t.table), definitionOf(t)]),
+    );
+    // States written before definitions were recorded: take today's as the starting point.
+    if (state.tables) {
+      const drift = await definitionDrift(state.tables, current, async (name) => {
+        const t = keyed.find((k) => this.#keyName(k.schema, k.table) === name)!;
+        const r = await this.#conn!.query(
+          `SELECT 1 FROM ${qualifiedName(t.schema, t.table)} LIMIT 1`,
+        );
+        return r.rows.length > 0;
+      });
+      if (drift) return drift;
+    }
+    this.#defs = current;
+    return undefined;
+  }
+
+  tables(): TableDefinitions {
+    return this.#defs;
+  }
+
+  /** A table the stream now carries (new, say) goes into the definitions the state records. */
+  #record(t: TableSchema) {
+    if (!t.keyColumns.length || !this.#selected(t.schema, t.table)) return;
+    const name = this.#keyName(t.schema, t.table);
+    const def = definitionOf(t);
+    const old = this.#defs[name];
+    if (!old || !sameDefinition(old, def)) this.#defs = { ...this.#defs, [name]: def };
   }
 
   /**
@@ -317,6 +391,9 @@ class MysqlSession implements SourceSession {
 
   async #dump(out: BatchOutput, signal: AbortSignal): Promise<DumpResult> {
     const tables = (await this.#loadAll()).filter((t) => t.keyColumns.length);
+    this.#defs = Object.fromEntries(
+      tables.map((t) => [this.#keyName(t.schema, t.table), definitionOf(t)]),
+    );
     const databases = [...new Set(tables.map((t) => t.schema))];
     let position: Position | undefined;
     let gtid: string | undefined;
@@ -459,9 +536,12 @@ class MysqlSession implements SourceSession {
               this.#schemas.clear();
               const ddl = ddlTargets(q, event.schema || this.url.database);
               const changes: Change[] = [];
+              const dropped = /^\s*DROP\b/i.test(q);
               for (const [schema, table] of ddl.emptied) {
                 if (this.#selected(schema, table)) {
-                  changes.push({ op: "truncate", table: this.#keyName(schema, table) });
+                  const name = this.#keyName(schema, table);
+                  changes.push({ op: "truncate", table: name });
+                  if (dropped) this.#forget(name);
                 }
               }
               const reshaped = ddl.reshaped.find(([s, t]) => this.#selected(s, t));
@@ -587,9 +667,18 @@ class MysqlSession implements SourceSession {
         this.opts.keys,
       );
       t = m.get(id);
-      if (t) this.#schemas.set(id, t);
+      if (t) {
+        this.#schemas.set(id, t);
+        this.#record(t);
+      }
     }
     return t;
+  }
+
+  #forget(name: string) {
+    if (!(name in this.#defs)) return;
+    const { [name]: _, ...rest } = this.#defs;
+    this.#defs = rest;
   }
 
   confirm(_position: Position): void {

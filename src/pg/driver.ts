@@ -10,6 +10,12 @@ import { UNCHANGED } from "../core/change.ts";
 import { rowKey, splitKeyTableName } from "../core/keys.ts";
 import { JSON_NULL } from "../core/json.ts";
 import {
+  definitionDrift,
+  sameDefinition,
+  type TableDefinition,
+  type TableDefinitions,
+} from "../core/tables.ts";
+import {
   type BatchOutput,
   type CheckResult,
   ConfigError,
@@ -150,6 +156,29 @@ function baselineOf(tables: TableInfo[]): Map<number, { keyName: string; signatu
   }]));
 }
 
+/** How the state records a table (design: Position and state). */
+function definitionOf(
+  oid: number,
+  columns: readonly { name: string; typeOid: number; typmod: number }[],
+  key: string[],
+  identity: string,
+): TableDefinition {
+  return {
+    id: String(oid),
+    columns: columns.map((c) => `${c.name}:${c.typeOid}:${c.typmod}`),
+    key,
+    identity,
+  };
+}
+
+function definitionsOf(tables: TableInfo[]): TableDefinitions {
+  return Object.fromEntries(
+    tables.map((t) => [t.keyName, definitionOf(t.oid, t.columns, t.keyColumns, t.replicaIdentity)]),
+  );
+}
+
+type RelationMessage = Extract<ReturnType<typeof decodePgOutput>, { tag: "relation" }>;
+
 interface StreamRelation {
   info?: TableInfo;
   /** Column names and types, to notice ALTER TABLE. */
@@ -191,6 +220,10 @@ class PgSession implements SourceSession {
    * differs means a rename or ALTER the stream itself does not carry.
    */
   #baseline?: Map<number, { keyName: string; signature: string }>;
+  /** The replicated tables as of the newest change handed out (replaced, never mutated). */
+  #defs: TableDefinitions = {};
+  /** The server's WAL end when this session connected (IDENTIFY_SYSTEM). */
+  #walEnd = 0n;
 
   constructor(readonly opts: SourceOptions, readonly url: PgUrl) {}
 
@@ -204,7 +237,8 @@ class PgSession implements SourceSession {
     try {
       this.#repl = await connectPrimary(this.url, true);
       const sys = await this.#repl.query("IDENTIFY_SYSTEM");
-      const [systemId, timeline] = sys.rows[0];
+      const [systemId, timeline, walEnd] = sys.rows[0];
+      this.#walEnd = parseLsn(walEnd!);
       this.#version = Number((await this.#repl.query("SHOW server_version_num")).rows[0][0]);
       if (this.#version < 100000) {
         throw new ConfigError(
@@ -322,11 +356,21 @@ class PgSession implements SourceSession {
     }
     const lost = await this.#lostInFailover(state);
     if (lost) return { mode: "dump", reason: lost };
+    const at = parseLsn(String(state.position.lsn));
+    if (at > this.#walEnd) {
+      // Never confirm it: the slot would skip this server's own changes up to there.
+      return {
+        mode: "dump",
+        warn: true,
+        reason: `the saved position ${formatLsn(at)} is past this server's WAL end ` +
+          `${formatLsn(this.#walEnd)}: etcd holds another history (a restored backup or a ` +
+          "clone of the database?)",
+      };
+    }
     const slot = await this.#slot();
     if (!slot) {
       return { mode: "dump", reason: `slot ${this.opts.pgx.slot} does not exist on this server` };
     }
-    const at = parseLsn(String(state.position.lsn));
     if (slot.confirmed !== null && slot.confirmed > at) {
       return {
         mode: "dump",
@@ -336,8 +380,26 @@ class PgSession implements SourceSession {
     if (await this.#ensurePublication(null)) {
       return { mode: "dump", reason: "the table selection changed" };
     }
-    this.#checkTables(await this.#tables(await this.#metaConn()));
+    const meta = await this.#metaConn();
+    const tables = await this.#tables(meta);
+    this.#checkTables(tables);
+    const keyed = tables.filter((t) => t.keyColumns.length);
+    const current = definitionsOf(keyed);
+    // States written before definitions were recorded: take today's as the starting point.
+    if (state.tables) {
+      const drift = await definitionDrift(state.tables, current, async (name) => {
+        const t = keyed.find((k) => k.keyName === name)!;
+        return (await meta.query(`SELECT 1 FROM ${qualified(t)} LIMIT 1`)).rows.length > 0;
+      });
+      if (drift) return { mode: "dump", warn: true, reason: drift };
+    }
+    this.#defs = current;
+    this.#baseline = baselineOf(keyed);
     return { mode: "resume", position: { lsn: formatLsn(at) } };
+  }
+
+  tables(): TableDefinitions {
+    return this.#defs;
   }
 
   /**
@@ -438,6 +500,7 @@ class PgSession implements SourceSession {
     this.#checkTables(tables);
     const keyed = tables.filter((t) => t.keyColumns.length);
     this.#baseline = baselineOf(keyed);
+    this.#defs = definitionsOf(keyed);
     await this.#types.load(first, keyed.flatMap((t) => t.columns.map((c) => c.typeOid)));
     for (const t of keyed) this.opts.onTableEstimate?.(t.keyName, Math.max(0, t.estimate));
 
@@ -608,6 +671,7 @@ class PgSession implements SourceSession {
               }
             }
             relations.set(msg.relationId, rel);
+            this.#record(rel, msg);
             break;
           }
           case "insert":
@@ -637,9 +701,21 @@ class PgSession implements SourceSession {
     }
   }
 
-  async #relation(
-    msg: Extract<ReturnType<typeof decodePgOutput>, { tag: "relation" }>,
-  ): Promise<StreamRelation> {
+  /** A table the stream now carries (new, say) goes into the definitions the state records. */
+  #record(rel: StreamRelation, msg: RelationMessage) {
+    if (!rel.selected || !rel.info) return;
+    const def = definitionOf(
+      msg.relationId,
+      msg.columns,
+      rel.info.keyColumns,
+      msg.replicaIdentity,
+    );
+    const old = this.#defs[rel.info.keyName];
+    if (old && sameDefinition(old, def)) return;
+    this.#defs = { ...this.#defs, [rel.info.keyName]: def };
+  }
+
+  async #relation(msg: RelationMessage): Promise<StreamRelation> {
     const columns = msg.columns.map((c) => c.name);
     const signature = relationSignature(msg.schema, msg.name, msg.columns);
     const selected = this.opts.filter.matches(msg.schema, msg.name);

@@ -118,11 +118,13 @@ async function runOnce(o: ServiceOptions, status: Status, streaming: () => void)
       position: p,
       dumpRevision,
       updatedAt: new Date().toISOString(),
+      tables: session.tables(),
     });
     if (plan.mode === "dump") {
       status.phase = "dump";
       status.beginDump();
-      log.info("dump starting", { reason: plan.reason });
+      if (plan.warn) log.warn("dump starting", { reason: plan.reason });
+      else log.info("dump starting", { reason: plan.reason });
       dumpRevision = await sink.startDump();
       let result;
       try {
