@@ -4,14 +4,13 @@
  * The dump is `mysqldump --single-transaction` with the binlog coordinates it prints at its
  * snapshot; streaming then reads the binlog from there over the replication protocol.
  */
-import type { Change, Position } from "../core/change.ts";
+import type { Position } from "../core/change.ts";
 import { keyTableName, splitKeyTableName } from "../core/keys.ts";
 import {
   type BatchOutput,
   type CheckResult,
   ConfigError,
   type DumpResult,
-  ResyncNeeded,
   type SavedState,
   type SourceFactory,
   type SourceIdentity,
@@ -42,10 +41,8 @@ import {
 } from "./gtid.ts";
 import { schemaForEvent } from "./tablemeta.ts";
 import { ddlTargets } from "./ddl.ts";
+import { ChangeStream, DumpBatches, KeylessWarning } from "../core/stream.ts";
 import type { TableSchema } from "./types.ts";
-
-const DUMP_BATCH = 500;
-const TXN_CHUNK = 1000;
 
 /** Errors a retry cannot fix, by MySQL error code. */
 function configErrorFor(e: unknown, url: MysqlUrl): unknown {
@@ -186,8 +183,7 @@ class MysqlSession implements SourceSession {
   #binlog?: MysqlConn;
   #info?: ServerInfo;
   #schemas = new Map<string, TableSchema>();
-  #warnedNoKey = new Set<string>();
-  #resync?: string;
+  #keyless: KeylessWarning;
   /**
    * Resume on another server by GTID. On the same server file and offset are used: MariaDB
    * 10.11 was seen to crash (signal 11) under GTID binlog dumps in our parallel tests.
@@ -196,7 +192,9 @@ class MysqlSession implements SourceSession {
   /** The replicated tables as of the newest change handed out (replaced, never mutated). */
   #defs: TableDefinitions = {};
 
-  constructor(readonly opts: SourceOptions, readonly url: MysqlUrl) {}
+  constructor(readonly opts: SourceOptions, readonly url: MysqlUrl) {
+    this.#keyless = new KeylessWarning(opts.log);
+  }
 
   async open(_signal: AbortSignal): Promise<void> {
     this.#conn = await connectTo(this.url);
@@ -250,14 +248,9 @@ class MysqlSession implements SourceSession {
       this.#schemas.set(`${t.schema}.${t.table}`, t);
       out.push(t);
     }
-    const noKey = out.filter((t) => !t.keyColumns.length).map((t) => `${t.schema}.${t.table}`)
-      .filter((n) => !this.#warnedNoKey.has(n));
-    if (noKey.length) {
-      for (const n of noKey) this.#warnedNoKey.add(n);
-      this.opts.log.warn("tables without a primary key are not replicated", {
-        tables: noKey.join(","),
-      });
-    }
+    this.#keyless.warn(
+      out.filter((t) => !t.keyColumns.length).map((t) => `${t.schema}.${t.table}`),
+    );
     return out;
   }
 
@@ -398,7 +391,7 @@ class MysqlSession implements SourceSession {
     let position: Position | undefined;
     let gtid: string | undefined;
     let database = this.url.database;
-    let batch: Change[] = [];
+    const batches = new DumpBatches(out);
     const ignored = await loadSchemas(this.#conn!, databases, this.#info!.mariadb);
     const ignoreTables = [...ignored.values()]
       .filter((t) => !tables.some((s) => s.schema === t.schema && s.table === t.table))
@@ -434,30 +427,24 @@ class MysqlSession implements SourceSession {
           const order = item.columns?.map((n) => columns.indexOf(n));
           for (const lits of item.rows) {
             const row = order ? columns.map((_, i) => lits[order.indexOf(i)] ?? null) : lits;
-            batch.push({
-              op: "put",
+            const sent = batches.put(
               table,
-              key: schema.keyColumns.map((k) => dumpKeyPart(schema.columns[k], row[k])).join("/"),
+              schema.keyColumns.map((k) => dumpKeyPart(schema.columns[k], row[k])).join("/"),
               columns,
-              cells: schema.columns.map((c, i) => dumpCell(c, row[i])),
-            });
-            if (batch.length >= DUMP_BATCH) {
-              const b = batch;
-              batch = [];
-              await out({ changes: b });
-            }
+              schema.columns.map((c, i) => dumpCell(c, row[i])),
+            );
+            if (sent) await sent;
           }
         }
       }
     }
-    if (batch.length) await out({ changes: batch });
+    await batches.flush();
     if (!position) {
       if (databases.length) throw new Error("mysqldump printed no binlog coordinates");
       const s = await this.#conn!.query("SHOW MASTER STATUS");
       position = { file: s.rows[0][0]!, offset: Number(s.rows[0][1]) };
     }
     if (gtid !== undefined) position.gtid = gtid;
-    this.#resync = undefined;
     return {
       position,
       tables: tables.map((t) => this.#keyName(t.schema, t.table)),
@@ -496,13 +483,20 @@ class MysqlSession implements SourceSession {
       await c.query("SET @master_heartbeat_period = 5000000000");
       await c.registerReplica(this.opts.mysql.serverId);
       const decoder = new BinlogDecoder();
-      let txn: Change[] | null = null;
+      const cs = new ChangeStream(out);
       let txnGtid: string | undefined;
       let lastOffset = Number(from.offset);
       if (byGtid) this.opts.log.info("streaming", { gtid });
       else this.opts.log.info("streaming", { file, offset: lastOffset });
       const pos = (offset: number): Position =>
         gtid === undefined ? { file, offset } : { file, offset, gtid };
+      // The event ending a transaction: its GTID joins the set, its end is the position.
+      const ended = (header: EventHeader): Position => {
+        if (txnGtid) gtid = addGtid(gtid, txnGtid);
+        lastOffset = header.logPos;
+        return pos(header.logPos);
+      };
+      const time = (header: EventHeader) => new Date(header.timestamp * 1000);
       const handle = async (header: EventHeader, event: BinlogEvent): Promise<void> => {
         switch (event.kind) {
           case "rotate":
@@ -511,104 +505,34 @@ class MysqlSession implements SourceSession {
             break;
           case "mariadb_gtid":
             txnGtid = `${event.domain}-${event.server}-${event.seq}`;
-            if (!event.standalone) txn = [];
+            if (!event.standalone) cs.begin();
             break;
           case "gtid":
             txnGtid = event.gtid;
             break;
           case "query": {
             const q = event.query.trim();
-            if (/^BEGIN$/i.test(q)) {
-              txn = [];
-              break;
-            }
-            if (/^COMMIT$/i.test(q)) {
-              await this.#commit(txn ?? [], header, out, () => {
-                if (txnGtid) gtid = addGtid(gtid, txnGtid);
-                lastOffset = header.logPos;
-                return pos(header.logPos);
-              });
-              txn = null;
-              break;
-            }
-            // DDL: table definitions may have changed; read them again before the next rows.
-            if (/^\s*(ALTER|CREATE|DROP|RENAME|TRUNCATE)\b/i.test(q)) {
-              this.#schemas.clear();
-              const ddl = ddlTargets(q, event.schema || this.url.database);
-              const changes: Change[] = [];
-              const dropped = /^\s*DROP\b/i.test(q);
-              for (const [schema, table] of ddl.emptied) {
-                if (this.#selected(schema, table)) {
-                  const name = this.#keyName(schema, table);
-                  changes.push({ op: "truncate", table: name });
-                  if (dropped) this.#forget(name);
-                }
-              }
-              const reshaped = ddl.reshaped.find(([s, t]) => this.#selected(s, t));
-              if (txn) txn.push(...changes);
-              else {
-                await this.#commit(changes, header, out, () => {
-                  if (txnGtid) gtid = addGtid(gtid, txnGtid);
-                  lastOffset = header.logPos;
-                  const p = pos(header.logPos);
-                  // Rows of an altered table changed shape without row events: the next
-                  // attempt dumps again (recorded in the position, so a crash keeps it).
-                  if (reshaped) p.resync = reshaped.join(".");
-                  return p;
-                });
-                if (reshaped) {
-                  this.#resync = reshaped.join(".");
-                  throw new ResyncNeeded(`table ${reshaped.join(".")} was altered; dumping again`);
-                }
-              }
+            if (/^BEGIN$/i.test(q)) cs.begin();
+            else if (/^COMMIT$/i.test(q)) await cs.commit(ended(header), time(header));
+            else if (/^\s*(ALTER|CREATE|DROP|RENAME|TRUNCATE)\b/i.test(q)) {
+              const inTxn = cs.open;
+              const reshaped = this.#ddl(q, event.schema, cs);
+              if (!inTxn) await cs.commit(ended(header), time(header), reshaped);
             }
             break;
           }
           case "xid":
-            await this.#commit(txn ?? [], header, out, () => {
-              if (txnGtid) gtid = addGtid(gtid, txnGtid);
-              lastOffset = header.logPos;
-              return pos(header.logPos);
-            });
-            txn = null;
+            await cs.commit(ended(header), time(header));
             break;
-          case "rows": {
-            const map = decoder.tableMap(event.tableId);
-            if (!map || !this.#selected(map.schema, map.table)) break;
-            const schema = schemaForEvent(map, await this.#schemaOf(map.schema, map.table));
-            if (!schema) {
-              throw new Error(
-                `table ${map.schema}.${map.table} changed since this event was written and ` +
-                  "the binlog has no column metadata: set binlog_row_metadata = FULL",
-              );
-            }
-            if (!schema.keyColumns.length) break;
-            const table = this.#keyName(map.schema, map.table);
-            const columns = schema.columns.map((col) => col.name);
-            if (!txn) txn = [];
-            for (const r of decodeRowsEvent(event, map, schema)) {
-              if (r.op === "delete") {
-                txn.push({ op: "delete", table, key: r.before!.key });
-                continue;
-              }
-              const after = r.after!;
-              txn.push({ op: "put", table, key: after.key, columns, cells: after.cells });
-              if (r.op === "update" && r.before && r.before.key !== after.key) {
-                txn.push({ op: "delete", table, key: r.before.key });
-              }
-            }
-            if (txn.length >= TXN_CHUNK) {
-              const chunk = txn;
-              txn = [];
-              await out({ changes: chunk });
-            }
+          case "rows":
+            await this.#rows(decoder, event, cs);
+            await cs.settle();
             break;
-          }
           case "heartbeat":
             // Idle: let the saved position follow the server's.
-            if (txn === null && header.logPos > lastOffset && event.file === file) {
+            if (!cs.open && header.logPos > lastOffset && event.file === file) {
               lastOffset = header.logPos;
-              await out({ changes: [], commit: { position: pos(header.logPos) } });
+              await cs.heartbeat(pos(header.logPos));
             }
             break;
           default:
@@ -646,16 +570,48 @@ class MysqlSession implements SourceSession {
     }
   }
 
-  async #commit(
-    changes: Change[],
-    header: { timestamp: number },
-    out: BatchOutput,
-    position: () => Position,
-  ) {
-    await out({
-      changes,
-      commit: { position: position(), time: new Date(header.timestamp * 1000) },
-    });
+  /**
+   * A DDL statement: the tables it empties lose their keys, and the first replicated table
+   * it reshapes is returned (its rows changed shape without row events: snapshot again).
+   */
+  #ddl(q: string, schema: string, cs: ChangeStream): string | undefined {
+    // Table definitions may have changed: read them again before the next rows.
+    this.#schemas.clear();
+    const ddl = ddlTargets(q, schema || this.url.database);
+    const dropped = /^\s*DROP\b/i.test(q);
+    for (const [s, t] of ddl.emptied) {
+      if (!this.#selected(s, t)) continue;
+      const name = this.#keyName(s, t);
+      cs.truncate(name);
+      if (dropped) this.#forget(name);
+    }
+    return ddl.reshaped.find(([s, t]) => this.#selected(s, t))?.join(".");
+  }
+
+  async #rows(
+    decoder: BinlogDecoder,
+    event: Extract<BinlogEvent, { kind: "rows" }>,
+    cs: ChangeStream,
+  ): Promise<void> {
+    const map = decoder.tableMap(event.tableId);
+    if (!map || !this.#selected(map.schema, map.table)) return;
+    const schema = schemaForEvent(map, await this.#schemaOf(map.schema, map.table));
+    if (!schema) {
+      throw new Error(
+        `table ${map.schema}.${map.table} changed since this event was written and ` +
+          "the binlog has no column metadata: set binlog_row_metadata = FULL",
+      );
+    }
+    if (!schema.keyColumns.length) return;
+    const table = this.#keyName(map.schema, map.table);
+    const columns = schema.columns.map((col) => col.name);
+    for (const r of decodeRowsEvent(event, map, schema)) {
+      const after = r.after;
+      if (r.op === "delete") cs.delete(table, r.before!.key);
+      else if (r.op === "update" && r.before && r.before.key !== after!.key) {
+        cs.move(table, r.before.key, after!.key, columns, after!.cells);
+      } else cs.put(table, after!.key, columns, after!.cells);
+    }
   }
 
   async #schemaOf(schema: string, table: string): Promise<TableSchema | undefined> {

@@ -5,10 +5,11 @@
  * selected table inside that snapshot on `--dump-parallel` ordinary connections; streaming
  * then follows the slot with pgoutput and confirms only what etcd has committed.
  */
-import type { Change, Position } from "../core/change.ts";
+import type { Position } from "../core/change.ts";
 import { UNCHANGED } from "../core/change.ts";
 import { rowKey, splitKeyTableName } from "../core/keys.ts";
 import { JSON_NULL } from "../core/json.ts";
+import { ChangeStream, DumpBatches, KeylessWarning } from "../core/stream.ts";
 import {
   definitionDrift,
   sameDefinition,
@@ -17,10 +18,8 @@ import {
 } from "../core/tables.ts";
 import {
   type BatchOutput,
-  type CheckResult,
   ConfigError,
   type DumpResult,
-  ResyncNeeded,
   type SavedState,
   type SourceFactory,
   type SourceIdentity,
@@ -28,9 +27,11 @@ import {
   type SourceSession,
   type StartPlan,
 } from "../core/source.ts";
-import { ident, literal, PgConn, PgConnectionError } from "./conn.ts";
-import { errorFromBody, PgError } from "./protocol.ts";
+import { ident, literal, type PgConn, PgConnectionError } from "./conn.ts";
+import { errorFromBody } from "./protocol.ts";
 import { parsePgUrl, type PgUrl } from "./url.ts";
+import { configErrorFor, connectPrimary } from "./connect.ts";
+import { check, drop, inspect } from "./admin.ts";
 import {
   identityProblem,
   listTables,
@@ -43,91 +44,6 @@ import {
 import { decodePgOutput, formatLsn, parseLsn, type TupleValue } from "./pgoutput.ts";
 import { parseReplicationMessage, pgTimeToDate, standbyStatus } from "./replication.ts";
 import { historyText, timelineEnd } from "./timeline.ts";
-
-/** Rows per batch handed to the sink during the dump. */
-const DUMP_BATCH = 500;
-/** Changes of one source transaction held before they are passed on as a chunk. */
-const TXN_CHUNK = 1000;
-
-/** Errors a retry cannot fix, by SQLSTATE: say what to change instead of retrying. */
-function configErrorFor(e: unknown, url: PgUrl): unknown {
-  if (!(e instanceof PgError)) return e;
-  const where = `${url.hosts.map((h) => `${h.host}:${h.port}`).join(",")}`;
-  switch (e.code) {
-    case "28P01":
-    case "28000":
-      return new ConfigError(
-        `PostgreSQL at ${where} refused user "${url.user}": ${e.message} ` +
-          "(check the user and password in --db-url, and pg_hba.conf)",
-      );
-    case "3D000":
-      return new ConfigError(`PostgreSQL at ${where}: ${e.message} (fix the database in --db-url)`);
-    case "42501":
-      return new ConfigError(
-        `PostgreSQL: ${e.message} (grant the REPLICATION attribute and SELECT on the tables: ` +
-          `ALTER ROLE "${url.user}" REPLICATION)`,
-      );
-    case "55000":
-      return new ConfigError(
-        `PostgreSQL: ${e.message}${e.hint ? ` (${e.hint})` : ""} ` +
-          "(set max_replication_slots > 0 and wal_level = logical, then restart PostgreSQL)",
-      );
-    case "53400":
-      return e; // e.g. all replication slots in use: may free up
-  }
-  return e;
-}
-
-async function readCaCerts(url: PgUrl): Promise<string[] | undefined> {
-  if (!url.sslRootCert) return undefined;
-  try {
-    return [await Deno.readTextFile(url.sslRootCert)];
-  } catch (e) {
-    throw new ConfigError(`cannot read sslrootcert ${url.sslRootCert}: ${(e as Error).message}`);
-  }
-}
-
-/**
- * Connect to the first host that is a primary (unless target_session_attrs=any), so a
- * multi-host URL follows a failover.
- */
-async function connectPrimary(url: PgUrl, replication: boolean): Promise<PgConn> {
-  const caCerts = await readCaCerts(url);
-  const reasons: string[] = [];
-  for (const h of url.hosts) {
-    let conn: PgConn | undefined;
-    try {
-      conn = await PgConn.connect({
-        host: h.host,
-        port: h.port,
-        user: url.user,
-        password: url.password,
-        database: url.database,
-        sslMode: url.sslMode,
-        caCerts,
-        replication,
-        applicationName: url.applicationName,
-        connectTimeoutMs: url.connectTimeoutMs,
-      });
-      if (url.targetSessionAttrs !== "any") {
-        const r = await conn.query("SELECT pg_is_in_recovery()");
-        if (r.rows[0][0] === "t") {
-          conn.close();
-          reasons.push(`${h.host}:${h.port} is in recovery (a standby)`);
-          continue;
-        }
-      }
-      return conn;
-    } catch (e) {
-      conn?.close();
-      const err = configErrorFor(e, url);
-      if (err instanceof ConfigError) throw err;
-      if (url.hosts.length === 1) throw err;
-      reasons.push(`${h.host}:${h.port}: ${(err as Error).message}`);
-    }
-  }
-  throw new PgConnectionError(`no primary reachable: ${reasons.join("; ")}`);
-}
 
 export function createPgSource(opts: SourceOptions): SourceFactory {
   return {
@@ -213,7 +129,7 @@ class PgSession implements SourceSession {
   #types = new Types();
   #confirmed = 0n;
   #streaming = false;
-  #warnedNoKey = new Set<string>();
+  #keyless: KeylessWarning;
   /**
    * What each replicated table (by OID) looked like when its rows were last read: at the
    * dump's snapshot, or the catalogue when streaming resumed. A Relation message that
@@ -225,7 +141,9 @@ class PgSession implements SourceSession {
   /** The server's WAL end when this session connected (IDENTIFY_SYSTEM). */
   #walEnd = 0n;
 
-  constructor(readonly opts: SourceOptions, readonly url: PgUrl) {}
+  constructor(readonly opts: SourceOptions, readonly url: PgUrl) {
+    this.#keyless = new KeylessWarning(opts.log);
+  }
 
   get #log() {
     return this.opts.log;
@@ -443,21 +361,17 @@ class PgSession implements SourceSession {
   }
 
   #warnNoKeyNames(missing: string[]) {
-    const fresh = missing.filter((m) => !this.#warnedNoKey.has(m));
-    if (fresh.length) {
-      for (const m of fresh) this.#warnedNoKey.add(m);
-      this.#log.warn("tables without a primary key are not replicated", {
-        tables: fresh.join(","),
-        // FOR ALL TABLES includes them, and PostgreSQL then refuses their UPDATEs and DELETEs.
-        ...(this.opts.filter.all
-          ? {
-            hint: "the publication (FOR ALL TABLES) makes PostgreSQL refuse their UPDATE and " +
-              "DELETE: give each a primary key, or REPLICA IDENTITY FULL and --keys, or " +
-              "--exclude them",
-          }
-          : {}),
-      });
-    }
+    // FOR ALL TABLES includes them, and PostgreSQL then refuses their UPDATEs and DELETEs.
+    this.#keyless.warn(
+      missing,
+      this.opts.filter.all
+        ? {
+          hint: "the publication (FOR ALL TABLES) makes PostgreSQL refuse their UPDATE and " +
+            "DELETE: give each a primary key, or REPLICA IDENTITY FULL and --keys, or " +
+            "--exclude them",
+        }
+        : undefined,
+    );
   }
 
   async dump(out: BatchOutput, signal: AbortSignal): Promise<DumpResult> {
@@ -528,7 +442,7 @@ class PgSession implements SourceSession {
     const columns = t.columns.map((c) => c.name);
     const renderers = t.columns.map((c) => this.#types.renderer(c.typeOid));
     const keyIdx = t.keyColumns.map((k) => columns.indexOf(k));
-    let batch: Change[] = [];
+    const batches = new DumpBatches(out, signal);
     let rows = 0;
     await conn.queryEach(
       `SELECT ${columns.map(ident).join(", ")} FROM ${qualified(t)}`,
@@ -538,23 +452,17 @@ class PgSession implements SourceSession {
           const v = row[i];
           cells[i] = v === null ? JSON_NULL : renderers[i](v);
         }
-        batch.push({
-          op: "put",
-          table: t.keyName,
-          key: rowKey(keyIdx.map((i) => row[i] ?? "")),
+        rows++;
+        const sent = batches.put(
+          t.keyName,
+          rowKey(keyIdx.map((i) => row[i] ?? "")),
           columns,
           cells,
-        });
-        rows++;
-        if (batch.length >= DUMP_BATCH) {
-          if (signal.aborted) throw new Error("dump aborted");
-          const b = batch;
-          batch = [];
-          await out({ changes: b });
-        }
+        );
+        if (sent) await sent;
       },
     );
-    if (batch.length) await out({ changes: batch });
+    await batches.flush();
     this.#log.debug("table dumped", { table: t.keyName, rows });
   }
 
@@ -607,7 +515,7 @@ class PgSession implements SourceSession {
           .filter((t) => t.keyColumns.length),
       );
     const relations = new Map<number, StreamRelation>();
-    let txn: Change[] | null = null;
+    const cs = new ChangeStream(out);
     let resync: string | undefined;
     // End of the last transaction handed to the sink, and of the last idle heartbeat.
     let lastEnd = start;
@@ -623,30 +531,23 @@ class PgSession implements SourceSession {
           if (rm.replyRequested) sendStatus();
           // Nothing of ours in flight: move the saved position with the server's, so the
           // slot does not hold WAL for changes to tables we do not replicate.
-          const idle = txn === null && this.#confirmed >= lastEnd && rm.walEnd > lastEnd;
+          const idle = !cs.open && this.#confirmed >= lastEnd && rm.walEnd > lastEnd;
           if (idle && Date.now() - lastBeat >= this.opts.pgx.statusIntervalMs) {
             lastEnd = rm.walEnd;
             lastBeat = Date.now();
-            await out({ changes: [], commit: { position: { lsn: formatLsn(rm.walEnd) } } });
+            await cs.heartbeat({ lsn: formatLsn(rm.walEnd) });
           }
           continue;
         }
         const msg = decodePgOutput(rm.data, false);
         switch (msg.tag) {
           case "begin":
-            txn = [];
+            cs.begin();
             break;
-          case "commit": {
-            const changes = txn ?? [];
-            txn = null;
+          case "commit":
             lastEnd = msg.endLsn;
-            const position: Position = { lsn: formatLsn(msg.endLsn) };
-            // Recorded in the position, so a crash before the dump still dumps.
-            if (resync) position.resync = resync;
-            await out({ changes, commit: { position, time: pgTimeToDate(msg.commitTime) } });
-            if (resync) throw new ResyncNeeded(`table ${resync} was altered; dumping again`);
+            await cs.commit({ lsn: formatLsn(msg.endLsn) }, pgTimeToDate(msg.commitTime), resync);
             break;
-          }
           case "relation": {
             const seen = relations.get(msg.relationId);
             const before = seen
@@ -666,8 +567,7 @@ class PgSession implements SourceSession {
               // Renamed: the old name's keys go in the same transaction, the dump writes
               // the rows under the new one.
               if (rel.info?.keyName !== before.keyName || !rel.selected) {
-                if (!txn) txn = [];
-                txn.push({ op: "truncate", table: before.keyName });
+                cs.truncate(before.keyName);
               }
             }
             relations.set(msg.relationId, rel);
@@ -678,13 +578,8 @@ class PgSession implements SourceSession {
           case "update":
           case "delete":
           case "truncate": {
-            if (!txn) txn = [];
-            this.#changes(msg, relations, txn);
-            if (txn.length >= TXN_CHUNK) {
-              const chunk = txn;
-              txn = [];
-              await out({ changes: chunk });
-            }
+            this.#changes(msg, relations, cs);
+            await cs.settle();
             break;
           }
           default:
@@ -747,12 +642,12 @@ class PgSession implements SourceSession {
       { tag: "insert" | "update" | "delete" | "truncate" }
     >,
     relations: Map<number, StreamRelation>,
-    into: Change[],
+    into: ChangeStream,
   ) {
     if (msg.tag === "truncate") {
       for (const id of msg.relationIds) {
         const r = relations.get(id);
-        if (r?.selected) into.push({ op: "truncate", table: r.info!.keyName });
+        if (r?.selected) into.truncate(r.info!.keyName);
       }
       return;
     }
@@ -771,7 +666,7 @@ class PgSession implements SourceSession {
     };
     if (msg.tag === "delete") {
       const key = keyOf(msg.old);
-      if (key !== null) into.push({ op: "delete", table, key });
+      if (key !== null) into.delete(table, key);
       else if (!r.identityGap) {
         throw new PgConnectionError(`delete from ${table} without its key columns`);
       }
@@ -786,14 +681,8 @@ class PgSession implements SourceSession {
     const key = keyOf(row);
     if (key === null) throw new PgConnectionError(`row of ${table} without a key value`);
     const oldKey = msg.tag === "update" && msg.old ? keyOf(msg.old) : null;
-    if (oldKey !== null && oldKey !== key) {
-      // The key changed: write the new row (its unchanged values come from the old one)
-      // and then remove the old key.
-      into.push({ op: "put", table, key, columns: r.columns, cells, fillFrom: oldKey });
-      into.push({ op: "delete", table, key: oldKey });
-      return;
-    }
-    into.push({ op: "put", table, key, columns: r.columns, cells });
+    if (oldKey !== null && oldKey !== key) into.move(table, oldKey, key, r.columns, cells);
+    else into.put(table, key, r.columns, cells);
   }
 
   confirm(position: Position): void {
@@ -815,172 +704,4 @@ class PgSession implements SourceSession {
     }
     return Promise.resolve();
   }
-}
-
-// --- sync check / status / drop ---------------------------------------------------------
-
-async function check(opts: SourceOptions): Promise<CheckResult[]> {
-  const out: CheckResult[] = [];
-  const url = parsePgUrl(opts.url);
-  let conn: PgConn;
-  const where = `${url.hosts.map((h) => `${h.host}:${h.port}`).join(",")}/${url.database}`;
-  try {
-    conn = await connectPrimary(url, true);
-  } catch (e) {
-    let err = configErrorFor(e, url) as Error;
-    let plain: PgConn | undefined;
-    // A role without REPLICATION cannot open a replication connection: connect plainly so
-    // the other checks still run (the privilege check below fails, with its fix).
-    if (/must be superuser or replication role/.test(err.message)) {
-      plain = await connectPrimary(url, false).catch((e2) => {
-        err = configErrorFor(e2, url) as Error;
-        return undefined;
-      });
-    }
-    if (!plain) {
-      out.push({
-        name: "database reachable",
-        ok: false,
-        detail: err.message.split("\n")[0],
-        fix: "check host, port, user, password and pg_hba.conf (replication connections too)",
-      });
-      return out;
-    }
-    conn = plain;
-  }
-  out.push({ name: "database reachable", ok: true, detail: where });
-  try {
-    const one = async (sql: string) => (await conn.query(sql)).rows[0]?.[0] ?? "";
-    const version = Number(await one("SHOW server_version_num"));
-    out.push({
-      name: "server version",
-      ok: version >= 100000,
-      detail: String(await one("SHOW server_version")),
-      fix: "PostgreSQL 10 or later is needed",
-    });
-    const wal = await one("SHOW wal_level");
-    out.push({
-      name: "wal_level",
-      ok: wal === "logical",
-      detail: wal,
-      fix: "set wal_level = logical in postgresql.conf and restart",
-    });
-    const role = await conn.query(
-      "SELECT rolreplication, rolsuper FROM pg_roles WHERE rolname = current_user",
-    );
-    const [repl, sup] = role.rows[0] ?? [];
-    out.push({
-      name: "replication privilege",
-      ok: repl === "t" || sup === "t",
-      detail: `replication=${repl} superuser=${sup}`,
-      fix: `ALTER ROLE "${url.user}" REPLICATION`,
-    });
-    const slots = await conn.query(
-      `SELECT current_setting('max_replication_slots')::int, count(*),
-              bool_or(slot_name = ${literal(opts.pgx.slot)})
-       FROM pg_replication_slots`,
-    );
-    const [max, used, ours] = slots.rows[0];
-    out.push({
-      name: "free replication slots",
-      ok: ours === "t" || Number(max) > Number(used),
-      detail: `${used} of ${max} used${ours === "t" ? `, ${opts.pgx.slot} exists` : ""}`,
-      fix: "raise max_replication_slots or drop unused slots",
-    });
-    const senders = await conn.query(
-      `SELECT current_setting('max_wal_senders')::int,
-              (SELECT count(*) FROM pg_stat_replication)`,
-    );
-    const [maxS, usedS] = senders.rows[0];
-    out.push({
-      name: "free WAL senders",
-      ok: Number(maxS) > Number(usedS),
-      detail: `${usedS} of ${maxS} used`,
-      fix: "raise max_wal_senders",
-    });
-    const tables = await listTables(conn, version, opts.filter, opts.keys);
-    const noKey = tables.filter((t) => !t.keyColumns.length).map((t) => `${t.schema}.${t.name}`);
-    out.push({
-      name: "tables have primary keys",
-      ok: noKey.length === 0,
-      detail: noKey.length
-        ? `not replicated: ${noKey.slice(0, 5).join(", ")}${noKey.length > 5 ? ", ..." : ""}`
-        : `${tables.length} tables selected`,
-      fix: "add a primary key to each table, give it key columns with --keys (and REPLICA " +
-        "IDENTITY FULL), or leave it out with --exclude",
-    });
-    const identity = tables.map(identityProblem).filter((p) => p !== undefined);
-    out.push({
-      name: "replica identity carries the key",
-      ok: identity.length === 0,
-      detail: identity.length ? identity[0]! : "deletes name their keys",
-      fix: "run the ALTER TABLE ... REPLICA IDENTITY the detail names",
-    });
-    const pub = await conn.query(
-      `SELECT puballtables FROM pg_publication WHERE pubname = ${literal(opts.pgx.publication)}`,
-    );
-    out.push({
-      name: "publication",
-      ok: true,
-      detail: pub.rows.length
-        ? `${opts.pgx.publication} exists${pub.rows[0][0] === "t" ? " (all tables)" : ""}`
-        : `${opts.pgx.publication} will be created at first start`,
-    });
-  } finally {
-    conn.close();
-  }
-  return out;
-}
-
-async function inspect(
-  opts: SourceOptions,
-  state: SavedState | null,
-): Promise<Record<string, unknown>> {
-  const url = parsePgUrl(opts.url);
-  const conn = await connectPrimary(url, false);
-  try {
-    const r = await conn.query(
-      `SELECT s.active, s.confirmed_flush_lsn, pg_current_wal_lsn(),
-              pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint,
-              pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn)::bigint
-       FROM pg_replication_slots s WHERE s.slot_name = ${literal(opts.pgx.slot)}`,
-    );
-    const current = (await conn.query("SELECT pg_current_wal_lsn()")).rows[0][0];
-    if (!r.rows.length) return { slot: `${opts.pgx.slot} (missing)`, server_lsn: current };
-    const [active, confirmed, , retained, lag] = r.rows[0];
-    return {
-      slot: opts.pgx.slot,
-      slot_active: active === "t",
-      confirmed_lsn: confirmed,
-      server_lsn: current,
-      retained_wal_bytes: Number(retained),
-      lag_bytes: Number(lag),
-      saved_lsn: state?.position.lsn ?? null,
-    };
-  } finally {
-    conn.close();
-  }
-}
-
-async function drop(opts: SourceOptions): Promise<string[]> {
-  const url = parsePgUrl(opts.url);
-  const conn = await connectPrimary(url, false);
-  const removed: string[] = [];
-  try {
-    const s = await conn.query(
-      `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
-       WHERE slot_name = ${literal(opts.pgx.slot)}`,
-    );
-    if (s.rows.length) removed.push(`replication slot ${opts.pgx.slot}`);
-    const p = await conn.query(
-      `SELECT 1 FROM pg_publication WHERE pubname = ${literal(opts.pgx.publication)}`,
-    );
-    if (p.rows.length) {
-      await conn.query(`DROP PUBLICATION ${ident(opts.pgx.publication)}`);
-      removed.push(`publication ${opts.pgx.publication}`);
-    }
-  } finally {
-    conn.close();
-  }
-  return removed;
 }
