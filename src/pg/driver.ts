@@ -44,6 +44,13 @@ import {
 import { decodePgOutput, formatLsn, parseLsn, type TupleValue } from "./pgoutput.ts";
 import { parseReplicationMessage, pgTimeToDate, standbyStatus } from "./replication.ts";
 import { historyText, timelineEnd } from "./timeline.ts";
+import {
+  createLogicalSlot,
+  dropSlot,
+  identifySystem,
+  startLogicalReplication,
+  timelineHistory,
+} from "./commands.ts";
 
 export function createPgSource(opts: SourceOptions): SourceFactory {
   return {
@@ -154,9 +161,8 @@ class PgSession implements SourceSession {
     signal.addEventListener("abort", abort, { once: true });
     try {
       this.#repl = await connectPrimary(this.url, true);
-      const sys = await this.#repl.query("IDENTIFY_SYSTEM");
-      const [systemId, timeline, walEnd] = sys.rows[0];
-      this.#walEnd = parseLsn(walEnd!);
+      const sys = await identifySystem(this.#repl);
+      this.#walEnd = sys.walEnd;
       this.#version = Number((await this.#repl.query("SHOW server_version_num")).rows[0][0]);
       if (this.#version < 100000) {
         throw new ConfigError(
@@ -183,10 +189,10 @@ class PgSession implements SourceSession {
         );
       }
       this.identity = {
-        system: systemId!,
+        system: sys.systemId,
         database: this.url.database,
         slot: this.opts.pgx.slot,
-        timeline: Number(timeline),
+        timeline: sys.timeline,
       };
     } finally {
       signal.removeEventListener("abort", abort);
@@ -329,9 +335,7 @@ class PgSession implements SourceSession {
     const saved = Number(state.source.timeline ?? 0); // states from before timelines: unknown
     const now = Number(this.identity.timeline);
     if (!saved || saved === now) return undefined;
-    const history = now > 1
-      ? (await this.#repl!.query(`TIMELINE_HISTORY ${now}`)).rows[0]?.[1] ?? ""
-      : "";
+    const history = await timelineHistory(this.#repl!, now);
     const end = timelineEnd(historyText(history), saved);
     const at = parseLsn(String(state.position.lsn));
     if (end === null) return `timeline ${saved} is not in the history of timeline ${now}`;
@@ -393,20 +397,17 @@ class PgSession implements SourceSession {
       if (existing.active) {
         throw new Error(`slot ${slotName} is in use by another process; waiting for it`);
       }
-      await repl.query(`DROP_REPLICATION_SLOT ${ident(slotName)}`);
+      await dropSlot(repl, slotName);
     }
     await this.#ensurePublication(null);
-    const created = await repl.query(
-      `CREATE_REPLICATION_SLOT ${ident(slotName)} LOGICAL pgoutput EXPORT_SNAPSHOT`,
-    );
-    const [, consistentPoint, snapshot] = created.rows[0];
+    const { consistentPoint, snapshot } = await createLogicalSlot(repl, slotName);
     this.#log.info("slot created", { slot: slotName, consistent_point: consistentPoint });
 
     const openWorker = async () => {
       const c = await connectPrimary(this.url, false);
       this.#workers.push(c);
       await c.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-      await c.query(`SET TRANSACTION SNAPSHOT ${literal(snapshot!)}`);
+      await c.query(`SET TRANSACTION SNAPSHOT ${literal(snapshot)}`);
       return c;
     };
     const first = await openWorker();
@@ -435,7 +436,7 @@ class PgSession implements SourceSession {
       return !["pg_catalog", "information_schema"].includes(schema) &&
         this.opts.filter.matches(schema, table);
     };
-    return { position: { lsn: consistentPoint! }, tables: keyed.map((t) => t.keyName), owns };
+    return { position: { lsn: consistentPoint }, tables: keyed.map((t) => t.keyName), owns };
   }
 
   async #dumpTable(conn: PgConn, t: TableInfo, out: BatchOutput, signal: AbortSignal) {
@@ -489,11 +490,12 @@ class PgSession implements SourceSession {
     await this.#takeOverSlot();
     const start = parseLsn(String(from.lsn));
     if (this.#confirmed < start) this.#confirmed = start;
-    const pub = this.opts.pgx.publication;
-    await repl.startCopyBoth(
-      `START_REPLICATION SLOT ${ident(this.opts.pgx.slot)} LOGICAL ${formatLsn(start)} ` +
-        `(proto_version '${this.#protoVersion}', publication_names ${literal(ident(pub))})`,
-    );
+    await startLogicalReplication(repl, {
+      slot: this.opts.pgx.slot,
+      from: start,
+      protoVersion: this.#protoVersion,
+      publication: this.opts.pgx.publication,
+    });
     this.#streaming = true;
     this.#log.info("streaming", { from: formatLsn(start), proto_version: this.#protoVersion });
     const sendStatus = () => {
