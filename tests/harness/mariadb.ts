@@ -165,6 +165,7 @@ export async function startMariadb(opts: MariaOptions = {}): Promise<MariaServer
       dateStrings: true,
       supportBigNumbers: true,
       bigNumberStrings: true,
+      connectTimeout: 10_000,
     });
   const endPool = async () => {
     const p = pool;
@@ -181,7 +182,8 @@ export async function startMariadb(opts: MariaOptions = {}): Promise<MariaServer
       return proc;
     },
     async query(sql: string) {
-      const [rows] = await getPool().query(sql);
+      // A deadline per query: a frozen server fails it instead of holding the test.
+      const [rows] = await getPool().query({ sql, timeout: 300_000 });
       if (Array.isArray(rows)) {
         const last = rows.length && Array.isArray(rows[rows.length - 1]) ? rows.at(-1) : rows;
         // deno-lint-ignore no-explicit-any

@@ -143,6 +143,11 @@ export async function startPostgres(opts: PgOptions = {}): Promise<PgServer> {
       onnotice: () => {},
       max: 2,
       ssl: false,
+      // Every wait has a deadline: connecting, and each statement (enforced by the server;
+      // a frozen server is the per-test deadline's).
+      connect_timeout: 10,
+      idle_timeout: 60,
+      connection: { statement_timeout: 300_000 },
     });
     clients.push(c);
     return c;

@@ -1,26 +1,89 @@
 /**
  * Shared plumbing for test servers: free loopback ports, temp dirs, spawning, and
- * stopping by PID (also on test failure and at process exit).
+ * stopping by PID (also on test failure, when a test hits its deadline, and at exit).
+ * Every wait here has a deadline.
  */
+import { basename } from "node:path";
+import { step } from "./steps.ts";
 
-/** A loopback TCP port nothing listens on right now. */
-export function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
+export { freePort } from "./ports.ts";
+
+interface Tracked {
+  /** Order of starting: a test's processes are those started after its mark. */
+  seq: number;
+  exited: Promise<unknown>;
+  /** How long a SIGTERM may take before SIGKILL (a torture run stops its own servers). */
+  graceMs: number;
 }
 
-const live = new Set<number>();
+/** Children not reaped yet: only these PIDs are ours to signal. */
+const live = new Map<number, Tracked>();
+let seq = 0;
 
 // Last resort: never leave a server behind if a test file dies mid-way.
 globalThis.addEventListener("unload", () => {
-  for (const pid of live) {
+  for (const pid of live.keys()) {
     try {
       Deno.kill(pid, "SIGKILL");
     } catch { /* already gone */ }
   }
 });
+
+/**
+ * Track a child process started outside `spawn` (sync, a torture run) so that a test's
+ * deadline stops it too. Returns whether it is still unreaped, i.e. safe to signal.
+ */
+export function track(
+  child: Deno.ChildProcess,
+  opts: { graceMs?: number } = {},
+): () => boolean {
+  const pid = child.pid;
+  let reaped = false;
+  const gone = () => {
+    reaped = true;
+    if (live.get(pid) === entry) live.delete(pid);
+  };
+  const entry: Tracked = {
+    seq: ++seq,
+    exited: child.status.then(gone, gone),
+    graceMs: opts.graceMs ?? 10_000,
+  };
+  live.set(pid, entry);
+  // Per child, not by PID: PIDs wrap within minutes here (pid_max 32768, a poll spawns
+  // a process every 100 ms), and a later child may get this one's PID.
+  return () => !reaped;
+}
+
+/** A mark: the processes started after it are `stopSpawnedSince(mark)`'s to stop. */
+export function spawnMark(): number {
+  return seq;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Stop every process started after `mark` that is still running: SIGCONT (a test may have
+ * paused it) and SIGTERM, SIGKILL after its grace. Returns the PIDs it signalled.
+ */
+export async function stopSpawnedSince(mark: number): Promise<number[]> {
+  const mine = [...live].filter(([, t]) => t.seq > mark);
+  const send = (pid: number, sig: Deno.Signal) => {
+    if (!mine.some(([p, t]) => p === pid && live.get(p) === t)) return;
+    try {
+      Deno.kill(pid, sig);
+    } catch { /* gone */ }
+  };
+  await Promise.all(mine.map(async ([pid, t]) => {
+    send(pid, "SIGCONT");
+    send(pid, "SIGTERM");
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([t.exited, new Promise((r) => timer = setTimeout(r, t.graceMs))]);
+    clearTimeout(timer);
+    send(pid, "SIGKILL");
+    await Promise.race([t.exited, sleep(5_000)]);
+  }));
+  return mine.map(([pid]) => pid);
+}
 
 export interface Spawned {
   readonly pid: number;
@@ -47,14 +110,20 @@ function isRoot(): boolean {
   return Deno.uid() === 0;
 }
 
+function command(cmd: string, opts: SpawnOptions): { program: string; args: string[] } {
+  const args = opts.args ?? [];
+  if (opts.user && isRoot()) {
+    return {
+      program: "setpriv",
+      args: [`--reuid=${opts.user}`, `--regid=${opts.user}`, "--init-groups", cmd, ...args],
+    };
+  }
+  return { program: cmd, args };
+}
+
 /** Start a long-running process; its stdout/stderr are kept in a small ring buffer. */
 export function spawn(cmd: string, opts: SpawnOptions = {}): Spawned {
-  let program = cmd;
-  let args = opts.args ?? [];
-  if (opts.user && isRoot()) {
-    args = [`--reuid=${opts.user}`, `--regid=${opts.user}`, "--init-groups", cmd, ...args];
-    program = "setpriv";
-  }
+  const { program, args } = command(cmd, opts);
   const child = new Deno.Command(program, {
     args,
     env: opts.env,
@@ -64,7 +133,8 @@ export function spawn(cmd: string, opts: SpawnOptions = {}): Spawned {
     stderr: "piped",
   }).spawn();
   const pid = child.pid;
-  live.add(pid);
+  const alive = track(child);
+  step(`started ${basename(cmd)} (pid ${pid})`);
   const lines: string[] = [];
   const keep = async (stream: ReadableStream<Uint8Array>) => {
     const dec = new TextDecoderStream();
@@ -81,14 +151,14 @@ export function spawn(cmd: string, opts: SpawnOptions = {}): Spawned {
     if (buf) lines.push(buf);
   };
   const drained = Promise.all([keep(child.stdout), keep(child.stderr)]).catch(() => {});
+  // A grandchild holding the pipes must not hold `exited`: the drain gets a few seconds.
   const exited = child.status.then(async (s) => {
-    live.delete(pid);
-    await drained;
+    await Promise.race([drained, sleep(5_000)]);
     return s;
   });
   // Only while the child is unreaped: after that its PID may belong to anyone.
   const signal = (sig: Deno.Signal) => {
-    if (!live.has(pid)) return;
+    if (!alive()) return;
     try {
       Deno.kill(pid, sig);
     } catch { /* gone */ }
@@ -99,10 +169,11 @@ export function spawn(cmd: string, opts: SpawnOptions = {}): Spawned {
     exited,
     signal,
     async stop(graceMs = 10_000) {
-      if (!live.has(pid)) {
+      if (!alive()) {
         await exited;
         return;
       }
+      signal("SIGCONT");
       signal("SIGTERM");
       const t = setTimeout(() => signal("SIGKILL"), graceMs);
       await exited;
@@ -112,17 +183,17 @@ export function spawn(cmd: string, opts: SpawnOptions = {}): Spawned {
   };
 }
 
-/** Run a command to completion; throws with its output on a non-zero exit. */
+/**
+ * Run a command to completion; throws with its output on a non-zero exit, and kills it
+ * after `timeoutMs` (a client stuck on a frozen server must not hold the test).
+ */
 export async function run(
   cmd: string,
-  opts: SpawnOptions & { stdin?: string } = {},
+  opts: SpawnOptions & { stdin?: string; timeoutMs?: number } = {},
 ): Promise<string> {
-  let program = cmd;
-  let args = opts.args ?? [];
-  if (opts.user && isRoot()) {
-    args = [`--reuid=${opts.user}`, `--regid=${opts.user}`, "--init-groups", cmd, ...args];
-    program = "setpriv";
-  }
+  const { program, args } = command(cmd, opts);
+  const timeoutMs = opts.timeoutMs ?? 600_000;
+  step(`running ${basename(cmd)}`);
   const child = new Deno.Command(program, {
     args,
     env: opts.env,
@@ -131,15 +202,27 @@ export async function run(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  if (opts.stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(opts.stdin));
-    await w.close();
+  const alive = track(child);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    if (alive()) child.kill("SIGKILL");
+  }, timeoutMs);
+  try {
+    if (opts.stdin !== undefined) {
+      const w = child.stdin.getWriter();
+      // A killed child closes the pipe: the error is the timeout's, reported below.
+      await w.write(new TextEncoder().encode(opts.stdin)).catch(() => {});
+      await w.close().catch(() => {});
+    }
+    const out = await child.output();
+    const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+    if (timedOut) throw new Error(`${cmd} ${args.join(" ")} still running after ${timeoutMs} ms`);
+    if (!out.success) throw new Error(`${cmd} ${args.join(" ")} failed (${out.code}):\n${text}`);
+    return text;
+  } finally {
+    clearTimeout(timer);
   }
-  const out = await child.output();
-  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-  if (!out.success) throw new Error(`${cmd} ${args.join(" ")} failed (${out.code}):\n${text}`);
-  return text;
 }
 
 /** A temp dir, readable by `user` when given (servers that refuse to run as root). */
@@ -156,15 +239,26 @@ export async function waitFor(
   timeoutMs = 30_000,
   detail?: () => string,
 ): Promise<void> {
+  step(`waiting for ${what}`);
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
+    // A check stuck on a frozen server must not outlast the deadline either.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error("a check was still running")),
+        deadline - Date.now(),
+      );
+    });
     try {
-      if (await check()) return;
+      if (await Promise.race([Promise.resolve().then(check), late])) return;
     } catch (e) {
       last = e;
+    } finally {
+      clearTimeout(timer);
     }
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   throw new Error(
     `timed out waiting for ${what}${last ? `: ${last}` : ""}${detail ? "\n" + detail() : ""}`,

@@ -1,5 +1,6 @@
 /** Runs the `sync` CLI as its own process, from source exactly as `deno task sync` does. */
-import { spawn, type Spawned, waitFor } from "./process.ts";
+import { spawn, type Spawned, track, waitFor } from "./process.ts";
+import { step } from "./steps.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 /**
@@ -35,7 +36,9 @@ export function syncCommand(args: string[]): { cmd: string; args: string[] } {
 /** Start `sync` with these arguments (and env); stop it by PID like any server. */
 export function startSync(args: string[], env: Record<string, string> = {}): Spawned {
   const c = syncCommand(args);
-  return spawn(c.cmd, { args: c.args, env: { NO_COLOR: "1", ...env }, cwd: ROOT });
+  const p = spawn(c.cmd, { args: c.args, env: { NO_COLOR: "1", ...env }, cwd: ROOT });
+  step(`started sync (pid ${p.pid})`);
+  return p;
 }
 
 /**
@@ -49,6 +52,7 @@ export async function runSync(
   timeoutMs = 120_000,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const p = launchSync(args, env);
+  step(`running sync ${args.filter((a) => !a.startsWith("-")).join(" ")}`.trimEnd());
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
@@ -73,6 +77,20 @@ export async function startLog(p: Spawned, timeoutMs = 60_000): Promise<string> 
     () => p.output(),
   );
   return p.output();
+}
+
+/**
+ * Wait until sync streams: its dump (if any) is done and its state saved. etcd can equal
+ * the database before that (the last chunk is in, the sweep and the state key are not),
+ * and a sync stopped then dumps again on its next start.
+ */
+export async function streaming(p: { output(): string }, timeoutMs = 60_000): Promise<void> {
+  await waitFor(
+    "sync to stream (dump done, state saved)",
+    () => /msg=streaming/.test(p.output()),
+    timeoutMs,
+    () => p.output(),
+  );
 }
 
 /** A sync process whose whole output is kept (tests that grep all of it). */
@@ -101,6 +119,8 @@ export function launchSync(args: string[], env: Record<string, string> = {}): Sy
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  track(child);
+  step(`started sync (pid ${child.pid})`);
   let text = "";
   const streams = { out: "", err: "" };
   const pump = async (s: ReadableStream<Uint8Array>, which: "out" | "err") => {
