@@ -1,9 +1,11 @@
 /**
  * The checker's MySQL side: every row of the replicated tables, read with SQL and rendered
- * by the test's own rules (design: Values), independent of sync's renderer.
+ * by the test's own rules (design: Values), independent of sync's renderer; keys come from
+ * checker.ts, not from src/, and values are compared there structurally. Nothing read
+ * depends on the session's time zone (TIMESTAMPs are read as UNIX_TIMESTAMP and written in
+ * UTC here), so no session setting has to reach the pooled connection that runs the query.
  */
-import { encodeKeyBytes, encodeKeyPart, fullKey, keyTableName } from "../../src/core/keys.ts";
-import { jsonRaw } from "../../src/core/json.ts";
+import { expectedKey } from "./checker.ts";
 
 export type Query = (sql: string) => Promise<Record<string, unknown>[]>;
 
@@ -12,6 +14,8 @@ interface Col {
   dataType: string;
   columnType: string;
   charset: string | null;
+  /** Fractional-second digits of a temporal column. */
+  fsp: number;
   key: number;
   json: boolean;
 }
@@ -45,12 +49,31 @@ const NUMERIC = new Set([
   "year",
 ]);
 
-/** SQL giving the column as text (hex for binary); the rendering happens in `fragment`. */
+/**
+ * SQL giving the column as text (hex for binary; for TIMESTAMP its text, which is only read
+ * for zero dates, then `|`, then the seconds since the epoch); rendered by `text`/`fragment`.
+ */
 function textExpr(c: Col): string {
   const n = q(c.name);
   if (BINARY.has(c.dataType)) return `HEX(${n})`;
   if (c.dataType === "bit") return `CAST(${n} + 0 AS CHAR)`;
+  if (c.dataType === "timestamp") {
+    return `CONCAT(CAST(${n} AS CHAR), '|', CAST(UNIX_TIMESTAMP(${n}) AS CHAR))`;
+  }
   return `CONVERT(CAST(${n} AS CHAR) USING utf8mb4)`;
+}
+
+/**
+ * The column's text as the server prints it in UTC (TIMESTAMP: from its epoch seconds, with
+ * the column's fractional digits; a zero date stays as printed).
+ */
+function text(c: Col, v: string): string {
+  if (c.dataType !== "timestamp") return v;
+  const [printed, epoch] = v.split("|");
+  if (/^0+(\.0*)?$/.test(epoch)) return printed; // zero date (1970-01-01 00:00:00 is out of range)
+  const [secs, frac = ""] = epoch.split(".");
+  const day = new Date(Number(secs) * 1000).toISOString().slice(0, 19).replace("T", " ");
+  return c.fsp ? `${day}.${frac.padEnd(c.fsp, "0").slice(0, c.fsp)}` : day;
 }
 
 function hexBytes(hex: string): Uint8Array {
@@ -64,12 +87,12 @@ function fragment(c: Col, v: string | null): string {
   if (BINARY.has(c.dataType)) {
     return JSON.stringify((hexBytes(v) as Uint8Array & { toBase64(): string }).toBase64());
   }
-  if (c.dataType === "bit") return Number(v) > 2 ** 53 ? JSON.stringify(v) : v;
+  if (c.dataType === "bit") return BigInt(v) > 2n ** 53n ? JSON.stringify(v) : v;
   if (c.dataType === "year" && v === "0000") return "0";
   if (NUMERIC.has(c.dataType)) {
     return /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$/.test(v) ? v : JSON.stringify(v);
   }
-  if (c.json) return jsonRaw(v);
+  if (c.json) return v; // compared structurally by the checker
   if (c.dataType === "set") return JSON.stringify(v === "" ? [] : v.split(","));
   if (c.dataType === "datetime") {
     return JSON.stringify(v.startsWith("0000-00-00") ? v : v.replace(" ", "T"));
@@ -80,13 +103,14 @@ function fragment(c: Col, v: string | null): string {
   return JSON.stringify(v);
 }
 
-function keyPart(c: Col, v: string): string {
-  return BINARY.has(c.dataType) ? encodeKeyBytes(hexBytes(v)) : encodeKeyPart(v);
+/** Binary key parts are percent-encoded from their bytes, text parts from UTF-8. */
+function keyValue(c: Col, v: string): string | Uint8Array {
+  return BINARY.has(c.dataType) ? hexBytes(v) : v;
 }
 
 /**
- * Expected etcd contents (key → JSON) for every keyed table of `databases`; keys are
- * qualified unless the table is in `defaultDb`. The session runs in UTC.
+ * Expected etcd contents (key → JSON, for `firstDifference`) for every keyed table of
+ * `databases`; keys are qualified unless the table is in `defaultDb`.
  */
 export async function expectedFromMysql(
   query: Query,
@@ -96,12 +120,12 @@ export async function expectedFromMysql(
   /** `--keys`: key columns of tables without a primary key, by `db.table`. */
   configured: Record<string, string[]> = {},
 ): Promise<Map<string, string>> {
-  await query("SET time_zone = '+00:00'");
   const out = new Map<string, string>();
   for (const db of databases) {
     const cols = await query(
       `SELECT c.TABLE_NAME AS t, c.COLUMN_NAME AS name, LOWER(c.DATA_TYPE) AS dataType,
               LOWER(c.COLUMN_TYPE) AS columnType, c.CHARACTER_SET_NAME AS charset,
+              COALESCE(c.DATETIME_PRECISION, 0) AS fsp,
               COALESCE(k.ORDINAL_POSITION, 0) AS k,
               EXISTS(SELECT 1 FROM information_schema.CHECK_CONSTRAINTS x
                 WHERE x.CONSTRAINT_SCHEMA = c.TABLE_SCHEMA AND x.TABLE_NAME = c.TABLE_NAME
@@ -123,6 +147,7 @@ export async function expectedFromMysql(
         dataType: String(r.dataType),
         columnType: String(r.columnType),
         charset: r.charset === null ? null : String(r.charset),
+        fsp: Number(r.fsp),
         key: Number(r.k),
         json: String(r.dataType) === "json" || Number(r.j) === 1,
       });
@@ -135,13 +160,12 @@ export async function expectedFromMysql(
       const sel = list.map((c, i) => `${textExpr(c)} AS c${i}`).join(", ");
       const rows = await query(`SELECT ${sel} FROM ${q(db)}.${q(table)}`);
       for (const r of rows) {
-        const vals = list.map((_, i) => (r[`c${i}`] === null ? null : String(r[`c${i}`])));
+        const vals = list.map((c, i) => (r[`c${i}`] === null ? null : text(c, String(r[`c${i}`]))));
         const json = "{" +
           list.map((c, i) => `${JSON.stringify(c.name)}:${fragment(c, vals[i])}`).join(",") +
           "}";
-        // Binary key parts are percent-encoded from their bytes, text parts from UTF-8.
-        const key = keys.map((k) => keyPart(k, vals[list.indexOf(k)]!)).join("/");
-        out.set(fullKey(prefix, keyTableName(db, table, defaultDb), key), json);
+        const parts = keys.map((k) => keyValue(k, vals[list.indexOf(k)]!));
+        out.set(expectedKey(prefix, db, table, defaultDb, parts), json);
       }
     }
   }

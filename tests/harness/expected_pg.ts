@@ -3,11 +3,11 @@
  * PostgreSQL's own JSON functions (not by sync's renderer) plus the design's few
  * departures from them: base64 for bytea, `Z` for UTC, numbers for `oid`, and the text form
  * for composite/range/multirange types (also as array elements). Domains count as their
- * base type.
+ * base type. Keys come from checker.ts, not from src/, and values are compared there
+ * structurally.
  */
 import type postgres from "postgres";
-import { fullKey, keyTableName, rowKey } from "../../src/core/keys.ts";
-import { jsonRaw } from "../../src/core/json.ts";
+import { expectedKey } from "./checker.ts";
 
 type Sql = ReturnType<typeof postgres>;
 
@@ -50,7 +50,11 @@ function expr(c: Col): string {
   return `to_json(${q})`;
 }
 
-/** Expected etcd contents (key → compact JSON) for the selected tables. */
+/**
+ * Expected etcd contents (key → JSON, for `firstDifference`) for the selected tables. The
+ * settings the rendering depends on are set in the one transaction that reads, whatever the
+ * server's defaults.
+ */
 export async function expectedFromPg(
   sql: Sql,
   prefix: string,
@@ -63,6 +67,7 @@ export async function expectedFromPg(
     await tx`SET LOCAL TimeZone = 'UTC'`;
     await tx`SET LOCAL DateStyle = 'ISO'`;
     await tx`SET LOCAL IntervalStyle = 'postgres'`;
+    await tx`SET LOCAL bytea_output = 'hex'`;
     return await read(tx as unknown as Sql, prefix, tables, keys);
   }) as Map<string, string>;
 }
@@ -112,17 +117,16 @@ async function read(
       `'${i ? "," : ""}' || to_json('${c.name.replaceAll("'", "''")}'::text)::text || ':' ||` +
       ` coalesce((${expr(c)})::text, 'null')`
     ).join(" || ");
-    const keys = keyCols.map((c, i) => `"${c.name.replaceAll('"', '""')}"::text AS k${i}`);
+    // A key part is the type's output text (as `format` prints it; `::text` trims bpchar).
+    const keys = keyCols.map((c, i) => `format('%s', "${c.name.replaceAll('"', '""')}") AS k${i}`);
     const rows = await sql.unsafe(
       `SELECT '{' || ${obj || "''"} || '}' AS v${keys.length ? ", " : ""}${keys.join(", ")}
        FROM "${schema}"."${table}"`,
     );
     for (const r of rows) {
       const parts = keyCols.map((_, i) => String(r[`k${i}`]));
-      out.set(
-        fullKey(prefix, keyTableName(schema, table, "public"), rowKey(parts)),
-        jsonRaw(r.v as string),
-      );
+      // Compared structurally by the checker (json/jsonb print with spaces).
+      out.set(expectedKey(prefix, schema, table, "public", parts), r.v as string);
     }
   }
   return out;
