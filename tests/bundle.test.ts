@@ -2,6 +2,7 @@
  * The single-file build (`deno bundle`, the stand-in for `deno compile` here) runs from an
  * empty directory with an empty DENO_DIR against real servers: nothing else is needed.
  */
+import { test } from "./harness/deadline.ts";
 import { assertEquals, assertMatch } from "./harness/assert.ts";
 import { startEtcd } from "./harness/etcd.ts";
 import { startPostgres } from "./harness/postgres.ts";
@@ -12,7 +13,7 @@ import { PERMISSIONS, RUNTIME_FLAGS } from "./harness/sync.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
-Deno.test("bundle: one file, empty dir, empty DENO_DIR, real servers", {
+test("bundle: one file, empty dir, empty DENO_DIR, real servers", {
   sanitizeOps: false,
   sanitizeResources: false,
 }, async () => {

@@ -1,10 +1,11 @@
 /** The command line: help, version, and one clear line with exit 2 for bad input. */
+import { test } from "./harness/deadline.ts";
 import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
 import { runSync } from "./harness/sync.ts";
 
 const oneLine = (s: string) => s.trim().split("\n").length === 1;
 
-Deno.test("--help and --version", async () => {
+test("--help and --version", async () => {
   const h = await runSync(["--help"]);
   assertEquals(h.code, 0);
   assertMatch(h.stdout, /check/);
@@ -18,7 +19,7 @@ Deno.test("--help and --version", async () => {
   assertMatch(v.stdout.trim(), /^\d+\.\d+\.\d+$/);
 });
 
-Deno.test("bad input: one line, exit status 2, no password", async () => {
+test("bad input: one line, exit status 2, no password", async () => {
   const cases: [string[], Record<string, string>, RegExp][] = [
     [["--bogus"], {}, /unknown option '--bogus'/],
     [["--driver=pgx"], {}, /missing --db-url/],
@@ -51,7 +52,7 @@ Deno.test("bad input: one line, exit status 2, no password", async () => {
   }
 });
 
-Deno.test("config file: unknown keys are rejected, known keys used", async () => {
+test("config file: unknown keys are rejected, known keys used", async () => {
   const dir = await Deno.makeTempDir();
   try {
     await Deno.writeTextFile(`${dir}/bad.yaml`, "driver: pgx\nslots: x\n");

@@ -1,4 +1,5 @@
 /** The etcd sink against a real etcd: atomicity, grouping, chunking, merging, sweep, faults. */
+import { test } from "./harness/deadline.ts";
 import { assert, assertEquals, assertRejects } from "./harness/assert.ts";
 import { startEtcd } from "./harness/etcd.ts";
 import { readEtcd } from "./harness/checker.ts";
@@ -34,7 +35,7 @@ const stateAt = (p: Position): SavedState => ({
 
 // Both transports pass the same steps: gRPC is the default, the gateway a fallback.
 for (const transport of ["grpc", "gateway"] as const) {
-  Deno.test(`etcd sink (${transport})`, async (t) => {
+  test(`etcd sink (${transport})`, async (t) => {
     // Auth tokens live a second, so the auth step sees one expire.
     const etcd = await startEtcd({ args: ["--auth-token-ttl=1"] });
     let n = 0;

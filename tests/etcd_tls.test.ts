@@ -4,6 +4,7 @@
  * `etcd3` gRPC client with its own TLS credentials) finds etcd equal to the database. A
  * client certificate that is missing or not from etcd's CA is one clear line.
  */
+import { test } from "./harness/deadline.ts";
 import { Buffer } from "node:buffer";
 import { Etcd3 } from "etcd3";
 import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
@@ -89,7 +90,7 @@ async function converges(
   throw new Error(`etcd did not converge to the database: ${diff}\n${detail()}`);
 }
 
-Deno.test("etcd TLS: https with client certificates, PostgreSQL replicated", opts, async () => {
+test("etcd TLS: https with client certificates, PostgreSQL replicated", opts, async () => {
   const certs = await makeCerts();
   const client = await makeClientCert(certs);
   const etcd = await startTlsEtcd(certs, client);
@@ -128,7 +129,7 @@ Deno.test("etcd TLS: https with client certificates, PostgreSQL replicated", opt
   }
 });
 
-Deno.test(
+test(
   "etcd TLS: a certificate either side rejects is one clear line, exit 2",
   opts,
   async () => {

@@ -1,11 +1,12 @@
 /** The HTTP endpoint: liveness, readiness semantics, metrics and the status page. */
+import { test } from "./harness/deadline.ts";
 import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
 import { freePort } from "./harness/process.ts";
 import { serveHttp } from "../src/service/http.ts";
 import { Status } from "../src/service/status.ts";
 import { silentLog } from "../src/core/log.ts";
 
-Deno.test("health, readiness, metrics and status page", async () => {
+test("health, readiness, metrics and status page", async () => {
   const status = new Status();
   const stop = new AbortController();
   const port = freePort();

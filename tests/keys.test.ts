@@ -5,6 +5,7 @@
  * one line and exit status 2. A keyless table sync does not replicate is kept out of the
  * publication, so PostgreSQL does not refuse its UPDATEs and DELETEs.
  */
+import { test } from "./harness/deadline.ts";
 import { assert, assertEquals, assertMatch, assertThrows } from "./harness/assert.ts";
 import { KeyConfig } from "../src/core/key_config.ts";
 import { startEtcd } from "./harness/etcd.ts";
@@ -20,7 +21,7 @@ const opts = { sanitizeOps: false, sanitizeResources: false };
 const oneErrorLine = (stderr: string) =>
   assertEquals(stderr.split("\n").filter((l) => /level=error/.test(l)).length, 1, stderr);
 
-Deno.test("pgx --keys: a keyless table replicated under its configured key", opts, async () => {
+test("pgx --keys: a keyless table replicated under its configured key", opts, async () => {
   const etcd = await startEtcd();
   const pg = await startPostgres();
   let sync: ReturnType<typeof startSync> | undefined;
@@ -101,7 +102,7 @@ Deno.test("pgx --keys: a keyless table replicated under its configured key", opt
   }
 });
 
-Deno.test("mysql --keys: a keyless table replicated under its configured key", opts, async () => {
+test("mysql --keys: a keyless table replicated under its configured key", opts, async () => {
   const etcd = await startEtcd();
   const db = await startMariadb();
   let sync: ReturnType<typeof startSync> | undefined;
@@ -149,7 +150,7 @@ Deno.test("mysql --keys: a keyless table replicated under its configured key", o
   }
 });
 
-Deno.test("KeyConfig parses schema.table=col[+col] entries and rejects the rest", () => {
+test("KeyConfig parses schema.table=col[+col] entries and rejects the rest", () => {
   const k = new KeyConfig(["public.events=src+n", "app.log = seq "]);
   assertEquals(k.columnsFor("public", "events"), ["src", "n"]);
   assertEquals(k.columnsFor("app", "log"), ["seq"]);

@@ -9,6 +9,7 @@
  *   gets a PEM, and sends RSA-OAEP(SHA-1) of (password NUL) XOR nonce;
  * - a wrong password: ERR 1045 becomes a MysqlError that does not contain the password.
  */
+import { test } from "./harness/deadline.ts";
 import { assert, assertEquals, assertRejects } from "./harness/assert.ts";
 import { MysqlConn, MysqlError } from "../src/mysql/conn.ts";
 import { authOf, err1045, handshake, NONCE, OK, serve } from "./harness/fake_mysql.ts";
@@ -42,7 +43,7 @@ const connect = (port: number, password = PASSWORD) =>
     sslMode: "DISABLED",
   });
 
-Deno.test("caching_sha2_password: fast path scramble, byte for byte", async () => {
+test("caching_sha2_password: fast path scramble, byte for byte", async () => {
   const want = await expectedScramble(PASSWORD);
   let seen: ReturnType<typeof authOf> | undefined;
   const { port, done } = serve(async (peer) => {
@@ -63,7 +64,7 @@ Deno.test("caching_sha2_password: fast path scramble, byte for byte", async () =
   assertEquals([...seen!.auth], [...want]);
 });
 
-Deno.test("caching_sha2_password: full authentication with the server's RSA key", async () => {
+test("caching_sha2_password: full authentication with the server's RSA key", async () => {
   const keys = await crypto.subtle.generateKey(
     {
       name: "RSA-OAEP",
@@ -103,7 +104,7 @@ Deno.test("caching_sha2_password: full authentication with the server's RSA key"
   assertEquals(new TextDecoder().decode(clear), PASSWORD + "\0");
 });
 
-Deno.test("caching_sha2_password: a wrong password is ERR 1045 without the password", async () => {
+test("caching_sha2_password: a wrong password is ERR 1045 without the password", async () => {
   const want = await expectedScramble(PASSWORD);
   const { port, done } = serve(async (peer) => {
     await peer.write(0, handshake());

@@ -1,4 +1,5 @@
 /** The hand-written MySQL client against a real MariaDB: auth, TLS, queries, binlog dump. */
+import { test } from "./harness/deadline.ts";
 import { assert, assertEquals, assertRejects } from "./harness/assert.ts";
 import { type ConnectOptions, MysqlConn, MysqlError } from "../src/mysql/conn.ts";
 import { parseMysqlUrl } from "../src/mysql/url.ts";
@@ -43,7 +44,7 @@ async function typesUntil(it: AsyncIterator<Uint8Array>, until: number[]): Promi
   }
 }
 
-Deno.test("MysqlConn against MariaDB", opts, async (t) => {
+test("MysqlConn against MariaDB", opts, async (t) => {
   const certs = await makeCerts();
   const db = await startMariadb({
     rootPassword: "s3cret-Pw",

@@ -3,6 +3,7 @@
  * and sync resumes on the replica from the GTID list in the state key — no dump, nothing
  * lost. Then binlogs purged past the saved GTIDs force a full dump that converges too.
  */
+import { test } from "./harness/deadline.ts";
 import { assert, assertMatch } from "./harness/assert.ts";
 import { startEtcd } from "./harness/etcd.ts";
 import { startMariadb } from "./harness/mariadb.ts";
@@ -13,7 +14,7 @@ import { waitFor } from "./harness/process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
-Deno.test("mysql: resumes by GTID on a promoted MariaDB replica", opts, async () => {
+test("mysql: resumes by GTID on a promoted MariaDB replica", opts, async () => {
   const etcd = await startEtcd();
   const primary = await startMariadb({ conf: { "server-id": 1 } });
   const replica = await startMariadb({ conf: { "server-id": 2, "log-slave-updates": "" } });

@@ -5,6 +5,7 @@
  * Gtid_set::encode: n_sids (8), then per UUID 16 bytes, n_intervals (8), [start, end) pairs
  * (8 + 8), little-endian) and checked on the wire against a hand-built server.
  */
+import { test } from "./harness/deadline.ts";
 import { assertEquals, assertThrows } from "./harness/assert.ts";
 import {
   addGtid,
@@ -21,7 +22,7 @@ import { handshake, OK, serve } from "./harness/fake_mysql.ts";
 const U1 = "3e11fa47-71ca-11e1-9e33-c80aa9429562";
 const U2 = "00000000-0000-0000-0000-000000000002";
 
-Deno.test("MariaDB GTID lists: one GTID per domain, newest wins", () => {
+test("MariaDB GTID lists: one GTID per domain, newest wins", () => {
   assertEquals(addGtid(undefined, "0-1-5"), "0-1-5");
   assertEquals(addGtid("0-1-5,1-2-3", "0-2-6"), "0-2-6,1-2-3");
   const state = parseMariaGtids("0-1-14, 0-2-17,1-3-2,junk");
@@ -31,7 +32,7 @@ Deno.test("MariaDB GTID lists: one GTID per domain, newest wins", () => {
   assertEquals(newest.get(1)?.seq, 2n);
 });
 
-Deno.test("MySQL GTID sets: transactions merge into ranges", () => {
+test("MySQL GTID sets: transactions merge into ranges", () => {
   let set = `${U1}:1-5`;
   set = addGtid(set, `${U1.toUpperCase()}:6`);
   assertEquals(set, `${U1}:1-6`);
@@ -56,7 +57,7 @@ Deno.test("MySQL GTID sets: transactions merge into ranges", () => {
   assertThrows(() => parseGtidSet("not-a-uuid:1"));
 });
 
-Deno.test("MySQL GTID sets: Gtid_set::encode bytes", () => {
+test("MySQL GTID sets: Gtid_set::encode bytes", () => {
   const bytes = encodeGtidSet(parseGtidSet(`${U1}:1-5:7`));
   const le = (n: number) => [n, 0, 0, 0, 0, 0, 0, 0];
   assertEquals([...bytes], [
@@ -85,7 +86,7 @@ Deno.test("MySQL GTID sets: Gtid_set::encode bytes", () => {
   ]); // deno-fmt-ignore
 });
 
-Deno.test("COM_BINLOG_DUMP_GTID on the wire", async () => {
+test("COM_BINLOG_DUMP_GTID on the wire", async () => {
   const gtidSet = encodeGtidSet(parseGtidSet(`${U1}:1-5`));
   let command: Uint8Array | undefined;
   const { port, done } = serve(async (peer) => {

@@ -3,6 +3,7 @@
  * schema changes to the tables, and a saved position the server never reached (a restored
  * backup, a clone). Each restart must notice and converge: etcd equal to the database.
  */
+import { test } from "./harness/deadline.ts";
 import { assert, assertMatch } from "./harness/assert.ts";
 import { startEtcd } from "./harness/etcd.ts";
 import { startPostgres } from "./harness/postgres.ts";
@@ -54,7 +55,7 @@ async function editState(
   assert(r.success, "etcdctl put");
 }
 
-Deno.test("pgx: schema changes and a restored server while sync is stopped", opts, async () => {
+test("pgx: schema changes and a restored server while sync is stopped", opts, async () => {
   const etcd = await startEtcd();
   const pg = await startPostgres();
   let sync: Spawned | undefined;
@@ -129,7 +130,7 @@ Deno.test("pgx: schema changes and a restored server while sync is stopped", opt
   }
 });
 
-Deno.test("mysql: unlogged schema change and a restored server while stopped", opts, async () => {
+test("mysql: unlogged schema change and a restored server while stopped", opts, async () => {
   const etcd = await startEtcd();
   const db = await startMariadb();
   let sync: Spawned | undefined;
@@ -184,3 +185,38 @@ Deno.test("mysql: unlogged schema change and a restored server while stopped", o
     await etcd.close();
   }
 });
+
+Deno.test(
+  "pgx: a keyless table that gains a primary key mid-stream is read whole",
+  opts,
+  async () => {
+    const etcd = await startEtcd();
+    const pg = await startPostgres();
+    let sync: Spawned | undefined;
+    try {
+      await pg.psql(`
+      CREATE TABLE nk (id int NOT NULL, v text);
+      CREATE TABLE other (id int PRIMARY KEY);
+      INSERT INTO nk SELECT g, 'before' FROM generate_series(1, 30) g;`);
+      sync = startSync([
+        "--driver=pgx",
+        `--db-url=${pg.url}`,
+        `--etcd-endpoints=${etcd.endpoint}`,
+        "--etcd-prefix=/gk",
+      ]);
+      const expected = () => expectedFromPg(pg.sql, "/gk");
+      await converged(etcd.endpoint, "/gk/", expected, sync);
+      await streaming(sync);
+      // Its 30 rows were never read; only the row written after the key arrives by stream.
+      await pg.psql(`
+      ALTER TABLE nk ADD PRIMARY KEY (id);
+      INSERT INTO nk VALUES (31, 'after');`);
+      await converged(etcd.endpoint, "/gk/", expected, sync);
+      assert((await readEtcd(etcd.endpoint, "/gk/nk/")).size === 31);
+    } finally {
+      await sync?.stop();
+      await pg.close();
+      await etcd.close();
+    }
+  },
+);

@@ -4,6 +4,7 @@
  * it should, each with its fix (exit 1); etcd auth and permissions; status as JSON and text;
  * drop asks for --yes off a terminal and keeps the replicated data unless --purge-data.
  */
+import { test } from "./harness/deadline.ts";
 import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
 import { startEtcd } from "./harness/etcd.ts";
 import { enableEtcdAuth } from "./harness/etcd_auth.ts";
@@ -75,7 +76,7 @@ const PG_CHECKS = [
   "etcd writable under the prefix",
 ];
 
-Deno.test("pgx: sync check on a good and on a misconfigured server", opts, async () => {
+test("pgx: sync check on a good and on a misconfigured server", opts, async () => {
   const etcd = await startEtcd();
   const good = await startPostgres({ auth: "md5", password: "good-secret" });
   const bad = await startPostgres({ conf: { wal_level: "replica" }, auth: "md5", password: "x" });
@@ -126,7 +127,7 @@ Deno.test("pgx: sync check on a good and on a misconfigured server", opts, async
   }
 });
 
-Deno.test("sync check: etcd auth and permissions", opts, async () => {
+test("sync check: etcd auth and permissions", opts, async () => {
   const etcd = await startEtcd();
   const pg = await startPostgres();
   try {
@@ -191,7 +192,7 @@ const MYSQL_CHECKS = [
   "etcd writable under the prefix",
 ];
 
-Deno.test("mysql: sync check on a good and on a misconfigured server", opts, async () => {
+test("mysql: sync check on a good and on a misconfigured server", opts, async () => {
   const etcd = await startEtcd();
   const db = await startMariadb();
   try {
@@ -265,7 +266,7 @@ Deno.test("mysql: sync check on a good and on a misconfigured server", opts, asy
   }
 });
 
-Deno.test("pgx: sync status while running and stopped (JSON and text)", opts, async () => {
+test("pgx: sync status while running and stopped (JSON and text)", opts, async () => {
   const etcd = await startEtcd();
   const pg = await startPostgres();
   let sync: Spawned | undefined;
@@ -318,7 +319,7 @@ Deno.test("pgx: sync status while running and stopped (JSON and text)", opts, as
   }
 });
 
-Deno.test("mysql: sync status and sync drop", opts, async () => {
+test("mysql: sync status and sync drop", opts, async () => {
   const etcd = await startEtcd();
   const db = await startMariadb();
   let sync: Spawned | undefined;

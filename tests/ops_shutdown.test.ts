@@ -3,6 +3,7 @@
  * cannot finish, so SIGTERM ends sync through the timeout (status 0, one warning) instead of
  * waiting for etcd; what was abandoned was never confirmed, and the next run applies it.
  */
+import { test } from "./harness/deadline.ts";
 import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
 import { startEtcd } from "./harness/etcd.ts";
 import { startPostgres } from "./harness/postgres.ts";
@@ -13,7 +14,7 @@ import { type Spawned, waitFor } from "./harness/process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
-Deno.test("pgx: SIGTERM with etcd stuck exits 0 at --shutdown-timeout", opts, async () => {
+test("pgx: SIGTERM with etcd stuck exits 0 at --shutdown-timeout", opts, async () => {
   const etcd = await startEtcd();
   const pg = await startPostgres();
   const args = [

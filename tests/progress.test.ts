@@ -2,6 +2,7 @@
  * Dump progress: the rows (done/estimate, percent, rate and ETA from two samples), and the
  * log lines a real dump prints off a terminal.
  */
+import { test } from "./harness/deadline.ts";
 import { assert, assertEquals } from "./harness/assert.ts";
 import { startEtcd } from "./harness/etcd.ts";
 import { startPostgres } from "./harness/postgres.ts";
@@ -12,7 +13,7 @@ import { type Spawned, waitFor } from "./harness/process.ts";
 import { progressRows } from "../src/cli/progress.ts";
 import { Status } from "../src/service/status.ts";
 
-Deno.test("progress rows", () => {
+test("progress rows", () => {
   const s = new Status();
   const prev = new Map();
   s.dumped("orders", 100);
@@ -41,7 +42,7 @@ Deno.test("progress rows", () => {
  * few seconds: etcd is paused mid-dump so the dump outlasts the interval whatever the
  * machine's speed, and the lines must carry the catalogue's estimate.
  */
-Deno.test("off a terminal: dump progress log lines", {
+test("off a terminal: dump progress log lines", {
   sanitizeOps: false,
   sanitizeResources: false,
 }, async () => {

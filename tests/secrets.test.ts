@@ -7,6 +7,7 @@
  * base64 forms. (argv itself is readable by every user on the host: pass passwords through
  * the environment or a config file, as these runs do.)
  */
+import { test } from "./harness/deadline.ts";
 import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
 import { startEtcd } from "./harness/etcd.ts";
 import { enableEtcdAuth } from "./harness/etcd_auth.ts";
@@ -62,7 +63,7 @@ async function scrapeHttp(addr: string, what: string) {
   }
 }
 
-Deno.test("secrets: no password in logs, errors, status, check, HTTP or argv", opts, async () => {
+test("secrets: no password in logs, errors, status, check, HTTP or argv", opts, async () => {
   const [etcd, pg, db] = await Promise.all([
     startEtcd(),
     startPostgres({ auth: "scram-sha-256", password: PG_PW }),

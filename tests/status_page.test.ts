@@ -8,6 +8,7 @@
  * Chromium is required (scripts/lib.sh installs Debian's `chromium`): without it this test
  * fails, it does not skip.
  */
+import { test } from "./harness/deadline.ts";
 import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
 import { startEtcd } from "./harness/etcd.ts";
 import { startPostgres } from "./harness/postgres.ts";
@@ -92,7 +93,7 @@ function pngSize(b: Uint8Array): [number, number] {
 
 const int = (s: string) => Number(s.replace(/[^0-9]/g, ""));
 
-Deno.test("status page renders live state in headless Chromium", opts, async () => {
+test("status page renders live state in headless Chromium", opts, async () => {
   const bin = await chromium();
   const etcd = await startEtcd();
   const pg = await startPostgres();

@@ -2,6 +2,7 @@
  * TLS to the databases with a CA made by the test: verified connections work end to end,
  * and a certificate the client cannot verify is one clear line and exit status 2.
  */
+import { test } from "./harness/deadline.ts";
 import { assertEquals, assertMatch } from "./harness/assert.ts";
 import { startEtcd } from "./harness/etcd.ts";
 import { startPostgres } from "./harness/postgres.ts";
@@ -14,7 +15,7 @@ import { expectedFromMysql } from "./harness/expected_mysql.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
-Deno.test("TLS: PostgreSQL verify-full and require with the test CA", opts, async () => {
+test("TLS: PostgreSQL verify-full and require with the test CA", opts, async () => {
   const certs = await makeCerts();
   const etcd = await startEtcd();
   const pg = await startPostgres({ tls: { cert: certs.cert, key: certs.key } });
@@ -53,7 +54,7 @@ Deno.test("TLS: PostgreSQL verify-full and require with the test CA", opts, asyn
   }
 });
 
-Deno.test("TLS: MariaDB ssl-mode=VERIFY_IDENTITY with the test CA", opts, async () => {
+test("TLS: MariaDB ssl-mode=VERIFY_IDENTITY with the test CA", opts, async () => {
   const certs = await makeCerts();
   await Deno.writeTextFile(`${certs.dir}/server.pem`, certs.cert);
   await Deno.writeTextFile(`${certs.dir}/server.key`, certs.key);
