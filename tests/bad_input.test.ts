@@ -9,6 +9,7 @@
  * docs/bad-input.md is generated from the same list; this file fails when it is out of date
  * (`UPDATE_DOCS=1 deno test --allow-all tests/bad_input.test.ts` rewrites it).
  */
+import { test } from "./harness/deadline.ts";
 import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
 import { type EtcdServer, startEtcd } from "./harness/etcd.ts";
 import { enableEtcdAuth } from "./harness/etcd_auth.ts";
@@ -1041,7 +1042,7 @@ async function runCase(c: Case, s: Servers, id: string) {
   assertNoSecret(c.input, out);
 }
 
-Deno.test(
+test(
   "bad input: each case says one clear thing (or keeps going as designed)",
   opts,
   async (t) => {
@@ -1120,7 +1121,7 @@ async function fmtMarkdown(text: string): Promise<string> {
   return new TextDecoder().decode(out.stdout);
 }
 
-Deno.test("bad input: every example line matches its case's pattern", () => {
+test("bad input: every example line matches its case's pattern", () => {
   assert(CASES.length >= 30, `${CASES.length} cases`);
   for (const c of CASES) {
     assertMatch(c.says, c.line, `example of "${c.input}"`);
@@ -1128,7 +1129,7 @@ Deno.test("bad input: every example line matches its case's pattern", () => {
   }
 });
 
-Deno.test("bad input: docs/bad-input.md and the README's table are generated from the cases", async () => {
+test("bad input: docs/bad-input.md and the README's table are generated from the cases", async () => {
   const want = await fmtMarkdown(renderDocs());
   // The README keeps the same table between these markers.
   const table = want.split("\n").filter((l) => l.startsWith("|")).join("\n");

@@ -8,6 +8,7 @@
  * and rows decoded from the stream render exactly as the same rows parsed from mysqldump's
  * output (design: Values).
  */
+import { test } from "./harness/deadline.ts";
 import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
 import { BinlogDecoder, BinlogError, type BinlogEvent, crc32 } from "../src/mysql/binlog.ts";
 import { decodeRowsEvent } from "../src/mysql/rows.ts";
@@ -94,7 +95,7 @@ function dumpRows(all: Map<string, TableSchema>): Map<string, string[][]> {
   return out;
 }
 
-Deno.test("binlog fixtures: every event decodes, all kinds present", () => {
+test("binlog fixtures: every event decodes, all kinds present", () => {
   const kinds = new Map<string, number>();
   for (const { event } of events()) {
     const k = event.kind === "rows" ? `rows:${event.op}` : event.kind;
@@ -118,7 +119,7 @@ Deno.test("binlog fixtures: every event decodes, all kinds present", () => {
   }
 });
 
-Deno.test("binlog fixtures: stream rows render exactly as the dump's rows", () => {
+test("binlog fixtures: stream rows render exactly as the dump's rows", () => {
   const after = schemas("columns-after.json");
   const before = schemas("columns-before.json");
   const dumped = dumpRows(before);
@@ -158,7 +159,7 @@ Deno.test("binlog fixtures: stream rows render exactly as the dump's rows", () =
   }
 });
 
-Deno.test("binlog decoder: corrupt and truncated events fail clearly", () => {
+test("binlog decoder: corrupt and truncated events fail clearly", () => {
   const bytes = Deno.readFileSync(new URL("bin.000001", FIX));
   const d = new BinlogDecoder();
   const fdeSize = new DataView(bytes.buffer, 4 + 9, 4).getUint32(0, true);
@@ -186,7 +187,7 @@ Deno.test("binlog decoder: corrupt and truncated events fail clearly", () => {
   }
 });
 
-Deno.test("binlog decoder fuzz: mutated events raise only BinlogError", () => {
+test("binlog decoder fuzz: mutated events raise only BinlogError", () => {
   const after = schemas("columns-after.json");
   const before = schemas("columns-before.json");
   let seed = 12345;
@@ -268,7 +269,7 @@ const tableMapBody = (id: number, types: number[], meta: number[]) => [
   (1 << types.length) - 1,
 ];
 
-Deno.test("binlog fixtures: event sequence per file", () => {
+test("binlog fixtures: event sequence per file", () => {
   const seq = new Map<string, string[]>();
   for (const { file, event } of events()) {
     const s = seq.get(file) ?? [];
@@ -303,7 +304,7 @@ Deno.test("binlog fixtures: event sequence per file", () => {
   assertMatch(fde.kind === "format" ? fde.serverVersion : "", /MariaDB/);
 });
 
-Deno.test("binlog fixtures: updates, deletes and DDL against the schema", () => {
+test("binlog fixtures: updates, deletes and DDL against the schema", () => {
   const after = schemas("columns-after.json");
   const before = schemas("columns-before.json");
   const changes: string[] = [];
@@ -352,7 +353,7 @@ Deno.test("binlog fixtures: updates, deletes and DDL against the schema", () => 
 
 // MySQL GTID_LOG_EVENT (33): MySQL docs, "Binlog Event Types" / Gtid_event: commit flag (1),
 // SID (16), GNO (8), then logical clock fields.
-Deno.test("binlog decoder: MySQL GTID event", () => {
+test("binlog decoder: MySQL GTID event", () => {
   const sid = "3e11fa47-71ca-11e1-9e33-c80aa9429562";
   const body = [1, ...sid.replace(/-/g, "").match(/../g)!.map((h) => parseInt(h, 16))];
   body.push(23, 0, 0, 0, 0, 0, 0, 0, 2, ...new Array(16).fill(0));
@@ -363,7 +364,7 @@ Deno.test("binlog decoder: MySQL GTID event", () => {
 // TRANSACTION_PAYLOAD_EVENT (40): MySQL docs, "Binary Log Transaction Compression" and
 // binary_log::Transaction_payload_event: TLV fields (1 payload size, 2 compression type
 // 0 = ZSTD / 255 = NONE, 3 uncompressed size), end mark 0, then the events without checksums.
-Deno.test("binlog decoder: MySQL TRANSACTION_PAYLOAD (none and zstd)", async () => {
+test("binlog decoder: MySQL TRANSACTION_PAYLOAD (none and zstd)", async () => {
   const { zstdCompressSync } = await import("node:zlib");
   const inner = [
     ...rawEvent(19, tableMapBody(7, [3], [])),
@@ -406,7 +407,7 @@ Deno.test("binlog decoder: MySQL TRANSACTION_PAYLOAD (none and zstd)", async () 
 // PARTIAL_UPDATE_ROWS_EVENT (39): MySQL docs, binlog_row_value_options=PARTIAL_JSON and
 // Rows_event: each after image starts with value_options (packed integer); with
 // PARTIAL_JSON_UPDATES (1) a bitmap with one bit per JSON column follows.
-Deno.test("binlog decoder: MySQL PARTIAL_UPDATE_ROWS with full JSON values", () => {
+test("binlog decoder: MySQL PARTIAL_UPDATE_ROWS with full JSON values", () => {
   const d = new BinlogDecoder();
   d.decode(rawEvent(19, tableMapBody(9, [3, 245], [4])));
   const doc = [0x02, 1, 0, 7, 0, 0x05, 5, 0]; // [5]
@@ -623,7 +624,7 @@ async function liveSchemas(
   return schemasOf(list);
 }
 
-Deno.test(
+test(
   "binlog rows of every type, inserted, updated and deleted, as the server renders them",
   { sanitizeOps: false, sanitizeResources: false },
   async () => {

@@ -1,4 +1,5 @@
 /** DumpParser on the captured mysqldump fixtures and edge cases; runMysqldump on a server. */
+import { test } from "./harness/deadline.ts";
 import { assert, assertEquals, assertRejects } from "./harness/assert.ts";
 import { type DumpItem, DumpParser } from "../src/mysql/dump_parser.ts";
 import { runMysqldump } from "../src/mysql/dump.ts";
@@ -25,7 +26,7 @@ function rowsOf(items: DumpItem[], table: string): DumpLiteral[][] {
 const q = (s: string): DumpLiteral => ({ quoted: enc.encode(s) });
 
 for (const name of ["dump.sql", "dump-plain.sql"]) {
-  Deno.test(`DumpParser: ${name} in 1, 7 and whole chunks`, () => {
+  test(`DumpParser: ${name} in 1, 7 and whole chunks`, () => {
     const bytes = fixture(name);
     const whole = parse(bytes, bytes.length);
     assertEquals(parse(bytes, 1), whole);
@@ -53,7 +54,7 @@ for (const name of ["dump.sql", "dump-plain.sql"]) {
   });
 }
 
-Deno.test("DumpParser: same rows with and without --hex-blob/--complete-insert", () => {
+test("DumpParser: same rows with and without --hex-blob/--complete-insert", () => {
   const a = parse(fixture("dump.sql"), 1 << 20);
   const b = parse(fixture("dump-plain.sql"), 1 << 20);
   const norm = (l: DumpLiteral) =>
@@ -72,7 +73,7 @@ Deno.test("DumpParser: same rows with and without --hex-blob/--complete-insert",
   }
 });
 
-Deno.test("DumpParser: literals and escapes, across every chunk boundary", () => {
+test("DumpParser: literals and escapes, across every chunk boundary", () => {
   const sql = [
     "-- MySQL dump 10.13",
     "/*!40101 SET NAMES utf8mb4 */;",
@@ -143,7 +144,7 @@ Deno.test("DumpParser: literals and escapes, across every chunk boundary", () =>
   assertEquals(parse(bytes, 3), whole);
 });
 
-Deno.test("DumpParser: no trailing newline, empty input, bad INSERT", () => {
+test("DumpParser: no trailing newline, empty input, bad INSERT", () => {
   const p = new DumpParser();
   assertEquals(p.push(enc.encode("INSERT INTO `x` VALUES (1)")), []);
   assertEquals(p.end(), [{
@@ -163,7 +164,7 @@ Deno.test("DumpParser: no trailing newline, empty input, bad INSERT", () => {
   assert(err instanceof Error && /cannot parse mysqldump INSERT/.test(err.message), `${err}`);
 });
 
-Deno.test("runMysqldump against MariaDB", {
+test("runMysqldump against MariaDB", {
   sanitizeResources: false,
   sanitizeOps: false,
 }, async () => {

@@ -5,6 +5,7 @@
  * servers' default time zone is +05:45 (not UTC, not a whole hour), so a TIMESTAMP sync
  * does not write in UTC shows.
  */
+import { test } from "./harness/deadline.ts";
 import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
 import { startEtcd } from "./harness/etcd.ts";
 import { startMariadb } from "./harness/mariadb.ts";
@@ -79,7 +80,7 @@ const WORKLOAD = `
   INSERT INTO other.hidden VALUES (2);
 `;
 
-Deno.test("mysql: dump, stream every change kind, resume after SIGKILL", opts, async () => {
+test("mysql: dump, stream every change kind, resume after SIGKILL", opts, async () => {
   const etcd = await startEtcd();
   const db = await startMariadb(TZ);
   let sync: ReturnType<typeof startSync> | undefined;
@@ -139,7 +140,7 @@ Deno.test("mysql: dump, stream every change kind, resume after SIGKILL", opts, a
   }
 });
 
-Deno.test("mysql: two databases selected by --tables/--exclude", opts, async () => {
+test("mysql: two databases selected by --tables/--exclude", opts, async () => {
   const etcd = await startEtcd();
   const db = await startMariadb(TZ);
   const sync = startSync([
@@ -188,7 +189,7 @@ Deno.test("mysql: two databases selected by --tables/--exclude", opts, async () 
   }
 });
 
-Deno.test("mysql: misconfiguration is one clear line and exit status 2", opts, async () => {
+test("mysql: misconfiguration is one clear line and exit status 2", opts, async () => {
   const etcd = await startEtcd();
   const db = await startMariadb({ conf: { "binlog-format": "STATEMENT" } });
   const minimal = await startMariadb({ conf: { "binlog-row-image": "MINIMAL" } });

@@ -4,6 +4,7 @@
  * goes through), and two mysql processes where the paused leader is replaced and, resumed,
  * commits nothing (its own metrics say so).
  */
+import { test } from "./harness/deadline.ts";
 import { assert, assertEquals, assertRejects } from "./harness/assert.ts";
 import { startEtcd } from "./harness/etcd.ts";
 import { assertConverges, readEtcd } from "./harness/checker.ts";
@@ -34,7 +35,7 @@ const stateAt = (position: Position) => ({
   updatedAt: new Date().toISOString(),
 });
 
-Deno.test("--ha: a leader that lost its lease cannot write", opts, async () => {
+test("--ha: a leader that lost its lease cannot write", opts, async () => {
   const etcd = await startEtcd();
   const clients: EtcdClient[] = [];
   const stop = new AbortController();
@@ -111,7 +112,7 @@ Deno.test("--ha: a leader that lost its lease cannot write", opts, async () => {
   }
 });
 
-Deno.test("mysql --ha: a paused leader is replaced and commits nothing after", opts, async () => {
+test("mysql --ha: a paused leader is replaced and commits nothing after", opts, async () => {
   const etcd = await startEtcd();
   const db = await startMariadb();
   const ports = { a: freePort(), b: freePort() };

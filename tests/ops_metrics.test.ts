@@ -6,6 +6,7 @@
  * positions), reconnects by reason after a database restart; and the Grafana dashboard
  * referencing only metric names that `/metrics` really exports.
  */
+import { test } from "./harness/deadline.ts";
 import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
 import { startEtcd } from "./harness/etcd.ts";
 import { startPostgres } from "./harness/postgres.ts";
@@ -226,7 +227,7 @@ async function stopAll(sync: Spawned | undefined, ...closers: (() => Promise<voi
   for (const c of closers) await c().catch(() => {});
 }
 
-Deno.test("pgx: /metrics and /readyz of a running sync", opts, async () => {
+test("pgx: /metrics and /readyz of a running sync", opts, async () => {
   const etcd = await startEtcd();
   const pg = await startPostgres();
   const port = freePort();
@@ -378,7 +379,7 @@ Deno.test("pgx: /metrics and /readyz of a running sync", opts, async () => {
   }
 });
 
-Deno.test("mysql: /metrics and /readyz of a running sync", opts, async () => {
+test("mysql: /metrics and /readyz of a running sync", opts, async () => {
   const etcd = await startEtcd();
   const db = await startMariadb();
   const port = freePort();

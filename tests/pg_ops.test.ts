@@ -3,6 +3,7 @@
  * with two processes where the leader is paused (SIGSTOP) and the standby takes over; the
  * old leader's own metrics show it committed nothing after it was resumed.
  */
+import { test } from "./harness/deadline.ts";
 import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
 import { startEtcd } from "./harness/etcd.ts";
 import { startPostgres } from "./harness/postgres.ts";
@@ -13,7 +14,7 @@ import { freePort, waitFor } from "./harness/process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
-Deno.test("pgx: sync status and sync drop", opts, async () => {
+test("pgx: sync status and sync drop", opts, async () => {
   const etcd = await startEtcd();
   const pg = await startPostgres({ auth: "md5", password: "md5-secret" });
   try {
@@ -48,7 +49,7 @@ Deno.test("pgx: sync status and sync drop", opts, async () => {
   }
 });
 
-Deno.test("pgx --ha: a paused leader is replaced and never writes again", opts, async () => {
+test("pgx --ha: a paused leader is replaced and never writes again", opts, async () => {
   const etcd = await startEtcd();
   const pg = await startPostgres();
   const ports = { a: freePort(), b: freePort() };

@@ -4,6 +4,7 @@
  * independent checker finding etcd equal to the database. The servers' default time zone is
  * Asia/Kathmandu (+05:45, not a whole hour), so a session sync forgets to set to UTC shows.
  */
+import { test } from "./harness/deadline.ts";
 import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
 import { startEtcd } from "./harness/etcd.ts";
 import { startPostgres } from "./harness/postgres.ts";
@@ -63,7 +64,7 @@ const WORKLOAD = `
   INSERT INTO nokey VALUES ('still ignored');
 `;
 
-Deno.test("pgx: dump, stream every change kind, resume after SIGKILL", opts, async () => {
+test("pgx: dump, stream every change kind, resume after SIGKILL", opts, async () => {
   const etcd = await startEtcd();
   const pg = await startPostgres(TZ);
   let sync: ReturnType<typeof startSync> | undefined;
@@ -147,7 +148,7 @@ Deno.test("pgx: dump, stream every change kind, resume after SIGKILL", opts, asy
   }
 });
 
-Deno.test("pgx: follows a PostgreSQL restart without losing changes", opts, async () => {
+test("pgx: follows a PostgreSQL restart without losing changes", opts, async () => {
   const etcd = await startEtcd();
   const pg = await startPostgres(TZ);
   const sync = startSync([
@@ -175,7 +176,7 @@ Deno.test("pgx: follows a PostgreSQL restart without losing changes", opts, asyn
   }
 });
 
-Deno.test(
+test(
   "pgx: tables renamed by ALTER TABLE, mid-stream and while sync is away",
   opts,
   async () => {
@@ -241,7 +242,7 @@ Deno.test(
   },
 );
 
-Deno.test("pgx: misconfiguration is one clear line and exit status 2", opts, async () => {
+test("pgx: misconfiguration is one clear line and exit status 2", opts, async () => {
   const etcd = await startEtcd();
   const replica = await startPostgres({ conf: { wal_level: "replica" } });
   const noSlots = await startPostgres({ conf: { max_replication_slots: 0 } });
@@ -307,7 +308,7 @@ async function savedLsn(endpoint: string, prefix: string): Promise<string | unde
   return state === undefined ? undefined : JSON.parse(state).position?.lsn;
 }
 
-Deno.test("pgx: kill -9 during the dump and inside a 200k-row transaction", opts, async () => {
+test("pgx: kill -9 during the dump and inside a 200k-row transaction", opts, async () => {
   const etcd = await startEtcd();
   const pg = await startPostgres(TZ);
   const args = [

@@ -6,6 +6,7 @@
  * are none of them (time zone Asia/Kathmandu, +05:45; SQL dates; escaped bytea), so a
  * setting sync fails to make shows up here.
  */
+import { test } from "./harness/deadline.ts";
 import { assert, assertEquals } from "./harness/assert.ts";
 import { startPostgres } from "./harness/postgres.ts";
 import { expectedFromPg } from "./harness/expected_pg.ts";
@@ -174,7 +175,7 @@ const AWKWARD_PG_DEFAULTS = {
   bytea_output: "'escape'",
 };
 
-Deno.test("valueRenderer agrees with PostgreSQL's JSON for every type", opts, async () => {
+test("valueRenderer agrees with PostgreSQL's JSON for every type", opts, async () => {
   const pg = await startPostgres({ conf: AWKWARD_PG_DEFAULTS });
   let conn: PgConn | undefined;
   try {
@@ -317,7 +318,7 @@ function rowOf(expected: Map<string, string>, id: string): Map<string, string> {
   return jsonMembers(expected.get(expectedKey("p", "public", "v", "public", [id]))!);
 }
 
-Deno.test("unknown types render as text; arrays honour the delimiter", () => {
+test("unknown types render as text; arrays honour the delimiter", () => {
   const none = () => undefined;
   assertEquals(valueRenderer(99999, none)("x,y"), '"x,y"');
   assertEquals(
