@@ -1,0 +1,37 @@
+/** One table's rows read inside the dump's snapshot, rendered as the stream renders them. */
+import { JSON_NULL } from "../core/json.ts";
+import { rowKey } from "../core/keys.ts";
+import type { BatchOutput } from "../core/source.ts";
+import { DumpBatches } from "../core/stream.ts";
+import { qualified, type TableInfo } from "./catalog.ts";
+import { ident, type PgConn } from "./conn.ts";
+
+/** Read `t` whole on `conn` (a snapshot transaction); returns the rows read. */
+export async function dumpTable(
+  conn: PgConn,
+  t: TableInfo,
+  renderer: (typeOid: number) => (text: string) => string,
+  out: BatchOutput,
+  signal: AbortSignal,
+): Promise<number> {
+  const columns = t.columns.map((c) => c.name);
+  const renderers = t.columns.map((c) => renderer(c.typeOid));
+  const keyIdx = t.keyColumns.map((k) => columns.indexOf(k));
+  const batches = new DumpBatches(out, signal);
+  let rows = 0;
+  await conn.queryEach(
+    `SELECT ${columns.map(ident).join(", ")} FROM ${qualified(t)}`,
+    async (row) => {
+      const cells = new Array<string>(row.length);
+      for (let i = 0; i < row.length; i++) {
+        const v = row[i];
+        cells[i] = v === null ? JSON_NULL : renderers[i](v);
+      }
+      rows++;
+      const sent = batches.put(t.keyName, rowKey(keyIdx.map((i) => row[i] ?? "")), columns, cells);
+      if (sent) await sent;
+    },
+  );
+  await batches.flush();
+  return rows;
+}

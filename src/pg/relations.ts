@@ -1,0 +1,215 @@
+/**
+ * pgoutput's Relation and row messages turned into ChangeStream calls: what each relation
+ * looks like, whether it is replicated, how its rows render, and whether it changed in a
+ * way the stream cannot express (then a resync).
+ */
+import { UNCHANGED } from "../core/change.ts";
+import { JSON_NULL } from "../core/json.ts";
+import { rowKey } from "../core/keys.ts";
+import type { Log } from "../core/log.ts";
+import type { ChangeStream } from "../core/stream.ts";
+import { sameDefinition, type TableDefinition, type TableDefinitions } from "../core/tables.ts";
+import { relationSignature, type TableInfo } from "./catalog.ts";
+import { PgConnectionError } from "./conn.ts";
+import type { decodePgOutput, TupleValue } from "./pgoutput.ts";
+
+type Message = ReturnType<typeof decodePgOutput>;
+export type RelationMessage = Extract<Message, { tag: "relation" }>;
+export type RowMessage = Extract<Message, { tag: "insert" | "update" | "delete" | "truncate" }>;
+
+/** A selected table as it was when its rows were last read (dump snapshot or resume). */
+interface Seen {
+  keyName: string;
+  signature: string;
+  /** False for a table without a key: its rows were never read. */
+  keyed: boolean;
+}
+
+/** Every selected table by OID, keyed or not, as of the dump's snapshot or the resume. */
+export type Baseline = Map<number, Seen>;
+
+export function baselineOf(tables: TableInfo[]): Baseline {
+  return new Map(tables.map((t) => [t.oid, {
+    keyName: t.keyName,
+    signature: relationSignature(t.schema, t.name, t.columns),
+    keyed: t.keyColumns.length > 0,
+  }]));
+}
+
+/** How the state records a table (design: Position and state). */
+export function definitionOf(
+  oid: number,
+  columns: readonly { name: string; typeOid: number; typmod: number }[],
+  key: string[],
+  identity: string,
+): TableDefinition {
+  return {
+    id: String(oid),
+    columns: columns.map((c) => `${c.name}:${c.typeOid}:${c.typmod}`),
+    key,
+    identity,
+  };
+}
+
+export function definitionsOf(tables: TableInfo[]): TableDefinitions {
+  return Object.fromEntries(
+    tables.map((t) => [t.keyName, definitionOf(t.oid, t.columns, t.keyColumns, t.replicaIdentity)]),
+  );
+}
+
+/** What the session lends the translation: catalogue look-ups and the table selection. */
+export interface RelationContext {
+  log: Log;
+  selected(schema: string, name: string): boolean;
+  /** The table by OID as the catalogue has it now, with its types loaded. */
+  describe(oid: number, typeOids: number[]): Promise<TableInfo | undefined>;
+  renderer(typeOid: number): (text: string) => string;
+  /** A table without a usable key (warned once). */
+  keyless(name: string): void;
+  /** A replicated table's definition as the stream now carries it. */
+  defined(table: string, def: TableDefinition): void;
+}
+
+interface StreamRelation {
+  info?: TableInfo;
+  /** Column names and types, to notice ALTER TABLE. */
+  signature: string;
+  selected: boolean;
+  /** Selected by the filter but without a usable key (not replicated). */
+  keyless?: boolean;
+  columns: string[];
+  renderers: ((text: string) => string)[];
+  keyIdx: number[];
+  /**
+   * The replica identity leaves out a key column (USING INDEX): old keys cannot name etcd
+   * keys, so its deletes and key changes are left to the dump this forces.
+   */
+  identityGap?: boolean;
+}
+
+export class Relations {
+  readonly #byId = new Map<number, StreamRelation>();
+  readonly #baseline: Baseline;
+  readonly #ctx: RelationContext;
+  readonly #defs: TableDefinitions;
+  #resync?: string;
+
+  constructor(baseline: Baseline, defs: TableDefinitions, ctx: RelationContext) {
+    this.#baseline = baseline;
+    this.#defs = { ...defs };
+    this.#ctx = ctx;
+  }
+
+  /** The table whose change the stream cannot express, once one was seen. */
+  get resync(): string | undefined {
+    return this.#resync;
+  }
+
+  async relation(msg: RelationMessage, cs: ChangeStream): Promise<void> {
+    const before = this.#before(msg.relationId);
+    const rel = await this.#describe(msg);
+    if (rel.identityGap) {
+      this.#ctx.log.warn("replica identity leaves out the primary key: dumping again", {
+        table: rel.info!.keyName,
+      });
+      this.#resync ??= rel.info!.keyName;
+    }
+    // Renamed, or columns added, dropped or retyped: rows not touched since have changed
+    // without any change being streamed, so the tables are read again.
+    if (before?.keyed && before.signature !== rel.signature) {
+      this.#resync = before.keyName;
+      // Renamed: the old name's keys go in the same transaction, the dump writes the rows
+      // under the new one.
+      if (rel.info?.keyName !== before.keyName || !rel.selected) cs.truncate(before.keyName);
+    } else if (before && !before.keyed && rel.selected) {
+      // It gained a key: its rows from before were never read.
+      this.#resync = rel.info!.keyName;
+    }
+    this.#byId.set(msg.relationId, rel);
+    if (!rel.selected || !rel.info) return;
+    const def = definitionOf(msg.relationId, msg.columns, rel.info.keyColumns, msg.replicaIdentity);
+    const old = this.#defs[rel.info.keyName];
+    if (old && sameDefinition(old, def)) return;
+    this.#defs[rel.info.keyName] = def;
+    this.#ctx.defined(rel.info.keyName, def);
+  }
+
+  /** What the table looked like before this Relation message, if it was selected. */
+  #before(id: number): Seen | undefined {
+    const seen = this.#byId.get(id);
+    if (!seen) return this.#baseline.get(id);
+    if (seen.selected) {
+      return { keyName: seen.info!.keyName, signature: seen.signature, keyed: true };
+    }
+    if (seen.keyless) return { keyName: "", signature: seen.signature, keyed: false };
+    return undefined;
+  }
+
+  async #describe(msg: RelationMessage): Promise<StreamRelation> {
+    const columns = msg.columns.map((c) => c.name);
+    const signature = relationSignature(msg.schema, msg.name, msg.columns);
+    const none = { selected: false, signature, columns, renderers: [], keyIdx: [] };
+    if (!this.#ctx.selected(msg.schema, msg.name)) return none;
+    const info = await this.#ctx.describe(msg.relationId, msg.columns.map((c) => c.typeOid));
+    const keyCols = info?.keyColumns ?? [];
+    const keyIdx = keyCols.map((k) => columns.indexOf(k));
+    if (!keyCols.length || keyIdx.includes(-1)) {
+      this.#ctx.keyless(`${msg.schema}.${msg.name}`);
+      return { ...none, keyless: true };
+    }
+    return {
+      info,
+      signature,
+      selected: true,
+      columns,
+      renderers: msg.columns.map((c) => this.#ctx.renderer(c.typeOid)),
+      keyIdx,
+      // NOTHING: the server refuses the table's updates and deletes, so none arrive.
+      identityGap: msg.replicaIdentity !== "n" && keyIdx.some((i) => !msg.columns[i].key),
+    };
+  }
+
+  changes(msg: RowMessage, cs: ChangeStream): void {
+    if (msg.tag === "truncate") {
+      for (const id of msg.relationIds) {
+        const r = this.#byId.get(id);
+        if (r?.selected) cs.truncate(r.info!.keyName);
+      }
+      return;
+    }
+    const r = this.#byId.get(msg.relationId);
+    if (!r) throw new PgConnectionError(`change for unknown relation ${msg.relationId}`);
+    if (!r.selected) return;
+    const table = r.info!.keyName;
+    if (msg.tag === "delete") {
+      const key = keyOf(r, msg.old);
+      if (key !== null) cs.delete(table, key);
+      else if (!r.identityGap) {
+        throw new PgConnectionError(`delete from ${table} without its key columns`);
+      }
+      return;
+    }
+    const row = msg.row;
+    const cells = new Array<string | typeof UNCHANGED>(row.length);
+    for (let i = 0; i < row.length; i++) {
+      const v = row[i];
+      cells[i] = v === null ? JSON_NULL : v === UNCHANGED ? UNCHANGED : r.renderers[i](v);
+    }
+    const key = keyOf(r, row);
+    if (key === null) throw new PgConnectionError(`row of ${table} without a key value`);
+    const oldKey = msg.tag === "update" && msg.old ? keyOf(r, msg.old) : null;
+    if (oldKey !== null && oldKey !== key) cs.move(table, oldKey, key, r.columns, cells);
+    else cs.put(table, key, r.columns, cells);
+  }
+}
+
+/** The row's key, or null when a key column is missing (an old row without the key). */
+function keyOf(r: StreamRelation, row: TupleValue[]): string | null {
+  const parts: string[] = [];
+  for (const i of r.keyIdx) {
+    const v = row[i];
+    if (typeof v !== "string") return null;
+    parts.push(v);
+  }
+  return rowKey(parts);
+}

@@ -1,0 +1,389 @@
+/**
+ * One connected attempt at a PostgreSQL source (design: Shape, Snapshots): the plan
+ * (resume, or dump and why), the dump inside the slot's exported snapshot on
+ * `--dump-parallel` connections, and the stream that follows the slot.
+ */
+import type { Position } from "../core/change.ts";
+import { splitKeyTableName } from "../core/keys.ts";
+import { KeylessWarning } from "../core/stream.ts";
+import { definitionDrift, type TableDefinitions } from "../core/tables.ts";
+import {
+  type BatchOutput,
+  ConfigError,
+  type DumpResult,
+  type SavedState,
+  type SourceIdentity,
+  type SourceOptions,
+  type SourceSession,
+  type StartPlan,
+} from "../core/source.ts";
+import { literal, type PgConn } from "./conn.ts";
+import type { PgUrl } from "./url.ts";
+import { configErrorFor, connectPrimary } from "./connect.ts";
+import {
+  identityProblem,
+  listTables,
+  qualified,
+  tableByOid,
+  type TableInfo,
+  Types,
+} from "./catalog.ts";
+import { formatLsn, parseLsn } from "./pgoutput.ts";
+import { standbyStatus } from "./replication.ts";
+import { historyText, timelineEnd } from "./timeline.ts";
+import {
+  type Baseline,
+  baselineOf,
+  definitionsOf,
+  type RelationContext,
+  Relations,
+} from "./relations.ts";
+import { createLogicalSlot, dropSlot, identifySystem, timelineHistory } from "./commands.ts";
+import { ensurePublication } from "./publication.ts";
+import { followSlot } from "./stream.ts";
+import { slotState, takeOverSlot } from "./slots.ts";
+import { dumpTable } from "./dump.ts";
+
+export class PgSession implements SourceSession {
+  readonly driver = "pgx";
+  identity: SourceIdentity = {};
+  #repl?: PgConn;
+  #meta?: PgConn;
+  #workers: PgConn[] = [];
+  #version = 0;
+  #protoVersion = 1;
+  #types = new Types();
+  #confirmed = 0n;
+  #streaming = false;
+  #keyless: KeylessWarning;
+  /**
+   * What each replicated table (by OID) looked like when its rows were last read: at the
+   * dump's snapshot, or the catalogue when streaming resumed. A Relation message that
+   * differs means a rename or ALTER the stream itself does not carry.
+   */
+  #baseline?: Baseline;
+  /** The replicated tables as of the newest change handed out (replaced, never mutated). */
+  #defs: TableDefinitions = {};
+  /** The server's WAL end when this session connected (IDENTIFY_SYSTEM). */
+  #walEnd = 0n;
+
+  constructor(readonly opts: SourceOptions, readonly url: PgUrl) {
+    this.#keyless = new KeylessWarning(opts.log);
+  }
+
+  get #log() {
+    return this.opts.log;
+  }
+
+  async open(signal: AbortSignal): Promise<void> {
+    const abort = () => this.#repl?.abort();
+    signal.addEventListener("abort", abort, { once: true });
+    try {
+      this.#repl = await connectPrimary(this.url, true);
+      const sys = await identifySystem(this.#repl);
+      this.#walEnd = sys.walEnd;
+      this.#version = Number((await this.#repl.query("SHOW server_version_num")).rows[0][0]);
+      if (this.#version < 100000) {
+        throw new ConfigError(
+          `PostgreSQL ${this.#repl.params.get("server_version")} is too old: 10 or later needed`,
+        );
+      }
+      const wal = (await this.#repl.query("SHOW wal_level")).rows[0][0];
+      if (wal !== "logical") {
+        throw new ConfigError(
+          `wal_level is ${wal}: set wal_level = logical in postgresql.conf and restart PostgreSQL`,
+        );
+      }
+      this.#protoVersion = this.#version >= 160000
+        ? 4
+        : this.#version >= 150000
+        ? 3
+        : this.#version >= 140000
+        ? 2
+        : 1;
+      if (this.#version < 110000) {
+        // pgoutput sends TRUNCATE from PostgreSQL 11 on; nothing else in the stream shows it.
+        this.#log.warn(
+          "PostgreSQL 10 does not replicate TRUNCATE: a truncated table stays in etcd until the next dump; use DELETE or upgrade",
+        );
+      }
+      this.identity = {
+        system: sys.systemId,
+        database: this.url.database,
+        slot: this.opts.pgx.slot,
+        timeline: sys.timeline,
+      };
+    } finally {
+      signal.removeEventListener("abort", abort);
+    }
+  }
+
+  async #metaConn(): Promise<PgConn> {
+    if (!this.#meta || this.#meta.closed) this.#meta = await connectPrimary(this.url, false);
+    return this.#meta;
+  }
+
+  /** Create the publication when missing; true when it or its table list changed. */
+  async #ensurePublication(): Promise<boolean> {
+    const meta = await this.#metaConn();
+    return await ensurePublication(meta, {
+      name: this.opts.pgx.publication,
+      all: this.opts.filter.all,
+      log: this.#log,
+      tables: () => this.#tables(meta),
+    });
+  }
+
+  async plan(state: SavedState | null): Promise<StartPlan> {
+    try {
+      return await this.#plan(state);
+    } catch (e) {
+      throw configErrorFor(e, this.url);
+    }
+  }
+
+  async #plan(state: SavedState | null): Promise<StartPlan> {
+    if (!state) return { mode: "dump", reason: "no saved state" };
+    if (state.position.resync) {
+      return { mode: "dump", reason: `table ${state.position.resync} was altered` };
+    }
+    if (state.driver !== "pgx") return { mode: "dump", reason: "state is from another driver" };
+    if (state.source.system !== this.identity.system) {
+      return { mode: "dump", reason: "the server's system identifier changed" };
+    }
+    if (state.source.slot !== this.opts.pgx.slot) {
+      return { mode: "dump", reason: "the slot name changed" };
+    }
+    const lost = await this.#lostInFailover(state);
+    if (lost) return { mode: "dump", reason: lost };
+    const at = parseLsn(String(state.position.lsn));
+    if (at > this.#walEnd) {
+      // Never confirm it: the slot would skip this server's own changes up to there.
+      return {
+        mode: "dump",
+        warn: true,
+        reason: `the saved position ${formatLsn(at)} is past this server's WAL end ` +
+          `${formatLsn(this.#walEnd)}: etcd holds another history (a restored backup or a ` +
+          "clone of the database?)",
+      };
+    }
+    const slot = await this.#slot();
+    if (!slot) {
+      return { mode: "dump", reason: `slot ${this.opts.pgx.slot} does not exist on this server` };
+    }
+    if (slot.confirmed !== null && slot.confirmed > at) {
+      return {
+        mode: "dump",
+        reason: `slot confirmed ${formatLsn(slot.confirmed)}, past the saved ${formatLsn(at)}`,
+      };
+    }
+    if (await this.#ensurePublication()) {
+      return { mode: "dump", reason: "the table selection changed" };
+    }
+    const meta = await this.#metaConn();
+    const tables = await this.#tables(meta);
+    this.#checkTables(tables);
+    const keyed = tables.filter((t) => t.keyColumns.length);
+    const current = definitionsOf(keyed);
+    // States written before definitions were recorded: take today's as the starting point.
+    if (state.tables) {
+      const drift = await definitionDrift(state.tables, current, async (name) => {
+        const t = keyed.find((k) => k.keyName === name)!;
+        return (await meta.query(`SELECT 1 FROM ${qualified(t)} LIMIT 1`)).rows.length > 0;
+      });
+      if (drift) return { mode: "dump", warn: true, reason: drift };
+    }
+    this.#defs = current;
+    this.#baseline = baselineOf(tables);
+    return { mode: "resume", position: { lsn: formatLsn(at) } };
+  }
+
+  tables(): TableDefinitions {
+    return this.#defs;
+  }
+
+  /**
+   * After a promotion (a new timeline) the saved position may lie past the point where its
+   * timeline ended on this server: etcd then holds changes the server never had, and the
+   * server's first changes sit below the position. Returns why a dump is needed, if it is.
+   */
+  async #lostInFailover(state: SavedState): Promise<string | undefined> {
+    const saved = Number(state.source.timeline ?? 0); // states from before timelines: unknown
+    const now = Number(this.identity.timeline);
+    if (!saved || saved === now) return undefined;
+    const history = await timelineHistory(this.#repl!, now);
+    const end = timelineEnd(historyText(history), saved);
+    const at = parseLsn(String(state.position.lsn));
+    if (end === null) return `timeline ${saved} is not in the history of timeline ${now}`;
+    if (at <= end) return undefined;
+    return `timeline ${saved} ended at ${formatLsn(end)} on this server, before the saved ` +
+      `${formatLsn(at)} (a failover lost changes etcd has)`;
+  }
+
+  /** The tables the filter selects, as `conn` sees them. */
+  #tables(conn: PgConn): Promise<TableInfo[]> {
+    return listTables(conn, this.#version, this.opts.filter, this.opts.keys);
+  }
+
+  /** Warn of tables without a key; refuse a table whose deletes could not be mapped to keys. */
+  #checkTables(tables: TableInfo[]) {
+    this.#warnNoKey(tables);
+    for (const t of tables) {
+      const problem = identityProblem(t);
+      if (problem) throw new ConfigError(problem);
+    }
+  }
+
+  #warnNoKey(tables: TableInfo[]) {
+    this.#warnNoKeyNames(
+      tables.filter((t) => !t.keyColumns.length).map((t) => `${t.schema}.${t.name}`),
+    );
+  }
+
+  #warnNoKeyNames(missing: string[]) {
+    // FOR ALL TABLES includes them, and PostgreSQL then refuses their UPDATEs and DELETEs.
+    this.#keyless.warn(
+      missing,
+      this.opts.filter.all
+        ? {
+          hint: "the publication (FOR ALL TABLES) makes PostgreSQL refuse their UPDATE and " +
+            "DELETE: give each a primary key, or REPLICA IDENTITY FULL and --keys, or " +
+            "--exclude them",
+        }
+        : undefined,
+    );
+  }
+
+  async dump(out: BatchOutput, signal: AbortSignal): Promise<DumpResult> {
+    try {
+      return await this.#dump(out, signal);
+    } catch (e) {
+      throw configErrorFor(e, this.url);
+    }
+  }
+
+  async #dump(out: BatchOutput, signal: AbortSignal): Promise<DumpResult> {
+    const repl = this.#repl!;
+    const slotName = this.opts.pgx.slot;
+    // Before a slot exists to hold WAL for a dump that cannot succeed.
+    this.#checkTables(await this.#tables(await this.#metaConn()));
+    await this.#takeOverSlot();
+    const existing = await this.#slot();
+    if (existing) {
+      if (existing.active) {
+        throw new Error(`slot ${slotName} is in use by another process; waiting for it`);
+      }
+      await dropSlot(repl, slotName);
+    }
+    await this.#ensurePublication();
+    const { consistentPoint, snapshot } = await createLogicalSlot(repl, slotName);
+    this.#log.info("slot created", { slot: slotName, consistent_point: consistentPoint });
+
+    const openWorker = async () => {
+      const c = await connectPrimary(this.url, false);
+      this.#workers.push(c);
+      await c.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+      await c.query(`SET TRANSACTION SNAPSHOT ${literal(snapshot)}`);
+      return c;
+    };
+    const first = await openWorker();
+    const tables = await this.#tables(first);
+    this.#checkTables(tables);
+    const keyed = tables.filter((t) => t.keyColumns.length);
+    this.#baseline = baselineOf(tables);
+    this.#defs = definitionsOf(keyed);
+    await this.#types.load(first, keyed.flatMap((t) => t.columns.map((c) => c.typeOid)));
+    for (const t of keyed) this.opts.onTableEstimate?.(t.keyName, Math.max(0, t.estimate));
+
+    const queue = [...keyed].sort((a, b) => b.estimate - a.estimate);
+    const work = async (conn: PgConn) => {
+      for (let t = queue.shift(); t && !signal.aborted; t = queue.shift()) {
+        const rows = await dumpTable(conn, t, (oid) => this.#types.renderer(oid), out, signal);
+        this.#log.debug("table dumped", { table: t.keyName, rows });
+      }
+    };
+    const n = Math.max(1, Math.min(this.opts.pgx.dumpParallel, queue.length));
+    const conns = [first];
+    for (let i = 1; i < n; i++) conns.push(await openWorker());
+    await Promise.all(conns.map(work));
+    for (const c of conns) c.close();
+    this.#workers = [];
+    const owns = (name: string) => {
+      const [schema, table] = splitKeyTableName(name, "public");
+      return !["pg_catalog", "information_schema"].includes(schema) &&
+        this.opts.filter.matches(schema, table);
+    };
+    return { position: { lsn: consistentPoint }, tables: keyed.map((t) => t.keyName), owns };
+  }
+
+  /** With --ha, end the walsender of a former leader that still holds the slot. */
+  async #takeOverSlot(): Promise<void> {
+    if (this.opts.pgx.takeOverSlot) {
+      await takeOverSlot(await this.#metaConn(), this.opts.pgx.slot, this.#log);
+    }
+  }
+
+  #slot() {
+    return slotState(this.#repl!, this.opts.pgx.slot, this.url.database);
+  }
+
+  async stream(from: Position, out: BatchOutput, signal: AbortSignal): Promise<void> {
+    await this.#takeOverSlot();
+    const start = parseLsn(String(from.lsn));
+    if (this.#confirmed < start) this.#confirmed = start;
+    const baseline = this.#baseline ?? baselineOf(await this.#tables(await this.#metaConn()));
+    await followSlot(
+      {
+        repl: this.#repl!,
+        log: this.#log,
+        slot: this.opts.pgx.slot,
+        publication: this.opts.pgx.publication,
+        protoVersion: this.#protoVersion,
+        statusIntervalMs: this.opts.pgx.statusIntervalMs,
+        relations: new Relations(baseline, this.#defs, this.#relationContext()),
+        confirmed: () => this.#confirmed,
+        copying: (on) => (this.#streaming = on),
+      },
+      start,
+      out,
+      signal,
+    );
+  }
+
+  /** What the stream's relation translation needs of this session. */
+  #relationContext(): RelationContext {
+    return {
+      log: this.#log,
+      selected: (schema, name) => this.opts.filter.matches(schema, name),
+      describe: async (oid, typeOids) => {
+        const meta = await this.#metaConn();
+        const info = await tableByOid(meta, this.#version, oid, this.opts.keys);
+        await this.#types.load(meta, typeOids);
+        return info;
+      },
+      renderer: (oid) => this.#types.renderer(oid),
+      keyless: (name) => this.#warnNoKeyNames([name]),
+      defined: (table, def) => (this.#defs = { ...this.#defs, [table]: def }),
+    };
+  }
+
+  confirm(position: Position): void {
+    const lsn = parseLsn(String(position.lsn));
+    if (lsn <= this.#confirmed) return;
+    this.#confirmed = lsn;
+    if (this.#streaming && this.#repl && !this.#repl.closed) {
+      this.#repl.sendCopyData(standbyStatus(lsn)).catch(() => {});
+    }
+  }
+
+  close(): Promise<void> {
+    for (const c of this.#workers) c.abort();
+    this.#workers = [];
+    this.#meta?.close();
+    if (this.#repl && !this.#repl.closed) {
+      if (this.#streaming) this.#repl.abort();
+      else this.#repl.close();
+    }
+    return Promise.resolve();
+  }
+}

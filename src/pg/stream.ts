@@ -1,0 +1,116 @@
+/**
+ * Following a logical slot: START_REPLICATION, then each CopyData message decoded and
+ * handed to the change stream, standby status sent on time and on request, and an idle
+ * slot's position moved with the server's.
+ */
+import type { Log } from "../core/log.ts";
+import type { BatchOutput } from "../core/source.ts";
+import { ChangeStream } from "../core/stream.ts";
+import { startLogicalReplication } from "./commands.ts";
+import { type PgConn, PgConnectionError } from "./conn.ts";
+import { decodePgOutput, formatLsn } from "./pgoutput.ts";
+import { errorFromBody } from "./protocol.ts";
+import type { Relations } from "./relations.ts";
+import { parseReplicationMessage, pgTimeToDate, standbyStatus } from "./replication.ts";
+
+export interface SlotStream {
+  repl: PgConn;
+  log: Log;
+  slot: string;
+  publication: string;
+  protoVersion: number;
+  statusIntervalMs: number;
+  relations: Relations;
+  /** The newest position etcd holds: what the standby status reports. */
+  confirmed(): bigint;
+  /** The connection carries CopyData now (true) or no longer (false). */
+  copying(on: boolean): void;
+}
+
+/** Stream from `start` until `signal` aborts (resolves) or the connection fails (throws). */
+export async function followSlot(
+  s: SlotStream,
+  start: bigint,
+  out: BatchOutput,
+  signal: AbortSignal,
+): Promise<void> {
+  const { repl, relations } = s;
+  await startLogicalReplication(repl, {
+    slot: s.slot,
+    from: start,
+    protoVersion: s.protoVersion,
+    publication: s.publication,
+  });
+  s.copying(true);
+  s.log.info("streaming", { from: formatLsn(start), proto_version: s.protoVersion });
+  const sendStatus = () => {
+    if (!repl.closed) repl.sendCopyData(standbyStatus(s.confirmed())).catch(() => {});
+  };
+  const timer = setInterval(sendStatus, s.statusIntervalMs);
+  const onAbort = () => {
+    sendStatus();
+    // Let the final status go out, then break the blocked read.
+    setTimeout(() => repl.abort(), 50);
+  };
+  signal.addEventListener("abort", onAbort, { once: true });
+  // A stop that came while connecting would otherwise never end the read.
+  if (signal.aborted) onAbort();
+  const cs = new ChangeStream(out);
+  // End of the last transaction handed to the sink, and of the last idle heartbeat.
+  let lastEnd = start;
+  let lastBeat = Date.now();
+  try {
+    for (;;) {
+      const m = await repl.readMessage();
+      if (m.type === 0x45 /* E */) throw errorFromBody(m.body);
+      if (m.type === 0x63 /* c */) throw new PgConnectionError("the server ended replication");
+      if (m.type !== 0x64 /* d */) continue;
+      const rm = parseReplicationMessage(m.body);
+      if (rm.kind === "keepalive") {
+        if (rm.replyRequested) sendStatus();
+        // Nothing of ours in flight: move the saved position with the server's, so the
+        // slot does not hold WAL for changes to tables we do not replicate.
+        const idle = !cs.open && s.confirmed() >= lastEnd && rm.walEnd > lastEnd;
+        if (idle && Date.now() - lastBeat >= s.statusIntervalMs) {
+          lastEnd = rm.walEnd;
+          lastBeat = Date.now();
+          await cs.heartbeat({ lsn: formatLsn(rm.walEnd) });
+        }
+        continue;
+      }
+      const msg = decodePgOutput(rm.data, false);
+      switch (msg.tag) {
+        case "begin":
+          cs.begin();
+          break;
+        case "commit":
+          lastEnd = msg.endLsn;
+          await cs.commit(
+            { lsn: formatLsn(msg.endLsn) },
+            pgTimeToDate(msg.commitTime),
+            relations.resync,
+          );
+          break;
+        case "relation":
+          await relations.relation(msg, cs);
+          break;
+        case "insert":
+        case "update":
+        case "delete":
+        case "truncate":
+          relations.changes(msg, cs);
+          await cs.settle();
+          break;
+        default:
+          break; // origin, type, message: nothing to replicate
+      }
+    }
+  } catch (e) {
+    if (signal.aborted) return;
+    throw e;
+  } finally {
+    clearInterval(timer);
+    signal.removeEventListener("abort", onAbort);
+    s.copying(false);
+  }
+}
