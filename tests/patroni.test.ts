@@ -3,16 +3,18 @@
  * (Patroni and postmaster killed), reconnecting through the multi-host URL to the promoted
  * replica, resuming from its permanent slot or dumping again, and ends equal to it.
  */
+import { test } from "./harness/deadline.ts";
 import { startEtcd } from "./harness/etcd.ts";
 import { startPatroni } from "./harness/patroni.ts";
 import { startSync } from "./harness/sync.ts";
 import { assertConverges } from "./harness/checker.ts";
 import { expectedFromPg } from "./harness/expected_pg.ts";
 import { waitFor } from "./harness/process.ts";
+import { slotCopied } from "./harness/slot_copy.ts";
 import { assert } from "./harness/assert.ts";
 import postgres from "postgres";
 
-Deno.test("pgx follows a Patroni failover", {
+test("pgx follows a Patroni failover", {
   sanitizeOps: false,
   sanitizeResources: false,
 }, async () => {
@@ -40,10 +42,17 @@ Deno.test("pgx follows a Patroni failover", {
     });
     await sql`UPDATE t SET v = 'before failover' WHERE id <= 20`;
     await assertConverges(etcd.endpoint, "/p/", expected, 60_000);
-    // Let Patroni copy the slot's position to the replica, and the change replicate.
-    await new Promise((r) => setTimeout(r, 4000));
     const old = await cluster.leader();
     assert(old, "a leader");
+    // Patroni copies the slot's position to the replica once per loop, which the replica
+    // can only take once it replayed the change: waited for, not guessed.
+    const replica = postgres(
+      `postgres://postgres:postgres@127.0.0.1:${
+        cluster.nodes.find((n) => n !== old)!.pgPort
+      }/postgres`,
+      { onnotice: () => {}, max: 1, connect_timeout: 10 },
+    );
+    await slotCopied(sql, replica).finally(() => replica.end({ timeout: 1 }));
     await sql.end({ timeout: 1 });
     await cluster.crash(old);
     const other = cluster.nodes.find((n) => n !== old)!;
@@ -56,6 +65,7 @@ Deno.test("pgx follows a Patroni failover", {
     const sql2 = postgres(`postgres://postgres:postgres@127.0.0.1:${other.pgPort}/postgres`, {
       onnotice: () => {},
       max: 1,
+      connect_timeout: 10,
     });
     try {
       await sql2`UPDATE t SET v = 'after failover' WHERE id > 180`;

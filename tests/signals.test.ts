@@ -4,11 +4,12 @@
  * position confirmed to the slot; SIGTERM during the dump ends with status 0 and the next
  * run dumps again and converges; SIGHUP is a plain kill, which the next run survives.
  */
+import { test } from "./harness/deadline.ts";
 import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
 import { startEtcd } from "./harness/etcd.ts";
 import { type PgServer, startPostgres } from "./harness/postgres.ts";
 import { startMariadb } from "./harness/mariadb.ts";
-import { startLog, startSync } from "./harness/sync.ts";
+import { startLog, startSync, streaming } from "./harness/sync.ts";
 import { assertConverges, readEtcd } from "./harness/checker.ts";
 import { expectedFromPg } from "./harness/expected_pg.ts";
 import { expectedFromMysql } from "./harness/expected_mysql.ts";
@@ -107,7 +108,7 @@ async function assertConfirmedIsSaved(pg: PgServer, etcdEndpoint: string, prefix
 }
 
 for (const sig of ["SIGTERM", "SIGINT"] as const) {
-  Deno.test(`pgx: ${sig} while streaming commits, confirms and exits 0`, opts, async () => {
+  test(`pgx: ${sig} while streaming commits, confirms and exits 0`, opts, async () => {
     const etcd = await startEtcd();
     const pg = await startPostgres();
     const prefix = "/sig";
@@ -124,7 +125,9 @@ for (const sig of ["SIGTERM", "SIGINT"] as const) {
       await pg.sql`INSERT INTO t SELECT g, 0 FROM generate_series(1, ${ROWS}) g`;
       const expected = () => expectedFromPg(pg.sql, prefix);
       await assertConverges(etcd.endpoint, `${prefix}/`, expected, 60_000);
-      // Idle: the stop has nothing to finish.
+      // Idle: the stop has nothing to finish (the dump's state is saved: etcd may equal the
+      // database before that, and a stop then would leave no state to resume from).
+      await streaming(sync);
       sync.signal(sig);
       assertCleanStop(await exitWithin(sync, EXIT_DEADLINE_MS), sync, sig);
       await assertConverges(etcd.endpoint, `${prefix}/`, expected, 1_000);
@@ -163,7 +166,7 @@ for (const sig of ["SIGTERM", "SIGINT"] as const) {
   });
 }
 
-Deno.test(
+test(
   "pgx: SIGTERM during the dump exits 0; the next run dumps and converges",
   opts,
   async () => {
@@ -212,7 +215,7 @@ Deno.test(
   },
 );
 
-Deno.test("pgx: SIGHUP kills without cleanup; the next run resumes", opts, async () => {
+test("pgx: SIGHUP kills without cleanup; the next run resumes", opts, async () => {
   const etcd = await startEtcd();
   const pg = await startPostgres();
   const args = [
@@ -227,6 +230,10 @@ Deno.test("pgx: SIGHUP kills without cleanup; the next run resumes", opts, async
     await pg.sql`INSERT INTO t SELECT g, 0 FROM generate_series(1, ${ROWS}) g`;
     const expected = () => expectedFromPg(pg.sql, "/hup");
     await assertConverges(etcd.endpoint, "/hup/", expected, 60_000);
+    // Not before the dump's state is saved: etcd equals the database as soon as the last
+    // chunk is in, and a kill before the state key is written makes the next run dump
+    // again, which is not what this test is about (under load it once did).
+    await streaming(sync);
     sync.signal("SIGHUP");
     const st = await exitWithin(sync, EXIT_DEADLINE_MS);
     // No handler: the default action ends the process at once, like a crash.
@@ -243,7 +250,7 @@ Deno.test("pgx: SIGHUP kills without cleanup; the next run resumes", opts, async
   }
 });
 
-Deno.test("mysql: SIGTERM while streaming exits 0; the next run resumes", opts, async () => {
+test("mysql: SIGTERM while streaming exits 0; the next run resumes", opts, async () => {
   const etcd = await startEtcd();
   const db = await startMariadb();
   const args = [

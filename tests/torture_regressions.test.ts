@@ -3,6 +3,7 @@
  * focused test against real servers: the fault that exposed it, then etcd must equal the
  * database.
  */
+import { test } from "./harness/deadline.ts";
 import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
 import { startEtcd } from "./harness/etcd.ts";
 import { startPostgres } from "./harness/postgres.ts";
@@ -11,6 +12,7 @@ import { assertConverges, readEtcd } from "./harness/checker.ts";
 import { expectedFromPg } from "./harness/expected_pg.ts";
 import { startPatroni } from "./harness/patroni.ts";
 import { waitFor } from "./harness/process.ts";
+import { slotCopied } from "./harness/slot_copy.ts";
 import postgres from "postgres";
 import { historyText, timelineEnd } from "../src/pg/timeline.ts";
 
@@ -20,7 +22,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // torture --driver pgx --seed 1: etcd killed while a batch was being applied. The sink's
 // failure reached the service as an unhandled promise rejection (the stream was still
 // winding down), and Deno ended sync with exit code 1 instead of retrying.
-Deno.test("etcd killed while changes are applied: sync retries, never exits", opts, async () => {
+test("etcd killed while changes are applied: sync retries, never exits", opts, async () => {
   const etcd = await startEtcd();
   const pg = await startPostgres();
   await pg.sql`CREATE TABLE t (id int PRIMARY KEY, v text)`;
@@ -75,13 +77,14 @@ Deno.test("etcd killed while changes are applied: sync retries, never exits", op
 // position; resuming there would keep the lost rows in etcd and skip the new primary's
 // first changes. A saved position past the end of its timeline on the new primary must mean
 // a full dump.
-Deno.test("pgx: failover that loses changes etcd has: dumps again", opts, async () => {
+test("pgx: failover that loses changes etcd has: dumps again", opts, async () => {
   const etcd = await startEtcd();
   const cluster = await startPatroni(etcd.endpoint, "sync");
   const node = (port: number) =>
     postgres(`postgres://postgres:postgres@127.0.0.1:${port}/postgres`, {
       onnotice: () => {},
       max: 1,
+      connect_timeout: 10,
     });
   const leader = (await cluster.leader())!;
   const replica = cluster.nodes.find((n) => n !== leader)!;
@@ -104,7 +107,9 @@ Deno.test("pgx: failover that loses changes etcd has: dumps again", opts, async 
     await sql`INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 100) g`;
     await assertConverges(etcd.endpoint, "/f/", () => expectedFromPg(sql, "/f"), 90_000)
       .catch(withLog);
-    await sleep(4000); // Patroni copies the slot's position to the replica
+    // Patroni copies the slot's position to the replica (once per loop: waited for, not
+    // guessed; without the copy the promoted node has no slot and sync dumps for that).
+    await slotCopied(sql, rsql);
     // The replica stops receiving; the primary goes on and sync streams it to etcd.
     await waitFor("the replica's WAL receiver", async () => {
       receiver = Number((await rsql`SELECT pid FROM pg_stat_wal_receiver`)[0]?.pid ?? 0);
@@ -153,7 +158,7 @@ Deno.test("pgx: failover that loses changes etcd has: dumps again", opts, async 
   }
 });
 
-Deno.test("timeline history: where each ancestor timeline ended", () => {
+test("timeline history: where each ancestor timeline ended", () => {
   const h = "1\t0/5000000\tno recovery target specified\n\n2\t0/7A0D1F8\tat restore point\n";
   assertEquals(timelineEnd(h, 1), 0x5000000n);
   assertEquals(timelineEnd(h, 2), 0x7A0D1F8n);
