@@ -15,6 +15,7 @@ import type { Log } from "../core/log.ts";
 import { silentLog } from "../core/log.ts";
 import { ConfigError, type SavedState } from "../core/source.ts";
 import { StateKeys } from "./state.ts";
+import { OversizeError, type Sink } from "../core/sink.ts";
 import {
   type EtcdClient,
   EtcdError,
@@ -56,10 +57,7 @@ export interface TxnInfo {
   withState: boolean;
 }
 
-/** A row too large for etcd (design: Failure rules); stops sync unless `--oversize skip`. */
-export class OversizeError extends Error {
-  override name = "OversizeError";
-}
+export { OversizeError };
 
 /** This process lost its leadership: another sync instance owns the source now. */
 export class FencedError extends Error {
@@ -83,7 +81,7 @@ const newPending = (): Pending => ({ ops: new Map(), ranges: [], bytes: 0 });
  */
 const DUMP_IN_FLIGHT = 4;
 
-export class EtcdSink {
+export class EtcdSink implements Sink {
   readonly client: EtcdClient;
   readonly #prefix: string;
   readonly #state: StateKeys;

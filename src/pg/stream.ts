@@ -78,32 +78,8 @@ export async function followSlot(
         }
         continue;
       }
-      const msg = decodePgOutput(rm.data, false);
-      switch (msg.tag) {
-        case "begin":
-          cs.begin();
-          break;
-        case "commit":
-          lastEnd = msg.endLsn;
-          await cs.commit(
-            { lsn: formatLsn(msg.endLsn) },
-            pgTimeToDate(msg.commitTime),
-            relations.resync,
-          );
-          break;
-        case "relation":
-          await relations.relation(msg, cs);
-          break;
-        case "insert":
-        case "update":
-        case "delete":
-        case "truncate":
-          relations.changes(msg, cs);
-          await cs.settle();
-          break;
-        default:
-          break; // origin, type, message: nothing to replicate
-      }
+      const end = await apply(decodePgOutput(rm.data, false), relations, cs);
+      if (end !== undefined) lastEnd = end;
     }
   } catch (e) {
     if (signal.aborted) return;
@@ -112,5 +88,37 @@ export async function followSlot(
     clearInterval(timer);
     signal.removeEventListener("abort", onAbort);
     s.copying(false);
+  }
+}
+
+/** One pgoutput message into the change stream; a commit returns its end position. */
+async function apply(
+  msg: ReturnType<typeof decodePgOutput>,
+  relations: Relations,
+  cs: ChangeStream,
+): Promise<bigint | undefined> {
+  switch (msg.tag) {
+    case "begin":
+      cs.begin();
+      return undefined;
+    case "commit":
+      await cs.commit(
+        { lsn: formatLsn(msg.endLsn) },
+        pgTimeToDate(msg.commitTime),
+        relations.resync,
+      );
+      return msg.endLsn;
+    case "relation":
+      await relations.relation(msg, cs);
+      return undefined;
+    case "insert":
+    case "update":
+    case "delete":
+    case "truncate":
+      relations.changes(msg, cs);
+      await cs.settle();
+      return undefined;
+    default:
+      return undefined; // origin, type, message: nothing to replicate
   }
 }

@@ -6,7 +6,7 @@
  */
 import type { ChangeBatch, Position } from "../core/change.ts";
 import type { SavedState } from "../core/source.ts";
-import type { EtcdSink } from "../etcd/sink.ts";
+import type { Sink } from "../core/sink.ts";
 
 export interface PipelineOptions {
   /** Changes queued before producers wait. */
@@ -17,7 +17,7 @@ export interface PipelineOptions {
 }
 
 export class Pipeline {
-  readonly #sink: EtcdSink;
+  readonly #sink: Sink;
   readonly #stateAt: (p: Position) => SavedState;
   readonly #opts: Required<PipelineOptions>;
   #queue: ChangeBatch[] = [];
@@ -27,7 +27,7 @@ export class Pipeline {
   #wakeConsumer?: () => void;
   #wakeProducers: (() => void)[] = [];
 
-  constructor(sink: EtcdSink, stateAt: (p: Position) => SavedState, opts: PipelineOptions) {
+  constructor(sink: Sink, stateAt: (p: Position) => SavedState, opts: PipelineOptions) {
     this.#sink = sink;
     this.#stateAt = stateAt;
     this.#opts = { maxQueuedChanges: 20_000, maxApplyChanges: 5_000, ...opts };

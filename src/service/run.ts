@@ -5,15 +5,20 @@
  */
 import type { ChangeBatch, Position } from "../core/change.ts";
 import type { Log } from "../core/log.ts";
-import { ConfigError, ResyncNeeded, type SavedState, type SourceFactory } from "../core/source.ts";
-import type { EtcdSink } from "../etcd/sink.ts";
-import { OversizeError } from "../etcd/sink.ts";
+import {
+  ConfigError,
+  ResyncNeeded,
+  type SavedState,
+  type SourceFactory,
+  type SourceSession,
+} from "../core/source.ts";
+import { OversizeError, type Sink } from "../core/sink.ts";
 import { Pipeline } from "./pipeline.ts";
 import { Status } from "./status.ts";
 
 export interface ServiceOptions {
   factory: SourceFactory;
-  sink: EtcdSink;
+  sink: Sink;
   log: Log;
   signal: AbortSignal;
   status?: Status;
@@ -98,118 +103,148 @@ export async function runService(o: ServiceOptions): Promise<void> {
   status.phase = "stopped";
 }
 
-async function runOnce(o: ServiceOptions, status: Status, streaming: () => void): Promise<void> {
-  const { factory, sink, log } = o;
-  // One attempt's work stops when the service stops or any part of it fails. While
-  // streaming, a stop first drains (see below); before that there is nothing to keep.
-  const attempt = new AbortController();
-  let drain: (() => void) | undefined;
-  const stop = () => (drain ? drain() : attempt.abort());
-  o.signal.addEventListener("abort", stop, { once: true });
-  const session = await factory.connect(attempt.signal);
-  try {
-    const state = await sink.readState();
-    const plan = await session.plan(state);
-    let position: Position;
-    let dumpRevision: number;
-    const stateAt = (p: Position): SavedState => ({
-      driver: session.driver,
-      source: session.identity,
-      position: p,
-      dumpRevision,
-      updatedAt: new Date().toISOString(),
-      tables: session.tables(),
-    });
-    if (plan.mode === "dump") {
-      status.phase = "dump";
-      status.beginDump();
-      if (plan.warn) log.warn("dump starting", { reason: plan.reason });
-      else log.info("dump starting", { reason: plan.reason });
-      dumpRevision = await sink.startDump();
-      let result;
-      try {
-        result = await session.dump(async (batch: ChangeBatch) => {
-          await sink.writeDump(batch);
-          for (const c of batch.changes) if (c.op === "put") status.dumped(c.table);
-        }, attempt.signal);
-      } catch (e) {
-        await sink.settleDump().catch(() => {});
-        throw e;
-      }
-      await sink.settleDump();
-      if (attempt.signal.aborted) return;
-      const swept = await sink.sweep(result.tables, dumpRevision, result.owns);
-      position = result.position;
-      await sink.writeState(stateAt(position));
-      session.confirm(position);
-      status.position = position;
-      log.info("dump done", { tables: result.tables.length, swept, position: fmtPos(position) });
-      if (!result.tables.length) {
-        log.warn("no table is replicated: check --tables and --exclude (and primary keys)");
-      }
-    } else {
-      position = plan.position;
-      dumpRevision = state?.dumpRevision ?? 0;
-      log.info("resuming", { position: fmtPos(position) });
-    }
+/** One connected attempt: the plan, a dump when it says so, then the stream. */
+interface Attempt {
+  o: ServiceOptions;
+  status: Status;
+  session: SourceSession;
+  /** Ends this attempt's work (a failure anywhere, or a stop before streaming). */
+  abort: AbortController;
+  /** While streaming, a stop drains first (see `follow`). */
+  drain?: () => void;
+  dumpRevision: number;
+}
 
-    if (attempt.signal.aborted) return;
-    status.resetBacklog();
-    status.phase = "sync";
-    streaming();
-    const pipeline = new Pipeline(sink, stateAt, {
-      onCommitted(p, batches) {
-        session.confirm(p);
-        status.backlog = pipeline.backlog;
-        status.position = p;
-        status.transactionsApplied(batches.filter((b) => b.commit?.time).length);
-        for (const b of batches) {
-          // A commit without a time only moves the position (an idle source's heartbeat):
-          // it is no transaction, and taking it for one made an idle sync look lagging.
-          if (b.commit?.time) {
-            status.transactions++;
-            status.lastCommitTime = b.commit.time;
-            status.lastApplied = new Date();
-          }
-          for (const c of b.changes) status.count(status.changes, `${c.table}\t${c.op}`);
-        }
-      },
-    });
-    const applying = pipeline.run().catch((e) => {
-      attempt.abort();
-      throw e;
-    });
-    // Awaited only once the stream has ended; until then a sink failure (etcd down) must
-    // not count as an unhandled rejection, which would end the process instead of a retry.
-    applying.catch(() => {});
-    // A stop takes nothing new from the source, lets the pipeline commit what it holds
-    // (each commit confirmed while the replication connection is still open), and only
-    // then ends the stream, so the source learns the last committed position. What is
-    // dropped was never applied nor confirmed: the next run reads it again.
-    let draining = false;
-    drain = () => {
-      draining = true;
-      pipeline.close();
-      applying.then(() => attempt.abort(), () => attempt.abort());
-    };
-    let streamError: unknown;
-    try {
-      await session.stream(position, async (batch) => {
-        if (draining) return;
-        status.backlog += batch.changes.length;
-        if (batch.commit?.time) status.transactionRead(batch.commit.time);
-        await pipeline.push(batch);
-      }, attempt.signal);
-    } catch (e) {
-      streamError = e;
+async function runOnce(o: ServiceOptions, status: Status, streaming: () => void): Promise<void> {
+  const abort = new AbortController();
+  let a: Attempt | undefined;
+  const stop = () => (a?.drain ? a.drain() : abort.abort());
+  o.signal.addEventListener("abort", stop, { once: true });
+  let session: SourceSession | undefined;
+  try {
+    session = await o.factory.connect(abort.signal);
+    a = { o, status, session, abort, dumpRevision: 0 };
+    const state = await o.sink.readState();
+    const plan = await session.plan(state);
+    let position: Position | undefined;
+    if (plan.mode === "dump") position = await dump(a, plan.reason, plan.warn);
+    else {
+      position = plan.position;
+      a.dumpRevision = state?.dumpRevision ?? 0;
+      o.log.info("resuming", { position: fmtPos(position) });
     }
-    // Finish what was read (unless etcd itself failed), so the last position is confirmed.
-    pipeline.close();
-    await applying;
-    if (streamError && !o.signal.aborted) throw streamError;
+    if (position === undefined || a.abort.signal.aborted) return;
+    streaming();
+    await follow(a, position);
   } finally {
     o.signal.removeEventListener("abort", stop);
-    await session.close().catch(() => {});
+    await session?.close().catch(() => {});
+  }
+}
+
+/** What the state key records at `p`, with the session's table definitions. */
+function stateAt(a: Attempt, p: Position): SavedState {
+  return {
+    driver: a.session.driver,
+    source: a.session.identity,
+    position: p,
+    dumpRevision: a.dumpRevision,
+    updatedAt: new Date().toISOString(),
+    tables: a.session.tables(),
+  };
+}
+
+/** A full dump, its sweep and its state; the position to stream from (none if stopped). */
+async function dump(a: Attempt, reason: string, warn?: boolean): Promise<Position | undefined> {
+  const { sink, log } = a.o;
+  a.status.phase = "dump";
+  a.status.beginDump();
+  if (warn) log.warn("dump starting", { reason });
+  else log.info("dump starting", { reason });
+  a.dumpRevision = await sink.startDump();
+  let result;
+  try {
+    result = await a.session.dump(async (batch: ChangeBatch) => {
+      await sink.writeDump(batch);
+      for (const c of batch.changes) if (c.op === "put") a.status.dumped(c.table);
+    }, a.abort.signal);
+  } catch (e) {
+    await sink.settleDump().catch(() => {});
+    throw e;
+  }
+  await sink.settleDump();
+  if (a.abort.signal.aborted) return undefined;
+  const swept = await sink.sweep(result.tables, a.dumpRevision, result.owns);
+  const position = result.position;
+  await sink.writeState(stateAt(a, position));
+  a.session.confirm(position);
+  a.status.position = position;
+  log.info("dump done", { tables: result.tables.length, swept, position: fmtPos(position) });
+  if (!result.tables.length) {
+    log.warn("no table is replicated: check --tables and --exclude (and primary keys)");
+  }
+  return position;
+}
+
+/** Stream from `position` through the pipeline until the attempt ends. */
+async function follow(a: Attempt, position: Position): Promise<void> {
+  const { status, session } = a;
+  status.resetBacklog();
+  status.phase = "sync";
+  const pipeline = new Pipeline(a.o.sink, (p) => stateAt(a, p), {
+    onCommitted(p, batches) {
+      session.confirm(p);
+      status.backlog = pipeline.backlog;
+      status.position = p;
+      committed(status, batches);
+    },
+  });
+  const applying = pipeline.run().catch((e) => {
+    a.abort.abort();
+    throw e;
+  });
+  // Awaited only once the stream has ended; until then a sink failure (etcd down) must
+  // not count as an unhandled rejection, which would end the process instead of a retry.
+  applying.catch(() => {});
+  // A stop takes nothing new from the source, lets the pipeline commit what it holds
+  // (each commit confirmed while the replication connection is still open), and only
+  // then ends the stream, so the source learns the last committed position. What is
+  // dropped was never applied nor confirmed: the next run reads it again.
+  let draining = false;
+  a.drain = () => {
+    draining = true;
+    pipeline.close();
+    applying.then(() => a.abort.abort(), () => a.abort.abort());
+  };
+  let streamError: unknown;
+  try {
+    await session.stream(position, async (batch) => {
+      if (draining) return;
+      status.backlog += batch.changes.length;
+      if (batch.commit?.time) status.transactionRead(batch.commit.time);
+      await pipeline.push(batch);
+    }, a.abort.signal);
+  } catch (e) {
+    streamError = e;
+  }
+  // Finish what was read (unless etcd itself failed), so the last position is confirmed.
+  pipeline.close();
+  await applying;
+  if (streamError && !a.o.signal.aborted) throw streamError;
+}
+
+/** Count what the sink committed. */
+function committed(status: Status, batches: readonly ChangeBatch[]): void {
+  status.transactionsApplied(batches.filter((b) => b.commit?.time).length);
+  for (const b of batches) {
+    // A commit without a time only moves the position (an idle source's heartbeat):
+    // it is no transaction, and taking it for one made an idle sync look lagging.
+    if (b.commit?.time) {
+      status.transactions++;
+      status.lastCommitTime = b.commit.time;
+      status.lastApplied = new Date();
+    }
+    for (const c of b.changes) status.count(status.changes, `${c.table}\t${c.op}`);
   }
 }
 
