@@ -26,10 +26,16 @@ interface Sample {
   value: number;
 }
 
-/** The Prometheus text format's samples (enough of it for our own output). */
+/**
+ * The Prometheus text format's samples (enough of it for our own output); each `# TYPE`
+ * line as a sample named `# TYPE` with the family in its labels (a family declared with no
+ * series yet).
+ */
 function parseMetrics(text: string): Sample[] {
   const out: Sample[] = [];
   for (const line of text.split("\n")) {
+    const type = /^# TYPE (\S+) (\S+)$/.exec(line);
+    if (type) out.push({ name: "# TYPE", labels: { family: type[1], type: type[2] }, value: 0 });
     if (!line || line.startsWith("#")) continue;
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
     assert(m, `not a sample line: ${line}`);
@@ -40,13 +46,27 @@ function parseMetrics(text: string): Sample[] {
   return out;
 }
 
-/** The value of one series (0 when absent: a counter nobody touched yet). */
-function val(s: Sample[], name: string, labels: Record<string, string> = {}): number {
-  const hit = s.find((x) =>
+function find(s: Sample[], name: string, labels: Record<string, string>): Sample | undefined {
+  return s.find((x) =>
     x.name === name && Object.entries(labels).every(([k, v]) => x.labels[k] === v) &&
     Object.keys(x.labels).length === Object.keys(labels).length
   );
-  return hit?.value ?? 0;
+}
+
+/** The value of one series; a series that is not exported fails (it does not read as 0). */
+function val(s: Sample[], name: string, labels: Record<string, string> = {}): number {
+  const hit = find(s, name, labels);
+  assert(hit, `no series ${name}${JSON.stringify(labels)} in /metrics`);
+  return hit.value;
+}
+
+/**
+ * One label set of a labelled counter: 0 when that label set was never counted, but the
+ * counter itself must be declared (its `# TYPE` line).
+ */
+function count(s: Sample[], name: string, labels: Record<string, string>): number {
+  assert(find(s, "# TYPE", { family: name, type: "counter" }), `no counter ${name} in /metrics`);
+  return find(s, name, labels)?.value ?? 0;
 }
 
 function sum(s: Sample[], name: string): number {
@@ -74,16 +94,28 @@ function client(port: number) {
   };
 }
 
-/** Records every distinct `/readyz` answer until stopped (to see the short phases). */
+/**
+ * Records every distinct `/readyz` answer until stopped (to see the short phases). Only a
+ * refused or dropped connection is skipped (not listening yet, or restarting): a malformed
+ * answer fails `stop()`.
+ */
 function watchReady(port: number) {
   const seen = new Set<string>();
   let on = true;
   const done = (async () => {
     while (on) {
+      let r: Response | undefined;
+      let body: { ready: boolean; reason: string } | undefined;
       try {
-        const r = await client(port).ready();
-        seen.add(`${r.status} ${r.reason}`);
-      } catch { /* not listening yet, or restarting */ }
+        r = await fetch(`http://127.0.0.1:${port}/readyz`);
+        body = await r.json();
+      } catch (e) {
+        if (!(e instanceof TypeError)) throw e; // fetch's connection errors
+      }
+      if (r && body) {
+        assertEquals(body.ready, r.status === 200, JSON.stringify(body));
+        seen.add(`${r.status} ${body.reason}`);
+      }
       await new Promise((r) => setTimeout(r, 50));
     }
   })();
@@ -288,10 +320,12 @@ test("pgx: /metrics and /readyz of a running sync", opts, async () => {
     let s2 = await quietSnapshot(port, etcd.endpoint);
     const d = (name: string, labels: Record<string, string> = {}) =>
       val(s2.m, name, labels) - val(s1.m, name, labels);
-    assertEquals(d("sync_changes_total", { table: "a", op: "put" }), 15);
-    assertEquals(d("sync_changes_total", { table: "a", op: "delete" }), 0);
-    assertEquals(d("sync_changes_total", { table: "b", op: "delete" }), 3);
-    assertEquals(d("sync_changes_total", { table: "b", op: "put" }), 3);
+    const dc = (labels: Record<string, string>) =>
+      count(s2.m, "sync_changes_total", labels) - count(s1.m, "sync_changes_total", labels);
+    assertEquals(dc({ table: "a", op: "put" }), 15);
+    assertEquals(dc({ table: "a", op: "delete" }), 0);
+    assertEquals(dc({ table: "b", op: "delete" }), 3);
+    assertEquals(dc({ table: "b", op: "put" }), 3);
     assertEquals(d("sync_transactions_total"), 4, "source transactions");
     // Each etcd transaction sync committed moved etcd's revision by exactly one.
     assertEquals(d("sync_etcd_txns_total"), s2.revision - s1.revision, "etcd txns vs revision");
@@ -440,9 +474,11 @@ test("mysql: /metrics and /readyz of a running sync", opts, async () => {
     let s2 = await quietSnapshot(port, etcd.endpoint);
     const d = (name: string, labels: Record<string, string> = {}) =>
       val(s2.m, name, labels) - val(s1.m, name, labels);
-    assertEquals(d("sync_changes_total", { table: "a", op: "put" }), 15);
-    assertEquals(d("sync_changes_total", { table: "b", op: "delete" }), 3);
-    assertEquals(d("sync_changes_total", { table: "b", op: "put" }), 3);
+    const dc = (labels: Record<string, string>) =>
+      count(s2.m, "sync_changes_total", labels) - count(s1.m, "sync_changes_total", labels);
+    assertEquals(dc({ table: "a", op: "put" }), 15);
+    assertEquals(dc({ table: "b", op: "delete" }), 3);
+    assertEquals(dc({ table: "b", op: "put" }), 3);
     assertEquals(d("sync_transactions_total"), 4, "source transactions");
     assertEquals(d("sync_etcd_txns_total"), s2.revision - s1.revision, "etcd txns vs revision");
 
