@@ -1,8 +1,9 @@
 /**
- * etcd write throughput: etcd's own ceiling (the `etcd3` gRPC client, max-size
- * transactions of 128 puts, serial, 4 and 8 in parallel) and sync's sink (either transport)
- * writing the same keys and values in-process, as a dump and as a stream. Every etcd figure
- * of sync is reported as a fraction of the ceiling measured in the same run.
+ * etcd write throughput: the `etcd3` gRPC client writing max-size transactions of 128 puts,
+ * serial, then 4, 8 and 32 in parallel (32: many requests in flight at once, as the clients
+ * of `etcdctl check perf` keep them), and sync's sink (either transport) writing the same
+ * keys and values in-process, as a dump and as a stream. The ceiling is the best of all of
+ * these (report.ts), and every etcd figure of sync is reported against it.
  */
 import { Etcd3 } from "etcd3";
 import { EtcdClient, type EtcdTransportKind } from "../../src/etcd/client.ts";
@@ -15,13 +16,16 @@ import { PAYLOAD, rowValue, timed } from "./lib.ts";
 export const OPS = 128;
 
 export interface Ceiling {
+  /** 1 in flight: what streaming can keep in flight (source order, the state key). */
   serial: number;
   /** 4 in flight: what sync's dump keeps in flight. */
   parallel4: number;
   parallel8: number;
+  /** 32 in flight: a load-test client's concurrency. */
+  parallel32: number;
 }
 
-/** keys/s of `n` puts in transactions of 128 through etcd3 (gRPC): 1 in flight, then 4, then 8. */
+/** keys/s of `n` puts in transactions of 128 through etcd3 (gRPC): 1 in flight, then 4, 8, 32. */
 export async function etcdCeiling(endpoint: string, n: number, tag: string): Promise<Ceiling> {
   const grpc = new Etcd3({ hosts: endpoint });
   const enc = new TextEncoder();
@@ -53,9 +57,10 @@ export async function etcdCeiling(endpoint: string, n: number, tag: string): Pro
       });
     const s4 = await parallel(4);
     const s8 = await parallel(8);
+    const s32 = await parallel(32);
     // Leave etcd as small as it was for what follows.
-    for (const k of [1, 4, 8]) await grpc.delete().prefix(`/ceil${k}${tag}`);
-    return { serial: n / s1, parallel4: n / s4, parallel8: n / s8 };
+    for (const k of [1, 4, 8, 32]) await grpc.delete().prefix(`/ceil${k}${tag}`);
+    return { serial: n / s1, parallel4: n / s4, parallel8: n / s8, parallel32: n / s32 };
   } finally {
     grpc.close();
   }

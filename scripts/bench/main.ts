@@ -1,5 +1,6 @@
 /**
- * `deno task bench` (`deno task bench --scale=0.1` for a quick run): the six benchmarks of
+ * `deno task bench` (`deno task bench --scale=0.1` for a quick run, `--out=FILE` to write
+ * the report elsewhere than BENCHMARKS.md): the six benchmarks of
  * issue 7 on servers started here, each with absolute figures and ratios against a baseline
  * measured in the same run (the machine is shared, so only same-run ratios compare), written
  * to BENCHMARKS.md with the date, the machine and a verdict next to every target. A
@@ -154,7 +155,11 @@ try {
 r.minutes = (performance.now() - started) / 60_000;
 const text = render(r).join("\n") + "\n";
 console.log(text);
-const file = new URL("../../BENCHMARKS.md", import.meta.url);
+// `--out=FILE`: a trial run can write its report elsewhere than BENCHMARKS.md.
+const out = Deno.args.find((a) => a.startsWith("--out="))?.slice("--out=".length);
+const file = out
+  ? new URL(out, `file://${Deno.cwd()}/`)
+  : new URL("../../BENCHMARKS.md", import.meta.url);
 await Deno.writeTextFile(file, text);
 // The tables aligned as `deno fmt` would, so the file stays fmt-clean.
 await new Deno.Command(Deno.execPath(), { args: ["fmt", "-q", file.pathname] }).output();

@@ -1,10 +1,10 @@
 /** BENCHMARKS.md from the results of one run: a table per benchmark, a verdict per target. */
 import type { Ceiling, SinkRates } from "./etcd.ts";
-import { OPS } from "./etcd.ts";
 import type { PgDecodeResult } from "./pg_decode.ts";
 import type { MysqlDecodeResult } from "./mysql_decode.ts";
 import type { DumpResult, StreamResult } from "./sync_e2e.ts";
-import { int, pct, ratio, rowValue, SCALE, table } from "./lib.ts";
+import { int, pct, ratio, SCALE, table } from "./lib.ts";
+import { ceilingSection, dumpSection, streamSection } from "./report_etcd.ts";
 
 export interface Results {
   sizes: {
@@ -29,8 +29,8 @@ export interface Results {
   minutes?: number;
 }
 
-const verdict = (ok: boolean, gap: string) => (ok ? "**met**" : `**not met**: ${gap}`);
-const cores = (x: number) => `${x.toFixed(2)} cores`;
+export const verdict = (ok: boolean, gap: string) => (ok ? "**met**" : `**not met**: ${gap}`);
+export const cores = (x: number) => `${x.toFixed(2)} cores`;
 /** Whether RSS stayed level over a phase (first tenth → last tenth), in words. */
 const level = (what: string, first: number, last: number) =>
   last <= first * 1.15
@@ -40,24 +40,30 @@ const level = (what: string, first: number, last: number) =>
     : `${what} grows (${first.toFixed(0)} → ${last.toFixed(0)} MB) over the phase, which ` +
       "includes the V8 heap growing from its start-up size to its working size; whether " +
       "anything holds data in proportion to the rows was not isolated. ";
-const ms = (x: number | undefined) => (x === undefined ? "n/a" : x.toFixed(1));
+export const ms = (x: number | undefined) => (x === undefined ? "n/a" : x.toFixed(1));
 
 export function render(r: Results): string[] {
-  const { sizes } = r;
-  const missing = (what: keyof Results["errors"]) => [
-    `Not measured in this run: ${r.errors[what] ?? "an earlier step failed"}.`,
-    "",
+  return [
+    ...header(r),
+    ...ceilingSection(r),
+    ...pgSection(r),
+    ...mysqlSection(r),
+    ...dumpSection(r),
+    ...streamSection(r),
+    ...memorySection(r),
   ];
-  const ceil = r.ceilFirst || r.ceilLast
-    ? {
-      serial: Math.max(r.ceilFirst?.serial ?? 0, r.ceilLast?.serial ?? 0),
-      parallel4: Math.max(r.ceilFirst?.parallel4 ?? 0, r.ceilLast?.parallel4 ?? 0),
-      parallel8: Math.max(r.ceilFirst?.parallel8 ?? 0, r.ceilLast?.parallel8 ?? 0),
-    }
-    : undefined;
+}
+
+/** "Not measured" for a benchmark that failed, with its one-line reason. */
+export function missing(r: Results, what: keyof Results["errors"]): string[] {
+  return [`Not measured in this run: ${r.errors[what] ?? "an earlier step failed"}.`, ""];
+}
+
+function header(r: Results): string[] {
+  const { sizes } = r;
   const mem = Deno.systemMemoryInfo();
   const cpuModel = Deno.readTextFileSync("/proc/cpuinfo").match(/^model name\s*:\s*(.*)$/m)?.[1];
-  const out: string[] = [
+  return [
     "# Benchmarks",
     "",
     `${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC; ` +
@@ -75,57 +81,11 @@ export function render(r: Results): string[] {
     "VM's disk etcd alone had a p99 write latency of 104 ms at 1,000 writes/s).",
     "",
     ...r.notes.flatMap((n) => [`Note: ${n}`, ""]),
-    "## 1. etcd ceiling",
-    "",
-    `The most keys/s etcd takes from the \`etcd3\` package (gRPC), transactions of ${OPS} puts ` +
-    `(etcd's --max-txn-ops, and sync's --etcd-max-txn-ops), ${int(sizes.ceilKeys)} keys, ` +
-    `${rowValue(1).length} B values (the benchmark row), measured first and again last; the ` +
-    "higher figure is the ceiling every etcd figure below is a fraction of. Below them, sync's " +
-    `sink alone (no source, in-process), ${int(sizes.sinkKeys)} keys, through each of its ` +
-    "transports: its own gRPC client (the default, chosen by this table) and etcd's JSON " +
-    "gateway. Each section of this run starts on a fresh, empty etcd.",
-    "",
   ];
-  if (ceil && r.sink) {
-    const f = r.ceilFirst, l = r.ceilLast;
-    out.push(
-      ...table(["writer", "keys/s (first)", "keys/s (last)", "vs serial ceiling"], [
-        ["etcd3 gRPC, serial", int(f?.serial ?? NaN), int(l?.serial ?? NaN), ratio(1)],
-        [
-          "etcd3 gRPC, 4 in parallel",
-          int(f?.parallel4 ?? NaN),
-          int(l?.parallel4 ?? NaN),
-          ratio(ceil.parallel4 / ceil.serial),
-        ],
-        [
-          "etcd3 gRPC, 8 in parallel",
-          int(f?.parallel8 ?? NaN),
-          int(l?.parallel8 ?? NaN),
-          ratio(ceil.parallel8 / ceil.serial),
-        ],
-        ...([["grpc", r.sink], ["gateway", r.sinkGateway]] as const).flatMap(([via, x]) =>
-          x
-            ? [
-              [
-                `sync's sink (${via}), dump batches, 8 writers`,
-                int(x.dump8),
-                "",
-                ratio(x.dump8 / ceil.serial),
-              ],
-              [
-                `sync's sink (${via}), stream batches, 1 in flight`,
-                int(x.stream1),
-                "",
-                ratio(x.stream1 / ceil.serial),
-              ],
-            ]
-            : []
-        ),
-      ]),
-      "",
-    );
-  } else out.push(...missing("ceiling"));
+}
 
+function pgSection(r: Results): string[] {
+  const out: string[] = [];
   out.push("## 2. PostgreSQL decode", "");
   const pg = r.pg;
   if (pg) {
@@ -178,8 +138,13 @@ export function render(r: Results): string[] {
       }.`,
       "",
     );
-  } else out.push(...missing("pg"));
+  } else out.push(...missing(r, "pg"));
 
+  return out;
+}
+
+function mysqlSection(r: Results): string[] {
+  const out: string[] = [];
   out.push("## 3. MySQL decode", "");
   const my = r.mysql;
   if (my) {
@@ -231,134 +196,16 @@ export function render(r: Results): string[] {
       }.`,
       "",
     );
-  } else out.push(...missing("mysql"));
+  } else out.push(...missing(r, "mysql"));
 
-  const bound = (p: { syncCpu: number; etcdCpu: number }) =>
-    `sync used ${cores(p.syncCpu)} and etcd ${cores(p.etcdCpu)} of the 2 cores, which ` +
-    "PostgreSQL (the source) shares; the ceiling runs without a source" +
-    (r.sink && ceil
-      ? ` (sync's sink alone, no source, in-process: ${
-        pct(r.sink.dump8 / ceil.parallel8)
-      } of the 8-parallel ceiling with 8 writers, ${
-        pct(r.sink.stream1 / ceil.serial)
-      } of the serial ceiling with one transaction in flight)`
-      : "");
-  /** Why streaming stays below the ceiling even when neither process fills a core. */
-  const streamGap = "Streaming keeps one transaction in flight: each carries the state key, " +
-    "and etcd does not promise to apply concurrent requests in the order sent. So sync's " +
-    "share of a transaction (reading, decoding, building and encoding it) and etcd's " +
-    "(applying it) take turns instead of overlapping";
+  return out;
+}
 
-  out.push("## 4. Dump", "");
-  const dump = r.dump;
-  if (dump && ceil) {
-    // The dump keeps 4 transactions in flight: the ceiling at the same concurrency is its bar.
-    const frac = dump.perSec / ceil.parallel4;
-    out.push(
-      `sync as its own process dumping the ${int(sizes.rows)}-row PostgreSQL table (the one ` +
-        "decoded above) into an etcd that holds no keys of it, from `dump starting` to " +
-        "`dump done` in its log (the sweep included), every key then counted. The dump keeps " +
-        "4 transactions in flight. CPU per wall second from /proc.",
-      "",
-      ...table([
-        "",
-        "rows/s",
-        "of ceiling (serial)",
-        "of ceiling (4 parallel)",
-        "of ceiling (8 parallel)",
-        "sync CPU",
-        "etcd CPU",
-      ], [[
-        "dump",
-        int(dump.perSec),
-        pct(dump.perSec / ceil.serial),
-        pct(frac),
-        pct(dump.perSec / ceil.parallel8),
-        cores(dump.syncCpu),
-        cores(dump.etcdCpu),
-      ]]),
-      "",
-      `Target ≥85% of the etcd ceiling (same ${OPS}-op transactions, the same 4 in flight): ` +
-        `${verdict(frac >= 0.85, `${pct(frac)}; ${bound(dump)}`)}.`,
-      "",
-    );
-  } else out.push(...missing("dump"));
-
-  out.push("## 5. Streaming end to end", "");
-  const st = r.stream;
-  if (st && ceil) {
-    const frac = st.sustained.perSec / ceil.serial;
-    const lat = st.latency, base = st.etcdLatency, gw = st.gatewayLatency;
-    out.push(
-      `sync as its own process streaming from PostgreSQL: ${int(st.sustained.changes)} ` +
-        `inserts in transactions of 10 (the server committed them in ` +
-        `${st.sustained.sourceSeconds.toFixed(1)} s), timed from the first commit until the ` +
-        `last row is in etcd; one ${int(st.bigTxn.rows)}-row transaction likewise. Latency: ` +
-        `${int(lat.samples)} single-row transactions at ${int(lat.txPerSec)} tx/s (after a ` +
-        "first second left out), from the commit's acknowledgement (synchronous_commit on for " +
-        "these sessions) to the key's PUT arriving on an etcd watch (`etcd3`) in the benchmark " +
-        "process. Baselines at the same rate: a one-put etcd write through gRPC (`etcd3`) and " +
-        "through the JSON gateway, from sending it to the watch event.",
-      "",
-      ...table(["", "changes/s", "of ceiling (serial)", "sync CPU", "etcd CPU"], [[
-        "sustained",
-        int(st.sustained.perSec),
-        pct(frac),
-        cores(st.sustained.syncCpu),
-        cores(st.sustained.etcdCpu),
-      ], [
-        `one ${int(st.bigTxn.rows)}-row transaction`,
-        int(st.bigTxn.perSec),
-        pct(st.bigTxn.perSec / ceil.serial),
-        cores(st.bigTxn.syncCpu),
-        cores(st.bigTxn.etcdCpu),
-      ]]),
-      "",
-      ...table([
-        "latency at 1,000 tx/s, ms",
-        "sync: commit → watch",
-        "etcd gRPC put → watch",
-        "etcd gateway txn → watch",
-        "sync vs gRPC put",
-      ], [
-        ["p50", ms(lat.p50), ms(base?.p50), ms(gw?.p50), ratio(lat.p50 / (base?.p50 ?? NaN))],
-        ["p99", ms(lat.p99), ms(base?.p99), ms(gw?.p99), ratio(lat.p99 / (base?.p99 ?? NaN))],
-        ["max", ms(lat.max), ms(base?.max), ms(gw?.max), ""],
-      ]),
-      "",
-      `Target ≥85% of the etcd ceiling: ${
-        verdict(frac >= 0.85, `${pct(frac)}; ${bound(st.sustained)}. ${streamGap}`)
-      }.`,
-      "",
-      `Target p50 ≤5 ms, p99 ≤25 ms at 1,000 tx/s: p50 ${
-        verdict(lat.p50 <= 5, `${ms(lat.p50)} ms`)
-      }; p99 ${
-        verdict(
-          lat.p99 <= 25,
-          `${ms(lat.p99)} ms` +
-            (base && base.p99 >= lat.p99
-              ? `. etcd alone, at the same rate on the same server, has a longer tail (p99 ` +
-                `${ms(base.p99)} ms through gRPC, ${ms(gw?.p99)} ms through the gateway): the ` +
-                "tail is etcd's own stalls on this shared 2-core machine"
-              : ""),
-        )
-      }. All figures: ${
-        verdict(
-          lat.p50 <= 5 && lat.p99 <= 25,
-          `p50 ${ms(lat.p50)} ms, p99 ${ms(lat.p99)} ms. Measured: one etcd write alone takes ` +
-            `${ms(base?.p50)} ms (p50; p99 ${ms(base?.p99)}) through gRPC and ${ms(gw?.p50)} ms ` +
-            `(p99 ${ms(gw?.p99)}) through the gateway on this machine at this rate, so sync's ` +
-            "own share (PostgreSQL's walsender, decode, queueing behind the one etcd " +
-            `transaction in flight) is about ${
-              base ? ms(Math.max(0, lat.p50 - base.p50)) : "n/a"
-            } ms at p50`,
-        )
-      }.`,
-      "",
-    );
-  } else out.push(...missing("stream"));
-
+function memorySection(r: Results): string[] {
+  const out: string[] = [];
   out.push("## 6. Memory", "");
+  const { sizes } = r;
+  const dump = r.dump, st = r.stream;
   if (dump && st) {
     out.push(
       "Peak resident memory (VmHWM, /proc/<pid>/status) of the sync process; the baseline is " +
@@ -410,6 +257,6 @@ export function render(r: Results): string[] {
         "crash, so it is not set.",
       "",
     );
-  } else out.push(...missing(dump ? "stream" : "dump"));
+  } else out.push(...missing(r, dump ? "stream" : "dump"));
   return out;
 }
