@@ -6,20 +6,27 @@
  */
 import type { Position } from "../core/change.ts";
 import { keyTableName, splitKeyTableName } from "../core/keys.ts";
-import {
-  type BatchOutput,
-  type CheckResult,
-  ConfigError,
-  type DumpResult,
-  type SavedState,
-  type SourceFactory,
-  type SourceIdentity,
-  type SourceOptions,
-  type SourceSession,
-  type StartPlan,
+import type {
+  BatchOutput,
+  DumpResult,
+  SavedState,
+  SourceFactory,
+  SourceIdentity,
+  SourceOptions,
+  SourceSession,
+  StartPlan,
 } from "../core/source.ts";
-import { MysqlConn, MysqlConnectionError, MysqlError } from "./conn.ts";
+import { type MysqlConn, MysqlConnectionError } from "./conn.ts";
 import { type MysqlUrl, parseMysqlUrl } from "./url.ts";
+import {
+  configErrorFor,
+  connectTo,
+  requireSettings,
+  serverIdClash,
+  type ServerInfo,
+  serverInfo,
+} from "./connect.ts";
+import { check, inspect } from "./admin.ts";
 import { runMysqldump } from "./dump.ts";
 import { BinlogDecoder, type BinlogEvent, type EventHeader } from "./binlog.ts";
 import { decodeRowsEvent } from "./rows.ts";
@@ -43,101 +50,6 @@ import { schemaForEvent } from "./tablemeta.ts";
 import { ddlTargets } from "./ddl.ts";
 import { ChangeStream, DumpBatches, KeylessWarning } from "../core/stream.ts";
 import type { TableSchema } from "./types.ts";
-
-/** Errors a retry cannot fix, by MySQL error code. */
-function configErrorFor(e: unknown, url: MysqlUrl): unknown {
-  if (!(e instanceof MysqlError)) return e;
-  switch (e.code) {
-    case 1045: // access denied
-    case 1698:
-      return new ConfigError(
-        `${e.message.split("\n")[0]} (check the user and password in --db-url)`,
-      );
-    case 1049: // unknown database
-      return new ConfigError(`${e.message} (fix the database in --db-url)`);
-    case 1227: // missing privilege
-      return new ConfigError(
-        `${e.message} (grant REPLICATION SLAVE, REPLICATION CLIENT, RELOAD and SELECT to ` +
-          `${url.user})`,
-      );
-  }
-  return e;
-}
-
-async function connectTo(url: MysqlUrl): Promise<MysqlConn> {
-  let last: unknown;
-  for (const h of url.hosts) {
-    try {
-      return await MysqlConn.connect({
-        host: h.host,
-        port: h.port,
-        user: url.user,
-        password: url.password,
-        database: url.database || undefined,
-        sslMode: url.sslMode,
-        sslCa: url.sslCa,
-      });
-    } catch (e) {
-      last = configErrorFor(e, url);
-      if (last instanceof ConfigError) throw last;
-    }
-  }
-  throw last;
-}
-
-interface ServerInfo {
-  version: string;
-  mariadb: boolean;
-  serverId: number;
-  uuid: string;
-  logBin: string;
-  format: string;
-  image: string;
-  /** binlog_row_metadata: FULL lets row events carry column names and the key. */
-  rowMetadata: string;
-}
-
-async function serverInfo(c: MysqlConn): Promise<ServerInfo> {
-  const r = await c.query(
-    "SELECT @@version, @@server_id, @@log_bin, @@binlog_format, @@binlog_row_image",
-  );
-  const [version, serverId, logBin, format, image] = r.rows[0].map((v) => v ?? "");
-  const mariadb = /mariadb/i.test(version);
-  let uuid = "";
-  if (!mariadb) uuid = (await c.query("SELECT @@server_uuid")).rows[0][0] ?? "";
-  let rowMetadata = "";
-  try {
-    rowMetadata = (await c.query("SELECT @@binlog_row_metadata")).rows[0][0] ?? "";
-  } catch {
-    rowMetadata = "unsupported"; // MySQL 5.7, MariaDB before 10.5
-  }
-  return {
-    version,
-    mariadb,
-    serverId: Number(serverId),
-    uuid,
-    logBin,
-    format,
-    image,
-    rowMetadata,
-  };
-}
-
-function requireSettings(i: ServerInfo) {
-  if (i.logBin !== "1" && i.logBin.toUpperCase() !== "ON") {
-    throw new ConfigError("the binary log is off: start the server with log_bin (and server_id)");
-  }
-  if (i.format.toUpperCase() !== "ROW") {
-    throw new ConfigError(
-      `binlog_format is ${i.format}: set binlog_format = ROW in the server configuration`,
-    );
-  }
-  if (i.image.toUpperCase() !== "FULL") {
-    throw new ConfigError(
-      `binlog_row_image is ${i.image}: set binlog_row_image = FULL in the server configuration`,
-    );
-  }
-}
 
 /** How the state records a table (design: Position and state). */
 function definitionOf(t: TableSchema): TableDefinition {
@@ -165,6 +77,8 @@ export function createMysqlSource(opts: SourceOptions): SourceFactory {
       const s = new MysqlSession(opts, url);
       try {
         await s.open(signal);
+        const clash = serverIdClash(Number(s.identity.serverId), opts.mysql.serverId);
+        if (clash) throw clash;
       } catch (e) {
         await s.close();
         throw configErrorFor(e, url);
@@ -646,162 +560,6 @@ class MysqlSession implements SourceSession {
     this.#conn?.close();
     return Promise.resolve();
   }
-}
-
-async function check(opts: SourceOptions): Promise<CheckResult[]> {
-  const out: CheckResult[] = [];
-  const url = parseMysqlUrl(opts.url);
-  let c: MysqlConn;
-  try {
-    c = await connectTo(url);
-    out.push({ name: "database reachable", ok: true, detail: `${url.hosts[0].host}` });
-  } catch (e) {
-    out.push({
-      name: "database reachable",
-      ok: false,
-      detail: (e as Error).message.split("\n")[0],
-      fix: "check host, port, user and password in --db-url",
-    });
-    return out;
-  }
-  try {
-    const i = await serverInfo(c);
-    out.push({ name: "server version", ok: true, detail: i.version });
-    const on = i.logBin === "1" || i.logBin.toUpperCase() === "ON";
-    out.push({ name: "log_bin", ok: on, detail: i.logBin, fix: "enable log_bin and server_id" });
-    out.push({
-      name: "binlog_format",
-      ok: i.format.toUpperCase() === "ROW",
-      detail: i.format,
-      fix: "set binlog_format = ROW",
-    });
-    out.push({
-      name: "binlog_row_image",
-      ok: i.image.toUpperCase() === "FULL",
-      detail: i.image,
-      fix: "set binlog_row_image = FULL",
-    });
-    out.push({
-      name: "binlog_row_metadata",
-      ok: i.rowMetadata.toUpperCase() === "FULL",
-      detail: i.rowMetadata,
-      fix: "set binlog_row_metadata = FULL (MariaDB 10.5+, MySQL 8) so DDL can be followed",
-    });
-    out.push({
-      name: "server_id",
-      ok: i.serverId > 0 && i.serverId !== opts.mysql.serverId,
-      detail: `server ${i.serverId}, sync registers as ${opts.mysql.serverId}`,
-      fix: "give the server a non-zero server_id different from --server-id",
-    });
-    let canDump = true;
-    try {
-      const p = await new Deno.Command("mysqldump", { args: ["--version"], stdout: "null" })
-        .output();
-      canDump = p.success;
-    } catch {
-      canDump = false;
-    }
-    out.push({
-      name: "mysqldump present",
-      ok: canDump,
-      detail: canDump ? "yes" : "not found",
-      fix: "install mariadb-client (Debian) or mysql-client",
-    });
-    const grants = (await c.query("SHOW GRANTS")).rows.map((r) => r[0] ?? "");
-    const missing = missingGrants(grants);
-    out.push({
-      name: "replication privilege",
-      ok: missing.length === 0,
-      detail: missing.length ? `missing ${missing.join(", ")}` : "granted",
-      fix: `GRANT ${missing.join(", ")} ON *.* TO '${url.user}'@'<its host>'`,
-    });
-    const onlyDb = !opts.filter.hasIncludes && url.database;
-    const t = await c.query(
-      // KEY_COLUMN_USAGE, as the dump reads keys: MariaDB hides TABLE_CONSTRAINTS rows from
-      // a user with only SELECT.
-      `SELECT t.TABLE_SCHEMA, t.TABLE_NAME, EXISTS(SELECT 1 FROM information_schema.KEY_COLUMN_USAGE k
-         WHERE k.TABLE_SCHEMA = t.TABLE_SCHEMA AND k.TABLE_NAME = t.TABLE_NAME
-           AND k.CONSTRAINT_NAME = 'PRIMARY')
-       FROM information_schema.TABLES t WHERE t.TABLE_TYPE = 'BASE TABLE'${
-        onlyDb ? ` AND t.TABLE_SCHEMA = ${sqlString(url.database)}` : ""
-      } ORDER BY 1, 2`,
-    );
-    const selected = t.rows.filter(([db, name]) =>
-      !SYSTEM_SCHEMAS.includes(db!.toLowerCase()) && opts.filter.matches(db!, name!)
-    );
-    // A table given key columns with --keys is replicated like a keyed one.
-    const noKey = selected.filter(([db, name, pk]) =>
-      pk !== "1" && !opts.keys?.columnsFor(db!, name!)
-    )
-      .map(([db, name]) => `${db}.${name}`);
-    out.push({
-      name: "tables have primary keys",
-      ok: noKey.length === 0,
-      detail: noKey.length
-        ? `not replicated: ${noKey.slice(0, 5).join(", ")}${noKey.length > 5 ? ", ..." : ""}`
-        : `${selected.length} tables selected`,
-      fix: "add a primary key to each table, give it key columns with --keys, or leave it out " +
-        "with --exclude",
-    });
-  } finally {
-    c.close();
-  }
-  return out;
-}
-
-async function inspect(
-  opts: SourceOptions,
-  state: SavedState | null,
-): Promise<Record<string, unknown>> {
-  const c = await connectTo(parseMysqlUrl(opts.url));
-  try {
-    const s = await c.query("SHOW MASTER STATUS");
-    const [file, offset] = s.rows[0] ?? [];
-    const out: Record<string, unknown> = {
-      server_file: file,
-      server_offset: Number(offset),
-      saved_file: state?.position.file ?? null,
-      saved_offset: state?.position.offset ?? null,
-    };
-    // A sync streaming now is registered as a replica with its --server-id.
-    try {
-      const hosts = await c.query("SHOW SLAVE HOSTS");
-      out.replica_registered = hosts.rows.some(([id]) => Number(id) === opts.mysql.serverId);
-    } catch { /* needs a privilege the user may lack: then unknown */ }
-    // Bytes from the saved position to the server's: the rest of our file plus every
-    // later one (SHOW BINARY LOGS lists them in order; the last is the one being written).
-    if (state?.position.file && file) {
-      const logs = (await c.query("SHOW BINARY LOGS")).rows;
-      const i = logs.findIndex(([name]) => name === state.position.file);
-      if (i >= 0) {
-        let bytes = -Number(state.position.offset);
-        for (const [name, size] of logs.slice(i)) {
-          bytes += name === file ? Number(offset) : Number(size);
-          if (name === file) break;
-        }
-        out.lag_bytes = Math.max(0, bytes);
-      }
-    }
-    return out;
-  } finally {
-    c.close();
-  }
-}
-
-/**
- * The privileges sync needs that `SHOW GRANTS` lines do not give (global ones; SELECT may
- * be on a database). MariaDB 10.5+ prints REPLICATION CLIENT as BINLOG MONITOR.
- */
-export function missingGrants(lines: string[]): string[] {
-  const text = lines.join("\n").toUpperCase();
-  const global = lines.filter((l) => / ON \*\.\* /i.test(l)).join("\n").toUpperCase();
-  if (/GRANT ALL PRIVILEGES ON \*\.\* /.test(global)) return [];
-  const missing: string[] = [];
-  if (!/REPLICATION SLAVE|REPLICATION REPLICA/.test(global)) missing.push("REPLICATION SLAVE");
-  if (!/REPLICATION CLIENT|BINLOG MONITOR/.test(global)) missing.push("REPLICATION CLIENT");
-  if (!/\bRELOAD\b/.test(global)) missing.push("RELOAD");
-  if (!/\bSELECT\b|ALL PRIVILEGES/.test(text)) missing.push("SELECT");
-  return missing;
 }
 
 /** The GTID text to resume from ("" when the position has none this server can use). */
