@@ -3,11 +3,20 @@
  * randomized convergence runs. Prints one summary line per driver on stdout (progress on
  * stderr) and exits 1 when a run fails.
  */
-import { cleanupAll, type Fault, FAULTS, faultsFor, torture } from "./torture_lib/run.ts";
+import {
+  cleanupAll,
+  EXTRA_FAULTS,
+  type Fault,
+  FAULTS,
+  faultsFor,
+  torture,
+} from "./torture_lib/run.ts";
 import type { Driver } from "./torture_lib/targets.ts";
 
+const KNOWN: readonly Fault[] = [...FAULTS, ...EXTRA_FAULTS];
 const USAGE = "usage: scripts/torture --driver pgx|mysql|both --duration 2m --seed N " +
-  `[--faults ${FAULTS.join(",")}] [--catchup 4m] [--fault-every 10s]`;
+  `[--faults ${FAULTS.join(",")}] [--catchup 4m] [--fault-every 10s] [--op-timeout 30s] ` +
+  `[--min-rate 1000] (more faults on request: ${EXTRA_FAULTS.join(",")})`;
 
 function fail(msg: string): never {
   console.error(`torture: ${msg}\n${USAGE}`);
@@ -37,7 +46,8 @@ function parseArgs(args: string[]) {
     o[m[1]] = v;
   }
   for (const k of Object.keys(o)) {
-    if (!["driver", "duration", "seed", "faults", "catchup", "fault-every"].includes(k)) {
+    const known = ["driver", "duration", "seed", "faults", "catchup", "fault-every"];
+    if (![...known, "op-timeout", "min-rate"].includes(k)) {
       fail(`unknown option --${k}`);
     }
   }
@@ -47,7 +57,9 @@ function parseArgs(args: string[]) {
   if (!Number.isInteger(seed) || seed < 0) fail(`bad seed ${o.seed}`);
   const faults = (o.faults ?? FAULTS.join(","))
     .split(",").map((f) => f.trim()).filter(Boolean);
-  for (const f of faults) if (!FAULTS.includes(f as Fault)) fail(`unknown fault ${f}`);
+  for (const f of faults) if (!KNOWN.includes(f as Fault)) fail(`unknown fault ${f}`);
+  const minRate = o["min-rate"] === undefined ? undefined : Number(o["min-rate"]);
+  if (minRate !== undefined && !(minRate >= 0)) fail(`bad --min-rate ${o["min-rate"]}`);
   return {
     drivers: (driver === "both" ? ["pgx", "mysql"] : [driver]) as Driver[],
     durationMs: parseDuration(o.duration ?? "2m"),
@@ -55,6 +67,8 @@ function parseArgs(args: string[]) {
     faults: faults as Fault[],
     catchupMs: o.catchup ? parseDuration(o.catchup) : undefined,
     faultEveryMs: o["fault-every"] ? parseDuration(o["fault-every"]) : undefined,
+    opTimeoutMs: o["op-timeout"] ? parseDuration(o["op-timeout"]) : undefined,
+    minChangesPerMin: minRate,
   };
 }
 
@@ -96,6 +110,8 @@ if (import.meta.main) {
       faults: faultsFor(driver, opts.faults),
       catchupMs: opts.catchupMs,
       faultEveryMs: opts.faultEveryMs,
+      opTimeoutMs: opts.opTimeoutMs,
+      minChangesPerMin: opts.minChangesPerMin,
     });
     console.log(r.line);
     if (!r.pass) failed = true;

@@ -1,21 +1,22 @@
 /**
  * sync's etcd under torture: killed and restarted dozens of times in a run, so unlike the
  * test harness's etcd it
- * - listens on ports below the kernel's ephemeral range: while it is down, an outgoing
- *   connection (there are thousands) could otherwise take its port and the restart fail;
+ * - listens on ports below the kernel's ephemeral range, reserved for this process (the
+ *   harness's freePort): while it is down, neither an outgoing connection (there are
+ *   thousands) nor another test's server can take its port and fail the restart;
  * - snapshots often and compacts history, so a restart does not replay minutes of WAL and
  *   a 10-minute run stays far from the space quota (as a production etcd would be set up);
  * - waits long for a restart (a loaded machine); a server that exited or never came up is
  *   killed and started again, a few times.
  */
-import { spawn, type Spawned, tempDir, waitFor } from "../../tests/harness/process.ts";
+import { freePort, spawn, type Spawned, tempDir, waitFor } from "../../tests/harness/process.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface TortureEtcd {
   readonly endpoint: string;
-  /** Stop (SIGKILL when `kill`), keeping the data. */
-  stop(kill?: boolean): Promise<void>;
+  /** Stop (SIGKILL when `kill`), keeping the data; false when it was not running. */
+  stop(kill?: boolean): Promise<boolean>;
   /** Start again on the same ports and data; returns how long it took to serve (ms). */
   restart(): Promise<number>;
   /** Restart it when it does not answer (infrastructure that must stay up); true if it did. */
@@ -23,22 +24,10 @@ export interface TortureEtcd {
   close(): Promise<void>;
 }
 
-/** A free loopback port in [20000, 32000), below the usual ephemeral range 32768–60999. */
-function lowPort(used: number[]): number {
-  for (;;) {
-    const port = 20000 + Math.floor(Math.random() * 12000);
-    if (used.includes(port)) continue;
-    try {
-      Deno.listen({ hostname: "127.0.0.1", port }).close();
-      return port;
-    } catch { /* taken */ }
-  }
-}
-
 export async function startTortureEtcd(name = "torture"): Promise<TortureEtcd> {
   const dir = await tempDir(`${name}-etcd`);
-  const clientPort = lowPort([]);
-  const peerPort = lowPort([clientPort]);
+  const clientPort = freePort();
+  const peerPort = freePort();
   const endpoint = `http://127.0.0.1:${clientPort}`;
   const args = [
     `--name=${name}`,
@@ -57,6 +46,16 @@ export async function startTortureEtcd(name = "torture"): Promise<TortureEtcd> {
   ];
   let proc: Spawned | undefined;
   let exited = false;
+  // Set while a fault or the clean-up stops it: any other exit is reported as it happens.
+  let stopping = false;
+  const halt = async (f: () => Promise<void>) => {
+    stopping = true;
+    try {
+      await f();
+    } finally {
+      stopping = false;
+    }
+  };
   const healthy = () =>
     fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(5000) })
       .then(async (r) => (await r.body?.cancel(), r.ok), () => false);
@@ -66,7 +65,13 @@ export async function startTortureEtcd(name = "torture"): Promise<TortureEtcd> {
     const p = spawn("etcd", { args, env: { ETCD_UNSUPPORTED_ARCH: "" } });
     proc = p;
     exited = false;
-    p.exited.then(() => exited = true);
+    p.exited.then((st) => {
+      if (proc !== p) return; // an earlier attempt's late exit
+      exited = true;
+      if (stopping) return;
+      const tail = p.output().split("\n").slice(-3).join(" | ");
+      console.error(`torture: ${name} etcd exited by itself (${st.signal ?? st.code}): ${tail}`);
+    });
     try {
       await waitFor(
         "etcd to serve",
@@ -78,7 +83,7 @@ export async function startTortureEtcd(name = "torture"): Promise<TortureEtcd> {
         () => p.output(),
       );
     } catch (e) {
-      await p.stop(2_000);
+      await halt(() => p.stop(2_000));
       throw e;
     }
   };
@@ -99,11 +104,15 @@ export async function startTortureEtcd(name = "torture"): Promise<TortureEtcd> {
   return {
     endpoint,
     async stop(kill = false) {
-      if (!proc) return;
-      if (kill) {
-        proc.signal("SIGKILL");
-        await proc.exited;
-      } else await proc.stop();
+      if (!proc || exited) return false;
+      const p = proc;
+      await halt(async () => {
+        if (kill) {
+          p.signal("SIGKILL");
+          await p.exited;
+        } else await p.stop();
+      });
+      return true;
     },
     restart: boot,
     async ensureUp() {
@@ -116,11 +125,12 @@ export async function startTortureEtcd(name = "torture"): Promise<TortureEtcd> {
           await sleep(2000);
         }
       }
-      await proc?.stop(2_000);
+      await halt(async () => await proc?.stop(2_000));
       await boot();
       return true;
     },
     async close() {
+      stopping = true;
       await proc?.stop();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     },

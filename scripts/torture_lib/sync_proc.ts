@@ -4,6 +4,7 @@
  * for is recorded (a defect: sync retries everything a torture run does to it).
  */
 import { PERMISSIONS } from "../../tests/harness/sync.ts";
+import { track } from "../../tests/harness/process.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -39,6 +40,7 @@ export class SyncProc {
       stderr: "piped",
     }).spawn();
     this.#child = child;
+    track(child);
     this.#expectExit = false;
     this.#paused = false;
     const sink = async (s: ReadableStream<Uint8Array>) => {
@@ -47,13 +49,15 @@ export class SyncProc {
     };
     const drained = Promise.all([sink(child.stdout), sink(child.stderr)]);
     this.#exited = child.status.then(async (st) => {
-      await drained;
+      // Reaped: its PID may be reused from now on, so no signal may go to it (a child
+      // of sync holding the log pipes could keep `drained` pending for long).
       if (this.#child === child) this.#child = undefined;
-      if (!this.#expectExit) {
-        const line = `sync exited by itself (code ${st.code}${st.signal ? `, ${st.signal}` : ""})`;
-        this.crashes.push(line);
-        await this.#note(`--- torture: ${line}`);
-      }
+      const line = this.#expectExit
+        ? undefined
+        : `sync exited by itself (code ${st.code}${st.signal ? `, ${st.signal}` : ""})`;
+      if (line) this.crashes.push(line);
+      await Promise.race([drained, new Promise((r) => setTimeout(r, 5_000))]);
+      if (line) await this.#note(`--- torture: ${line}`);
     });
   }
 
