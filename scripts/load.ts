@@ -89,6 +89,22 @@ interface Source {
 }
 
 const PAYLOAD = "x".repeat(80);
+/** Every wait has a deadline: a transaction, a heartbeat, an etcd read. */
+const TXN_DEADLINE_MS = 30_000;
+const POLL_DEADLINE_MS = 5_000;
+
+/** `p`, or a rejection saying `what` timed out once `ms` passed. */
+async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 async function pgSource(): Promise<Source> {
   const pg = await startPostgres({ conf: { max_connections: 50 } });
@@ -109,6 +125,7 @@ async function pgSource(): Promise<Source> {
         database: "postgres",
         max: 1,
         onnotice: () => {},
+        connect_timeout: 10,
       });
       return Promise.resolve({
         exec: async (stmts: string[]) => {
@@ -118,6 +135,7 @@ async function pgSource(): Promise<Source> {
           });
           return n;
         },
+        // Also a connection stuck past its deadline: destroyed, its query failing.
         close: () => sql.end({ timeout: 1 }).catch(() => {}),
       });
     },
@@ -149,30 +167,39 @@ async function mysqlSource(): Promise<Source> {
     password: db.password,
     database: "app",
     timezone: "Z",
+    connectTimeout: 10_000,
   };
   const hb = await mysql.createConnection(opts);
+  hb.on("error", () => {}); // a lost connection fails the next heartbeat instead
   return {
     dbUrl: `${db.url}app`,
     async client() {
       // One round trip per transaction: the statements go as one multi-statement query.
       const c = await mysql.createConnection({ ...opts, multipleStatements: true });
+      c.on("error", () => {});
       return {
         exec: async (stmts) => {
-          const [rs] = await c.query(`BEGIN; ${stmts.join("; ")}; COMMIT`);
+          const sql = `BEGIN; ${stmts.join("; ")}; COMMIT`;
+          const [rs] = await c.query({ sql, timeout: TXN_DEADLINE_MS });
           const list = (Array.isArray(rs) ? rs : [rs]) as { affectedRows?: number }[];
           return list.reduce((n, r) => n + Number(r.affectedRows ?? 0), 0);
         },
-        close: () => c.end().catch(() => {}),
+        close: async () => {
+          // end() waits for the server; a stuck one is destroyed instead.
+          await within(c.end(), 5_000, "closing").catch(() => c.destroy());
+        },
       };
     },
     async heartbeat() {
-      await hb.query(
-        "UPDATE heartbeat SET ms = CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS UNSIGNED) WHERE id = 1",
-      );
+      await hb.query({
+        sql:
+          "UPDATE heartbeat SET ms = CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS UNSIGNED) WHERE id = 1",
+        timeout: POLL_DEADLINE_MS,
+      });
     },
     expected: () => expectedFromMysql(db.query, PREFIX, ["app"], "app"),
     async close() {
-      await hb.end().catch(() => {});
+      await within(hb.end(), 5_000, "closing").catch(() => hb.destroy());
       await db.close();
     },
   };
@@ -301,14 +328,15 @@ async function runOne(driver: Driver, o: ReturnType<typeof parseArgs>): Promise<
   // Heartbeat writer (100 ms) and etcd poller (50 ms), both until the end of the run.
   const beating = (async () => {
     while (running) {
-      await src.heartbeat().catch((e) => errors.push(`heartbeat: ${e.message}`));
+      await within(src.heartbeat(), POLL_DEADLINE_MS, "heartbeat")
+        .catch((e) => errors.push(`heartbeat: ${e.message}`));
       await sleep(100);
     }
   })();
   const polling = (async () => {
     while (running) {
       try {
-        const v = await watcher.get(hbKey).string();
+        const v = await within(watcher.get(hbKey).string(), POLL_DEADLINE_MS, "etcd read");
         if (v) hbMs = Number(JSON.parse(v).ms);
       } catch { /* etcd busy: the next poll tells */ }
       await sleep(50);
@@ -340,7 +368,8 @@ async function runOne(driver: Driver, o: ReturnType<typeof parseArgs>): Promise<
         conn: await src.client(),
       })),
     );
-    const loops = clients.map(async ({ gen, conn }) => {
+    const loops = clients.map(async (client) => {
+      const { gen } = client;
       for (;;) {
         const due = start + ticket++ * interval;
         if (due >= end) return;
@@ -349,12 +378,17 @@ async function runOne(driver: Driver, o: ReturnType<typeof parseArgs>): Promise<
         try {
           // Not `changes += await ...`: that reads `changes` before the await and loses
           // the other clients' additions made meanwhile.
-          const n = await conn.exec(gen.statements());
+          const n = await within(client.conn.exec(gen.statements()), TXN_DEADLINE_MS, "txn");
           changes += n;
           txns++;
         } catch (e) {
           errors.push(`load: ${(e as Error).message}`);
           if (errors.length > 20) throw e;
+          // A connection whose transaction timed out may still be stuck: a fresh one.
+          if (/timed out/.test((e as Error).message)) {
+            await client.conn.close();
+            client.conn = await src.client();
+          }
         }
       }
     });
