@@ -7,6 +7,7 @@
  * product's key encoding or JSON writer cannot hide on both sides of the comparison.
  */
 import { Etcd3 } from "etcd3";
+import { step } from "./steps.ts";
 
 /** One etcd key-value with the revisions etcd keeps for it. */
 export interface EtcdKv {
@@ -346,6 +347,7 @@ export async function assertConverges(
   expected: () => Promise<Map<string, string>>,
   timeoutMs = 60_000,
 ): Promise<void> {
+  step(`waiting for etcd under ${prefix} to equal the database`);
   const deadline = Date.now() + timeoutMs;
   let diff: string | null = "not checked";
   while (Date.now() < deadline) {
