@@ -4,6 +4,7 @@
  * etcd has committed.
  */
 import type { ChangeBatch, Position } from "./change.ts";
+import { splitDbUrl } from "./db_url.ts";
 import type { TableDefinitions } from "./tables.ts";
 
 /** Identity of the source, stored in the state key and compared on resume. */
@@ -134,7 +135,17 @@ export interface CheckResult {
   fix?: string;
 }
 
-/** A URL with its password replaced, for logs and errors. */
+/**
+ * A database URL for logs and errors: scheme, hosts and database, with the user name and
+ * password replaced (split by the drivers' own rules, so an unencoded `/` or `@` in the
+ * password cannot move part of it into what is shown).
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/^([a-z0-9+.-]+:\/\/[^:/@]*:)[^@]*@/i, "$1***@");
+  try {
+    const p = splitDbUrl(url);
+    const auth = p.userinfo === undefined ? "" : "***@";
+    return `${p.scheme}://${auth}${p.hosts}${p.path ? `/${p.path}` : ""}`;
+  } catch {
+    return "(a URL that does not parse)";
+  }
 }

@@ -9,6 +9,8 @@ import { ConfigError } from "../core/source.ts";
 import { EtcdError, EtcdUnavailableError } from "./errors.ts";
 import { GatewayTransport } from "./gateway.ts";
 import { GrpcTransport } from "./grpc.ts";
+import { notEtcd } from "./probe.ts";
+import { NOT_RESOLVED } from "../core/net.ts";
 import type {
   CallOptions,
   EtcdTransport,
@@ -62,6 +64,13 @@ const SERVER_CERT_REJECTED =
   /(invalid peer certificate(?:: \w+)?|unable to verify[\w ]*|self[- ]signed certificate[\w ]*|unable to get (?:local )?issuer[\w ]*)/i;
 const CLIENT_CERT_REJECTED =
   /((?:received )?fatal alert: (?:BadCertificate|CertificateRequired|UnknownCA|CertificateUnknown))/i;
+
+/** A name that does not resolve is said so, with the host (the fix is the name or DNS). */
+function resolveFailure(why: string, endpoint: string): string {
+  if (!NOT_RESOLVED.test(why)) return why;
+  const host = new URL(endpoint).hostname;
+  return `cannot resolve ${host} (${why.replace(host, "").replace(/:\s*$/, "").trim()})`;
+}
 
 /** The smallest key greater than every key starting with `prefix`. */
 export function prefixEnd(prefix: string): string {
@@ -143,6 +152,7 @@ export class EtcdClient {
   /** Run `op` on the current endpoint, failing over to the next on connection errors. */
   async #do<T>(op: (t: EtcdTransport, c: CallOptions) => Promise<T>, timeoutMs?: number) {
     let lastErr: unknown;
+    let lastAt = this.endpoint;
     const n = this.#opts.endpoints.length;
     for (let attempt = 0; attempt < n; attempt++) {
       const wire = this.#wire();
@@ -163,6 +173,7 @@ export class EtcdClient {
         }
         if (e instanceof ConfigError) throw e;
         lastErr = e;
+        lastAt = this.#opts.endpoints[this.#current];
         this.#transports[this.#current]?.close();
         this.#transports[this.#current] = undefined;
         this.#current = (this.#current + 1) % n;
@@ -186,7 +197,27 @@ export class EtcdClient {
           "--etcd-cert and --etcd-key signed by a CA etcd trusts (its --trusted-ca-file)",
       );
     }
-    throw new EtcdUnavailableError(`etcd unreachable at ${at}: ${why}`);
+    // After the TLS rejections: a refused client certificate also ends the connection unanswered.
+    await this.#refuseNotEtcd(timeoutMs);
+    throw new EtcdUnavailableError(`etcd unreachable at ${at}: ${resolveFailure(why, lastAt)}`);
+  }
+
+  /**
+   * No endpoint answered: one that is not etcd at all (a web server, a database port) is a
+   * configuration error, said in one line (exit 2 at first start) instead of being retried
+   * as `Protocol error` or `write EPIPE` for ever.
+   */
+  async #refuseNotEtcd(timeoutMs?: number): Promise<void> {
+    const wait = Math.min(3_000, timeoutMs ?? this.#opts.timeoutMs ?? 30_000);
+    const tls = { ca: this.#opts.caCert, cert: this.#opts.cert, key: this.#opts.key };
+    for (const ep of this.#opts.endpoints) {
+      const why = await notEtcd(ep, tls, wait);
+      if (why) {
+        throw new ConfigError(
+          `etcd endpoint ${ep} is not an etcd server (${why}): fix --etcd-endpoints`,
+        );
+      }
+    }
   }
 
   /**

@@ -103,11 +103,9 @@ export class GatewayTransport implements EtcdTransport {
     try {
       json = text ? JSON.parse(text) : {};
     } catch {
-      throw new EtcdError(
-        `etcd answered ${res.status} with non-JSON: ${text.slice(0, 200)}`,
-        2,
-        res.status,
-      );
+      // Not etcd's gateway (a proxy's error page, another server): no answer from etcd, so
+      // the client fails over and asks whether the endpoint is etcd at all.
+      throw new Error(`HTTP ${res.status} with a body that is not JSON`);
     }
     if (!res.ok || (json.error !== undefined && json.code !== undefined)) {
       const msg = String(json.message ?? json.error ?? `HTTP ${res.status}`);

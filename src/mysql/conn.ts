@@ -3,6 +3,7 @@
  * caching_sha2_password (fast and full authentication), text queries, and the binlog
  * replication commands (COM_REGISTER_SLAVE, COM_BINLOG_DUMP).
  */
+import { connectFailure } from "../core/net.ts";
 import { ConfigError } from "../core/source.ts";
 import * as nodeTls from "node:tls";
 import { Duplex } from "node:stream";
@@ -219,9 +220,7 @@ export class MysqlConn {
     try {
       tcp = await Deno.connect({ hostname: o.host, port: o.port });
     } catch (e) {
-      throw new MysqlConnectionError(
-        `cannot connect to ${o.host}:${o.port}: ${(e as Error).message}`,
-      );
+      throw new MysqlConnectionError(connectFailure(o.host, o.port, e));
     }
     tcp.setNoDelay(true);
     const c = new MysqlConn(tcp);

@@ -1,5 +1,6 @@
 /** mysql:// URLs (`mysql://user:pass@h1:3306,h2:3306/db?ssl-mode=REQUIRED&ssl-ca=/ca.pem`). */
 import { ConfigError } from "../core/source.ts";
+import { decodeUrlPart, splitDbUrl, splitHosts, splitUserinfo } from "../core/db_url.ts";
 
 export type MysqlSslMode = "DISABLED" | "PREFERRED" | "REQUIRED" | "VERIFY_CA" | "VERIFY_IDENTITY";
 const MODES: MysqlSslMode[] = ["DISABLED", "PREFERRED", "REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY"];
@@ -15,33 +16,15 @@ export interface MysqlUrl {
   sslCa?: string;
 }
 
-function decode(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    throw new ConfigError("--db-url has bad percent-encoding");
-  }
-}
-
+/** Parse a mysql:// URL; errors never include the user name or password. */
 export function parseMysqlUrl(url: string): MysqlUrl {
-  const m = /^(mysql|mariadb):\/\/(?:([^@/]*)@)?([^/?#]*)(?:\/([^?#]*))?(?:\?([^#]*))?$/i.exec(url);
-  if (!m) throw new ConfigError("--db-url is not a mysql:// URL");
-  const [, , auth, hostPart, db, query] = m;
-  let user = "root";
-  let password = "";
-  if (auth !== undefined) {
-    const i = auth.indexOf(":");
-    user = decode(i < 0 ? auth : auth.slice(0, i));
-    if (i >= 0) password = decode(auth.slice(i + 1));
+  const parts = splitDbUrl(url);
+  if (parts.scheme !== "mysql" && parts.scheme !== "mariadb") {
+    throw new ConfigError("--db-url is not a mysql:// URL");
   }
-  const hosts = (hostPart || "127.0.0.1").split(",").map((h) => {
-    const hm = /^(\[[^\]]+\]|[^:]*)(?::(\d+))?$/.exec(h);
-    if (!hm || !hm[1]) throw new ConfigError(`--db-url has a bad host "${h}"`);
-    const port = hm[2] ? Number(hm[2]) : 3306;
-    if (!(port > 0 && port < 65536)) throw new ConfigError("--db-url has a bad port");
-    return { host: decode(hm[1].replace(/^\[|\]$/g, "")), port };
-  });
-  const params = new URLSearchParams(query ?? "");
+  const auth = splitUserinfo(parts.userinfo);
+  const hosts = splitHosts(parts.hosts || "127.0.0.1", 3306);
+  const params = new URLSearchParams(parts.query);
   const mode = (params.get("ssl-mode") ?? params.get("sslmode") ?? "PREFERRED").toUpperCase()
     .replace("-", "_") as MysqlSslMode;
   if (!MODES.includes(mode)) {
@@ -49,9 +32,9 @@ export function parseMysqlUrl(url: string): MysqlUrl {
   }
   return {
     hosts,
-    user,
-    password,
-    database: db ? decode(db) : "",
+    user: auth.user ?? "root",
+    password: auth.password ?? "",
+    database: parts.path ? decodeUrlPart(parts.path) : "",
     sslMode: mode,
     sslCa: params.get("ssl-ca") ?? undefined,
   };

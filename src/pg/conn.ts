@@ -3,6 +3,7 @@
  * authentication (trust, cleartext, md5, SCRAM-SHA-256), simple queries streamed row by
  * row, and CopyBoth for streaming replication.
  */
+import { connectFailure } from "../core/net.ts";
 import {
   copyDataMessage,
   cstring,
@@ -134,9 +135,7 @@ export class PgConn {
     try {
       tcp = await Deno.connect({ hostname: o.host, port: o.port });
     } catch (e) {
-      throw new PgConnectionError(
-        `cannot connect to ${o.host}:${o.port}: ${(e as Error).message}`,
-      );
+      throw new PgConnectionError(connectFailure(o.host, o.port, e));
     }
     onTcp(tcp);
     tcp.setNoDelay(true);

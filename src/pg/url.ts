@@ -3,6 +3,7 @@
  * (`postgres://u:p@h1:5432,h2:5433/db?sslmode=require&target_session_attrs=read-write`).
  */
 import { ConfigError } from "../core/source.ts";
+import { decodeUrlPart, splitDbUrl, splitHosts, splitUserinfo } from "../core/db_url.ts";
 
 export type SslMode = "disable" | "allow" | "prefer" | "require" | "verify-ca" | "verify-full";
 const SSL_MODES: SslMode[] = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"];
@@ -21,32 +22,17 @@ export interface PgUrl {
   connectTimeoutMs: number;
 }
 
-/** Parse a postgres:// URL; errors never include the password. */
+/** Parse a postgres:// URL; errors never include the user name or password. */
 export function parsePgUrl(url: string): PgUrl {
-  const m = /^(postgres|postgresql):\/\/(?:([^@/]*)@)?([^/?#]*)(?:\/([^?#]*))?(?:\?([^#]*))?$/i
-    .exec(url);
-  if (!m) throw new ConfigError("--db-url is not a postgres:// URL");
-  const [, , auth, hostPart, db, query] = m;
-  let user = "postgres";
-  let password: string | undefined;
-  if (auth !== undefined) {
-    const i = auth.indexOf(":");
-    user = decode(i < 0 ? auth : auth.slice(0, i));
-    if (i >= 0) password = decode(auth.slice(i + 1));
+  const parts = splitDbUrl(url);
+  if (parts.scheme !== "postgres" && parts.scheme !== "postgresql") {
+    throw new ConfigError("--db-url is not a postgres:// URL");
   }
-  const params = new URLSearchParams(query ?? "");
+  const auth = splitUserinfo(parts.userinfo);
+  const user = auth.user ?? "postgres";
+  const params = new URLSearchParams(parts.query);
   const defaultPort = Number(params.get("port") ?? 5432);
-  const hosts = (hostPart || params.get("host") || "localhost").split(",").map((h) => {
-    const hm = /^(\[[^\]]+\]|[^:]*)(?::(\d+))?$/.exec(h);
-    if (!hm || !hm[1]) throw new ConfigError(`--db-url has a bad host "${h}"`);
-    return {
-      host: decode(hm[1].replace(/^\[|\]$/g, "")),
-      port: hm[2] ? Number(hm[2]) : defaultPort,
-    };
-  });
-  for (const h of hosts) {
-    if (!(h.port > 0 && h.port < 65536)) throw new ConfigError(`--db-url has a bad port`);
-  }
+  const hosts = splitHosts(parts.hosts || params.get("host") || "localhost", defaultPort);
   const sslMode = (params.get("sslmode") ?? "prefer") as SslMode;
   if (!SSL_MODES.includes(sslMode)) {
     throw new ConfigError(`--db-url sslmode=${sslMode} is not one of ${SSL_MODES.join(", ")}`);
@@ -59,20 +45,12 @@ export function parsePgUrl(url: string): PgUrl {
   return {
     hosts,
     user: params.get("user") ?? user,
-    password: params.get("password") ?? password,
-    database: db ? decode(db) : (params.get("dbname") ?? user),
+    password: params.get("password") ?? auth.password,
+    database: parts.path ? decodeUrlPart(parts.path) : (params.get("dbname") ?? user),
     sslMode,
     sslRootCert: params.get("sslrootcert") ?? undefined,
     targetSessionAttrs: tsa,
     applicationName: params.get("application_name") ?? "sync",
     connectTimeoutMs: (Number.isFinite(timeout) && timeout > 0 ? timeout : 10) * 1000,
   };
-}
-
-function decode(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    throw new ConfigError("--db-url has bad percent-encoding");
-  }
 }
