@@ -149,6 +149,11 @@ function phaseOf(state: SavedState | null, source: Record<string, unknown>): str
   if (source.replica_registered === true) {
     return "streaming (a replica with this --server-id is registered)";
   }
+  // Never "stopped" for what could not be seen: the user may not list the replicas.
+  if (typeof source.replica_registered === "string") {
+    return `${source.replica_registered} to see whether a sync streams (SHOW SLAVE HOSTS); ` +
+      "if none does, the next start resumes from the state";
+  }
   if (typeof source.slot === "string" && source.slot.endsWith("(missing)")) {
     return "slot missing: the next start dumps";
   }

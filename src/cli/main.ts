@@ -3,7 +3,7 @@
  * binary.
  */
 import { Command, CommanderError, Option } from "commander";
-import { OPTIONS, resolveSettings, UsageError } from "../config/options.ts";
+import { formatValue, OPTIONS, resolveSettings, UsageError } from "../config/options.ts";
 import { parseConfigFile } from "../config/options.ts";
 import { ConfigError } from "../core/source.ts";
 import { EtcdError, EtcdUnavailableError } from "../etcd/client.ts";
@@ -44,9 +44,10 @@ async function loadSettings(opts: Record<string, unknown>) {
 function addOptions(cmd: Command): Command {
   for (const spec of OPTIONS) {
     const flag = spec.kind === "bool" ? `--${spec.name}` : `--${spec.name} <value>`;
+    // Defaults as they are written: `10s`, not the milliseconds they are kept in.
     const def = spec.default === undefined || (Array.isArray(spec.default) && !spec.default.length)
       ? ""
-      : ` (default: ${spec.default})`;
+      : ` (default: ${formatValue(spec, spec.default)})`;
     cmd.addOption(new Option(flag, spec.description + def));
   }
   cmd.option("--config <file>", "YAML file with the same keys as the flags");
@@ -57,7 +58,8 @@ export async function main(args: string[]): Promise<number> {
   const program = new Command("sync")
     .description(
       "Keep etcd an exact, live copy of a PostgreSQL or MySQL database.\n" +
-        "Every flag can also be set as SYNC_<FLAG> (e.g. SYNC_DB_URL) or in --config.",
+        "Every flag can also be set as SYNC_<FLAG> (e.g. SYNC_DB_URL) or in --config.\n" +
+        "Durations take a unit (500ms, 10s, 2m; a number alone is seconds).",
     )
     .version(VERSION, "-V, --version")
     .exitOverride()

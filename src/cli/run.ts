@@ -20,14 +20,23 @@ import { ConfigError } from "../core/source.ts";
 import { parsePgUrl } from "../pg/url.ts";
 import { parseMysqlUrl } from "../mysql/url.ts";
 import { parseAddr } from "../service/http.ts";
+import { splitDbUrl } from "../core/db_url.ts";
 import { pollLagBytes } from "../service/lag.ts";
 
 const str = (v: unknown) => (v === undefined ? undefined : String(v));
 
-/** The database named in a URL (`postgres://h1,h2/db?x` → `db`). */
+/**
+ * The database named in a URL (`postgres://h1,h2/db?x` → `db`), from the URL's shape as the
+ * drivers split it: the source id (and so the state key's name) never holds any part of the
+ * user name or password.
+ */
 export function databaseOf(url: string): string {
-  const m = /^[a-z0-9+.-]+:\/\/[^/?]*\/([^?#]*)/i.exec(url);
-  return m && m[1] ? decodeURIComponent(m[1]) : "";
+  try {
+    const path = splitDbUrl(url).path;
+    return path ? decodeURIComponent(path) : "";
+  } catch {
+    return "";
+  }
 }
 
 async function readPem(path: string | undefined, what: string): Promise<string | undefined> {
@@ -61,18 +70,28 @@ function checkDbUrl(driver: string, url: string): void {
   }
 }
 
-/** Every etcd endpoint must be an http:// or https:// URL with a host. */
+/**
+ * Every etcd endpoint must be an http:// or https:// URL with a host, and without a user
+ * name or password: those go in --etcd-username and --etcd-password, and an endpoint is
+ * shown in logs and errors. An endpoint that could hold one is never echoed.
+ */
 function checkEndpoints(endpoints: string[]): void {
   if (!endpoints.length) throw new UsageError("--etcd-endpoints is empty: give at least one URL");
   for (const ep of endpoints) {
+    if (ep.includes("@")) {
+      throw new UsageError(
+        "--etcd-endpoints must not hold a user name or password: give --etcd-username and " +
+          "--etcd-password (SYNC_ETCD_PASSWORD)",
+      );
+    }
     let u: URL | undefined;
     try {
       u = new URL(ep);
     } catch { /* reported below */ }
     if (!u || (u.protocol !== "http:" && u.protocol !== "https:") || !u.hostname) {
       throw new UsageError(
-        `invalid value ${JSON.stringify(ep.replace(/\/\/[^/@]*@/, "//***@"))} in ` +
-          "--etcd-endpoints: expected http://HOST:PORT or https://HOST:PORT",
+        `invalid value ${JSON.stringify(ep)} in --etcd-endpoints: expected http://HOST:PORT ` +
+          "or https://HOST:PORT",
       );
     }
   }
@@ -102,15 +121,6 @@ export async function buildParts(s: Settings, log: SourceOptions["log"]): Promis
   checkDbUrl(driver, url);
   const endpoints = s["etcd-endpoints"] as string[];
   checkEndpoints(endpoints);
-  if ((s["etcd-max-txn-ops"] as number) < 2) {
-    throw new UsageError("invalid value for --etcd-max-txn-ops: must be at least 2");
-  }
-  if ((s["etcd-max-txn-bytes"] as number) < 4096) {
-    throw new UsageError("invalid value for --etcd-max-txn-bytes: must be at least 4KiB");
-  }
-  if ((s["etcd-timeout"] as number) <= 0) {
-    throw new UsageError("invalid value for --etcd-timeout: must be more than 0");
-  }
   if (s["http-addr"] !== undefined) {
     try {
       parseAddr(String(s["http-addr"]));
@@ -229,10 +239,15 @@ export async function startRun(s: Settings): Promise<number> {
   } catch (e) {
     if (e instanceof FatalError) {
       log.error(e.message);
+      parts.status.lastError = { time: new Date(), message: e.message };
       return e.exitCode;
     }
     throw e;
   } finally {
+    // Whatever ended the run ends the process: the HTTP server and the lag poll stop too
+    // (they waited for a signal, so a fatal error left /healthz answering for ever).
+    parts.status.phase = "stopped";
+    stop.abort();
     clearTimeout(forced);
     stopProgress();
     Deno.removeSignalListener("SIGTERM", sigterm);
@@ -252,6 +267,7 @@ async function runLeader(
 ): Promise<void> {
   const id = str(s["ha-id"]) ?? `${Deno.hostname()}-${Deno.pid}`;
   const name = `${parts.sink.stateKey}/leader`;
+  let led = false;
   while (!stop.aborted) {
     parts.status.phase = "standby";
     let lead;
@@ -266,11 +282,14 @@ async function runLeader(
       });
     } catch (e) {
       if (stop.aborted) return;
+      // Bad etcd credentials or permissions before this process ever led: no retry helps.
+      if (e instanceof ConfigError && !led) throw new FatalError(e.message, 2);
       log.warn("campaign failed; retrying", { reason: (e as Error).message.split("\n")[0] });
       await new Promise((r) => setTimeout(r, 1000));
       continue;
     }
     parts.fence.current = lead.fence;
+    led = true;
     try {
       await service(AbortSignal.any([stop, lead.lost]));
     } finally {
