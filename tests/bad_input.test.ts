@@ -31,7 +31,24 @@ const ETCD_PW = "etcdpw-L8cWd";
 const WRONG_PW = "wrongpw-H5tUe";
 const PLAIN_PW = "plainpw-R3dSf";
 const WEAK_PW = "weakpw-N6sTg";
-const SECRETS = [PG_PW, MARIA_PW, ETCD_ROOT_PW, ETCD_PW, WRONG_PW, PLAIN_PW, WEAK_PW];
+const REPL_PW = "replpw-C5xZh";
+// Passwords written into URLs without percent-encoding: no piece of them may show either.
+const SLASH_PW = ["slashpw-K2", "tail-J9q"];
+const AT_PW = ["atpw-M4", "tail-W8r"];
+const ETCD_URL_PW = "etcdurlpw-T6";
+const SECRETS = [
+  PG_PW,
+  MARIA_PW,
+  ETCD_ROOT_PW,
+  ETCD_PW,
+  WRONG_PW,
+  PLAIN_PW,
+  WEAK_PW,
+  REPL_PW,
+  ...SLASH_PW,
+  ...AT_PW,
+  ETCD_URL_PW,
+];
 
 // ---------------------------------------------------------------------------------------
 // Servers, started once (in parallel, on first use) and shared by the cases.
@@ -44,6 +61,8 @@ const PG_SCHEMA = `
   CREATE TABLE big (id int PRIMARY KEY, v text);
   INSERT INTO big VALUES (1, 'small'), (2, repeat(md5('x'), 10000));
   CREATE ROLE plain LOGIN PASSWORD '${PLAIN_PW}';
+  CREATE ROLE repl LOGIN REPLICATION PASSWORD '${REPL_PW}';
+  GRANT SELECT ON ALL TABLES IN SCHEMA public TO repl;
 `;
 
 const MY_SCHEMA = `
@@ -427,8 +446,8 @@ export const CASES: Case[] = [
   },
   {
     input: "negative number (`--dump-parallel=-1`)",
-    says: 'sync: invalid value "-1" for --dump-parallel: expected a whole number',
-    line: /invalid value "-1" for --dump-parallel: expected a whole number/,
+    says: 'sync: invalid value "-1" for --dump-parallel: expected a whole number from 1 to 64',
+    line: /invalid value "-1" for --dump-parallel: expected a whole number from 1 to 64/,
     outcome: EXIT2,
     expect: { exit: 2 },
     args: pgNoServer("--dump-parallel=-1"),
@@ -462,8 +481,8 @@ export const CASES: Case[] = [
   },
   {
     input: "`--etcd-max-txn-ops=1` (the state key needs room)",
-    says: "sync: invalid value for --etcd-max-txn-ops: must be at least 2",
-    line: /invalid value for --etcd-max-txn-ops: must be at least 2/,
+    says: 'sync: invalid value "1" for --etcd-max-txn-ops: expected a whole number of at least 2',
+    line: /invalid value "1" for --etcd-max-txn-ops: expected a whole number of at least 2/,
     outcome: EXIT2,
     expect: { exit: 2 },
     args: pgNoServer("--etcd-max-txn-ops=1"),
@@ -564,6 +583,79 @@ export const CASES: Case[] = [
     ],
   },
   {
+    input: "password with an unencoded `/` in the URL (`postgres://u:pa/ss@host/db`)",
+    says: "sync: --db-url: the user name and password must be percent-encoded: / → %2F",
+    line: /^sync: --db-url: the user name and password must be percent-encoded: \/ → %2F$/,
+    outcome: EXIT2,
+    expect: { exit: 2 },
+    args: () => [
+      "--driver=pgx",
+      `--db-url=postgres://u:${SLASH_PW.join("/")}@127.0.0.1:5432/postgres`,
+      "--etcd-endpoints=http://127.0.0.1:1",
+    ],
+  },
+  {
+    input: "password with an unencoded `@` in the URL (`mysql://u:p@ss@host/db`)",
+    says: "sync: --db-url: the user name and password must be percent-encoded: @ → %40",
+    line: /^sync: --db-url: the user name and password must be percent-encoded: @ → %40$/,
+    outcome: EXIT2,
+    expect: { exit: 2 },
+    args: () => [
+      "--driver=mysql",
+      `--db-url=mysql://u:${AT_PW.join("@")}@127.0.0.1:3306/app`,
+      "--etcd-endpoints=http://127.0.0.1:1",
+    ],
+  },
+  {
+    input: "etcd endpoint with a user name and password in it (`http://u:pw@host:2379`)",
+    says: "sync: --etcd-endpoints must not hold a user name or password: give " +
+      "--etcd-username and --etcd-password (SYNC_ETCD_PASSWORD)",
+    line: /^sync: --etcd-endpoints must not hold a user name or password: give --etcd-username/,
+    outcome: EXIT2,
+    expect: { exit: 2 },
+    args: pgNoServer(`--etcd-endpoints=http://sync:${ETCD_URL_PW}@127.0.0.1:2379`),
+  },
+  {
+    input: "replication slot name PostgreSQL refuses (`--slot=My-Slot`)",
+    says: 'sync: invalid value "My-Slot" for --slot: expected lower-case letters, digits and ' +
+      "underscores (at most 63)",
+    line: /invalid value "My-Slot" for --slot: expected lower-case letters, digits and underscores/,
+    outcome: EXIT2,
+    expect: { exit: 2 },
+    args: pgNoServer("--slot=My-Slot"),
+  },
+  {
+    input: "`--server-id` beyond 2³²−1 (`4294967297`)",
+    says: 'sync: invalid value "4294967297" for --server-id: expected a whole number from 1 to ' +
+      "4294967295",
+    line:
+      /invalid value "4294967297" for --server-id: expected a whole number from 1 to 4294967295/,
+    outcome: EXIT2,
+    expect: { exit: 2 },
+    args: () => [
+      "--driver=mysql",
+      `--db-url=mysql://u:${MARIA_PW}@127.0.0.1:1/app`,
+      "--server-id=4294967297",
+    ],
+  },
+  {
+    input: "duration without a unit out of range (`--ha-ttl=10000`, read as seconds)",
+    says: 'sync: invalid value "10000" for --ha-ttl: expected a duration from 2s to 1h (a number ' +
+      "without a unit is seconds)",
+    line: /invalid value "10000" for --ha-ttl: expected a duration from 2s to 1h \(a number/,
+    outcome: EXIT2,
+    expect: { exit: 2 },
+    args: pgNoServer("--ha", "--ha-ttl=10000"),
+  },
+  {
+    input: "config file key with no value (`etcd-prefix:`)",
+    says: "sync: /tmp/sync.yaml: etcd-prefix has no value (give one or remove the key)",
+    line: /sync\.yaml: etcd-prefix has no value \(give one or remove the key\)/,
+    outcome: EXIT2,
+    expect: { exit: 2 },
+    args: async () => [`--config=${await withConfig("driver: pgx\netcd-prefix:\n")}`],
+  },
+  {
     input: "`sslrootcert` file missing",
     says: "cannot read sslrootcert /nonexistent/ca.pem: No such file or directory (os error 2)" +
       ": readfile '/nonexistent/ca.pem'",
@@ -618,6 +710,31 @@ export const CASES: Case[] = [
   },
 
   {
+    input: "database host that does not resolve",
+    says: 'level=warn msg=retrying attempt=1 reason="cannot resolve nosuch.invalid (failed to ' +
+      'lookup address information: Name or service not known)" retry_in_ms=412',
+    line: /msg=retrying attempt=\d+ reason="cannot resolve nosuch\.invalid \(/,
+    outcome: RETRY,
+    expect: { runs: true },
+    needs: ["etcd"],
+    args: (s, id) => pgArgs(s, id, `postgres://postgres:${PG_PW}@nosuch.invalid:5432/postgres`),
+  },
+  {
+    input: "etcd host that does not resolve",
+    says: 'level=warn msg=retrying attempt=1 reason="etcd unreachable at ' +
+      'http://nosuch.invalid:2379: cannot resolve nosuch.invalid (getaddrinfo ENOTFOUND)" ' +
+      "retry_in_ms=412",
+    line:
+      /msg=retrying .*reason="etcd unreachable at http:\/\/nosuch\.invalid:2379: cannot resolve nosuch\.invalid/,
+    outcome: RETRY,
+    expect: { runs: true },
+    needs: ["pg"],
+    args: (s, id) => [
+      ...pgArgs({ ...s, etcd: { endpoint: "http://nosuch.invalid:2379" } as EtcdServer }, id),
+    ],
+  },
+
+  {
     input: "`sync status` (or `check`, `drop`) with etcd unreachable",
     says: "sync: etcd unreachable at http://127.0.0.1:41234: error sending request for url (...)",
     line: /^sync: etcd unreachable at http:\/\/127\.0\.0\.1:\d+/,
@@ -667,6 +784,30 @@ export const CASES: Case[] = [
       `--etcd-endpoints=${s.etcd.endpoint}`,
       `--etcd-prefix=/bad/${id}`,
     ],
+  },
+  {
+    input: "etcd endpoint that is an HTTP server, not etcd",
+    says: "etcd endpoint http://127.0.0.1:41234 is not an etcd server (it answered GET /version " +
+      "with HTTP 400): fix --etcd-endpoints",
+    line:
+      /etcd endpoint http:\/\/127\.0\.0\.1:\d+ is not an etcd server \(it answered GET \/version with HTTP 400\)/,
+    outcome: EXIT2,
+    expect: { exit: 2 },
+    needs: ["pg", "junk"],
+    args: (s, id) =>
+      pgArgs({ ...s, etcd: { endpoint: `http://127.0.0.1:${s.junk.port}` } as EtcdServer }, id),
+  },
+  {
+    input: "etcd endpoint that is the PostgreSQL port",
+    says: "etcd endpoint http://127.0.0.1:41234 is not an etcd server (it closed the connection " +
+      "without answering GET /version): fix --etcd-endpoints",
+    line:
+      /etcd endpoint http:\/\/127\.0\.0\.1:\d+ is not an etcd server \(it closed the connection/,
+    outcome: EXIT2,
+    expect: { exit: 2 },
+    needs: ["pg"],
+    args: (s, id) =>
+      pgArgs({ ...s, etcd: { endpoint: `http://127.0.0.1:${s.pg.port}` } as EtcdServer }, id),
   },
   {
     input: "PostgreSQL older than 10 (a fake server claiming 9.6)",
@@ -727,6 +868,19 @@ export const CASES: Case[] = [
     expect: { exit: 2 },
     needs: ["pg", "etcd"],
     args: (s, id) => pgArgs(s, id, `postgres://plain:${PLAIN_PW}@127.0.0.1:${s.pg.port}/postgres`),
+  },
+  {
+    input:
+      "PostgreSQL role with `REPLICATION` that may not create the `FOR ALL TABLES` publication",
+    says: "PostgreSQL: permission denied for database postgres (sync creates the publication " +
+      "when it is missing, which REPLICATION does not allow: create it once as a superuser " +
+      "(CREATE PUBLICATION name FOR ALL TABLES, named by --publication), or run sync as a " +
+      "superuser; with --tables, CREATE on the database and owning those tables is enough)",
+    line: /PostgreSQL: .*\(sync creates the publication when it is missing, .*superuser/,
+    outcome: EXIT2,
+    expect: { exit: 2 },
+    needs: ["pg", "etcd"],
+    args: (s, id) => pgArgs(s, id, `postgres://repl:${REPL_PW}@127.0.0.1:${s.pg.port}/postgres`),
   },
   {
     input: "MySQL user without replication privileges",
@@ -792,6 +946,19 @@ export const CASES: Case[] = [
     after: async (s) => void await s.maria.query("SET GLOBAL binlog_row_image = 'FULL'"),
   },
 
+  {
+    input: "`--server-id` equal to the MySQL server's own `server_id`",
+    says: "--server-id 1 is the server's own server_id: give sync an id no server or replica " +
+      "uses (1 to 4294967295)",
+    line: /--server-id 1 is the server's own server_id: give sync an id no server or replica uses/,
+    outcome: EXIT2,
+    expect: { exit: 2 },
+    needs: ["maria", "etcd"],
+    args: (
+      s,
+      id,
+    ) => [...myArgs(s, id).filter((a) => !a.startsWith("--server-id")), "--server-id=1"],
+  },
   // --- etcd credentials and limits -----------------------------------------------------
   {
     input: "wrong etcd password",
@@ -896,7 +1063,11 @@ export const CASES: Case[] = [
         return keys.size === 200;
       }, 60_000);
       const state = await readEtcd(s.etcdQuota.endpoint, `/bad/${id}-state/`);
-      assertEquals(state.size, 1, "state key written with the rows");
+      assertEquals(
+        [...state.keys()].filter((k) => !k.endsWith("/tables")).length,
+        1,
+        "state key written with the rows",
+      );
     },
   },
 
@@ -1002,16 +1173,38 @@ function assertNoSecret(what: string, text: string) {
   }
 }
 
+/**
+ * A case that starts the service (it needs a server, and is no subcommand) and must exit
+ * runs with `--http-addr` too: a fatal error must end the process even while its HTTP
+ * server is up (it used to log the error and keep serving /healthz for ever).
+ */
+function withHttp(c: Case, args: string[]): string[] {
+  const service = c.needs?.length && !["status", "check", "drop"].includes(args[0]);
+  if (!("exit" in c.expect) || !service || args.some((a) => a.startsWith("--http-addr"))) {
+    return args;
+  }
+  return [...args, `--http-addr=127.0.0.1:${freePort()}`];
+}
+
 async function runCase(c: Case, s: Servers, id: string) {
   await c.setup?.(s);
-  const p = launchSync(await c.args(s, id), c.env?.(s) ?? {});
+  const args = withHttp(c, await c.args(s, id));
+  const p = launchSync(args, c.env?.(s) ?? {});
   try {
     if ("exit" in c.expect) {
-      const t = setTimeout(() => p.kill("SIGKILL"), 60_000);
+      let hung = false;
+      const t = setTimeout(() => {
+        hung = true;
+        p.kill("SIGKILL");
+      }, 45_000);
       const code = await p.exited;
       clearTimeout(t);
       const out = p.output();
+      assert(!hung, `still running after 45 s (killed), output:\n${out}`);
       assertEquals(code, c.expect.exit, `exit status, output:\n${out}`);
+      if (args.some((a) => a.startsWith("--http-addr")) && c.needs?.length) {
+        assertMatch(out, /msg="http listening"/, "the HTTP server was up before the error");
+      }
       const errors = out.split("\n").filter((l) => ERROR_LINE.test(l));
       assertEquals(errors.length, 1, `one error line expected in:\n${out}`);
       assertMatch(messageOf(errors[0]), c.line, `the error line, output:\n${out}`);
@@ -1047,11 +1240,17 @@ test(
   opts,
   async (t) => {
     // Boot every server the cases need at once.
-    for (const c of CASES) for (const n of c.needs ?? []) server(n);
+    const only = Deno.env.get("BAD_INPUT_CASES");
+    for (const c of CASES) {
+      if (only && !new RegExp(only).test(c.input)) continue;
+      for (const n of c.needs ?? []) server(n);
+    }
     try {
+      // BAD_INPUT_CASES=<regex> runs only the cases whose input matches (while working on them).
       let i = 0;
       for (const c of CASES) {
         const id = String(++i);
+        if (only && !new RegExp(only).test(c.input)) continue;
         await t.step(`${id}. ${c.input}`, async () => {
           const s = {} as Record<Name, unknown>;
           for (const n of c.needs ?? []) s[n] = await server(n);

@@ -14,6 +14,26 @@ test("--help and --version", async () => {
   for (const f of ["--driver", "--db-url", "--etcd-endpoints", "--etcd-max-txn-ops", "--ha"]) {
     assert(rh.stdout.includes(f), `help lists ${f}`);
   }
+  // Defaults as they are written (a number alone is seconds, so `10000` would mislead).
+  const help = rh.stdout.replace(/\s+/g, " ");
+  const durations = [
+    ["--etcd-timeout", "30s"],
+    ["--status-interval", "10s"],
+    ["--ha-ttl", "10s"],
+    ["--ready-max-lag", "30s"],
+    ["--shutdown-timeout", "10s"],
+  ];
+  for (const [flag, def] of durations) {
+    // Up to the next flag: the description, then the default.
+    assertMatch(
+      help,
+      new RegExp(`${flag} <value> (?:(?! --[a-z-]+ <value>).)*\\(default: ${def}\\)`),
+    );
+  }
+  assertMatch(
+    help,
+    /--etcd-max-txn-bytes <value> (?:(?! --[a-z-]+ <value>).)*\(default: 1504KiB\)/,
+  );
   const v = await runSync(["--version"]);
   assertEquals(v.code, 0);
   assertMatch(v.stdout.trim(), /^\d+\.\d+\.\d+$/);

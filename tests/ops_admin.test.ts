@@ -10,7 +10,7 @@ import { startEtcd } from "./harness/etcd.ts";
 import { enableEtcdAuth } from "./harness/etcd_auth.ts";
 import { startPostgres } from "./harness/postgres.ts";
 import { startMariadb } from "./harness/mariadb.ts";
-import { runSync, startSync } from "./harness/sync.ts";
+import { launchSync, runSync, startSync, type SyncRun } from "./harness/sync.ts";
 import { assertConverges, readEtcd } from "./harness/checker.ts";
 import { expectedFromPg } from "./harness/expected_pg.ts";
 import { expectedFromMysql } from "./harness/expected_mysql.ts";
@@ -68,8 +68,10 @@ const PG_CHECKS = [
   "wal_level",
   "replication privilege",
   "free replication slots",
+  "replication slot",
   "free WAL senders",
   "tables have primary keys",
+  "read privilege",
   "publication",
   "etcd reachable",
   "etcd auth",
@@ -97,7 +99,9 @@ test("pgx: sync check on a good and on a misconfigured server", opts, async () =
     assertFails(r, "replication privilege", /ALTER ROLE "app" REPLICATION/);
     assertFails(r, "tables have primary keys", /primary key/);
     assertEquals(r.rows.get("tables have primary keys")!.detail, "not replicated: public.nokey");
-    assertMatch(r.stdout, /^3 of \d+ checks failed$/m);
+    // Not a superuser: the FOR ALL TABLES publication sync would create is out of reach too.
+    assertFails(r, "publication", /as a superuser/);
+    assertMatch(r.stdout, /^4 of \d+ checks failed$/m);
     assert(r.rows.get("credentials")?.ok, "the login itself works");
     assert(!r.stdout.includes("app-secret"));
 
@@ -123,6 +127,94 @@ test("pgx: sync check on a good and on a misconfigured server", opts, async () =
   } finally {
     await good.close();
     await bad.close();
+    await etcd.close();
+  }
+});
+
+/** `run` with these arguments: its exit status and output (it must end: HTTP server up). */
+async function runFails(args: string[]) {
+  const r = await runSync([...args, `--http-addr=127.0.0.1:${freePort()}`], {}, 60_000);
+  return { code: r.code, out: r.stderr };
+}
+
+test("pgx: sync check fails what sync run refuses at start", opts, async () => {
+  const etcd = await startEtcd();
+  const pg = await startPostgres();
+  try {
+    await pg.sql.unsafe(`
+      CREATE TABLE t (id int PRIMARY KEY);
+      CREATE ROLE repl LOGIN REPLICATION;
+      GRANT SELECT ON t TO repl;
+      CREATE ROLE noread LOGIN REPLICATION;
+      CREATE PUBLICATION everything FOR ALL TABLES;`);
+    await pg.sql`SELECT pg_create_logical_replication_slot('other', 'test_decoding')`;
+    const ep = `--etcd-endpoints=${etcd.endpoint}`;
+    const as = (role: string) => pg.url.replace("postgres://postgres@", `postgres://${role}@`);
+    assert(as("repl") !== pg.url, pg.url);
+
+    // REPLICATION alone cannot create a FOR ALL TABLES publication: check says so, with
+    // what does help, and run refuses for the same reason.
+    const repl = ["--driver=pgx", `--db-url=${as("repl")}`, ep, "--publication=p1", "--slot=s1"];
+    const r = await check([...repl, "--etcd-prefix=/c1"]);
+    assertFails(
+      r,
+      "publication",
+      /as a superuser: CREATE PUBLICATION "p1" FOR ALL TABLES.*--tables/,
+    );
+    assertMatch(r.rows.get("publication")!.detail, /FOR ALL TABLES takes a superuser/);
+    const run1 = await runFails([...repl, "--etcd-prefix=/c1"]);
+    assertEquals(run1.code, 2, run1.out);
+    assertMatch(run1.out, /sync creates the publication when it is missing.*superuser/);
+    assert(!/ALTER ROLE/.test(run1.out), `REPLICATION is no fix here:\n${run1.out}`);
+
+    // With --tables, CREATE on the database and owning the tables is enough; a table it does
+    // not own is named.
+    await pg.sql.unsafe(`CREATE TABLE own (id int PRIMARY KEY); ALTER TABLE own OWNER TO repl;
+      GRANT CREATE ON DATABASE postgres TO repl`);
+    const notOwned = await check([...repl, "--etcd-prefix=/c2", "--tables=public.t"]);
+    assertFails(notOwned, "publication", /as a superuser: CREATE PUBLICATION "p1" FOR TABLE/);
+    assertMatch(
+      notOwned.rows.get("publication")!.detail,
+      /takes owning public\.t$/,
+    );
+    const owned = await check([...repl, "--etcd-prefix=/c3", "--tables=public.own"]);
+    assertAllPass(owned, PG_CHECKS);
+    const ok = launchSync([...repl, "--etcd-prefix=/c3", "--tables=public.own"]);
+    try {
+      await waitFor("run to stream", () => /msg=streaming/.test(ok.output()), 60_000, ok.output);
+    } finally {
+      await ok.stop();
+    }
+
+    // A slot of that name made for another plugin.
+    const other = ["--driver=pgx", `--db-url=${pg.url}`, ep, "--slot=other"];
+    const o = await check([...other, "--etcd-prefix=/c4"]);
+    assertFails(o, "replication slot", /choose another --slot/);
+    assertEquals(
+      o.rows.get("replication slot")!.detail,
+      "other is a test_decoding slot of database postgres",
+    );
+    const run2 = await runFails([...other, "--etcd-prefix=/c4"]);
+    assertEquals(run2.code, 2, run2.out);
+    assertMatch(run2.out, /replication slot other exists but is not a pgoutput slot/);
+
+    // No SELECT on the replicated tables: the dump would fail.
+    const noread = [
+      "--driver=pgx",
+      `--db-url=${as("noread")}`,
+      ep,
+      "--publication=everything",
+      "--slot=s5",
+    ];
+    const n = await check([...noread, "--etcd-prefix=/c5"]);
+    assertFails(n, "read privilege", /^GRANT SELECT ON "public"\."own", "public"\."t" TO "noread"/);
+    assertEquals(n.rows.get("read privilege")!.detail, 'cannot read "public"."own", "public"."t"');
+    assert(n.rows.get("publication")?.ok, "the publication exists");
+    const run3 = await runFails([...noread, "--etcd-prefix=/c5"]);
+    assertEquals(run3.code, 2, run3.out);
+    assertMatch(run3.out, /permission denied for table .*grant SELECT on the replicated tables/);
+  } finally {
+    await pg.close();
     await etcd.close();
   }
 });
@@ -261,6 +353,51 @@ test("mysql: sync check on a good and on a misconfigured server", opts, async ()
     assertFails(wrong, "credentials", /user and password/);
     assert(!wrong.stdout.includes("nope"));
   } finally {
+    await db.close();
+    await etcd.close();
+  }
+});
+
+test("mysql: status with the README's grants never claims what it cannot see", opts, async () => {
+  const etcd = await startEtcd();
+  const db = await startMariadb();
+  let sync: SyncRun | undefined;
+  try {
+    await db.query("CREATE DATABASE app");
+    await db.query("CREATE TABLE app.t (id int PRIMARY KEY)");
+    await db.query("CREATE USER 'min'@'%' IDENTIFIED BY 'min-secret'");
+    await db.query(
+      "GRANT REPLICATION SLAVE, REPLICATION CLIENT, RELOAD, SELECT ON *.* TO 'min'@'%'",
+    );
+    const base = [
+      "--driver=mysql",
+      `--db-url=mysql://min:min-secret@127.0.0.1:${db.port}/app`,
+      `--etcd-endpoints=${etcd.endpoint}`,
+      "--etcd-prefix=/mg",
+      "--server-id=4252",
+    ];
+    const s = sync = launchSync(base);
+    await waitFor("sync to stream", () => /msg=streaming/.test(s.output()), 90_000, s.output);
+    const status = async () => {
+      const r = await runSync(["status", "--json", ...base]);
+      assertEquals(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout);
+    };
+    // Listing replicas takes REPLICATION MASTER ADMIN on MariaDB: without it, "unknown".
+    const blind = await status();
+    const needs = "unknown: needs privilege REPLICATION MASTER ADMIN";
+    assertEquals(blind.source.replica_registered, needs);
+    assertEquals(blind.phase.startsWith(`${needs} to see whether a sync streams`), true);
+    assert(!/stopped/.test(blind.phase), blind.phase);
+    const text = await runSync(["status", ...base]);
+    assertMatch(text.stdout, /^source\.replica_registered +unknown: needs privilege/m);
+
+    await db.query("GRANT REPLICATION MASTER ADMIN ON *.* TO 'min'@'%'");
+    const seen = await status();
+    assertEquals(seen.source.replica_registered, true);
+    assertEquals(seen.phase, "streaming (a replica with this --server-id is registered)");
+  } finally {
+    await sync?.stop();
     await db.close();
     await etcd.close();
   }

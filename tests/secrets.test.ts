@@ -31,6 +31,12 @@ function forms(s: string): string[] {
   return [...new Set([s, encodeURIComponent(s), encodeURI(s), btoa(s), JSON.stringify(s)])];
 }
 
+/**
+ * In every password: a password written into a URL without percent-encoding is cut at its
+ * `/` or `@`, and any piece of it that shows is a leak.
+ */
+const PIECE = "Sekr3t";
+
 /** Every capture, by where it came from; checked at the end (and after each step). */
 const captured: [string, string][] = [];
 function capture(what: string, text: string) {
@@ -40,13 +46,23 @@ function capture(what: string, text: string) {
       assert(!text.includes(f), `${what} shows a password (${JSON.stringify(f)}):\n${text}`);
     }
   }
+  assert(!text.includes(PIECE), `${what} shows a piece of a password:\n${text}`);
 }
 
+/**
+ * Run to its end. A run still going after 60 s fails the test: stopping it (SIGTERM, exit 0)
+ * and going on would let a hang pass as a clean run.
+ */
 async function runToEnd(args: string[], env: Record<string, string>): Promise<[number, string]> {
   const p = launchSync(args, env);
-  const t = setTimeout(() => p.stop(), 60_000);
+  let hung = false;
+  const t = setTimeout(() => {
+    hung = true;
+    p.kill("SIGKILL");
+  }, 60_000);
   const code = await p.exited;
   clearTimeout(t);
+  assert(!hung, `sync ${args[0]} still running after 60 s (killed):\n${p.output()}`);
   return [code, p.output()];
 }
 
@@ -209,8 +225,36 @@ test("secrets: no password in logs, errors, status, check, HTTP or argv", opts, 
     assertMatch(o3, /Access denied/);
     capture("mysql run, wrong database password", o3);
 
+    // Passwords not percent-encoded in the URLs: refused by shape, nothing of them shown,
+    // and the process ends although its HTTP server is up.
+    const raw = `postgres://postgres:${PG_PW}@127.0.0.1:${pg.port}/postgres`;
+    const [c4, o4] = await runToEnd([...pgArgs, `--http-addr=127.0.0.1:${freePort()}`], {
+      ...pgEnv,
+      SYNC_DB_URL: raw,
+    });
+    assertEquals(c4, 2, o4);
+    assertMatch(o4, /must be percent-encoded: \/ → %2F, \? → %3F, # → %23, @ → %40/);
+    capture("pgx run, password not percent-encoded", o4);
+    const [, o4s] = await runToEnd(["status", ...pgArgs], { ...pgEnv, SYNC_DB_URL: raw });
+    capture("pgx status, password not percent-encoded", o4s);
+    const rawMy = `mysql://root:${MY_PW}@127.0.0.1:${db.port}/app`;
+    const [c5, o5] = await runToEnd(myArgs.filter((a) => !a.startsWith("--config")), {
+      SYNC_DB_URL: rawMy,
+    });
+    assertEquals(c5, 2, o5);
+    capture("mysql run, password not percent-encoded", o5);
+    // An etcd endpoint carrying credentials is refused without echoing them.
+    const withUser = etcd.endpoint.replace("//", `//syncer:${encodeURIComponent(ETCD_PW)}@`);
+    const [c6, o6] = await runToEnd(
+      ["--driver=pgx", `--etcd-endpoints=${withUser}`, "--etcd-prefix=/sp"],
+      pgEnv,
+    );
+    assertEquals(c6, 2, o6);
+    assertMatch(o6, /--etcd-endpoints must not hold a user name or password/);
+    capture("pgx run, etcd endpoint with credentials", o6);
+
     // The checks above cannot pass vacuously: the captures are real and non-trivial.
-    assert(captured.length >= 20, `${captured.length} captures`);
+    assert(captured.length >= 24, `${captured.length} captures`);
     assert(captured.every(([, t]) => t.length > 0), "every capture has content");
   } finally {
     await Promise.all([pg.close(), db.close(), etcd.close()]);
