@@ -186,7 +186,7 @@ test("mysql: unlogged schema change and a restored server while stopped", opts, 
   }
 });
 
-Deno.test(
+test(
   "pgx: a keyless table that gains a primary key mid-stream is read whole",
   opts,
   async () => {
