@@ -90,3 +90,17 @@ test("torture: a frozen database times the workload's op out; the run finishes",
   assertMatch(r.line, / workload_errors=\d+ timeouts=[1-9]\d* result=PASS$/, why);
   assertMatch(lines.join("\n"), /op timed out after 2000 ms/, why);
 });
+
+// A test file that starts servers or processes must register through the deadline: a plain
+// Deno.test there could hang the suite again.
+test("every integration test is registered with a deadline", async () => {
+  const starts =
+    /harness\/(etcd|postgres|mariadb|patroni|sync|process|embedded_pg)\.ts|Deno\.Command/;
+  const plain: string[] = [];
+  for await (const e of Deno.readDir(`${ROOT}tests`)) {
+    if (!e.name.endsWith(".test.ts")) continue;
+    const text = await Deno.readTextFile(`${ROOT}tests/${e.name}`);
+    if (starts.test(text) && /^\s*Deno\.test\(/m.test(text)) plain.push(e.name);
+  }
+  assertEquals(plain.sort(), [], "use test() from tests/harness/deadline.ts");
+});
