@@ -62,6 +62,11 @@ test("bad input: one line, exit status 2, no password", async () => {
       {},
       /outside --etcd-prefix/,
     ],
+    [
+      ["--driver=pgx", "--db-url=postgres://u:secretpw@h/d", "--etcd-state-prefix=/"],
+      {},
+      /--etcd-state-prefix must not be empty/,
+    ],
   ];
   for (const [args, env, want] of cases) {
     const r = await runSync(args, env);

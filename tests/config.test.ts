@@ -128,6 +128,8 @@ Deno.test("numbers out of their range and names PostgreSQL refuses are rejected"
   refuses(() => resolveSettings({ slot: "x".repeat(64) }, {}, {}), "63");
   assertEquals(resolveSettings({ slot: "sync_2" }, {}, {})["slot"], "sync_2");
   refuses(() => resolveSettings({ publication: "" }, {}, {}), "1 to 63");
+  refuses(() => resolveSettings({ "ha-id": "" }, {}, {}), "expected a name");
+  refuses(() => resolveSettings({ "source-id": "" }, {}, {}), "expected a name");
 });
 
 Deno.test("a config key with no value is an error naming the key", () => {

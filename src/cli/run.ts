@@ -132,6 +132,7 @@ export async function buildParts(s: Settings, log: SourceOptions["log"]): Promis
   if (!prefix) throw new UsageError("--etcd-prefix must not be empty");
   const sourceId = str(s["source-id"]) ?? `${driver}-${databaseOf(url) || "default"}`;
   const statePrefix = normalizePrefix(str(s["etcd-state-prefix"]) ?? `${prefix}-state`);
+  if (!statePrefix) throw new UsageError("--etcd-state-prefix must not be empty");
   if ((statePrefix + "/").startsWith(prefix + "/")) {
     throw new UsageError("--etcd-state-prefix must be outside --etcd-prefix");
   }

@@ -176,7 +176,12 @@ export const OPTIONS: readonly OptionSpec[] = [
     max: HOUR,
     description: "--ha lease TTL: a standby takes over within it",
   },
-  { name: "ha-id", kind: "string", description: "--ha identity (default: host name and PID)" },
+  {
+    name: "ha-id",
+    kind: "string",
+    invalid: (v) => (v ? undefined : "expected a name"),
+    description: "--ha identity (default: host name and PID)",
+  },
   { name: "http-addr", kind: "string", description: "serve health and metrics on HOST:PORT" },
   {
     name: "ready-max-lag",
