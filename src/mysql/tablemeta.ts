@@ -4,11 +4,40 @@
  * events written before an ALTER TABLE decode with the columns they had then. Otherwise the
  * current information_schema definition is used when it still fits.
  */
-import { realType, type TableMap } from "./binlog.ts";
+import {
+  CHARACTER_TYPES,
+  isEnumOrSet,
+  MYSQL_TYPE_BIT,
+  MYSQL_TYPE_DATE,
+  MYSQL_TYPE_DATETIME,
+  MYSQL_TYPE_DATETIME2,
+  MYSQL_TYPE_DECIMAL,
+  MYSQL_TYPE_DOUBLE,
+  MYSQL_TYPE_ENUM,
+  MYSQL_TYPE_FLOAT,
+  MYSQL_TYPE_GEOMETRY,
+  MYSQL_TYPE_INT24,
+  MYSQL_TYPE_JSON,
+  MYSQL_TYPE_LONG,
+  MYSQL_TYPE_LONGLONG,
+  MYSQL_TYPE_NEWDATE,
+  MYSQL_TYPE_NEWDECIMAL,
+  MYSQL_TYPE_SET,
+  MYSQL_TYPE_SHORT,
+  MYSQL_TYPE_STRING,
+  MYSQL_TYPE_TIME,
+  MYSQL_TYPE_TIME2,
+  MYSQL_TYPE_TIMESTAMP,
+  MYSQL_TYPE_TIMESTAMP2,
+  MYSQL_TYPE_TINY,
+  MYSQL_TYPE_VAR_STRING,
+  MYSQL_TYPE_VARCHAR,
+  MYSQL_TYPE_YEAR,
+  NUMERIC_TYPES,
+  realType,
+} from "./binlog/constants.ts";
+import type { TableMap } from "./binlog/types.ts";
 import type { MysqlColumn, TableSchema } from "./types.ts";
-
-const NUMERIC = new Set([1, 2, 3, 4, 5, 8, 9, 246]);
-const CHARACTER = new Set([254, 15, 253, 252, 249, 250, 251]);
 
 /** Character set of a collation id (the common ones; unknown ids are read as UTF-8). */
 export function charsetOfCollation(id: number): string | null {
@@ -21,58 +50,49 @@ export function charsetOfCollation(id: number): string | null {
   return "utf8mb4";
 }
 
+/** DATA_TYPE of a column from its binlog type, for types without a text/binary twin. */
+const DATA_TYPES: ReadonlyMap<number, string> = new Map([
+  [MYSQL_TYPE_TINY, "tinyint"],
+  [MYSQL_TYPE_SHORT, "smallint"],
+  [MYSQL_TYPE_INT24, "mediumint"],
+  [MYSQL_TYPE_LONG, "int"],
+  [MYSQL_TYPE_LONGLONG, "bigint"],
+  [MYSQL_TYPE_FLOAT, "float"],
+  [MYSQL_TYPE_DOUBLE, "double"],
+  [MYSQL_TYPE_DECIMAL, "decimal"],
+  [MYSQL_TYPE_NEWDECIMAL, "decimal"],
+  [MYSQL_TYPE_YEAR, "year"],
+  [MYSQL_TYPE_DATE, "date"],
+  [MYSQL_TYPE_NEWDATE, "date"],
+  [MYSQL_TYPE_TIME, "time"],
+  [MYSQL_TYPE_TIME2, "time"],
+  [MYSQL_TYPE_DATETIME, "datetime"],
+  [MYSQL_TYPE_DATETIME2, "datetime"],
+  [MYSQL_TYPE_TIMESTAMP, "timestamp"],
+  [MYSQL_TYPE_TIMESTAMP2, "timestamp"],
+  [MYSQL_TYPE_BIT, "bit"],
+  [MYSQL_TYPE_ENUM, "enum"],
+  [MYSQL_TYPE_SET, "set"],
+  [MYSQL_TYPE_JSON, "json"],
+  [MYSQL_TYPE_GEOMETRY, "geometry"],
+]);
+
 function dataTypeOf(type: number, binary: boolean): string {
-  switch (type) {
-    case 1:
-      return "tinyint";
-    case 2:
-      return "smallint";
-    case 9:
-      return "mediumint";
-    case 3:
-      return "int";
-    case 8:
-      return "bigint";
-    case 4:
-      return "float";
-    case 5:
-      return "double";
-    case 0:
-    case 246:
-      return "decimal";
-    case 13:
-      return "year";
-    case 10:
-    case 14:
-      return "date";
-    case 11:
-    case 19:
-      return "time";
-    case 12:
-    case 18:
-      return "datetime";
-    case 7:
-    case 17:
-      return "timestamp";
-    case 16:
-      return "bit";
-    case 15:
-    case 253:
-      return binary ? "varbinary" : "varchar";
-    case 254:
-      return binary ? "binary" : "char";
-    case 247:
-      return "enum";
-    case 248:
-      return "set";
-    case 245:
-      return "json";
-    case 255:
-      return "geometry";
-    default:
-      return binary ? "blob" : "text";
+  const known = DATA_TYPES.get(type);
+  if (known) return known;
+  if (type === MYSQL_TYPE_VARCHAR || type === MYSQL_TYPE_VAR_STRING) {
+    return binary ? "varbinary" : "varchar";
   }
+  if (type === MYSQL_TYPE_STRING) return binary ? "binary" : "char";
+  return binary ? "blob" : "text";
 }
+
+/** Types whose TABLE_MAP metadata is the fractional seconds precision. */
+const FSP_TYPES: ReadonlySet<number> = new Set([
+  MYSQL_TYPE_TIMESTAMP2,
+  MYSQL_TYPE_DATETIME2,
+  MYSQL_TYPE_TIME2,
+]);
 
 export function schemaForEvent(
   map: TableMap,
@@ -92,19 +112,20 @@ export function schemaForEvent(
     let charset: string | null = null;
     let unsigned = false;
     let members: string[] = [];
-    if (NUMERIC.has(type)) unsigned = meta.unsigned?.[numeric++] ?? cur?.unsigned ?? false;
-    if (CHARACTER.has(type)) {
+    if (NUMERIC_TYPES.has(type)) unsigned = meta.unsigned?.[numeric++] ?? cur?.unsigned ?? false;
+    if (CHARACTER_TYPES.has(type)) {
       const coll = meta.collations?.[character++];
       charset = coll === undefined ? (cur?.charset ?? "utf8mb4") : charsetOfCollation(coll);
     }
-    if (type === 247 || type === 248) {
+    if (isEnumOrSet(type)) {
       const coll = meta.enumSetCollations?.[enumSet++];
       charset = coll === undefined ? (cur?.charset ?? "utf8mb4") : charsetOfCollation(coll);
-      members = (type === 247 ? meta.enumValues?.[enums++] : meta.setValues?.[sets++]) ??
-        cur?.members ?? [];
+      members =
+        (type === MYSQL_TYPE_ENUM ? meta.enumValues?.[enums++] : meta.setValues?.[sets++]) ??
+          cur?.members ?? [];
     }
-    const dataType = dataTypeOf(type, CHARACTER.has(type) && charset === null);
-    const fsp = type === 17 || type === 18 || type === 19 ? map.columnMeta[i] : 0;
+    const dataType = dataTypeOf(type, CHARACTER_TYPES.has(type) && charset === null);
+    const fsp = FSP_TYPES.has(type) ? map.columnMeta[i] : 0;
     columns.push({
       name,
       dataType,
@@ -112,7 +133,7 @@ export function schemaForEvent(
       charset,
       fsp,
       unsigned,
-      json: type === 245 || (cur?.json ?? false),
+      json: type === MYSQL_TYPE_JSON || (cur?.json ?? false),
       members,
     });
   }

@@ -1,0 +1,68 @@
+/** Byte-level pieces of the binlog format: integers, the event header, checksums, zlib. */
+import { inflateSync } from "node:zlib";
+import { BinlogError, type EventHeader } from "./types.ts";
+
+const CRC_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+
+export function crc32(bytes: Uint8Array): number {
+  let c = 0xffffffff;
+  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+export function uint48(v: DataView, at: number): bigint {
+  return BigInt(v.getUint32(at, true)) | (BigInt(v.getUint16(at + 4, true)) << 32n);
+}
+
+/** A length-encoded integer at `at`; returns [value, next offset]. */
+export function lenenc(b: Uint8Array, at: number): [number, number] {
+  if (at >= b.length) throw new BinlogError("truncated length-encoded integer");
+  const f = b[at];
+  if (f < 0xfb) return [f, at + 1];
+  if (f === 0xfc) return [b[at + 1] | (b[at + 2] << 8), at + 3];
+  if (f === 0xfd) return [b[at + 1] | (b[at + 2] << 8) | (b[at + 3] << 16), at + 4];
+  const v = new DataView(b.buffer, b.byteOffset + at + 1, 8);
+  return [Number(v.getBigUint64(0, true)), at + 9];
+}
+
+/** The 19-byte v4 event header. */
+export function readHeader(ev: Uint8Array): EventHeader {
+  const v = new DataView(ev.buffer, ev.byteOffset, ev.byteLength);
+  return {
+    timestamp: v.getUint32(0, true),
+    type: ev[4],
+    serverId: v.getUint32(5, true),
+    eventSize: v.getUint32(9, true),
+    logPos: v.getUint32(13, true),
+    flags: v.getUint16(17, true),
+  };
+}
+
+/** The size field of the event header at `at` in `b`. */
+export function eventSizeAt(b: Uint8Array, at: number): number {
+  return new DataView(b.buffer, b.byteOffset + at + 9, 4).getUint32(0, true);
+}
+
+/**
+ * MariaDB's compressed payload: one byte (0x80 | n), the uncompressed length in n
+ * big-endian bytes, then a zlib stream.
+ */
+export function uncompressMariadb(b: Uint8Array): Uint8Array {
+  if (b.length < 1 || (b[0] & 0xe0) !== 0x80) {
+    throw new BinlogError("bad compressed binlog payload");
+  }
+  const n = b[0] & 0x07;
+  let len = 0;
+  for (let i = 1; i <= n; i++) len = len * 256 + b[i];
+  const out = new Uint8Array(inflateSync(b.subarray(1 + n)));
+  if (out.length !== len) throw new BinlogError("compressed binlog payload has the wrong length");
+  return out;
+}
