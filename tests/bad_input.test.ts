@@ -976,6 +976,22 @@ export const CASES: Case[] = [
     env: () => ({ SYNC_ETCD_PASSWORD: WRONG_PW }),
   },
   {
+    input: "wrong etcd password with `--ha` (the election is the first request)",
+    says: 'etcd refused user "sync": etcdserver: authentication failed, invalid user ID or ' +
+      "password (check --etcd-username and --etcd-password)",
+    line: /etcd refused user "sync": etcdserver: authentication failed.*--etcd-password/,
+    outcome: EXIT2,
+    expect: { exit: 2 },
+    needs: ["pg", "etcdAuth"],
+    args: (s, id) => [
+      ...pgArgs({ ...s, etcd: s.etcdAuth }, id),
+      "--etcd-prefix=/ea",
+      "--etcd-username=sync",
+      "--ha",
+    ],
+    env: () => ({ SYNC_ETCD_PASSWORD: WRONG_PW }),
+  },
+  {
     input: "etcd with auth on, no etcd user given",
     says: "etcd requires authentication: etcdserver: user name is empty (set --etcd-username " +
       "and --etcd-password)",
