@@ -137,19 +137,64 @@ const ESC: Record<number, number> = {
 };
 
 function parseInsert(s: Uint8Array, at: number): DumpItem {
-  let i = at;
-  const fail = (what: string): never => {
+  return new InsertParser(s, at).parse();
+}
+
+/**
+ * One `INSERT INTO `t` [(`col`, ...)] VALUES (...),(...)` statement as mysqldump writes
+ * it: identifiers in backticks, strings in quotes with backslash escapes, bare tokens.
+ */
+class InsertParser {
+  constructor(readonly s: Uint8Array, public i: number) {}
+
+  parse(): DumpItem {
+    const s = this.s;
+    this.ws();
+    let table = this.ident();
+    if (s[this.i] === 0x2e /* . */) {
+      this.i++;
+      table = this.ident();
+    }
+    this.ws();
+    const columns = s[this.i] === 0x28 /* ( */ ? this.columnList() : undefined;
+    if (dec.decode(s.subarray(this.i, this.i + 6)).toUpperCase() !== "VALUES") this.fail("VALUES");
+    this.i += 6;
+    const rows: DumpLiteral[][] = [];
+    for (;;) {
+      this.ws();
+      if (this.i >= s.length) break;
+      if (s[this.i] !== 0x28) this.fail("row");
+      this.i++;
+      rows.push(this.row());
+      this.ws();
+      if (s[this.i] === 0x2c) this.i++;
+      else break;
+    }
+    return { kind: "rows", table, columns, rows };
+  }
+
+  fail(what: string): never {
     throw new DumpParseError(
-      `cannot parse mysqldump INSERT (${what}) near: ${dec.decode(s.subarray(i, i + 60))}`,
+      `cannot parse mysqldump INSERT (${what}) near: ${
+        dec.decode(this.s.subarray(this.i, this.i + 60))
+      }`,
     );
-  };
-  const ws = () => {
+  }
+
+  ws() {
+    const s = this.s;
+    let i = this.i;
     while (i < s.length && (s[i] === 0x20 || s[i] === NL || s[i] === 0x0d || s[i] === 0x09)) i++;
-  };
-  const ident = (): string => {
-    if (s[i] !== BT) fail("identifier");
+    this.i = i;
+  }
+
+  /** A backticked identifier (a doubled backtick is one). */
+  ident(): string {
+    const s = this.s;
+    if (s[this.i] !== BT) this.fail("identifier");
     let out = "";
-    let from = ++i;
+    let i = this.i + 1;
+    let from = i;
     for (; i < s.length; i++) {
       if (s[i] === BT) {
         if (s[i + 1] === BT) {
@@ -162,114 +207,106 @@ function parseInsert(s: Uint8Array, at: number): DumpItem {
       }
     }
     out += dec.decode(s.subarray(from, i));
-    i++;
+    this.i = i + 1;
     return out;
-  };
-  ws();
-  let table = ident();
-  if (s[i] === 0x2e /* . */) {
-    i++;
-    table = ident();
   }
-  ws();
-  let columns: string[] | undefined;
-  if (s[i] === 0x28 /* ( */) {
-    columns = [];
-    i++;
+
+  /** `(`col`, ...)`, after the opening parenthesis is seen. */
+  columnList(): string[] {
+    const s = this.s;
+    const columns: string[] = [];
+    this.i++;
     for (;;) {
-      ws();
-      columns.push(ident());
-      ws();
-      if (s[i] === 0x2c) i++;
-      else if (s[i] === 0x29) {
-        i++;
+      this.ws();
+      columns.push(this.ident());
+      this.ws();
+      if (s[this.i] === 0x2c) this.i++;
+      else if (s[this.i] === 0x29) {
+        this.i++;
         break;
-      } else fail("column list");
+      } else this.fail("column list");
     }
-    ws();
+    this.ws();
+    return columns;
   }
-  if (dec.decode(s.subarray(i, i + 6)).toUpperCase() !== "VALUES") fail("VALUES");
-  i += 6;
-  const rows: DumpLiteral[][] = [];
-  for (;;) {
-    ws();
-    if (i >= s.length) break;
-    if (s[i] !== 0x28) fail("row");
-    i++;
+
+  /** The values of one row, after its opening parenthesis, through its closing one. */
+  row(): DumpLiteral[] {
+    const s = this.s;
     const row: DumpLiteral[] = [];
     for (;;) {
-      ws();
-      row.push(literal());
-      ws();
-      if (s[i] === 0x2c) i++;
-      else if (s[i] === 0x29) {
-        i++;
-        break;
-      } else fail("value separator");
+      this.ws();
+      row.push(this.literal());
+      this.ws();
+      if (s[this.i] === 0x2c) this.i++;
+      else if (s[this.i] === 0x29) {
+        this.i++;
+        return row;
+      } else this.fail("value separator");
     }
-    rows.push(row);
-    ws();
-    if (s[i] === 0x2c) i++;
-    else break;
   }
-  return { kind: "rows", table, columns, rows };
 
-  function literal(): DumpLiteral {
-    const c = s[i];
-    if (c === Q1 || c === Q2) return { quoted: quoted() };
+  literal(): DumpLiteral {
+    const s = this.s;
+    const c = s[this.i];
+    if (c === Q1 || c === Q2) return { quoted: this.quoted() };
     if (c === 0x5f /* _ */) {
       // _binary '...' (introducer)
-      while (i < s.length && s[i] !== Q1 && s[i] !== 0x2c && s[i] !== 0x29) i++;
-      if (s[i] === Q1) return { quoted: quoted() };
+      while (this.i < s.length && s[this.i] !== Q1 && s[this.i] !== 0x2c && s[this.i] !== 0x29) {
+        this.i++;
+      }
+      if (s[this.i] === Q1) return { quoted: this.quoted() };
     }
-    const start = i;
+    const start = this.i;
+    let i = start;
     if ((c === 0x62 || c === 0x42) && s[i + 1] === Q1) {
       i += 2;
       while (i < s.length && s[i] !== Q1) i++;
-      i++;
-      return { bare: dec.decode(s.subarray(start, i)) };
+      this.i = i + 1;
+      return { bare: dec.decode(s.subarray(start, i + 1)) };
     }
-    while (
-      i < s.length && s[i] !== 0x2c && s[i] !== 0x29 && s[i] !== 0x20 && s[i] !== NL
-    ) i++;
+    while (i < s.length && s[i] !== 0x2c && s[i] !== 0x29 && s[i] !== 0x20 && s[i] !== NL) i++;
+    this.i = i;
     const tok = dec.decode(s.subarray(start, i));
     if (tok === "NULL") return null;
-    if (/^0x[0-9a-f]*$/i.test(tok)) {
-      const hex = tok.slice(2);
-      const out = new Uint8Array(hex.length >> 1);
-      for (let k = 0; k < out.length; k++) out[k] = parseInt(hex.slice(2 * k, 2 * k + 2), 16);
-      return { hex: out };
-    }
-    if (!tok) fail("empty value");
+    if (/^0x[0-9a-f]*$/i.test(tok)) return { hex: hexBytes(tok.slice(2)) };
+    if (!tok) this.fail("empty value");
     return { bare: tok };
   }
 
-  function quoted(): Uint8Array {
+  /** A quoted string, unescaped, as its bytes. */
+  quoted(): Uint8Array {
+    const s = this.s;
+    let i = this.i;
     const q = s[i++];
     const out: number[] = [];
     let from = i;
-    const flush = (to: number) => {
-      for (let k = from; k < to; k++) out.push(s[k]);
-    };
     for (; i < s.length; i++) {
       const c = s[i];
       if (c === BS) {
-        flush(i);
+        for (let k = from; k < i; k++) out.push(s[k]);
         const e = s[++i];
         out.push(ESC[e] ?? e);
         from = i + 1;
       } else if (c === q) {
         if (s[i + 1] === q) {
-          flush(i + 1);
+          for (let k = from; k <= i; k++) out.push(s[k]);
           i++;
           from = i + 1;
           continue;
         }
-        flush(i);
-        i++;
+        for (let k = from; k < i; k++) out.push(s[k]);
+        this.i = i + 1;
         return new Uint8Array(out);
       }
     }
-    return fail("unterminated string");
+    this.i = i;
+    return this.fail("unterminated string");
   }
+}
+
+function hexBytes(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length >> 1);
+  for (let k = 0; k < out.length; k++) out[k] = parseInt(hex.slice(2 * k, 2 * k + 2), 16);
+  return out;
 }
