@@ -1,0 +1,369 @@
+/**
+ * One connected attempt at a MySQL or MariaDB source: the plan (resume by file and offset,
+ * by GTID on another server, or dump and why), the dump, and the binlog stream.
+ */
+import type { Position } from "../core/change.ts";
+import { keyTableName, splitKeyTableName } from "../core/keys.ts";
+import type {
+  BatchOutput,
+  DumpResult,
+  SavedState,
+  SourceIdentity,
+  SourceOptions,
+  SourceSession,
+  StartPlan,
+} from "../core/source.ts";
+import {
+  definitionDrift,
+  sameDefinition,
+  type TableDefinition,
+  type TableDefinitions,
+} from "../core/tables.ts";
+import { DumpBatches, KeylessWarning } from "../core/stream.ts";
+import { type MysqlConn, MysqlConnectionError } from "./conn.ts";
+import type { MysqlUrl } from "./url.ts";
+import {
+  configErrorFor,
+  connectTo,
+  requireSettings,
+  type ServerInfo,
+  serverInfo,
+} from "./connect.ts";
+import { runMysqldump } from "./dump.ts";
+import { dumpCell, dumpKeyPart } from "./values.ts";
+import { applyKeyConfig, loadSchemas, qualifiedName, SYSTEM_SCHEMAS } from "./schema.ts";
+import { requestBinlog } from "./replica.ts";
+import { BinlogFollower, type BinlogTables } from "./stream.ts";
+import { binlogAfter, gtidGap, resumableGtid } from "./resume.ts";
+import type { TableSchema } from "./types.ts";
+
+/** How the state records a table (design: Position and state). */
+function definitionOf(t: TableSchema): TableDefinition {
+  return {
+    id: `${t.schema}.${t.table}`,
+    columns: t.columns.map((c) =>
+      `${c.name}:${c.columnType}${c.charset ? `:${c.charset}` : ""}${c.json ? ":json" : ""}`
+    ),
+    key: t.keyColumns.map((i) => t.columns[i].name),
+  };
+}
+
+export class MysqlSession implements SourceSession {
+  readonly driver = "mysql";
+  identity: SourceIdentity = {};
+  #conn?: MysqlConn;
+  #binlog?: MysqlConn;
+  #info?: ServerInfo;
+  #schemas = new Map<string, TableSchema>();
+  #keyless: KeylessWarning;
+  /**
+   * Resume on another server by GTID. On the same server file and offset are used: MariaDB
+   * 10.11 was seen to crash (signal 11) under GTID binlog dumps in our parallel tests.
+   */
+  #gtidStart = false;
+  /** The replicated tables as of the newest change handed out (replaced, never mutated). */
+  #defs: TableDefinitions = {};
+
+  constructor(readonly opts: SourceOptions, readonly url: MysqlUrl) {
+    this.#keyless = new KeylessWarning(opts.log);
+  }
+
+  async open(_signal: AbortSignal): Promise<void> {
+    this.#conn = await connectTo(this.url);
+    const info = await serverInfo(this.#conn);
+    requireSettings(info);
+    // Needs REPLICATION CLIENT (BINLOG MONITOR on MariaDB 10.5+): fails early and clearly.
+    await this.#conn.query("SHOW MASTER STATUS");
+    if (info.rowMetadata.toUpperCase() !== "FULL") {
+      this.opts.log.warn(
+        "binlog_row_metadata is not FULL: row events written before an ALTER TABLE cannot be " +
+          "read once the table changed; set binlog_row_metadata = FULL",
+        { binlog_row_metadata: info.rowMetadata },
+      );
+    }
+    this.#info = info;
+    this.identity = {
+      server: info.mariadb ? `mariadb:${info.serverId}` : info.uuid,
+      serverId: info.serverId,
+    };
+  }
+
+  /** Whether a table is replicated: the filter, and the URL's database unless --tables. */
+  #selected(schema: string, table: string): boolean {
+    if (SYSTEM_SCHEMAS.includes(schema.toLowerCase())) return false;
+    if (this.url.database && !this.opts.filter.hasIncludes && schema !== this.url.database) {
+      return false;
+    }
+    return this.opts.filter.matches(schema, table);
+  }
+
+  #keyName(schema: string, table: string): string {
+    return keyTableName(schema, table, this.url.database);
+  }
+
+  async #databases(): Promise<string[]> {
+    const r = await this.#conn!.query("SHOW DATABASES");
+    return r.rows.map(([d]) => d!).filter((d) =>
+      !SYSTEM_SCHEMAS.includes(d.toLowerCase()) &&
+      (this.opts.filter.hasIncludes || !this.url.database || d === this.url.database)
+    );
+  }
+
+  async #loadAll(): Promise<TableSchema[]> {
+    const all = applyKeyConfig(
+      await loadSchemas(this.#conn!, await this.#databases(), this.#info!.mariadb),
+      this.opts.keys,
+    );
+    const out: TableSchema[] = [];
+    for (const t of all.values()) {
+      if (!this.#selected(t.schema, t.table)) continue;
+      this.#schemas.set(`${t.schema}.${t.table}`, t);
+      out.push(t);
+    }
+    this.#keyless.warn(
+      out.filter((t) => !t.keyColumns.length).map((t) => `${t.schema}.${t.table}`),
+    );
+    return out;
+  }
+
+  async plan(state: SavedState | null): Promise<StartPlan> {
+    if (!state) return { mode: "dump", reason: "no saved state" };
+    if (state.driver !== "mysql") return { mode: "dump", reason: "state is from another driver" };
+    if (state.position.resync) {
+      return { mode: "dump", reason: `table ${state.position.resync} was altered` };
+    }
+    if (state.source.server !== this.identity.server) {
+      // GTIDs name transactions the same on every server of a replication topology, so a
+      // promoted replica can carry on from them; file and offset belong to one server.
+      const gtid = resumableGtid(this.#info!.mariadb, state.position.gtid);
+      if (!gtid) return { mode: "dump", reason: "the server's identity changed" };
+      const missing = await gtidGap(this.#conn!, this.#info!.mariadb, gtid);
+      if (missing) return { mode: "dump", reason: `the server's identity changed and ${missing}` };
+      const drift = await this.#drift(state);
+      if (drift) return { mode: "dump", warn: true, reason: drift };
+      this.#gtidStart = true;
+      return { mode: "resume", position: { ...state.position, gtid } };
+    }
+    const file = String(state.position.file);
+    const offset = Number(state.position.offset);
+    const logs = await this.#conn!.query("SHOW BINARY LOGS");
+    const have = logs.rows.find(([name]) => name === file);
+    const newest = logs.rows[logs.rows.length - 1];
+    // Binlog names count up: a saved one past the newest, or an offset past a file's end,
+    // is a position this server never reached, so etcd holds another history.
+    if (have ? Number(have[1]) < offset : newest && binlogAfter(file, newest[0]!)) {
+      return {
+        mode: "dump",
+        warn: true,
+        reason: `the saved position ${file}:${offset} is past this server's binlog end ` +
+          `${newest?.[0]}:${newest?.[1]}: etcd holds another history (a restored backup or ` +
+          "another server with the same identity?)",
+      };
+    }
+    if (!have) return { mode: "dump", reason: `binlog ${file} is no longer on the server` };
+    const drift = await this.#drift(state);
+    if (drift) return { mode: "dump", warn: true, reason: drift };
+    return { mode: "resume", position: state.position };
+  }
+
+  /**
+   * Why the tables as they are now cannot be streamed on from the saved ones (a change
+   * the binlog no longer shows, or never logged); sets the definitions otherwise.
+   */
+  async #drift(state: SavedState): Promise<string | undefined> {
+    const keyed = (await this.#loadAll()).filter((t) => t.keyColumns.length);
+    const current = Object.fromEntries(
+      keyed.map((t) => [this.#keyName(t.schema, t.table), definitionOf(t)]),
+    );
+    // States written before definitions were recorded: take today's as the starting point.
+    if (state.tables) {
+      const drift = await definitionDrift(state.tables, current, async (name) => {
+        const t = keyed.find((k) => this.#keyName(k.schema, k.table) === name)!;
+        const r = await this.#conn!.query(
+          `SELECT 1 FROM ${qualifiedName(t.schema, t.table)} LIMIT 1`,
+        );
+        return r.rows.length > 0;
+      });
+      if (drift) return drift;
+    }
+    this.#defs = current;
+    return undefined;
+  }
+
+  tables(): TableDefinitions {
+    return this.#defs;
+  }
+
+  /** A table the stream now carries (new, say) goes into the definitions the state records. */
+  #record(t: TableSchema) {
+    if (!t.keyColumns.length || !this.#selected(t.schema, t.table)) return;
+    const name = this.#keyName(t.schema, t.table);
+    const def = definitionOf(t);
+    const old = this.#defs[name];
+    if (!old || !sameDefinition(old, def)) this.#defs = { ...this.#defs, [name]: def };
+  }
+
+  async dump(out: BatchOutput, signal: AbortSignal): Promise<DumpResult> {
+    try {
+      return await this.#dump(out, signal);
+    } catch (e) {
+      throw configErrorFor(e, this.url);
+    }
+  }
+
+  async #dump(out: BatchOutput, signal: AbortSignal): Promise<DumpResult> {
+    const tables = (await this.#loadAll()).filter((t) => t.keyColumns.length);
+    this.#defs = Object.fromEntries(
+      tables.map((t) => [this.#keyName(t.schema, t.table), definitionOf(t)]),
+    );
+    const databases = [...new Set(tables.map((t) => t.schema))];
+    let position: Position | undefined;
+    let gtid: string | undefined;
+    let database = this.url.database;
+    const batches = new DumpBatches(out);
+    const ignored = await loadSchemas(this.#conn!, databases, this.#info!.mariadb);
+    const ignoreTables = [...ignored.values()]
+      .filter((t) => !tables.some((s) => s.schema === t.schema && s.table === t.table))
+      .map((t) => `${t.schema}.${t.table}`);
+    const est = await this.#conn!.query(
+      `SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES
+       WHERE TABLE_TYPE = 'BASE TABLE'`,
+    );
+    for (const [s, t, n] of est.rows) {
+      // Keyed tables only: the others are not dumped, so they have no progress.
+      if (this.#schemas.get(`${s}.${t}`)?.keyColumns.length) {
+        this.opts.onTableEstimate?.(this.#keyName(s!, t!), Number(n ?? 0));
+      }
+    }
+    if (databases.length) {
+      for await (
+        const item of runMysqldump({
+          url: this.url,
+          databases,
+          ignoreTables,
+          signal,
+        })
+      ) {
+        if (item.kind === "position") position = { file: item.file, offset: item.offset };
+        else if (item.kind === "gtid") gtid = item.gtid;
+        else if (item.kind === "database") database = item.name;
+        else if (item.kind === "rows") {
+          const schema = this.#schemas.get(`${database}.${item.table}`);
+          if (!schema || !schema.keyColumns.length) continue;
+          const table = this.#keyName(schema.schema, schema.table);
+          const columns = schema.columns.map((c) => c.name);
+          // mysqldump lists the columns (--complete-insert) or writes them in table order.
+          const order = item.columns?.map((n) => columns.indexOf(n));
+          for (const lits of item.rows) {
+            const row = order ? columns.map((_, i) => lits[order.indexOf(i)] ?? null) : lits;
+            const sent = batches.put(
+              table,
+              schema.keyColumns.map((k) => dumpKeyPart(schema.columns[k], row[k])).join("/"),
+              columns,
+              schema.columns.map((c, i) => dumpCell(c, row[i])),
+            );
+            if (sent) await sent;
+          }
+        }
+      }
+    }
+    await batches.flush();
+    if (!position) {
+      if (databases.length) throw new Error("mysqldump printed no binlog coordinates");
+      const s = await this.#conn!.query("SHOW MASTER STATUS");
+      position = { file: s.rows[0][0]!, offset: Number(s.rows[0][1]) };
+    }
+    if (gtid !== undefined) position.gtid = gtid;
+    return {
+      position,
+      tables: tables.map((t) => this.#keyName(t.schema, t.table)),
+      owns: (name) => this.#selected(...splitKeyTableName(name, this.url.database)),
+    };
+  }
+
+  async stream(from: Position, out: BatchOutput, signal: AbortSignal): Promise<void> {
+    try {
+      await this.#stream(from, out, signal);
+    } catch (e) {
+      throw configErrorFor(e, this.url);
+    }
+  }
+
+  async #stream(from: Position, out: BatchOutput, signal: AbortSignal): Promise<void> {
+    const c = await connectTo(this.url);
+    this.#binlog = c;
+    const onAbort = () => c.close();
+    signal.addEventListener("abort", onAbort, { once: true });
+    // A stop that came while connecting would otherwise never end the read.
+    if (signal.aborted) onAbort();
+    const file = String(from.file);
+    const offset = Number(from.offset);
+    const gtid = from.gtid === undefined || from.gtid === null ? "" : String(from.gtid);
+    try {
+      // By GTID on another server (it finds the file; the first ROTATE names it).
+      const events = await requestBinlog(c, {
+        mariadb: this.#info!.mariadb,
+        serverId: this.opts.mysql.serverId,
+        from: this.#gtidStart ? { gtid } : { file, offset },
+      });
+      const follower = new BinlogFollower(this.#binlogTables(), from, out);
+      if (this.#gtidStart) this.opts.log.info("streaming", { gtid });
+      else this.opts.log.info("streaming", { file, offset });
+      for await (const raw of events) await follower.feed(raw);
+      throw new MysqlConnectionError("the server ended the binlog stream");
+    } catch (e) {
+      if (signal.aborted) return;
+      throw e;
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      c.close();
+      this.#binlog = undefined;
+    }
+  }
+
+  /** What the binlog translation needs of this session. */
+  #binlogTables(): BinlogTables {
+    return {
+      log: this.opts.log,
+      database: this.url.database,
+      selected: (s, t) => this.#selected(s, t),
+      keyName: (s, t) => this.#keyName(s, t),
+      schemaOf: (s, t) => this.#schemaOf(s, t),
+      changed: () => this.#schemas.clear(),
+      dropped: (table) => this.#forget(table),
+    };
+  }
+
+  async #schemaOf(schema: string, table: string): Promise<TableSchema | undefined> {
+    const id = `${schema}.${table}`;
+    let t = this.#schemas.get(id);
+    if (!t) {
+      const m = applyKeyConfig(
+        await loadSchemas(this.#conn!, [schema], this.#info!.mariadb, table),
+        this.opts.keys,
+      );
+      t = m.get(id);
+      if (t) {
+        this.#schemas.set(id, t);
+        this.#record(t);
+      }
+    }
+    return t;
+  }
+
+  #forget(name: string) {
+    if (!(name in this.#defs)) return;
+    const { [name]: _, ...rest } = this.#defs;
+    this.#defs = rest;
+  }
+
+  confirm(_position: Position): void {
+    // The binlog is the server's own: nothing to release. etcd's state key is the record.
+  }
+
+  close(): Promise<void> {
+    this.#binlog?.close();
+    this.#conn?.close();
+    return Promise.resolve();
+  }
+}
