@@ -8,7 +8,7 @@ import { assert, assertMatch } from "./harness/assert.ts";
 import { startEtcd } from "./harness/etcd.ts";
 import { startPostgres } from "./harness/postgres.ts";
 import { startMariadb } from "./harness/mariadb.ts";
-import { startLog, startSync } from "./harness/sync.ts";
+import { runSync, startLog, startSync } from "./harness/sync.ts";
 import { assertConverges, readEtcd } from "./harness/checker.ts";
 import { expectedFromPg } from "./harness/expected_pg.ts";
 import { expectedFromMysql } from "./harness/expected_mysql.ts";
@@ -117,6 +117,9 @@ test("pgx: schema changes and a restored server while sync is stopped", opts, as
       .find((k) => !k.endsWith("/tables"))!;
     await editState(etcd.endpoint, stateKey, (p) => (p.lsn = "FF/0"));
     await pg.psql("INSERT INTO keep SELECT g, 'after restore' FROM generate_series(200, 210) g");
+    // `sync status` says so before any start, instead of a negative lag.
+    const st = await runSync(["status", "--json", ...args]);
+    assertMatch(JSON.parse(st.stdout).phase, /saved FF\/0 is past this server's WAL end/);
     log = await startLog(await restart());
     await converged(etcd.endpoint, "/o/", expected, sync!);
     assertMatch(log, /level=warn msg="dump starting" reason="the saved position FF\/0 is past/);

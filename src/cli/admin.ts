@@ -145,6 +145,7 @@ function phaseOf(state: SavedState | null, source: Record<string, unknown>): str
   if (state.position.resync) {
     return `resync pending (${state.position.resync}): the next start dumps`;
   }
+  if (typeof source.saved_ahead === "string") return source.saved_ahead;
   if (source.slot_active === true) return "streaming (the slot is in use)";
   if (source.replica_registered === true) {
     return "streaming (a replica with this --server-id is registered)";

@@ -6,6 +6,7 @@ import type { CheckResult, SavedState, SourceOptions } from "../core/source.ts";
 import { ident, literal, type PgConn } from "./conn.ts";
 import { configErrorFor, connectPrimary } from "./connect.ts";
 import { parsePgUrl, type PgUrl } from "./url.ts";
+import { parseLsn } from "./pgoutput.ts";
 import { identityProblem, listTables, qualified, type TableInfo } from "./catalog.ts";
 
 /** The first few names of a list, for one line. */
@@ -267,8 +268,15 @@ export async function inspect(
               pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn)::bigint
        FROM pg_replication_slots s WHERE s.slot_name = ${literal(opts.pgx.slot)}`,
     );
-    const current = (await conn.query("SELECT pg_current_wal_lsn()")).rows[0][0];
-    if (!r.rows.length) return { slot: `${opts.pgx.slot} (missing)`, server_lsn: current };
+    const current = (await conn.query("SELECT pg_current_wal_lsn()")).rows[0][0]!;
+    // A saved position this server never reached: etcd holds another history (a restore).
+    const saved = state?.position.lsn;
+    const ahead = typeof saved === "string" && parseLsn(saved) > parseLsn(current)
+      ? { saved_ahead: `the saved ${saved} is past this server's WAL end: the next start dumps` }
+      : {};
+    if (!r.rows.length) {
+      return { slot: `${opts.pgx.slot} (missing)`, server_lsn: current, ...ahead };
+    }
     const [active, confirmed, , retained, lag] = r.rows[0];
     return {
       slot: opts.pgx.slot,
@@ -277,7 +285,8 @@ export async function inspect(
       server_lsn: current,
       retained_wal_bytes: Number(retained),
       lag_bytes: Number(lag),
-      saved_lsn: state?.position.lsn ?? null,
+      saved_lsn: saved ?? null,
+      ...ahead,
     };
   } finally {
     conn.close();
