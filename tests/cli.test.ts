@@ -2,38 +2,92 @@
 import { test } from "./harness/deadline.ts";
 import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
 import { runSync } from "./harness/sync.ts";
+import { OPTIONS } from "../src/config/options.ts";
 
 const oneLine = (s: string) => s.trim().split("\n").length === 1;
+
+/** A help text's flag entries by heading: `{ "Source": { "--driver": "--driver <pgx|mysql> source driver" } }`. */
+function helpSections(text: string): Map<string, Map<string, string>> {
+  const sections = new Map<string, Map<string, string>>();
+  let entries: Map<string, string> | undefined;
+  let last = "";
+  for (const line of text.split("\n")) {
+    const head = /^(\S.*):$/.exec(line);
+    const flag = /^ {2}(?:-\w, )?(--[a-z-]+)/.exec(line);
+    if (head) {
+      entries = new Map();
+      sections.set(head[1], entries);
+    } else if (flag && entries) entries.set(last = flag[1], line.trim());
+    else if (/^ {4,}\S/.test(line) && entries?.has(last)) {
+      entries.set(last, `${entries.get(last)} ${line.trim()}`);
+    } else if (!line.trim()) entries = undefined;
+  }
+  return sections;
+}
+
+/** What both `sync --help` and `sync run --help` show of the run flags. */
+function assertRunFlags(text: string, what: string) {
+  const s = helpSections(text);
+  const groups = ["Source", "Tables", "etcd", "High availability", "HTTP", "Logging"];
+  const shown = [...s.keys()].filter((h) => groups.includes(h));
+  assertEquals(shown, groups, `${what}: the run flags' headings, in order`);
+  const where = new Map<string, [string, string]>();
+  for (const [h, entries] of s) for (const [f, e] of entries) where.set(f, [h, e]);
+  const expect: [string, string, RegExp][] = [
+    ["--driver", "Source", /^--driver <pgx\|mysql> /],
+    ["--db-url", "Source", /SYNC_DB_URL/],
+    ["--slot", "Source", /default: sync\)/],
+    ["--server-id", "Source", /1 to 4294967295; default: 4201\)/],
+    ["--tables", "Tables", /^--tables /],
+    ["--exclude", "Tables", /^--exclude /],
+    ["--keys", "Tables", /^--keys /],
+    ["--etcd-endpoints", "etcd", /default: http:\/\/127\.0\.0\.1:2379\)/],
+    ["--etcd-transport", "etcd", /^--etcd-transport <grpc\|gateway> /],
+    ["--etcd-max-txn-bytes", "etcd", /default: 1504KiB\)/],
+    ["--oversize", "etcd", /^--oversize <fail\|skip> .*default: fail\)/],
+    ["--ha", "High availability", /^--ha run/],
+    ["--ha-id", "High availability", /^--ha-id /],
+    ["--http-addr", "HTTP", /^--http-addr /],
+    ["--log-level", "Logging", /debug, info, warn or error.*default: info\)/],
+    ["--log-format", "Logging", /^--log-format <text\|json> .*default: text\)/],
+    // Durations as they are written, with their range (a number alone is seconds, so a
+    // default shown as `10000` would mislead).
+    ["--etcd-timeout", "etcd", /^--etcd-timeout <duration> .*\(100ms to 10m; default: 30s\)$/],
+    ["--status-interval", "Source", /<duration> .*\(100ms to 1h; default: 10s\)$/],
+    ["--ha-ttl", "High availability", /<duration> .*\(2s to 1h; default: 10s\)$/],
+    ["--ready-max-lag", "HTTP", /<duration> .*\(100ms to 1h; default: 30s\)$/],
+    ["--shutdown-timeout", "Other", /<duration> .*\(up to 1h; default: 10s\)$/],
+    ["--config", "Other", /^--config <file> /],
+  ];
+  for (const [flag, group, entry] of expect) {
+    const [h, e] = where.get(flag) ?? ["(missing)", ""];
+    assertEquals(h, group, `${what}: ${flag} is under ${group}`);
+    assertMatch(e.replace(/\s+/g, " "), entry, `${what}: ${flag}`);
+  }
+  // Every setting is listed once, and no value is a bare number of milliseconds.
+  for (const o of OPTIONS) assert(where.has(`--${o.name}`), `${what} lists --${o.name}`);
+  const flags = [...s.values()].flatMap((entries) => [...entries.keys()]);
+  for (const o of OPTIONS) {
+    assertEquals(flags.filter((f) => f === `--${o.name}`).length, 1, `${what}: --${o.name} once`);
+  }
+  const all = [...where.values()].map(([, e]) => e).join("\n");
+  assert(!/\b\d{4,}\b(?! ?KiB)/.test(all.replace(/4294967295|4201|2379/g, "")), all);
+}
 
 test("--help and --version", async () => {
   const h = await runSync(["--help"]);
   assertEquals(h.code, 0);
-  assertMatch(h.stdout, /check/);
+  for (const c of ["run", "check", "status", "drop"]) {
+    assertMatch(h.stdout, new RegExp(`^ {2}${c} \\[options\\]`, "m"), `sync --help lists ${c}`);
+  }
+  assertRunFlags(h.stdout, "sync --help");
   const rh = await runSync(["run", "--help"]);
   assertEquals(rh.code, 0);
-  for (const f of ["--driver", "--db-url", "--etcd-endpoints", "--etcd-max-txn-ops", "--ha"]) {
-    assert(rh.stdout.includes(f), `help lists ${f}`);
-  }
-  // Defaults as they are written (a number alone is seconds, so `10000` would mislead).
-  const help = rh.stdout.replace(/\s+/g, " ");
-  const durations = [
-    ["--etcd-timeout", "30s"],
-    ["--status-interval", "10s"],
-    ["--ha-ttl", "10s"],
-    ["--ready-max-lag", "30s"],
-    ["--shutdown-timeout", "10s"],
-  ];
-  for (const [flag, def] of durations) {
-    // Up to the next flag: the description, then the default.
-    assertMatch(
-      help,
-      new RegExp(`${flag} <value> (?:(?! --[a-z-]+ <value>).)*\\(default: ${def}\\)`),
-    );
-  }
-  assertMatch(
-    help,
-    /--etcd-max-txn-bytes <value> (?:(?! --[a-z-]+ <value>).)*\(default: 1504KiB\)/,
-  );
+  assertRunFlags(rh.stdout, "sync run --help");
+  const dh = await runSync(["drop", "--help"]);
+  assertEquals(dh.code, 0);
+  assertRunFlags(dh.stdout, "sync drop --help");
+  assertMatch(dh.stdout, /^Drop:\n {2}--yes .*\n {2}--purge-data /m);
   const v = await runSync(["--version"]);
   assertEquals(v.code, 0);
   assertMatch(v.stdout.trim(), /^\d+\.\d+\.\d+$/);

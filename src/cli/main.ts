@@ -3,8 +3,9 @@
  * binary.
  */
 import { Command, CommanderError, Option } from "commander";
-import { formatValue, OPTIONS, resolveSettings, UsageError } from "../config/options.ts";
+import { OPTIONS, resolveSettings, UsageError } from "../config/options.ts";
 import { parseConfigFile } from "../config/options.ts";
+import { addSettingFlags as addOptions, showRunFlags } from "./help.ts";
 import { ConfigError } from "../core/source.ts";
 import { EtcdError, EtcdUnavailableError } from "../etcd/client.ts";
 import { startRun } from "./run.ts";
@@ -41,19 +42,6 @@ async function loadSettings(opts: Record<string, unknown>) {
   return resolveSettings(flags, env, file);
 }
 
-function addOptions(cmd: Command): Command {
-  for (const spec of OPTIONS) {
-    const flag = spec.kind === "bool" ? `--${spec.name}` : `--${spec.name} <value>`;
-    // Defaults as they are written: `10s`, not the milliseconds they are kept in.
-    const def = spec.default === undefined || (Array.isArray(spec.default) && !spec.default.length)
-      ? ""
-      : ` (default: ${formatValue(spec, spec.default)})`;
-    cmd.addOption(new Option(flag, spec.description + def));
-  }
-  cmd.option("--config <file>", "YAML file with the same keys as the flags");
-  return cmd;
-}
-
 export async function main(args: string[]): Promise<number> {
   const program = new Command("sync")
     .description(
@@ -67,26 +55,30 @@ export async function main(args: string[]): Promise<number> {
       outputError: (str, write) => write(`sync: ${str.replace(/^error: /, "").trim()}\n`),
     });
   let result = 0;
-  addOptions(
+  const run = addOptions(
     program.command("run", { isDefault: true }).description("dump, then stream changes (default)"),
   ).allowExcessArguments(false).action(async (opts: Record<string, unknown>) => {
     const settings = await loadSettings(opts);
     result = await startRun(settings);
   });
+  showRunFlags(program, run);
   addOptions(program.command("check").description("preflight checks of the database and etcd"))
     .action(async (opts: Record<string, unknown>) => {
       result = await runCheck(await loadSettings(opts));
     });
   addOptions(program.command("status").description("state key and source position"))
-    .option("--json", "machine-readable output")
+    .addOption(new Option("--json", "machine-readable output").helpGroup("Status:"))
     .action(async (opts: Record<string, unknown>) => {
       result = await runStatus(await loadSettings(opts), Boolean(opts.json));
     });
   addOptions(
     program.command("drop").description("remove the slot/publication and the state key"),
   )
-    .option("--yes", "do not ask")
-    .option("--purge-data", "also delete every replicated key under the prefix")
+    .addOption(new Option("--yes", "do not ask").helpGroup("Drop:"))
+    .addOption(
+      new Option("--purge-data", "also delete every replicated key under the prefix")
+        .helpGroup("Drop:"),
+    )
     .action(async (opts: Record<string, unknown>) => {
       result = await runDrop(await loadSettings(opts), Boolean(opts.yes), Boolean(opts.purgeData));
     });

@@ -1,29 +1,14 @@
 /**
  * Every setting of `sync run`, with its default, and how flags, `SYNC_*` environment
- * variables and the YAML config file combine: flag > env > file > default.
+ * variables and the YAML config file combine: flag > env > file > default. The table also
+ * drives `--help` (grouped) and docs/configuration.md (generated, tests/docs.test.ts).
  */
 import YAML from "yaml";
+import { HOUR, MINUTE, type OptionSpec, parseValue, SECOND, type Settings } from "./values.ts";
+import { UsageError } from "./values.ts";
 
-export type Kind = "string" | "int" | "list" | "bool" | "duration" | "bytes";
-
-export interface OptionSpec {
-  name: string;
-  kind: Kind;
-  description: string;
-  default?: string | number | boolean | string[];
-  choices?: readonly string[];
-  /** Never echoed back in errors. */
-  secret?: boolean;
-  /** Allowed range (durations in ms, sizes in bytes), checked on every source of the value. */
-  min?: number;
-  max?: number;
-  /** Further checks of a string value: a reason when it is not allowed. */
-  invalid?: (v: string) => string | undefined;
-}
-
-const SECOND = 1000;
-const MINUTE = 60 * SECOND;
-const HOUR = 60 * MINUTE;
+// Importers keep one module to read settings from.
+export * from "./values.ts";
 
 /**
  * PostgreSQL's rule for slot names; anything else fails only when the slot is created, which
@@ -42,67 +27,122 @@ function identifier(v: string): string | undefined {
 }
 
 export const OPTIONS: readonly OptionSpec[] = [
-  { name: "driver", kind: "string", choices: ["pgx", "mysql"], description: "source driver" },
+  {
+    name: "driver",
+    kind: "string",
+    group: "source",
+    choices: ["pgx", "mysql"],
+    description: "source driver",
+    doc: "`pgx` for PostgreSQL 10+, `mysql` for MySQL 5.7/8 and MariaDB 10.5+.",
+  },
   {
     name: "db-url",
     kind: "string",
+    group: "source",
+    arg: "url",
     secret: true,
-    description: "database URL (any user can read argv: pass a password as SYNC_DB_URL or in " +
-      "--config)",
+    description: "database URL; keep a password out of argv: SYNC_DB_URL or --config",
+    doc: "`postgres://user:pass@h1:5432,h2:5432/db?sslmode=require&target_session_attrs=" +
+      "read-write` or `mysql://user:pass@host:3306/db?ssl-mode=REQUIRED`. Write `/`, `?`, `#`, " +
+      "`@` and `%` in the user name and password percent-encoded.",
   },
   {
     name: "etcd-endpoints",
     kind: "list",
+    group: "etcd",
+    arg: "urls",
     default: ["http://127.0.0.1:2379"],
     description: "etcd endpoints, comma-separated, tried in order",
+    doc: "The next one is tried on connection errors. No `user:password@` in them: use " +
+      "`--etcd-username`.",
   },
-  { name: "etcd-prefix", kind: "string", default: "/sync", description: "key prefix for rows" },
+  {
+    name: "etcd-prefix",
+    kind: "string",
+    group: "etcd",
+    arg: "prefix",
+    default: "/sync",
+    description: "key prefix for rows",
+  },
   {
     name: "etcd-state-prefix",
     kind: "string",
-    description: "prefix of the state key (default: <etcd-prefix>-state)",
+    group: "etcd",
+    arg: "prefix",
+    defaultText: "<etcd-prefix>-state",
+    description: "prefix of the state key, outside --etcd-prefix",
   },
   {
     name: "source-id",
     kind: "string",
+    group: "etcd",
+    arg: "name",
+    defaultText: "<driver>-<database>",
     invalid: (v) => (v ? undefined : "expected a name"),
-    description: "name of this source's state key (default: <driver>-<database>)",
+    description: "name of this source's state key",
   },
-  { name: "etcd-username", kind: "string", description: "etcd user" },
+  { name: "etcd-username", kind: "string", group: "etcd", arg: "user", description: "etcd user" },
   {
     name: "etcd-password",
     kind: "string",
+    group: "etcd",
+    arg: "password",
     secret: true,
-    description: "etcd password (any user can read argv: prefer SYNC_ETCD_PASSWORD or --config)",
+    description: "etcd password; keep it out of argv: SYNC_ETCD_PASSWORD or --config",
+    doc: "The auth token is refreshed when it expires.",
   },
   {
     name: "etcd-transport",
     kind: "string",
+    group: "etcd",
     default: "grpc",
     choices: ["grpc", "gateway"],
-    description: "how to talk to etcd: native gRPC (HTTP/2) or the JSON gateway (HTTP/1.1)",
+    description: "etcd's native gRPC API (HTTP/2) or its JSON gateway (HTTP/1.1)",
+    doc: "`gateway` is for proxies that only pass HTTP/1.1.",
   },
-  { name: "etcd-ca", kind: "string", description: "CA certificate file (PEM) for etcd TLS" },
-  { name: "etcd-cert", kind: "string", description: "client certificate file (PEM) for etcd" },
-  { name: "etcd-key", kind: "string", description: "client key file (PEM) for etcd" },
+  {
+    name: "etcd-ca",
+    kind: "string",
+    group: "etcd",
+    arg: "file",
+    description: "CA certificate file (PEM) for etcd TLS",
+  },
+  {
+    name: "etcd-cert",
+    kind: "string",
+    group: "etcd",
+    arg: "file",
+    description: "client certificate file (PEM) for etcd",
+  },
+  {
+    name: "etcd-key",
+    kind: "string",
+    group: "etcd",
+    arg: "file",
+    description: "client key file (PEM) for etcd",
+  },
   {
     name: "etcd-max-txn-ops",
     kind: "int",
+    group: "etcd",
     default: 128,
     // The state key goes with every transaction: one op is no room for anything else.
     min: 2,
-    description: "operations per etcd transaction (etcd's --max-txn-ops)",
+    description: "operations per etcd transaction, as etcd's --max-txn-ops",
   },
   {
     name: "etcd-max-txn-bytes",
     kind: "bytes",
+    group: "etcd",
     default: 1536 * 1024 - 32 * 1024,
     min: 4096,
-    description: "request bytes per etcd transaction (under etcd's --max-request-bytes)",
+    description: "request bytes per etcd transaction, under etcd's --max-request-bytes",
+    doc: "The default is etcd's 1.5 MiB default less 32 KiB.",
   },
   {
     name: "etcd-timeout",
     kind: "duration",
+    group: "etcd",
     default: 30 * SECOND,
     min: 100,
     max: 10 * MINUTE,
@@ -111,81 +151,128 @@ export const OPTIONS: readonly OptionSpec[] = [
   {
     name: "tables",
     kind: "list",
+    group: "tables",
+    arg: "globs",
     default: [],
-    description: "tables to sync (globs on schema.table)",
+    defaultText: "all",
+    description: "tables to sync: globs on schema.table, comma-separated",
+    doc: "Patterns take `*` and `?`; for MySQL the schema is the database.",
   },
-  { name: "exclude", kind: "list", default: [], description: "tables to skip (globs)" },
+  {
+    name: "exclude",
+    kind: "list",
+    group: "tables",
+    arg: "globs",
+    default: [],
+    description: "tables to leave out: globs on schema.table",
+  },
   {
     name: "keys",
     kind: "list",
+    group: "tables",
+    arg: "table=cols",
     default: [],
     description: "key columns for tables without a primary key: schema.table=col[+col...]",
+    doc: "E.g. `public.events=source+seq`. A primary key always wins over a configured one.",
   },
   {
     name: "slot",
     kind: "string",
+    group: "source",
+    arg: "name",
     default: "sync",
     invalid: slotName,
-    description: "replication slot (pgx)",
+    description: "pgx: replication slot",
+    doc: "Lower-case letters, digits and `_`, at most 63.",
   },
   {
     name: "publication",
     kind: "string",
+    group: "source",
+    arg: "name",
     default: "sync",
     invalid: identifier,
-    description: "publication (pgx)",
+    description: "pgx: publication",
+    doc: "At most 63 bytes.",
   },
   {
     name: "dump-parallel",
     kind: "int",
+    group: "source",
     default: 2,
     min: 1,
     max: 64,
-    description: "tables dumped at once (pgx)",
+    description: "pgx: tables dumped at once",
+    doc: "Connections sharing the dump's snapshot.",
   },
   {
     name: "status-interval",
     kind: "duration",
+    group: "source",
     default: 10 * SECOND,
     min: 100,
     max: HOUR,
-    description: "standby status update interval (pgx)",
+    description: "pgx: standby status update interval",
   },
   {
     name: "server-id",
     kind: "int",
+    group: "source",
     default: 4201,
     // A 32-bit field of the replication protocol; 0 is no id.
     min: 1,
     max: 2 ** 32 - 1,
-    description: "replica server id (mysql), not the server's own",
+    description: "mysql: replica server id sync registers with, not the server's own",
   },
   {
     name: "oversize",
     kind: "string",
+    group: "etcd",
     default: "fail",
     choices: ["fail", "skip"],
     description: "a row too large for etcd: stop, or log and skip it",
+    doc: "`fail` stops naming the table and key; `skip` logs and counts it " +
+      "(`sync_oversize_rows_skipped_total`).",
   },
-  { name: "ha", kind: "bool", default: false, description: "run as one of several; one leads" },
+  {
+    name: "ha",
+    kind: "bool",
+    group: "ha",
+    default: false,
+    description: "run as one of several; one leads",
+  },
   {
     name: "ha-ttl",
     kind: "duration",
+    group: "ha",
     default: 10 * SECOND,
     min: 2 * SECOND,
     max: HOUR,
     description: "--ha lease TTL: a standby takes over within it",
+    doc: "Whole seconds.",
   },
   {
     name: "ha-id",
     kind: "string",
+    group: "ha",
+    arg: "name",
+    defaultText: "<hostname>-<pid>",
     invalid: (v) => (v ? undefined : "expected a name"),
-    description: "--ha identity (default: host name and PID)",
+    description: "--ha identity",
   },
-  { name: "http-addr", kind: "string", description: "serve health and metrics on HOST:PORT" },
+  {
+    name: "http-addr",
+    kind: "string",
+    group: "http",
+    arg: "host:port",
+    defaultText: "off",
+    description: "serve health, metrics and the status page on HOST:PORT",
+    doc: "`/healthz`, `/readyz`, `/metrics`, `/` and `/status.json`.",
+  },
   {
     name: "ready-max-lag",
     kind: "duration",
+    group: "http",
     default: 30 * SECOND,
     min: 100,
     max: HOUR,
@@ -194,155 +281,37 @@ export const OPTIONS: readonly OptionSpec[] = [
   {
     name: "shutdown-timeout",
     kind: "duration",
+    group: "other",
     default: 10 * SECOND,
     min: 0,
     max: HOUR,
     description: "time allowed for a clean stop",
+    doc: "On SIGTERM/SIGINT: time to finish the in-flight etcd transaction.",
   },
   {
     name: "log-level",
     kind: "string",
+    group: "log",
     default: "info",
     choices: ["debug", "info", "warn", "error"],
-    description: "log level",
+    arg: "level",
+    description: "log level: debug, info, warn or error",
   },
   {
     name: "log-format",
     kind: "string",
+    group: "log",
     default: "text",
     choices: ["text", "json"],
     description: "log format: key=value text or JSON lines",
+    doc: "Logs go to stderr.",
   },
 ];
-
-export type Value = string | number | boolean | string[];
-export type Settings = Record<string, Value | undefined>;
-
-/** Bad configuration: one line for the user, exit status 2. */
-export class UsageError extends Error {
-  override name = "UsageError";
-}
 
 const byName = new Map(OPTIONS.map((o) => [o.name, o]));
 
 export function envName(option: string): string {
   return "SYNC_" + option.toUpperCase().replaceAll("-", "_");
-}
-
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-const BYTES = /^(\d+)(b|kib|kb|mib|mb|gib|gb)?$/i;
-const BUNITS: Record<string, number> = {
-  b: 1,
-  kb: 1000,
-  kib: 1024,
-  mb: 1e6,
-  mib: 1024 ** 2,
-  gb: 1e9,
-  gib: 1024 ** 3,
-};
-
-/** A duration in the largest unit that shows it whole: `10s`, `500ms`, `2m`. */
-export function formatDuration(ms: number): string {
-  for (const [unit, n] of [["h", HOUR], ["m", MINUTE], ["s", SECOND]] as const) {
-    if (ms >= n && ms % n === 0) return `${ms / n}${unit}`;
-  }
-  return `${ms}ms`;
-}
-
-/** A size in the largest binary unit that shows it whole: `4KiB`, `1504KiB`. */
-export function formatBytes(n: number): string {
-  for (const [unit, k] of [["GiB", 1024 ** 3], ["MiB", 1024 ** 2], ["KiB", 1024]] as const) {
-    if (n >= k && n % k === 0) return `${n / k}${unit}`;
-  }
-  return String(n);
-}
-
-/** A value as a user writes it (the `--help` defaults): durations and sizes with units. */
-export function formatValue(spec: OptionSpec, v: Value): string {
-  if (spec.kind === "duration" && typeof v === "number") return formatDuration(v);
-  if (spec.kind === "bytes" && typeof v === "number") return formatBytes(v);
-  return Array.isArray(v) ? v.join(",") : String(v);
-}
-
-/** "from 2s to 1h", "of at least 2", "up to 1h": the option's range, in its units. */
-function rangeText(spec: OptionSpec): string {
-  const f = (n: number) => formatValue(spec, n);
-  const lo = spec.min !== undefined && spec.min > 0 ? spec.min : undefined;
-  if (lo !== undefined && spec.max !== undefined) return `from ${f(lo)} to ${f(spec.max)}`;
-  if (lo !== undefined) return `of at least ${f(lo)}`;
-  return `up to ${f(spec.max!)}`;
-}
-
-function outOfRange(spec: OptionSpec, n: number): boolean {
-  return (spec.min !== undefined && n < spec.min) || (spec.max !== undefined && n > spec.max);
-}
-
-/** Parse one raw value (flag, env or file) into the option's kind. */
-export function parseValue(spec: OptionSpec, raw: unknown, from: string): Value {
-  const bad = (why: string) => {
-    const shown = spec.secret ? "" : ` ${JSON.stringify(raw)}`;
-    const where = from === `--${spec.name}` ? "" : ` (from ${from})`;
-    return new UsageError(`invalid value${shown} for --${spec.name}${where}: ${why}`);
-  };
-  let v: Value;
-  switch (spec.kind) {
-    case "list":
-      if (Array.isArray(raw)) v = raw.map(String);
-      else v = String(raw).split(",").map((s) => s.trim()).filter(Boolean);
-      break;
-    case "int": {
-      const text = String(raw).trim();
-      const n = typeof raw === "number" ? raw : /^\d+$/.test(text) ? Number(text) : NaN;
-      const range = spec.min !== undefined || spec.max !== undefined ? ` ${rangeText(spec)}` : "";
-      if (!Number.isSafeInteger(n) || n < 0 || outOfRange(spec, n)) {
-        throw bad(`expected a whole number${range}`);
-      }
-      v = n;
-      break;
-    }
-    case "bool":
-      if (typeof raw === "boolean") v = raw;
-      else if (/^(1|true|yes|on)$/i.test(String(raw))) v = true;
-      else if (/^(0|false|no|off)$/i.test(String(raw))) v = false;
-      else throw bad("expected true or false");
-      break;
-    case "duration": {
-      // A number without a unit is seconds: say so when it is out of range, since a default
-      // shown in milliseconds once made `--ha-ttl 10000` a lease of 2.8 hours.
-      const m = typeof raw === "number" ? [, String(raw)] : DURATION.exec(String(raw).trim());
-      if (!m) throw bad("expected a duration such as 500ms, 10s or 1m");
-      v = Math.round(Number(m[1]) * UNITS[m[2] ?? "s"]);
-      if (!Number.isFinite(v) || outOfRange(spec, v)) {
-        throw bad(
-          `expected a duration ${rangeText(spec)}${
-            m[2] ? "" : " (a number without a unit is seconds)"
-          }`,
-        );
-      }
-      break;
-    }
-    case "bytes": {
-      if (typeof raw === "number") v = raw;
-      else {
-        const m = BYTES.exec(String(raw).trim());
-        if (!m) throw bad("expected a size such as 1048576 or 1MiB");
-        v = Number(m[1]) * BUNITS[(m[2] ?? "b").toLowerCase()];
-      }
-      if (!Number.isSafeInteger(v) || outOfRange(spec, v)) {
-        throw bad(`expected a size ${rangeText(spec)}`);
-      }
-      break;
-    }
-    default:
-      if (typeof raw === "object" && raw !== null) throw bad("expected a string");
-      v = String(raw);
-      if (spec.invalid?.(v)) throw bad(spec.invalid(v)!);
-  }
-  if (spec.choices && !spec.choices.includes(String(v))) {
-    throw bad(`expected one of ${spec.choices.join(", ")}`);
-  }
-  return v;
 }
 
 /** Read and check the YAML config file: keys are the flag names. */
