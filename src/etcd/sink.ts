@@ -311,7 +311,7 @@ export class EtcdSink implements Sink {
       value = c.cells.includes(UNCHANGED)
         ? await this.#fillUnchanged(
           p,
-          c.fillFrom === undefined ? key : fullKey(this.#prefix, c.table, c.fillFrom),
+          c.fillFrom === undefined ? [key] : [fullKey(this.#prefix, c.table, c.fillFrom), key],
           c.columns,
           c.cells,
           c.table,
@@ -329,16 +329,26 @@ export class EtcdSink implements Sink {
     this.#add(p, key, value, bytes);
   }
 
-  /** Render a put whose unchanged (TOAST) columns come from the row's current value. */
+  /**
+   * Render a put whose unchanged (TOAST) columns come from the row's current value: under
+   * the first of `keys` that holds one. After a key change that is the old key, unless the
+   * transaction is being applied again after a crash: its first pass already moved the row,
+   * and the new key holds the value.
+   */
   async #fillUnchanged(
     p: Pending,
-    key: string,
+    keys: readonly string[],
     columns: readonly string[],
     cells: readonly (string | typeof UNCHANGED)[],
     table: string,
   ): Promise<string> {
-    const pending = p.ops.get(key);
-    const current = pending !== undefined ? pending.value : await this.client.get(key);
+    let current: string | null | undefined;
+    for (const k of keys) {
+      const pending = p.ops.get(k);
+      current = pending !== undefined ? pending.value : await this.client.get(k);
+      if (current) break;
+    }
+    const key = keys[0];
     const old = current ? splitRow(current) : new Map<string, string>();
     const filled = cells.map((cell, i) => {
       if (cell !== UNCHANGED) return cell;
