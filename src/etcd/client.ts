@@ -314,11 +314,6 @@ export class EtcdClient {
     return this.#do((w, c) => w.txn(t, c));
   }
 
-  /** The store's current revision. */
-  async revision(): Promise<number> {
-    return (await this.range("\0", { countOnly: true })).revision;
-  }
-
   /** Call a gateway path not wrapped above (leases, elections, auth admin). */
   call(path: string, body: unknown, timeoutMs?: number): Promise<Record<string, unknown>> {
     return this.#do((t, c) => t.call(path, body, c), timeoutMs);

@@ -9,7 +9,6 @@ import {
   cstring,
   errorFromBody,
   parseDataRow,
-  parseErrorFields,
   parseRowDescription,
   passwordMessage,
   type PgError,
@@ -99,9 +98,6 @@ export class PgConn {
   /** Until ReadyForQuery: only startup messages are valid, anything else is not PostgreSQL. */
   #startupPhase = false;
   readonly params = new Map<string, string>();
-  pid = 0;
-  /** Notices the server sent (last few), for diagnostics. */
-  onNotice?: (fields: Map<string, string>) => void;
 
   private constructor(conn: Deno.Conn | Deno.TlsConn) {
     this.#conn = conn;
@@ -223,7 +219,7 @@ export class PgConn {
           throw new ConfigError(`unsupported authentication method (code ${code})`);
         }
       } else if (type === K) {
-        this.pid = new DataView(body.buffer, body.byteOffset).getInt32(0);
+        // BackendKeyData: only needed to cancel a query, which sync never does.
       } else if (type === Z) {
         return;
       } else if (type === E) {
@@ -298,7 +294,7 @@ export class PgConn {
   async #next(): Promise<{ type: number; body: Uint8Array }> {
     for (;;) {
       const m = await this.readMessage();
-      if (m.type === N) this.onNotice?.(parseErrorFields(m.body));
+      if (m.type === N) continue; // notices: nothing sync acts on
       else if (m.type === S) {
         const name = cstring(m.body);
         this.params.set(name, cstring(m.body, m.body.indexOf(0) + 1));

@@ -107,7 +107,6 @@ export function copyDataMessage(data: Uint8Array): Uint8Array {
   return Writer.message("d", (w) => w.bytes(data));
 }
 
-export const COPY_DONE: Uint8Array = Writer.message("c", () => {});
 export const TERMINATE: Uint8Array = Writer.message("X", () => {});
 
 /** Fields of an ErrorResponse/NoticeResponse body. */

@@ -87,12 +87,9 @@ export const BUILTIN_TYPES: ReadonlyMap<number, PgType> = (() => {
 })();
 
 /**
- * Catalogue query for types that are not built in, with the oids as parameter `$1`
- * (`oid[]`). Columns, in this order: oid, name, typtype, category, elem, base, delim.
+ * Catalogue query for types that are not built in, the oids inlined (simple query protocol).
+ * Columns, in this order: oid, name, typtype, category, elem, base, delim.
  */
-export const TYPE_SQL = typeSql("$1::oid[]");
-
-/** `TYPE_SQL` with the oids inlined, for the simple query protocol. */
 export function typeQuery(oids: number[]): string {
   const list = oids.map((o) => String(Math.trunc(Number(o)) >>> 0)).join(",");
   return typeSql(`'{${list}}'::oid[]`);
