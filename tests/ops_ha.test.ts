@@ -27,6 +27,17 @@ import type { ChangeBatch, Position } from "../src/core/change.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
+async function etcdctl(endpoint: string, ...args: string[]): Promise<string> {
+  const r = await new Deno.Command("etcdctl", {
+    args: [`--endpoints=${endpoint}`, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const err = new TextDecoder().decode(r.stderr);
+  assert(r.success, `etcdctl ${args.join(" ")}: ${err}`);
+  return new TextDecoder().decode(r.stdout);
+}
+
 function batch(key: string, v: string, lsn: string): ChangeBatch {
   return {
     changes: [{ op: "put", table: "t", key, columns: ["id", "v"], cells: [key, `"${v}"`] }],
@@ -87,12 +98,19 @@ test("--ha: a leader that lost its lease cannot write", opts, async () => {
     assert(!bLeads, "one leader at a time: b waits while a keeps its lease alive");
 
     // a's lease ends behind its back (a paused process cannot keep it alive): b takes over.
-    const current = await a.client.call("/v3/election/leader", {
-      name: btoa("/f-state/src/leader"),
-    });
-    const lease = (current.kv as { lease: string }).lease;
-    assertEquals(atob((current.kv as { value: string }).value), "a");
-    await a.client.call("/v3/lease/revoke", { ID: lease });
+    // (etcd's own CLI: the election's first key under its name is the leader's.)
+    const got = await etcdctl(
+      etcd.endpoint,
+      "get",
+      "--prefix",
+      "/f-state/src/leader/",
+      "-w",
+      "json",
+    );
+    assertEquals(atob(JSON.parse(got).kvs[0].value), "a");
+    // Lease IDs are 64-bit: read the digits, not a rounded JSON number.
+    const lease = /"lease":(\d+)/.exec(got)![1];
+    await etcdctl(etcd.endpoint, "lease", "revoke", BigInt(lease).toString(16));
     const leaderB = await bCampaign;
     assert(bLeads);
 

@@ -132,12 +132,13 @@ export class EtcdClient {
     const made = this.#transports[i];
     if (made) return made;
     const url = this.#opts.endpoints[i];
-    const gateway = new GatewayTransport(url, this.#http);
-    const t = this.transport === "gateway" ? gateway : new GrpcTransport(url, {
-      ca: this.#opts.caCert,
-      cert: this.#opts.cert,
-      key: this.#opts.key,
-    }, gateway);
+    const t = this.transport === "gateway"
+      ? new GatewayTransport(url, this.#http)
+      : new GrpcTransport(url, {
+        ca: this.#opts.caCert,
+        cert: this.#opts.cert,
+        key: this.#opts.key,
+      });
     this.#transports[i] = t;
     return t;
   }
@@ -312,11 +313,6 @@ export class EtcdClient {
 
   txn(t: TxnRequest): Promise<TxnResult> {
     return this.#do((w, c) => w.txn(t, c));
-  }
-
-  /** Call a gateway path not wrapped above (leases, elections, auth admin). */
-  call(path: string, body: unknown, timeoutMs?: number): Promise<Record<string, unknown>> {
-    return this.#do((t, c) => t.call(path, body, c), timeoutMs);
   }
 
   /** A lease of `ttlSeconds`; returns its ID. */

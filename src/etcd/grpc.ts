@@ -3,13 +3,11 @@
  *
  * etcd spends several times less CPU on a gRPC transaction than on the same transaction
  * through its JSON gateway (which decodes, re-encodes and calls itself over gRPC), and the
- * gateway is the bottleneck of a dump. KV, Authenticate, leases and elections go this way;
- * only `call()` (a raw gateway path) still uses the gateway.
+ * gateway is the bottleneck of a dump. KV, Authenticate, leases and elections go this way.
  */
 
 import http2 from "node:http2";
 import { EtcdError } from "./errors.ts";
-import type { GatewayTransport } from "./gateway.ts";
 import {
   decodeAuthenticate,
   decodeCampaign,
@@ -89,15 +87,13 @@ function concat(chunks: Uint8Array[], total: number): Uint8Array {
 export class GrpcTransport implements EtcdTransport {
   readonly #url: string;
   readonly #tls: GrpcTls;
-  readonly #gateway: GatewayTransport;
   #session?: http2.ClientHttp2Session;
   /** Why the last session failed (a refused connection, a TLS error), for messages. */
   #sessionError?: Error;
 
-  constructor(endpoint: string, tls: GrpcTls, gateway: GatewayTransport) {
+  constructor(endpoint: string, tls: GrpcTls) {
     this.#url = endpoint.replace(/\/+$/, "");
     this.#tls = tls;
-    this.#gateway = gateway;
   }
 
   close(): void {
@@ -225,10 +221,6 @@ export class GrpcTransport implements EtcdTransport {
     return decodeAuthenticate(
       await this.#unary("etcdserverpb.Auth/Authenticate", encodeAuthenticate(name, password), c),
     );
-  }
-
-  call(path: string, body: unknown, c: CallOptions): Promise<Record<string, unknown>> {
-    return this.#gateway.call(path, body, c);
   }
 
   async leaseGrant(ttlSeconds: number, c: CallOptions): Promise<string> {

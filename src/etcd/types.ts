@@ -94,7 +94,5 @@ export interface EtcdTransport {
   /** Blocks until this campaigner leads the election `name`. */
   campaign(name: string, lease: string, value: string, c: CallOptions): Promise<LeaderKey>;
   resign(leader: LeaderKey, c: CallOptions): Promise<void>;
-  /** A gateway path with a JSON body (anything not wrapped above). */
-  call(path: string, body: unknown, c: CallOptions): Promise<Record<string, unknown>>;
   close(): void;
 }
