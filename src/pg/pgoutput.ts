@@ -204,7 +204,6 @@ export function decodePgOutput(data: Uint8Array, inStream: boolean): PgOutputMes
 
 function decode(r: Reader, data: Uint8Array, inStream: boolean): PgOutputMessage {
   const tag = r.tag;
-  const xid = () => (inStream ? r.u32() : undefined);
   switch (tag) {
     case "B":
       return { tag: "begin", finalLsn: r.u64(), commitTime: r.i64(), xid: r.u32() };
@@ -218,78 +217,22 @@ function decode(r: Reader, data: Uint8Array, inStream: boolean): PgOutputMessage
       };
     case "O":
       return { tag: "origin", lsn: r.u64(), name: r.cstr() };
-    case "R": {
-      const x = xid();
-      const relationId = r.u32();
-      const schema = r.cstr();
-      const name = r.cstr();
-      const replicaIdentity = String.fromCharCode(r.u8());
-      const n = r.i16();
-      if (n < 0) throw new PgOutputError("negative column count in pgoutput 'R' message");
-      const columns: RelationColumn[] = [];
-      for (let c = 0; c < n; c++) {
-        const flags = r.u8();
-        columns.push({ name: r.cstr(), typeOid: r.u32(), typmod: r.i32(), key: (flags & 1) === 1 });
-      }
-      return { tag: "relation", xid: x, relationId, schema, name, replicaIdentity, columns };
-    }
+    case "R":
+      return relation(r, inStream ? r.u32() : undefined);
     case "Y": {
-      const x = xid();
+      const x = inStream ? r.u32() : undefined;
       return { tag: "type", xid: x, typeOid: r.u32(), schema: r.cstr(), name: r.cstr() };
     }
-    case "I": {
-      const x = xid();
-      const relationId = r.u32();
-      const n = r.u8();
-      if (n !== 0x4e /* N */) throw new PgOutputError("pgoutput 'I' message without a new tuple");
-      return { tag: "insert", xid: x, relationId, row: r.tuple() };
-    }
-    case "U": {
-      const x = xid();
-      const relationId = r.u32();
-      let kind = r.u8();
-      let oldKind: "K" | "O" | undefined;
-      let old: TupleValue[] | undefined;
-      if (kind === 0x4b /* K */ || kind === 0x4f /* O */) {
-        oldKind = kind === 0x4b ? "K" : "O";
-        old = r.tuple();
-        kind = r.u8();
-      }
-      if (kind !== 0x4e) throw new PgOutputError("pgoutput 'U' message without a new tuple");
-      return { tag: "update", xid: x, relationId, oldKind, old, row: r.tuple() };
-    }
-    case "D": {
-      const x = xid();
-      const relationId = r.u32();
-      const kind = r.u8();
-      if (kind !== 0x4b && kind !== 0x4f) {
-        throw new PgOutputError("pgoutput 'D' message without an old tuple");
-      }
-      return {
-        tag: "delete",
-        xid: x,
-        relationId,
-        oldKind: kind === 0x4b ? "K" : "O",
-        old: r.tuple(),
-      };
-    }
-    case "T": {
-      const x = xid();
-      const n = r.i32();
-      const options = r.u8();
-      if (n < 0) throw new PgOutputError("negative relation count in pgoutput 'T' message");
-      const relationIds: number[] = [];
-      for (let k = 0; k < n; k++) relationIds.push(r.u32());
-      return { tag: "truncate", xid: x, options, relationIds };
-    }
-    case "M": {
-      const x = xid();
-      const flags = r.u8();
-      const lsn = r.u64();
-      const prefix = r.cstr();
-      const content = r.bytes(r.i32());
-      return { tag: "message", xid: x, transactional: (flags & 1) === 1, lsn, prefix, content };
-    }
+    case "I":
+      return insert(r, inStream ? r.u32() : undefined);
+    case "U":
+      return update(r, inStream ? r.u32() : undefined);
+    case "D":
+      return remove(r, inStream ? r.u32() : undefined);
+    case "T":
+      return truncate(r, inStream ? r.u32() : undefined);
+    case "M":
+      return message(r, inStream ? r.u32() : undefined);
     case "S":
       return { tag: "stream_start", xid: r.u32(), first: r.u8() === 1 };
     case "E":
@@ -303,21 +246,97 @@ function decode(r: Reader, data: Uint8Array, inStream: boolean): PgOutputMessage
         endLsn: r.u64(),
         commitTime: r.i64(),
       };
-    case "A": {
-      const x = r.u32();
-      const subXid = r.u32();
-      // Protocol 4 with parallel streaming adds the abort LSN and time.
-      if (data.length - r.i === 16) {
-        return { tag: "stream_abort", xid: x, subXid, abortLsn: r.u64(), abortTime: r.i64() };
-      }
-      return { tag: "stream_abort", xid: x, subXid };
-    }
+    case "A":
+      return streamAbort(r, data);
     default:
       throw new PgOutputError(
         `unknown pgoutput message '${tag}' (0x${data[0].toString(16).padStart(2, "0")}) ` +
           `at offset 0 of ${data.length} bytes`,
       );
   }
+}
+
+// One function per message with a body worth its own name; `xid` is the transaction id
+// that precedes the body inside a streamed transaction.
+
+function relation(r: Reader, xid: number | undefined): PgOutputMessage {
+  const relationId = r.u32();
+  const schema = r.cstr();
+  const name = r.cstr();
+  const replicaIdentity = String.fromCharCode(r.u8());
+  const n = r.i16();
+  if (n < 0) throw new PgOutputError("negative column count in pgoutput 'R' message");
+  const columns: RelationColumn[] = [];
+  for (let c = 0; c < n; c++) {
+    const flags = r.u8();
+    columns.push({ name: r.cstr(), typeOid: r.u32(), typmod: r.i32(), key: (flags & 1) === 1 });
+  }
+  return { tag: "relation", xid, relationId, schema, name, replicaIdentity, columns };
+}
+
+/** Tuple kinds: (K)ey or (O)ld before a change, (N)ew after. */
+const TUPLE_K = 0x4b, TUPLE_O = 0x4f, TUPLE_N = 0x4e;
+
+function insert(r: Reader, xid: number | undefined): PgOutputMessage {
+  const relationId = r.u32();
+  if (r.u8() !== TUPLE_N) throw new PgOutputError("pgoutput 'I' message without a new tuple");
+  return { tag: "insert", xid, relationId, row: r.tuple() };
+}
+
+function update(r: Reader, xid: number | undefined): PgOutputMessage {
+  const relationId = r.u32();
+  let kind = r.u8();
+  let oldKind: "K" | "O" | undefined;
+  let old: TupleValue[] | undefined;
+  if (kind === TUPLE_K || kind === TUPLE_O) {
+    oldKind = kind === TUPLE_K ? "K" : "O";
+    old = r.tuple();
+    kind = r.u8();
+  }
+  if (kind !== TUPLE_N) throw new PgOutputError("pgoutput 'U' message without a new tuple");
+  return { tag: "update", xid, relationId, oldKind, old, row: r.tuple() };
+}
+
+function remove(r: Reader, xid: number | undefined): PgOutputMessage {
+  const relationId = r.u32();
+  const kind = r.u8();
+  if (kind !== TUPLE_K && kind !== TUPLE_O) {
+    throw new PgOutputError("pgoutput 'D' message without an old tuple");
+  }
+  return {
+    tag: "delete",
+    xid,
+    relationId,
+    oldKind: kind === TUPLE_K ? "K" : "O",
+    old: r.tuple(),
+  };
+}
+
+function truncate(r: Reader, xid: number | undefined): PgOutputMessage {
+  const n = r.i32();
+  const options = r.u8();
+  if (n < 0) throw new PgOutputError("negative relation count in pgoutput 'T' message");
+  const relationIds: number[] = [];
+  for (let k = 0; k < n; k++) relationIds.push(r.u32());
+  return { tag: "truncate", xid, options, relationIds };
+}
+
+function message(r: Reader, xid: number | undefined): PgOutputMessage {
+  const flags = r.u8();
+  const lsn = r.u64();
+  const prefix = r.cstr();
+  const content = r.bytes(r.i32());
+  return { tag: "message", xid, transactional: (flags & 1) === 1, lsn, prefix, content };
+}
+
+function streamAbort(r: Reader, data: Uint8Array): PgOutputMessage {
+  const xid = r.u32();
+  const subXid = r.u32();
+  // Protocol 4 with parallel streaming adds the abort LSN and time.
+  if (data.length - r.i === 16) {
+    return { tag: "stream_abort", xid, subXid, abortLsn: r.u64(), abortTime: r.i64() };
+  }
+  return { tag: "stream_abort", xid, subXid };
 }
 
 /** An LSN as PostgreSQL writes it: `16/B374D848`. */
