@@ -5,7 +5,7 @@
  * maps) and dispatches each event's body to its decoder in binlog/.
  */
 import { crc32, eventSizeAt, readHeader } from "./binlog/bytes.ts";
-import { EVENT, HEADER_LEN } from "./binlog/constants.ts";
+import { EVENT, FDE_FIXED_LEN, HEADER_LEN } from "./binlog/constants.ts";
 import {
   formatEvent,
   gtidEvent,
@@ -38,11 +38,7 @@ export type {
   TableMapMeta,
 } from "./binlog/types.ts";
 export { BinlogError } from "./binlog/types.ts";
-export { crc32, lenenc, readHeader, uncompressMariadb } from "./binlog/bytes.ts";
-export { EVENT, realType } from "./binlog/constants.ts";
-
-/** Bytes of the FORMAT_DESCRIPTION body before its post-header length per event type. */
-const FDE_FIXED = 57;
+export { crc32 } from "./binlog/bytes.ts";
 
 /** Decodes events in order, remembering the format description and the table maps. */
 export class BinlogDecoder {
@@ -81,7 +77,7 @@ export class BinlogDecoder {
     if (header.type === EVENT.FORMAT_DESCRIPTION) {
       // Servers that know checksums (MySQL 5.6.1+, MariaDB 5.3+) end the FDE with the
       // checksum algorithm byte (0 off, 1 CRC32) and a 4-byte checksum slot.
-      const alg = ev.length >= HEADER_LEN + FDE_FIXED + 5 ? ev[ev.length - 5] : 0;
+      const alg = ev.length >= HEADER_LEN + FDE_FIXED_LEN + 5 ? ev[ev.length - 5] : 0;
       this.#checksum = checksummed = alg === 1;
       end -= alg === 0 || alg === 1 ? 5 : 0;
       if (alg !== 0 && alg !== 1) {
@@ -99,8 +95,8 @@ export class BinlogDecoder {
       }
     }
     const body = ev.subarray(HEADER_LEN, end);
-    if (header.type === EVENT.FORMAT_DESCRIPTION && body.length >= FDE_FIXED) {
-      this.#postHeader = body.slice(FDE_FIXED);
+    if (header.type === EVENT.FORMAT_DESCRIPTION && body.length >= FDE_FIXED_LEN) {
+      this.#postHeader = body.slice(FDE_FIXED_LEN);
       this.#maps.clear();
     }
     try {

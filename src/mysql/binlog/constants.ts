@@ -111,3 +111,9 @@ export const EVENT = {
 
 /** Length of the v4 event header. */
 export const HEADER_LEN = 19;
+
+/**
+ * Bytes of a FORMAT_DESCRIPTION body before its post-header length per event type:
+ * binlog version (2), server version (50), create time (4), header length (1).
+ */
+export const FDE_FIXED_LEN = 57;

@@ -5,7 +5,7 @@
  */
 import { zstdDecompressSync } from "node:zlib";
 import { lenenc, uint48, uncompressMariadb } from "./bytes.ts";
-import { EVENT } from "./constants.ts";
+import { EVENT, FDE_FIXED_LEN } from "./constants.ts";
 import { BinlogError, type BinlogEvent, type RowsOp } from "./types.ts";
 
 const dec = new TextDecoder();
@@ -30,7 +30,7 @@ export function tableIdAt(v: DataView, idLen: 4 | 6): bigint {
 }
 
 export function formatEvent(b: Uint8Array, checksum: boolean): BinlogEvent {
-  need(b, 57, EVENT.FORMAT_DESCRIPTION);
+  need(b, FDE_FIXED_LEN, EVENT.FORMAT_DESCRIPTION);
   const sv = b.subarray(2, 52);
   const nul = sv.indexOf(0);
   return {
@@ -174,6 +174,10 @@ function uncompressRows(body: Uint8Array, op: RowsOp): Uint8Array {
   return joined;
 }
 
+/** TRANSACTION_PAYLOAD field types and compression types. */
+const PAYLOAD_END = 0, PAYLOAD_SIZE = 1, PAYLOAD_COMPRESSION = 2, PAYLOAD_UNCOMPRESSED_SIZE = 3;
+const PAYLOAD_ZSTD = 0, PAYLOAD_NONE = 255;
+
 /**
  * TRANSACTION_PAYLOAD: fields (type, length, value as length-encoded integers) up to the
  * end mark 0, then the payload: the transaction's events without checksums, compressed
@@ -182,20 +186,20 @@ function uncompressRows(body: Uint8Array, op: RowsOp): Uint8Array {
  */
 export function transactionPayload(b: Uint8Array): Uint8Array {
   let at = 0;
-  let compression = 255;
+  let compression = PAYLOAD_NONE;
   let size = -1;
   let usize = -1;
   for (;;) {
     let type: number, len: number;
     [type, at] = lenenc(b, at);
-    if (type === 0) break;
+    if (type === PAYLOAD_END) break;
     [len, at] = lenenc(b, at);
     const end = at + len;
     if (end > b.length) throw new BinlogError("truncated TRANSACTION_PAYLOAD event");
     const [value] = lenenc(b, at);
-    if (type === 1) size = value;
-    else if (type === 2) compression = value;
-    else if (type === 3) usize = value;
+    if (type === PAYLOAD_SIZE) size = value;
+    else if (type === PAYLOAD_COMPRESSION) compression = value;
+    else if (type === PAYLOAD_UNCOMPRESSED_SIZE) usize = value;
     at = end;
   }
   const raw = b.subarray(at, size >= 0 ? at + size : b.length);
@@ -203,8 +207,8 @@ export function transactionPayload(b: Uint8Array): Uint8Array {
     throw new BinlogError("truncated TRANSACTION_PAYLOAD event");
   }
   let data: Uint8Array;
-  if (compression === 255) data = raw;
-  else if (compression === 0) data = new Uint8Array(zstdDecompressSync(raw));
+  if (compression === PAYLOAD_NONE) data = raw;
+  else if (compression === PAYLOAD_ZSTD) data = new Uint8Array(zstdDecompressSync(raw));
   else throw new BinlogError(`unknown TRANSACTION_PAYLOAD compression type ${compression}`);
   if (usize >= 0 && data.length !== usize) {
     throw new BinlogError("TRANSACTION_PAYLOAD has the wrong uncompressed size");

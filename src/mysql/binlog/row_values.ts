@@ -179,13 +179,6 @@ function decoderFor(charset: string | null): TextDecoder {
   return d;
 }
 
-/** The WHATWG encoding of a MySQL character set (UTF-8 for the rest). */
-function encodingOf(charset: string | null): string {
-  if (!charset) return "utf-8";
-  if (charset.startsWith("utf16") || charset === "ucs2") return "utf-16be";
-  return ENCODINGS.get(charset) ?? "utf-8";
-}
-
 const ENCODINGS: ReadonlyMap<string, string> = new Map([
   ["latin1", "windows-1252"],
   ["cp1250", "windows-1250"],
@@ -202,3 +195,10 @@ const ENCODINGS: ReadonlyMap<string, string> = new Map([
   ["big5", "big5"],
   ["euckr", "euc-kr"],
 ]);
+
+/** The WHATWG encoding of a MySQL character set (UTF-8 for the rest). */
+function encodingOf(charset: string | null): string {
+  if (!charset) return "utf-8";
+  if (charset.startsWith("utf16") || charset === "ucs2") return "utf-16be";
+  return ENCODINGS.get(charset) ?? "utf-8";
+}
