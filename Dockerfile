@@ -6,7 +6,7 @@ WORKDIR /src
 COPY deno.json deno.lock ./
 COPY mod.ts ./
 COPY src ./src
-# The narrowest permissions that work (README, "Permissions"): no write; env only SYNC_*
+# The narrowest permissions that work (docs/operations.md, "Permissions"): no write; env only SYNC_*
 # (every other variable reads as unset); run only mysqldump; sys only the host name.
 RUN deno install --frozen && \
     deno compile --frozen --allow-net '--allow-env=SYNC_*' --ignore-env --allow-read \

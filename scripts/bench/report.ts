@@ -251,8 +251,8 @@ function memorySection(r: Results): string[] {
             "transaction's size. "
           : "") +
         "sync runs with `--v8-flags=--max-semi-space-size=8,--heap-growing-percent=20` " +
-        "(README: Permissions): V8's young generation and its heap growth steps are what lies " +
-        "above the idle process, not data. A hard heap limit (`--max-old-space-size`) would " +
+        "(docs/operations.md, Permissions): V8's young generation and its heap growth steps " +
+        "are what lies above the idle process, not data. A hard heap limit (`--max-old-space-size`) would " +
         "cut it further but turns an unusually large row into a " +
         "crash, so it is not set.",
       "",
