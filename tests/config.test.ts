@@ -7,7 +7,10 @@ import {
   assertThrows,
 } from "./harness/assert.ts";
 import {
+  argText,
+  defaultText,
   formatValue,
+  GROUPS,
   OPTIONS,
   parseConfigFile,
   parseValue,
@@ -141,4 +144,20 @@ Deno.test("a config key with no value is an error naming the key", () => {
   }
   // An empty string is a value: the option's own check decides.
   assertEquals(parseConfigFile('etcd-prefix: ""\n', "c.yaml")["etcd-prefix"], "");
+});
+
+Deno.test("every setting sits under a --help heading and shows its choices or kind", () => {
+  const spec = (n: string) => OPTIONS.find((o) => o.name === n)!;
+  for (const o of OPTIONS) assert(o.group in GROUPS, `${o.name}: group ${o.group}`);
+  for (const g of Object.keys(GROUPS)) assert(OPTIONS.some((o) => o.group === g), `${g} empty`);
+  assertEquals(argText(spec("driver")), "<pgx|mysql>");
+  assertEquals(argText(spec("log-format")), "<text|json>");
+  assertEquals(argText(spec("oversize")), "<fail|skip>");
+  assertEquals(argText(spec("etcd-timeout")), "<duration>");
+  assertEquals(argText(spec("etcd-max-txn-bytes")), "<size>");
+  assertEquals(argText(spec("ha")), "");
+  assertEquals(defaultText(spec("ha")), undefined);
+  assertEquals(defaultText(spec("exclude")), undefined);
+  assertEquals(defaultText(spec("etcd-state-prefix")), "<etcd-prefix>-state");
+  assertEquals(defaultText(spec("etcd-timeout")), "30s");
 });
