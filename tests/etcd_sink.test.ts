@@ -86,7 +86,7 @@ for (const transport of ["grpc", "gateway"] as const) {
           await sink.apply([{ changes: [put("c", "first", 0)], commit: commit(1) }], stateAt);
           const changes = Array.from({ length: 40 }, (_, i) => put("c", `k${i}`, i));
           assertEquals(await sink.apply([{ changes, commit: commit(2) }], stateAt), { lsn: 2 });
-          // 1 + 40 changes at 15 data ops per txn (one reserved for the state key) = 3 txns more.
+          // 1 + 40 changes at 14 data ops per txn (two kept for the state keys) = 3 txns more.
           assertEquals(txns.map((x) => x.withState), [true, false, false, true]);
           assert(txns.every((x) => x.ops <= 16));
           assertEquals((await readEtcd(etcd.endpoint, prefix)).size, 41);
@@ -94,6 +94,25 @@ for (const transport of ["grpc", "gateway"] as const) {
           client.close();
         },
       );
+
+      await t.step("a source transaction that fits is never split by group commit", async () => {
+        // 4 data ops per etcd transaction (2 kept for the state and the definitions).
+        const { sink, client, prefix } = fresh({ maxTxnOps: 6 });
+        const txn = (name: string, n: number, at: number) => ({
+          changes: Array.from({ length: n }, (_, i) => put("w", `${name}${i}`, i)),
+          commit: commit(at),
+        });
+        await sink.apply([txn("a", 3, 1), txn("b", 3, 2), txn("c", 2, 3), txn("d", 1, 4)], stateAt);
+        const kvs = (await client.range(prefix, { rangeEnd: `/t${n}0` })).kvs;
+        const revs = new Map<string, Set<number>>();
+        for (const kv of kvs) {
+          const name = kv.key.slice(prefix.length + 2, -1);
+          revs.set(name, (revs.get(name) ?? new Set()).add(kv.modRevision));
+        }
+        assertEquals(kvs.length, 9);
+        for (const [name, r] of revs) assertEquals(r.size, 1, `source transaction ${name} split`);
+        client.close();
+      });
 
       await t.step("chunking at the byte limit", async () => {
         const { sink, client, txns, prefix } = fresh({ maxTxnBytes: 64 * 1024 });

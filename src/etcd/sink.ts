@@ -10,11 +10,13 @@
 import type { Change, ChangeBatch, Position } from "../core/change.ts";
 import { UNCHANGED } from "../core/change.ts";
 import { renderRow, splitRow } from "../core/json.ts";
-import { fullKey, tableOfKey, tablePrefix } from "../core/keys.ts";
+import { fullKey, tablePrefix } from "../core/keys.ts";
 import type { Log } from "../core/log.ts";
 import { silentLog } from "../core/log.ts";
 import { ConfigError, type SavedState } from "../core/source.ts";
 import { StateKeys } from "./state.ts";
+import { addOp, Budget, newPending, type Pending } from "./pending.ts";
+import { staleKeys } from "./sweep.ts";
 import { OversizeError, type Sink } from "../core/sink.ts";
 import {
   type EtcdClient,
@@ -64,16 +66,6 @@ export class FencedError extends Error {
   override name = "FencedError";
 }
 
-interface Pending {
-  /** Merged puts (value) and deletes (null), in first-seen order. */
-  ops: Map<string, { value: string | null; bytes: number }>;
-  /** Truncated tables' key ranges. */
-  ranges: { start: string; end: string }[];
-  bytes: number;
-}
-
-const newPending = (): Pending => ({ ops: new Map(), ranges: [], bytes: 0 });
-
 /**
  * Dump transactions in flight at once. A dump's rows are independent (no state key rides
  * with them), and etcd takes concurrent transactions on one connection faster than one at
@@ -93,6 +85,9 @@ export class EtcdSink implements Sink {
   readonly #onTxn?: (info: TxnInfo) => void;
   readonly #onOversize?: (table: string, key: string, bytes: number) => void;
   readonly #dumpInFlight = new Set<Promise<void>>();
+  /** The last batch applied left a source transaction open (its next chunk follows). */
+  #midTxn = false;
+  readonly #budget: Budget;
   #dumpError?: unknown;
 
   constructor(client: EtcdClient, opts: SinkOptions) {
@@ -107,6 +102,7 @@ export class EtcdSink implements Sink {
     this.#onTxn = opts.onTxn;
     this.#onOversize = opts.onOversize;
     if (this.#maxOps < 2) throw new Error("--etcd-max-txn-ops must be at least 2");
+    this.#budget = new Budget(this.#maxOps, this.#maxBytes, this.#prefix);
   }
 
   get stateKey(): string {
@@ -120,6 +116,8 @@ export class EtcdSink implements Sink {
 
   /** The saved state, or null when there is none (or it is unreadable). */
   readState(): Promise<SavedState | null> {
+    // An attempt starts at a source transaction's start.
+    this.#midTxn = false;
     return this.#state.read(this.client, this.#log);
   }
 
@@ -155,11 +153,11 @@ export class EtcdSink implements Sink {
       const value = renderRow(c.columns, c.cells);
       const bytes = opSize(key, enc.encode(value).length);
       if (this.#tooBig(c.table, c.key, bytes, 0)) continue;
-      if (!this.#fits(p, key, bytes, 0)) {
+      if (!this.#budget.fits(p, key, bytes, 0)) {
         await this.#dumpCommit(p);
         p = newPending();
       }
-      this.#add(p, key, value, bytes);
+      addOp(p, key, value, bytes);
     }
     if (p.ops.size) await this.#dumpCommit(p);
   }
@@ -194,56 +192,17 @@ export class EtcdSink implements Sink {
     startRevision: number,
     owns?: (table: string) => boolean,
   ): Promise<number> {
-    const dumped = new Set(tables);
-    const covered = (table: string | undefined) =>
-      table !== undefined && (dumped.has(table) || (owns?.(table) ?? false));
-    // Collect first, then delete: deleting while paging would shift the pages. Filter by
-    // revision here: etcd applies max_mod_revision after reading the whole range, which
-    // would make every page cost a full scan.
-    const stale: string[] = [];
-    const ranges = owns ? [`${this.#prefix}/`] : tables.map((t) => tablePrefix(this.#prefix, t));
-    // etcd (3.4/3.5) counts the whole rest of the range on every page, so a scan costs
-    // O(keys² / page): minutes for 1M keys at 1,000 a page. Only keys that existed at the
-    // dump's start can be stale, so one count there settles a first dump; pages are large.
-    if (await this.#emptyAt(ranges, startRevision)) return 0;
-    for (const range of ranges) {
-      for await (const kv of this.client.scan(range, { keysOnly: true, pageSize: 10_000 })) {
-        if (kv.modRevision <= startRevision && covered(tableOfKey(this.#prefix, kv.key))) {
-          stale.push(kv.key);
-        }
-      }
-    }
+    const stale = await staleKeys(this.client, this.#prefix, tables, startRevision, owns);
     let p = newPending();
     for (const key of stale) {
-      if (!this.#fits(p, key, opSize(key, 0), 0)) {
+      if (!this.#budget.fits(p, key, opSize(key, 0), 0)) {
         await this.#commit(p, null);
         p = newPending();
       }
-      this.#add(p, key, null, opSize(key, 0));
+      addOp(p, key, null, opSize(key, 0));
     }
     if (p.ops.size) await this.#commit(p, null);
     return stale.length;
-  }
-
-  /** True when no key was under any of `ranges` at `revision` (false when compacted). */
-  async #emptyAt(ranges: readonly string[], revision: number): Promise<boolean> {
-    try {
-      for (const range of ranges) {
-        const r = await this.client.range(range, {
-          rangeEnd: prefixEnd(range),
-          countOnly: true,
-          revision,
-        });
-        if (r.count > 0) return false;
-      }
-      return true;
-    } catch (e) {
-      // Compacted past the dump's start (OUT_OF_RANGE): no shortcut, scan.
-      if (e instanceof EtcdError && (e.grpcCode === 11 || /compacted/.test(e.message))) {
-        return false;
-      }
-      throw e;
-    }
   }
 
   /**
@@ -267,9 +226,16 @@ export class EtcdSink implements Sink {
       p = newPending();
     };
     for (const batch of batches) {
+      // A source transaction that fits in an etcd transaction of its own is never split
+      // (design: Ordering and atomicity): start a new one when this one has too little room.
+      const whole = batch.commit && !this.#midTxn;
+      if (whole && (p.ops.size || p.ranges.length) && !this.#budget.fitsWhole(p, batch, reserve)) {
+        if (this.#budget.fitsWhole(newPending(), batch, reserve)) await flush();
+      }
       for (const c of batch.changes) {
         await this.#addChange(p, c, reserve, flush, () => p);
       }
+      this.#midTxn = !batch.commit;
       if (batch.commit) {
         pendingPos = batch.commit.position;
         reserve = Math.max(reserve, stateBytes(pendingPos));
@@ -297,7 +263,7 @@ export class EtcdSink implements Sink {
           p.ops.delete(k);
         }
       }
-      if (!this.#fits(p, s, opSize(s, s.length), reserve)) {
+      if (!this.#budget.fits(p, s, opSize(s, s.length), reserve)) {
         await flush();
         p = current();
       }
@@ -322,11 +288,11 @@ export class EtcdSink implements Sink {
     if (value !== null && this.#tooBig(c.table, c.key, bytes, reserve)) return;
     // A key inside a range truncated in this txn would overlap it: etcd rejects that.
     const overlaps = p.ranges.some((r) => key >= r.start && key < r.end);
-    if (overlaps || !this.#fits(p, key, bytes, reserve)) {
+    if (overlaps || !this.#budget.fits(p, key, bytes, reserve)) {
       await flush();
       p = current();
     }
-    this.#add(p, key, value, bytes);
+    addOp(p, key, value, bytes);
   }
 
   /**
@@ -377,23 +343,6 @@ export class EtcdSink implements Sink {
         `${this.#maxBytes}-byte request limit; raise etcd's --max-request-bytes and ` +
         `--etcd-max-txn-bytes, or run with --oversize skip`,
     );
-  }
-
-  #fits(p: Pending, key: string, bytes: number, reserve: number): boolean {
-    // The state key, and the table definitions beside it when they changed.
-    const ops = p.ops.size + p.ranges.length + (p.ops.has(key) ? 0 : 1) + (reserve ? 2 : 0);
-    return ops <= this.#maxOps && p.bytes + bytes + reserve <= this.#maxBytes;
-  }
-
-  #add(p: Pending, key: string, value: string | null, bytes: number): void {
-    const old = p.ops.get(key);
-    if (old) {
-      p.bytes -= old.bytes;
-      // Re-insert so the merged op keeps the position of its last write.
-      p.ops.delete(key);
-    }
-    p.ops.set(key, { value, bytes });
-    p.bytes += bytes;
   }
 
   async #commit(p: Pending, state: SavedState | null): Promise<void> {

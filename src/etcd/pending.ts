@@ -1,0 +1,58 @@
+/** One etcd transaction being built, and the limits it must keep (ops and request bytes). */
+import type { ChangeBatch } from "../core/change.ts";
+
+export interface Pending {
+  /** Merged puts (value) and deletes (null), in first-seen order. */
+  ops: Map<string, { value: string | null; bytes: number }>;
+  /** Truncated tables' key ranges. */
+  ranges: { start: string; end: string }[];
+  bytes: number;
+}
+
+export const newPending = (): Pending => ({ ops: new Map(), ranges: [], bytes: 0 });
+
+export class Budget {
+  constructor(
+    readonly maxOps: number,
+    readonly maxBytes: number,
+    readonly prefix: string,
+  ) {}
+
+  /**
+   * Whether all of `batch` would fit in `p` (an estimate from above: operations as if no
+   * two touched one key, values as their cells and column names).
+   */
+  fitsWhole(p: Pending, batch: ChangeBatch, reserve: number): boolean {
+    let bytes = 0;
+    for (const c of batch.changes) {
+      bytes += c.table.length + (c.op === "truncate" ? 16 : c.key.length) + this.prefix.length +
+        24;
+      if (c.op !== "put") continue;
+      for (let i = 0; i < c.cells.length; i++) {
+        const cell = c.cells[i];
+        // An unchanged TOAST value is not known here: its row's size decides later.
+        bytes += c.columns[i].length + 4 + (typeof cell === "string" ? cell.length * 3 : 0);
+      }
+    }
+    const ops = p.ops.size + p.ranges.length + batch.changes.length + 2;
+    return ops <= this.maxOps && p.bytes + bytes + reserve <= this.maxBytes;
+  }
+
+  fits(p: Pending, key: string, bytes: number, reserve: number): boolean {
+    // The state key, and the table definitions beside it when they changed.
+    const ops = p.ops.size + p.ranges.length + (p.ops.has(key) ? 0 : 1) + (reserve ? 2 : 0);
+    return ops <= this.maxOps && p.bytes + bytes + reserve <= this.maxBytes;
+  }
+}
+
+/** Add a put (value) or delete (null) to `p`, merged with an earlier op on the key. */
+export function addOp(p: Pending, key: string, value: string | null, bytes: number): void {
+  const old = p.ops.get(key);
+  if (old) {
+    p.bytes -= old.bytes;
+    // Re-insert so the merged op keeps the position of its last write.
+    p.ops.delete(key);
+  }
+  p.ops.set(key, { value, bytes });
+  p.bytes += bytes;
+}
