@@ -3,6 +3,7 @@ import { test } from "./harness/deadline.ts";
 import { assert, assertEquals, assertRejects } from "./harness/assert.ts";
 import { type ConnectOptions, MysqlConn, MysqlError } from "../src/mysql/conn.ts";
 import { parseMysqlUrl } from "../src/mysql/url.ts";
+import { binlogDump, registerReplica } from "../src/mysql/replica.ts";
 import { type MariaServer, startMariadb } from "./harness/mariadb.ts";
 import { makeCerts } from "./harness/tls.ts";
 
@@ -167,8 +168,8 @@ test("MysqlConn against MariaDB", opts, async (t) => {
         const [[file, pos]] = (await c.query("SHOW MASTER STATUS")).rows;
         await c.query("SET @master_binlog_checksum = 'CRC32'");
         await c.query("SET @master_heartbeat_period = 1000000000");
-        await c.registerReplica(9101);
-        const it = c.binlogDump({ file: file!, position: Number(pos), serverId: 9101 });
+        await registerReplica(c, 9101);
+        const it = binlogDump(c, { file: file!, position: Number(pos), serverId: 9101 });
         // First: a fake ROTATE (4) to the file, then the FORMAT_DESCRIPTION (15).
         const first = await next(it);
         assertEquals(first[4], 4);
@@ -195,8 +196,8 @@ test("MysqlConn against MariaDB", opts, async (t) => {
         await c.query("SET @slave_gtid_strict_mode = 0");
         await c.query("SET @master_binlog_checksum = 'CRC32'");
         await c.query("SET @master_heartbeat_period = 500000000");
-        await c.registerReplica(9102);
-        const it = c.binlogDump({ file: "", position: 4, serverId: 9102 });
+        await registerReplica(c, 9102);
+        const it = binlogDump(c, { file: "", position: 4, serverId: 9102 });
         await db.query("INSERT INTO app.t VALUES (3, 'gtid', X'01')");
         const seen = await typesUntil(it, [23, 30]);
         // ROTATE, FDE, GTID_LIST (163), then the new transaction's GTID (162) and TABLE_MAP.
@@ -219,7 +220,7 @@ test("MysqlConn against MariaDB", opts, async (t) => {
         await c.query("SET @master_binlog_checksum = 'CRC32'");
         const types: number[] = [];
         for await (
-          const ev of c.binlogDump({ file: file!, position: 4, serverId: 9103, nonBlock: true })
+          const ev of binlogDump(c, { file: file!, position: 4, serverId: 9103, nonBlock: true })
         ) types.push(ev[4]);
         assertEquals(types[0], 4);
         assert(types.includes(15) && types.includes(19) && types.includes(16), `${types}`);
@@ -231,7 +232,7 @@ test("MysqlConn against MariaDB", opts, async (t) => {
         await c2.query("SET @master_binlog_checksum = 'CRC32'");
         const e = await assertRejects(async () => {
           for await (
-            const _ of c2.binlogDump({ file: "nope.000009", position: 4, serverId: 9104 })
+            const _ of binlogDump(c2, { file: "nope.000009", position: 4, serverId: 9104 })
           ) { /* no events */ }
         }, MysqlError);
         assertEquals(e.code, 1236);

@@ -17,6 +17,7 @@ import {
   parseMariaGtids,
 } from "../src/mysql/gtid.ts";
 import { MysqlConn } from "../src/mysql/conn.ts";
+import { binlogDumpGtid } from "../src/mysql/replica.ts";
 import { handshake, OK, serve } from "./harness/fake_mysql.ts";
 
 const U1 = "3e11fa47-71ca-11e1-9e33-c80aa9429562";
@@ -109,7 +110,7 @@ test("COM_BINLOG_DUMP_GTID on the wire", async () => {
     sslMode: "DISABLED",
   });
   const events: Uint8Array[] = [];
-  for await (const e of c.binlogDumpGtid({ gtidSet, serverId: 4242, nonBlock: true })) {
+  for await (const e of binlogDumpGtid(c, { gtidSet, serverId: 4242, nonBlock: true })) {
     events.push(e);
   }
   c.close();

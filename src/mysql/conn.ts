@@ -5,8 +5,6 @@
  */
 import { connectFailure } from "../core/net.ts";
 import { ConfigError } from "../core/source.ts";
-import * as nodeTls from "node:tls";
-import { Duplex } from "node:stream";
 import {
   rsaSealPassword,
   scramblePassword,
@@ -28,6 +26,7 @@ import {
   SERVER_MORE_RESULTS_EXISTS,
 } from "./packets.ts";
 import type { MysqlSslMode } from "./url.ts";
+import { startTls, type Transport } from "./tls.ts";
 
 export { MysqlConnectionError, MysqlError, PacketReader } from "./packets.ts";
 export { scramblePassword } from "./auth.ts";
@@ -64,135 +63,6 @@ const errFrom = parseErr;
 
 function isSupported(plugin: string): boolean {
   return (SUPPORTED_PLUGINS as readonly string[]).includes(plugin);
-}
-
-/** What the client reads and writes: a TCP connection, or TLS over it. */
-interface Transport {
-  read(b: Uint8Array): Promise<number | null>;
-  write(b: Uint8Array): Promise<number>;
-  close(): void;
-}
-
-/**
- * TLS over the connected socket. VERIFY_IDENTITY checks the chain and the host name,
- * VERIFY_CA the chain only (both with ssl-ca added to the system roots); PREFERRED and
- * REQUIRED encrypt without checking the certificate, as MySQL clients do (Deno.startTls
- * always checks the chain, so those go through node:tls).
- */
-async function startTls(tcp: Deno.TcpConn, o: ConnectOptions): Promise<Transport> {
-  let caCerts: string[] | undefined;
-  if (o.sslCa) {
-    try {
-      caCerts = [await Deno.readTextFile(o.sslCa)];
-    } catch (e) {
-      throw new ConfigError(`cannot read ssl-ca ${o.sslCa}: ${(e as Error).message}`);
-    }
-  }
-  try {
-    if (o.sslMode === "VERIFY_CA" || o.sslMode === "VERIFY_IDENTITY") {
-      const tls = await Deno.startTls(tcp, {
-        hostname: o.host,
-        caCerts,
-        unsafelyDisableHostnameVerification: o.sslMode === "VERIFY_CA",
-      });
-      await tls.handshake();
-      return tls;
-    }
-    return await NodeTlsTransport.start(tcp);
-  } catch (e) {
-    throw new ConfigError(
-      `TLS to ${o.host}:${o.port} failed: ${(e as Error).message.split("\n")[0]} ` +
-        "(give the CA with ssl-ca=<file> in --db-url, or ssl-mode=DISABLED)",
-    );
-  }
-}
-
-/** node:tls without certificate checks, over a Deno TCP connection. */
-class NodeTlsTransport implements Transport {
-  #chunks: Uint8Array[] = [];
-  #ended = false;
-  #error?: Error;
-  #wake?: () => void;
-
-  private constructor(readonly tls: nodeTls.TLSSocket, readonly tcp: Deno.TcpConn) {
-    tls.on("data", (b: Uint8Array) => {
-      this.#chunks.push(b);
-      this.#notify();
-    });
-    tls.on("end", () => {
-      this.#ended = true;
-      this.#notify();
-    });
-    tls.on("close", () => {
-      this.#ended = true;
-      this.#notify();
-    });
-    tls.on("error", (e: Error) => {
-      this.#error ??= e;
-      this.#notify();
-    });
-  }
-
-  #notify() {
-    const w = this.#wake;
-    this.#wake = undefined;
-    w?.();
-  }
-
-  static async start(tcp: Deno.TcpConn): Promise<NodeTlsTransport> {
-    const duplex = new Duplex({
-      read() {
-        const b = new Uint8Array(64 * 1024);
-        tcp.read(b).then(
-          (n) => this.push(n === null ? null : b.subarray(0, n)),
-          (e) => this.destroy(e),
-        );
-      },
-      write(chunk: Uint8Array, _enc, cb) {
-        (async () => {
-          let w = 0;
-          while (w < chunk.length) w += await tcp.write(chunk.subarray(w));
-        })().then(() => cb(), cb);
-      },
-    });
-    const tls = nodeTls.connect({ socket: duplex, rejectUnauthorized: false });
-    await new Promise<void>((resolve, reject) => {
-      tls.once("secureConnect", () => resolve());
-      tls.once("error", reject);
-    });
-    return new NodeTlsTransport(tls, tcp);
-  }
-
-  async read(b: Uint8Array): Promise<number | null> {
-    while (!this.#chunks.length) {
-      if (this.#error) throw this.#error;
-      if (this.#ended) return null;
-      await new Promise<void>((r) => this.#wake = r);
-    }
-    const c = this.#chunks[0];
-    const n = Math.min(c.length, b.length);
-    b.set(c.subarray(0, n));
-    if (n === c.length) this.#chunks.shift();
-    else this.#chunks[0] = c.subarray(n);
-    return n;
-  }
-
-  write(b: Uint8Array): Promise<number> {
-    if (this.#error) return Promise.reject(this.#error);
-    const copy = b.slice();
-    return new Promise((resolve, reject) => {
-      this.tls.write(copy, (e?: Error | null) => e ? reject(e) : resolve(copy.length));
-    });
-  }
-
-  close(): void {
-    this.#ended = true;
-    this.tls.destroy();
-    try {
-      this.tcp.close();
-    } catch { /* closed */ }
-    this.#notify();
-  }
 }
 
 export interface QueryResult {
@@ -430,7 +300,8 @@ export class MysqlConn {
     }
   }
 
-  async #command(cmd: number, body: Uint8Array): Promise<void> {
+  /** Send one command packet (the sequence starts again at 0). */
+  async command(cmd: number, body: Uint8Array): Promise<void> {
     this.#seq = 0;
     const p = new Uint8Array(1 + body.length);
     p[0] = cmd;
@@ -440,7 +311,7 @@ export class MysqlConn {
 
   /** COM_QUERY with the text protocol; the first result set's rows (OK: no rows). */
   async query(sql: string): Promise<QueryResult> {
-    await this.#command(0x03, enc.encode(sql));
+    await this.command(0x03, enc.encode(sql));
     let result: QueryResult | undefined;
     let error: MysqlError | undefined;
     for (;;) {
@@ -487,70 +358,6 @@ export class MysqlConn {
         row[i] = len === null ? null : dec.decode(r.bytes(len));
       }
       rows.push(row);
-    }
-  }
-
-  /** COM_REGISTER_SLAVE: show up in SHOW SLAVE HOSTS as this server id. */
-  async registerReplica(serverId: number): Promise<void> {
-    const host = enc.encode("sync");
-    const body = new Uint8Array(4 + 1 + host.length + 1 + 1 + 2 + 4 + 4);
-    const v = new DataView(body.buffer);
-    v.setUint32(0, serverId, true);
-    body[4] = host.length;
-    body.set(host, 5);
-    // user, password: empty; port 0; rank 0; master id 0.
-    await this.#command(0x15, body);
-    const p = await this.readPacket();
-    if (p[0] === 0xff) throw errFrom(p);
-  }
-
-  /**
-   * COM_BINLOG_DUMP_GTID (MySQL): the events after the transactions in `gtidSet` (its
-   * binary form, see gtid.ts), from whichever binlog holds them; otherwise as binlogDump.
-   */
-  async *binlogDumpGtid(
-    o: { gtidSet: Uint8Array; serverId: number; nonBlock?: boolean },
-  ): AsyncIterableIterator<Uint8Array> {
-    // flags (2), server id (4), file name length (4) and name (none), position (8),
-    // GTID data length (4) and data; BINLOG_THROUGH_GTID = 0x04.
-    const body = new Uint8Array(22 + o.gtidSet.length);
-    const v = new DataView(body.buffer);
-    v.setUint16(0, 0x04 | (o.nonBlock ? 1 : 0), true);
-    v.setUint32(2, o.serverId, true);
-    v.setUint32(6, 0, true);
-    v.setBigUint64(10, 4n, true);
-    v.setUint32(18, o.gtidSet.length, true);
-    body.set(o.gtidSet, 22);
-    await this.#command(0x1e, body);
-    yield* this.#binlogEvents();
-  }
-
-  /**
-   * COM_BINLOG_DUMP: yields each event (header + body, without the leading OK byte; a copy
-   * the caller may keep). An EOF packet (nonBlock, at the end of the log) ends it; an ERR
-   * packet throws MysqlError.
-   */
-  async *binlogDump(
-    o: { file: string; position: number; serverId: number; nonBlock?: boolean },
-  ): AsyncIterableIterator<Uint8Array> {
-    const name = enc.encode(o.file);
-    const body = new Uint8Array(10 + name.length);
-    const v = new DataView(body.buffer);
-    v.setUint32(0, o.position, true);
-    v.setUint16(4, o.nonBlock ? 1 : 0, true);
-    v.setUint32(6, o.serverId, true);
-    body.set(name, 10);
-    await this.#command(0x12, body);
-    yield* this.#binlogEvents();
-  }
-
-  async *#binlogEvents(): AsyncIterableIterator<Uint8Array> {
-    for (;;) {
-      const p = await this.readPacket();
-      if (p[0] === 0x00) yield p.slice(1);
-      else if (p[0] === 0xff) throw errFrom(p);
-      else if (isEof(p)) return;
-      else throw new MysqlConnectionError(`unexpected packet 0x${p[0].toString(16)} in binlog`);
     }
   }
 
