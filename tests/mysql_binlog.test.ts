@@ -508,6 +508,10 @@ CREATE TABLE misc (
   id INT PRIMARY KEY,
   e ENUM('small','medium','large'), s SET('red','green','blue','x y'), j JSON,
   g GEOMETRY, p POINT);
+CREATE TABLE wide (
+  id INT PRIMARY KEY,
+  le VARCHAR(20) CHARACTER SET utf16le, be VARCHAR(20) CHARACTER SET utf16,
+  uc VARCHAR(20) CHARACTER SET ucs2, u32 VARCHAR(20) CHARACTER SET utf32, tx TEXT CHARACTER SET utf16le);
 CREATE TABLE comp (a VARCHAR(10), b INT, v TEXT, PRIMARY KEY (a, b));
 CREATE TABLE bkey (k VARBINARY(8), t TIMESTAMP(3) NOT NULL, v INT, PRIMARY KEY (k, t));
 INSERT INTO ints VALUES
@@ -564,6 +568,10 @@ INSERT INTO misc VALUES
   (3, NULL, NULL, NULL, NULL, NULL),
   (4, 'large', 'red,green,blue,x y', '"just a string"', ST_GeomFromText('POINT(0 0)'), POINT(0, 0)),
   (5, '', 'green', '{"k" : "\\\\u00e9 é / \\\\"", "n": -0.0e1}', NULL, NULL);
+INSERT INTO wide VALUES
+  (1, 'héllo ✓ 😀', 'wörld 😀 ✓', 'ucs ✓ é', 'utf32 😀 ✓', 'text ✓ 😀'),
+  (2, 'abc', 'def', 'ghi', 'jkl', ''),
+  (3, NULL, NULL, NULL, NULL, NULL);
 INSERT INTO comp VALUES ('a', 1, 'one'), ('a', 2, 'two'), ('b/c', -1, 'slash'), ('ü%', 3, 'x');
 INSERT INTO bkey VALUES (0x00FF2F25, '2024-01-01 05:45:00.5', 1), ('plain', '2030-06-01 00:00:00', 2);
 `;
@@ -583,6 +591,7 @@ ${rotate("times", ["y", "dt", "tm", "tm3", "tm6", "dtt", "dtt1", "dtt6", "ts", "
 ${rotate("strs", ["c", "vc", "vl", "v3", "cl", "vbin", "tt", "tx", "mt", "lt"], 5)}
 ${rotate("bins", ["b", "vb", "tb", "bl", "mb", "lb"], 4)}
 ${rotate("misc", ["e", "s", "j", "g", "p"], 5)}
+${rotate("wide", ["le", "be", "uc", "u32", "tx"], 3)}
 UPDATE fx.comp SET a = CONCAT(a, '/2'), v = 'key changed' WHERE b = 1;
 UPDATE fx.comp SET v = NULL WHERE a = 'ü%';
 UPDATE fx.bkey SET t = t + INTERVAL 1 SECOND, v = v + 1;
@@ -595,6 +604,7 @@ DELETE FROM fx.times WHERE id <> 3;
 DELETE FROM fx.strs WHERE id IN (4, 5);
 DELETE FROM fx.bins WHERE id = 1;
 DELETE FROM fx.misc WHERE id IN (1, 5);
+DELETE FROM fx.wide WHERE id = 2;
 DELETE FROM fx.comp WHERE b <> 2;
 DELETE FROM fx.bkey;
 `;

@@ -39,15 +39,37 @@ import {
 import type { TableMap } from "./binlog/types.ts";
 import type { MysqlColumn, TableSchema } from "./types.ts";
 
-/** Character set of a collation id (the common ones; unknown ids are read as UTF-8). */
-export function charsetOfCollation(id: number): string | null {
+/**
+ * Character set of a collation id: the common ones; undefined for the rest, which then
+ * take the column's character set from the catalogue (UTF-8 when it has none).
+ */
+export function charsetOfCollation(id: number): string | null | undefined {
   if (id === 63) return null; // binary
   if (id === 8 || id === 5 || id === 15 || id === 31 || id === 47 || id === 48 || id === 49) {
     return "latin1";
   }
   if (id === 11 || id === 65) return "ascii";
   if (id === 33 || id === 83 || (id >= 192 && id <= 215) || id === 223) return "utf8mb3";
-  return "utf8mb4";
+  if (id === 45 || id === 46 || (id >= 224 && id <= 247)) return "utf8mb4";
+  return WIDE_COLLATIONS.get(id);
+}
+
+/** The default and binary collations of the two-and-four-byte character sets. */
+const WIDE_COLLATIONS: ReadonlyMap<number, string> = new Map([
+  [35, "ucs2"],
+  [90, "ucs2"],
+  [54, "utf16"],
+  [55, "utf16"],
+  [56, "utf16le"],
+  [62, "utf16le"],
+  [60, "utf32"],
+  [61, "utf32"],
+]);
+
+/** A column's character set: its collation's where known, else the catalogue's. */
+function charsetOf(coll: number | undefined, cur: MysqlColumn | undefined): string | null {
+  const known = coll === undefined ? undefined : charsetOfCollation(coll);
+  return known !== undefined ? known : (cur?.charset ?? "utf8mb4");
 }
 
 /** DATA_TYPE of a column from its binlog type, for types without a text/binary twin. */
@@ -115,11 +137,11 @@ export function schemaForEvent(
     if (NUMERIC_TYPES.has(type)) unsigned = meta.unsigned?.[numeric++] ?? cur?.unsigned ?? false;
     if (CHARACTER_TYPES.has(type)) {
       const coll = meta.collations?.[character++];
-      charset = coll === undefined ? (cur?.charset ?? "utf8mb4") : charsetOfCollation(coll);
+      charset = charsetOf(coll, cur);
     }
     if (isEnumOrSet(type)) {
       const coll = meta.enumSetCollations?.[enumSet++];
-      charset = coll === undefined ? (cur?.charset ?? "utf8mb4") : charsetOfCollation(coll);
+      charset = charsetOf(coll, cur);
       members =
         (type === MYSQL_TYPE_ENUM ? meta.enumValues?.[enums++] : meta.setValues?.[sets++]) ??
           cur?.members ?? [];

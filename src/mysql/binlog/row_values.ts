@@ -172,11 +172,25 @@ function text(bytes: Uint8Array, col: MysqlColumn): MysqlValue {
 }
 
 /** Text decoders by MySQL character set name (null: UTF-8). */
-const decoders = new Map<string | null, TextDecoder>();
-function decoderFor(charset: string | null): TextDecoder {
+const decoders = new Map<string | null, { decode(bytes: Uint8Array): string }>();
+function decoderFor(charset: string | null): { decode(bytes: Uint8Array): string } {
   let d = decoders.get(charset);
-  if (!d) decoders.set(charset, d = new TextDecoder(encodingOf(charset)));
+  if (!d) {
+    d = charset === "utf32" ? { decode: utf32 } : new TextDecoder(encodingOf(charset));
+    decoders.set(charset, d);
+  }
   return d;
+}
+
+/** UTF-32 (big-endian code points, as MySQL stores it): no WHATWG decoder has it. */
+function utf32(bytes: Uint8Array): string {
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let out = "";
+  for (let i = 0; i + 4 <= bytes.length; i += 4) {
+    const cp = v.getUint32(i);
+    out += cp <= 0x10ffff && (cp < 0xd800 || cp > 0xdfff) ? String.fromCodePoint(cp) : "\ufffd";
+  }
+  return out;
 }
 
 const ENCODINGS: ReadonlyMap<string, string> = new Map([
@@ -199,6 +213,7 @@ const ENCODINGS: ReadonlyMap<string, string> = new Map([
 /** The WHATWG encoding of a MySQL character set (UTF-8 for the rest). */
 function encodingOf(charset: string | null): string {
   if (!charset) return "utf-8";
-  if (charset.startsWith("utf16") || charset === "ucs2") return "utf-16be";
+  if (charset === "utf16le") return "utf-16le";
+  if (charset === "utf16" || charset === "ucs2") return "utf-16be";
   return ENCODINGS.get(charset) ?? "utf-8";
 }
