@@ -1,5 +1,5 @@
 /**
- * Capture real etcd gRPC answers for tests/etcd_proto.test.ts: a throwaway etcd, requests
+ * Capture real etcd gRPC answers for tests/unit/etcd_proto.test.ts: a throwaway etcd, requests
  * encoded with protobufjs from etcd's own rpc.proto (not with sync's encoder, so the fixtures
  * are independent of the codec under test), raw node:http2, each answer's message bytes saved
  * as hex with its grpc-status and grpc-message.

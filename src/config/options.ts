@@ -1,7 +1,7 @@
 /**
  * Every setting of `sync run`, with its default, and how flags, `SYNC_*` environment
  * variables and the YAML config file combine: flag > env > file > default. The table also
- * drives `--help` (grouped) and docs/configuration.md (generated, tests/docs.test.ts).
+ * drives `--help` (grouped) and docs/configuration.md (generated, tests/unit/docs.test.ts).
  */
 import YAML from "yaml";
 import { HOUR, MINUTE, type OptionSpec, parseValue, SECOND, type Settings } from "./values.ts";

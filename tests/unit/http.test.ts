@@ -1,10 +1,10 @@
 /** The HTTP endpoint: liveness, readiness semantics, metrics and the status page. */
-import { test } from "./harness/deadline.ts";
-import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
-import { freePort } from "./harness/process.ts";
-import { serveHttp } from "../src/service/http.ts";
-import { Status } from "../src/service/status.ts";
-import { silentLog } from "../src/core/log.ts";
+import { test } from "../harness/deadline.ts";
+import { assert, assertEquals, assertMatch } from "../harness/assert.ts";
+import { freePort } from "../harness/process.ts";
+import { serveHttp } from "../../src/service/http.ts";
+import { Status } from "../../src/service/status.ts";
+import { silentLog } from "../../src/core/log.ts";
 
 test("health, readiness, metrics and status page", async () => {
   const status = new Status();

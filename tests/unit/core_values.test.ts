@@ -1,5 +1,5 @@
 /** The design's Keys and Values rules, exactly. */
-import { assert, assertEquals } from "./harness/assert.ts";
+import { assert, assertEquals } from "../harness/assert.ts";
 import {
   jsonBase64,
   jsonBool,
@@ -8,9 +8,15 @@ import {
   jsonString,
   renderRow,
   splitRow,
-} from "../src/core/json.ts";
-import { decodeKeyPart, encodeKeyPart, fullKey, keyTableName, rowKey } from "../src/core/keys.ts";
-import { TableFilter } from "../src/core/filter.ts";
+} from "../../src/core/json.ts";
+import {
+  decodeKeyPart,
+  encodeKeyPart,
+  fullKey,
+  keyTableName,
+  rowKey,
+} from "../../src/core/keys.ts";
+import { TableFilter } from "../../src/core/filter.ts";
 
 Deno.test("numbers are copied exactly; NaN and Infinity become strings", () => {
   assertEquals(jsonNumber("12345678901234567890123"), "12345678901234567890123");

@@ -7,8 +7,8 @@
 
 import { createRequire } from "node:module";
 import protobuf from "protobufjs";
-import { assert, assertEquals, assertThrows } from "./harness/assert.ts";
-import { ProtoError, ProtoReader, ProtoWriter } from "../src/etcd/proto.ts";
+import { assert, assertEquals, assertThrows } from "../harness/assert.ts";
+import { ProtoError, ProtoReader, ProtoWriter } from "../../src/etcd/proto.ts";
 import {
   decodeAuthenticate,
   decodeDeleteRange,
@@ -21,9 +21,9 @@ import {
   encodePut,
   encodeRange,
   encodeTxn,
-} from "../src/etcd/messages.ts";
-import { unframe } from "../src/etcd/grpc.ts";
-import type { KeyValue, RangeResult, TxnRequest, TxnResult } from "../src/etcd/types.ts";
+} from "../../src/etcd/messages.ts";
+import { unframe } from "../../src/etcd/grpc.ts";
+import type { KeyValue, RangeResult, TxnRequest, TxnResult } from "../../src/etcd/types.ts";
 
 const require = createRequire(import.meta.url);
 const protoFile = new URL("../proto/rpc.proto", `file://${require.resolve("etcd3")}`).pathname;
@@ -87,7 +87,7 @@ interface Fixture {
   hex: string;
 }
 const captured = JSON.parse(
-  await Deno.readTextFile(new URL("./fixtures/etcd/responses.json", import.meta.url)),
+  await Deno.readTextFile(new URL("../fixtures/etcd/responses.json", import.meta.url)),
 ) as { etcd: string; fixtures: Fixture[] };
 const fx = (name: string): Fixture & { bytes: Uint8Array } => {
   const f = captured.fixtures.find((f) => f.name === name);

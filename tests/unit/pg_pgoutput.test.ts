@@ -2,8 +2,8 @@
  * The pgoutput decoder on real bytes captured from PostgreSQL 15 (tests/fixtures/pg, see its
  * README), plus hand-built protocol 4 messages and truncated/garbage input.
  */
-import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
-import { UNCHANGED } from "../src/core/change.ts";
+import { assert, assertEquals, assertMatch } from "../harness/assert.ts";
+import { UNCHANGED } from "../../src/core/change.ts";
 import {
   decodePgOutput,
   formatLsn,
@@ -11,9 +11,9 @@ import {
   PgOutputError,
   type PgOutputMessage,
   type TupleValue,
-} from "../src/pg/pgoutput.ts";
+} from "../../src/pg/pgoutput.ts";
 
-const DIR = new URL("./fixtures/pg/", import.meta.url);
+const DIR = new URL("../fixtures/pg/", import.meta.url);
 
 interface Captured {
   lsn: string;

@@ -2,11 +2,11 @@
  * The change path both drivers share (no servers): chunks of a large transaction, the
  * position only on the last, resync marks, idle heartbeats, key changes, dump batches.
  */
-import { assert, assertEquals, assertRejects } from "./harness/assert.ts";
-import { ChangeStream, DumpBatches, KeylessWarning } from "../src/core/stream.ts";
-import type { ChangeBatch } from "../src/core/change.ts";
-import { ResyncNeeded } from "../src/core/source.ts";
-import type { Log } from "../src/core/log.ts";
+import { assert, assertEquals, assertRejects } from "../harness/assert.ts";
+import { ChangeStream, DumpBatches, KeylessWarning } from "../../src/core/stream.ts";
+import type { ChangeBatch } from "../../src/core/change.ts";
+import { ResyncNeeded } from "../../src/core/source.ts";
+import type { Log } from "../../src/core/log.ts";
 
 function collect() {
   const batches: ChangeBatch[] = [];

@@ -3,10 +3,10 @@
  * scripted source stand in for etcd and a database, so each rule of the design's failure
  * and ordering sections is checked on its own.
  */
-import { assert, assertEquals, assertRejects } from "./harness/assert.ts";
-import { FatalError, runService } from "../src/service/run.ts";
-import type { ChangeBatch, Position } from "../src/core/change.ts";
-import { OversizeError, type Sink } from "../src/core/sink.ts";
+import { assert, assertEquals, assertRejects } from "../harness/assert.ts";
+import { FatalError, runService } from "../../src/service/run.ts";
+import type { ChangeBatch, Position } from "../../src/core/change.ts";
+import { OversizeError, type Sink } from "../../src/core/sink.ts";
 import {
   type BatchOutput,
   ConfigError,
@@ -14,9 +14,9 @@ import {
   type SourceFactory,
   type SourceSession,
   type StartPlan,
-} from "../src/core/source.ts";
-import type { Log } from "../src/core/log.ts";
-import { ChangeStream } from "../src/core/stream.ts";
+} from "../../src/core/source.ts";
+import type { Log } from "../../src/core/log.ts";
+import { ChangeStream } from "../../src/core/stream.ts";
 
 /** etcd as a map: what is committed, and the order of what happened. */
 class MemorySink implements Sink {

@@ -2,10 +2,10 @@
  * The table definitions the state records (no servers): what counts as a change, and how
  * the state's keys carry them (written only when they changed).
  */
-import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
-import { definitionDrift, type TableDefinitions } from "../src/core/tables.ts";
-import { StateKeys } from "../src/etcd/state.ts";
-import type { SavedState } from "../src/core/source.ts";
+import { assert, assertEquals, assertMatch } from "../harness/assert.ts";
+import { definitionDrift, type TableDefinitions } from "../../src/core/tables.ts";
+import { StateKeys } from "../../src/etcd/state.ts";
+import type { SavedState } from "../../src/core/source.ts";
 
 const base: TableDefinitions = {
   t: { id: "16384", columns: ["id:23:-1", "v:25:-1"], key: ["id"], identity: "d" },

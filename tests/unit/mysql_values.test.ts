@@ -2,7 +2,7 @@
  * MySQL value rendering (design: Values) on hand-built binlog row images and mysqldump
  * literals: both paths go through values.ts, so the same value renders the same bytes.
  */
-import { assert, assertEquals } from "./harness/assert.ts";
+import { assert, assertEquals } from "../harness/assert.ts";
 
 function assertThrows(fn: () => unknown, cls: new (...a: never[]) => Error): void {
   try {
@@ -13,11 +13,11 @@ function assertThrows(fn: () => unknown, cls: new (...a: never[]) => Error): voi
   }
   throw new Error(`expected ${cls.name}, nothing was thrown`);
 }
-import { BinlogError, type TableMap } from "../src/mysql/binlog.ts";
-import { decodeMysqlJson, decodeRowsEvent, floatText } from "../src/mysql/rows.ts";
-import { dumpCell, dumpKeyPart, imageKey } from "../src/mysql/values.ts";
-import type { MysqlColumn } from "../src/mysql/types.ts";
-import { rowKey } from "../src/core/keys.ts";
+import { BinlogError, type TableMap } from "../../src/mysql/binlog.ts";
+import { decodeMysqlJson, decodeRowsEvent, floatText } from "../../src/mysql/rows.ts";
+import { dumpCell, dumpKeyPart, imageKey } from "../../src/mysql/values.ts";
+import type { MysqlColumn } from "../../src/mysql/types.ts";
+import { rowKey } from "../../src/core/keys.ts";
 
 const hex = (s: string) =>
   Uint8Array.from(s.replace(/\s+/g, "").match(/../g) ?? [], (h) => parseInt(h, 16));

@@ -5,7 +5,7 @@ import {
   assertMatch,
   assertRejects,
   assertThrows,
-} from "./harness/assert.ts";
+} from "../harness/assert.ts";
 import {
   argText,
   defaultText,
@@ -16,7 +16,7 @@ import {
   parseValue,
   resolveSettings,
   UsageError,
-} from "../src/config/options.ts";
+} from "../../src/config/options.ts";
 
 /** `fn` must throw a UsageError whose message holds `text`. */
 function refuses(fn: () => unknown, text: string) {

@@ -4,10 +4,10 @@
  * differs), the README stays a front page, links between the pages resolve, and no inline code
  * span is broken across lines.
  *
- * `UPDATE_DOCS=1 deno test --allow-all tests/docs.test.ts` rewrites the generated part.
+ * `UPDATE_DOCS=1 deno test --allow-all tests/unit/docs.test.ts` rewrites the generated part.
  */
-import { test } from "./harness/deadline.ts";
-import { assert, assertEquals } from "./harness/assert.ts";
+import { test } from "../harness/deadline.ts";
+import { assert, assertEquals } from "../harness/assert.ts";
 import {
   argText,
   defaultText,
@@ -16,12 +16,12 @@ import {
   OPTIONS,
   type OptionSpec,
   rangeText,
-} from "../src/config/options.ts";
+} from "../../src/config/options.ts";
 
-const ROOT = new URL("../", import.meta.url).pathname;
+const ROOT = new URL("../../", import.meta.url).pathname;
 const CONFIG = `${ROOT}docs/configuration.md`;
 const [START, END] = ["<!-- options:start -->", "<!-- options:end -->"];
-const STALE = "is out of date: run UPDATE_DOCS=1 deno test --allow-all tests/docs.test.ts";
+const STALE = "is out of date: run UPDATE_DOCS=1 deno test --allow-all tests/unit/docs.test.ts";
 
 function code(s: string): string {
   return "`" + s + "`";
