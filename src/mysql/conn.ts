@@ -61,6 +61,16 @@ const enc = new TextEncoder();
 const dec = new TextDecoder();
 const errFrom = parseErr;
 
+/** The first 32 bytes of a login (and of an SSL request): flags, packet size, charset. */
+function loginHead(flags: number): Uint8Array {
+  const head = new Uint8Array(32);
+  const v = new DataView(head.buffer);
+  v.setUint32(0, flags, true);
+  v.setUint32(4, MAX_PACKET, true);
+  head[8] = UTF8MB4_GENERAL_CI;
+  return head;
+}
+
 function isSupported(plugin: string): boolean {
   return (SUPPORTED_PLUGINS as readonly string[]).includes(plugin);
 }
@@ -112,6 +122,41 @@ export class MysqlConn {
   }
 
   async #handshake(o: ConnectOptions, tcp: Deno.TcpConn) {
+    const greeting = await this.#greeting(o);
+    let flags = CLIENT.LONG_PASSWORD | CLIENT.FOUND_ROWS | CLIENT.LONG_FLAG |
+      CLIENT.PROTOCOL_41 | CLIENT.TRANSACTIONS | CLIENT.SECURE_CONNECTION |
+      CLIENT.MULTI_RESULTS | CLIENT.PLUGIN_AUTH | CLIENT.PLUGIN_AUTH_LENENC;
+    if (o.database) flags |= CLIENT.CONNECT_WITH_DB;
+    const serverTls = (greeting.caps & CLIENT.SSL) !== 0;
+    if (o.sslMode !== "DISABLED" && serverTls) {
+      flags |= CLIENT.SSL;
+      await this.writePacket(loginHead(flags));
+      this.#conn = await startTls(tcp, o);
+      this.#tls = true;
+    } else if (o.sslMode !== "DISABLED" && o.sslMode !== "PREFERRED") {
+      throw new ConfigError(
+        `${o.host}:${o.port} does not offer TLS but --db-url has ssl-mode=${o.sslMode}`,
+      );
+    }
+    // An unknown default plugin: answer as mysql_native_password, the server switches.
+    const plugin = isSupported(greeting.plugin) ? greeting.plugin : "mysql_native_password";
+    const auth = this.#authResponse(plugin, o.password, greeting.nonce);
+    const z = new Uint8Array(1);
+    await this.writePacket(concat(
+      loginHead(flags),
+      enc.encode(o.user),
+      z,
+      lenencInt(auth.length),
+      auth,
+      ...(o.database ? [enc.encode(o.database), z] : []),
+      enc.encode(plugin),
+      z,
+    ));
+    await this.#authenticate(o.password, plugin, greeting.nonce);
+  }
+
+  /** The server's handshake v10: what it offers and the nonce to scramble with. */
+  async #greeting(o: ConnectOptions): Promise<{ caps: number; plugin: string; nonce: Uint8Array }> {
     // A MySQL server speaks first: a small packet, sequence 0, protocol version 10 (or an
     // ERR packet). Anything else is another kind of server on this port.
     const notMysql = (why: string) =>
@@ -140,50 +185,13 @@ export class MysqlConn {
     const authLen = r.u8();
     r.i += 10;
     const nonce2 = r.bytes(Math.max(13, authLen - 8)).slice();
-    let plugin = r.left > 0 ? r.cstr() : "mysql_native_password";
-    const nonce = concat(nonce1, nonce2.subarray(0, nonce2.length - 1));
+    const plugin = r.left > 0 ? r.cstr() : "mysql_native_password";
+    return { caps, plugin, nonce: concat(nonce1, nonce2.subarray(0, nonce2.length - 1)) };
+  }
 
-    let flags = CLIENT.LONG_PASSWORD | CLIENT.FOUND_ROWS | CLIENT.LONG_FLAG |
-      CLIENT.PROTOCOL_41 | CLIENT.TRANSACTIONS | CLIENT.SECURE_CONNECTION |
-      CLIENT.MULTI_RESULTS | CLIENT.PLUGIN_AUTH | CLIENT.PLUGIN_AUTH_LENENC;
-    if (o.database) flags |= CLIENT.CONNECT_WITH_DB;
-    const serverTls = (caps & CLIENT.SSL) !== 0;
-    if (o.sslMode !== "DISABLED" && serverTls) {
-      flags |= CLIENT.SSL;
-      const req = new Uint8Array(32);
-      const v = new DataView(req.buffer);
-      v.setUint32(0, flags, true);
-      v.setUint32(4, MAX_PACKET, true);
-      req[8] = UTF8MB4_GENERAL_CI;
-      await this.writePacket(req);
-      this.#conn = await startTls(tcp, o);
-      this.#tls = true;
-    } else if (o.sslMode !== "DISABLED" && o.sslMode !== "PREFERRED") {
-      throw new ConfigError(
-        `${o.host}:${o.port} does not offer TLS but --db-url has ssl-mode=${o.sslMode}`,
-      );
-    }
-    // An unknown default plugin: answer as mysql_native_password, the server switches.
-    if (!isSupported(plugin)) plugin = "mysql_native_password";
-    const auth = this.#authResponse(plugin, o.password, nonce);
-    const user = enc.encode(o.user);
-    const head = new Uint8Array(32);
-    const v = new DataView(head.buffer);
-    v.setUint32(0, flags, true);
-    v.setUint32(4, MAX_PACKET, true);
-    head[8] = UTF8MB4_GENERAL_CI;
-    const z = new Uint8Array(1);
-    await this.writePacket(concat(
-      head,
-      user,
-      z,
-      lenencInt(auth.length),
-      auth,
-      ...(o.database ? [enc.encode(o.database), z] : []),
-      enc.encode(plugin),
-      z,
-    ));
-
+  /** After the login packet: auth switches and caching_sha2 rounds until OK or ERR. */
+  async #authenticate(password: string, first: string, nonce: Uint8Array): Promise<void> {
+    let plugin = first;
     let scrambleNonce = nonce;
     for (;;) {
       const p = await this.readPacket();
@@ -200,20 +208,20 @@ export class MysqlConn {
           : data.length === 21 && data[20] === 0
           ? data.subarray(0, 20)
           : data;
-        await this.writePacket(this.#authResponse(plugin, o.password, scrambleNonce));
+        await this.writePacket(this.#authResponse(plugin, password, scrambleNonce));
         continue;
       }
       if (p[0] === 0x01 && plugin === "caching_sha2_password") {
         if (p[1] === 0x03) continue; // fast auth worked; OK follows
         if (p[1] === 0x04) {
           // Full authentication: the password in clear over TLS, else RSA-encrypted.
-          if (this.#tls) await this.writePacket(enc.encode(o.password + "\0"));
+          if (this.#tls) await this.writePacket(enc.encode(password + "\0"));
           else {
             await this.writePacket(new Uint8Array([0x02]));
             const key = await this.readPacket();
             if (key[0] === 0xff) throw errFrom(key);
             const pem = dec.decode(key.subarray(1));
-            await this.writePacket(await rsaSealPassword(pem, o.password, scrambleNonce));
+            await this.writePacket(await rsaSealPassword(pem, password, scrambleNonce));
           }
           continue;
         }

@@ -23,6 +23,10 @@ import { md5Password, ScramClient } from "./scram.ts";
 import type { SslMode } from "./url.ts";
 import { ConfigError } from "../core/source.ts";
 
+import { describeByte, notPostgres } from "./sql.ts";
+
+export { ident, literal } from "./sql.ts";
+
 export interface ConnectOptions {
   host: string;
   port: number;
@@ -58,19 +62,6 @@ export class PgConnectionError extends Error {
   constructor(message: string, readonly garbage = false) {
     super(message);
   }
-}
-
-/** The peer is something else (HTTP, MySQL, ...): a wrong host or port no retry can fix. */
-function notPostgres(o: { host: string; port: number }, why: string): ConfigError {
-  return new ConfigError(
-    `${o.host}:${o.port} is not speaking the PostgreSQL protocol (${why}): ` +
-      "check the host and port in --db-url",
-  );
-}
-
-function describeByte(b: number): string {
-  return `0x${b.toString(16).padStart(2, "0")}` +
-    (b >= 0x20 && b < 0x7f ? ` (${JSON.stringify(String.fromCharCode(b))})` : "");
 }
 
 // Session settings every connection uses, so values print the same way in the dump and in
@@ -406,14 +397,4 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
       throw new PgConnectionError(`connection lost: ${(e as Error).message}`);
     }
   }
-}
-
-/** Quote an identifier. */
-export function ident(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
-}
-
-/** Quote a string literal. */
-export function literal(s: string): string {
-  return `'${s.replaceAll("'", "''")}'`;
 }

@@ -7,13 +7,23 @@ function esc(v: string): string {
   return v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
 }
 
+/** Adds one metric family: name, type, help, and its rows as (labels, value). */
+type Metric = (name: string, type: string, help: string, rows: [string, number][]) => void;
+
 export function renderMetrics(s: Status, now = new Date()): string {
   const out: string[] = [];
-  const metric = (name: string, type: string, help: string, rows: [string, number][]) => {
+  const metric: Metric = (name, type, help, rows) => {
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     // A histogram's rows carry their suffix (`_bucket{...}`, `_sum`, `_count`) as "labels".
     for (const [labels, v] of rows) out.push(`${name}${labels} ${v}`);
   };
+  work(s, metric);
+  health(s, metric, now);
+  return out.join("\n") + "\n";
+}
+
+/** What the service is doing and what it has replicated. */
+function work(s: Status, metric: Metric): void {
   metric("sync_info", "gauge", "Always 1; the labels say what runs.", [[
     `{version="${esc(s.about.version ?? "")}",driver="${esc(s.about.driver ?? "")}"}`,
     1,
@@ -49,6 +59,10 @@ export function renderMetrics(s: Status, now = new Date()): string {
     "",
     s.transactions,
   ]]);
+}
+
+/** etcd's latency, skipped rows, retries, lag and the last error. */
+function health(s: Status, metric: Metric, now: Date): void {
   metric("sync_etcd_txns_total", "counter", "etcd transactions committed.", [["", s.etcdTxns]]);
   const h = s.etcdTxnSeconds;
   let cumulative = 0;
@@ -98,5 +112,4 @@ export function renderMetrics(s: Status, now = new Date()): string {
       s.lastError.time.getTime() / 1000,
     ]]);
   }
-  return out.join("\n") + "\n";
 }

@@ -1,0 +1,26 @@
+/** Quoting for the SQL sync sends, and how a peer that is not PostgreSQL is described. */
+import { ConfigError } from "../core/source.ts";
+
+/** Quote an identifier. */
+export function ident(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** Quote a string literal. */
+export function literal(s: string): string {
+  return `'${s.replaceAll("'", "''")}'`;
+}
+
+/** The peer is something else (HTTP, MySQL, ...): a wrong host or port no retry can fix. */
+export function notPostgres(o: { host: string; port: number }, why: string): ConfigError {
+  return new ConfigError(
+    `${o.host}:${o.port} is not speaking the PostgreSQL protocol (${why}): ` +
+      "check the host and port in --db-url",
+  );
+}
+
+/** A byte as hex, and as the character it is when printable. */
+export function describeByte(b: number): string {
+  return `0x${b.toString(16).padStart(2, "0")}` +
+    (b >= 0x20 && b < 0x7f ? ` (${JSON.stringify(String.fromCharCode(b))})` : "");
+}
