@@ -9,6 +9,7 @@
  * docs/bad-input.md is generated from the same list; this file fails when it is out of date
  * (`UPDATE_DOCS=1 deno test --allow-all tests/bad_input.test.ts` rewrites it).
  */
+import { fmtMarkdown } from "./harness/markdown.ts";
 import { test } from "./harness/deadline.ts";
 import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
 import { type EtcdServer, startEtcd } from "./harness/etcd.ts";
@@ -1398,22 +1399,6 @@ export function renderDocs(): string {
     lines.push(`| ${cell(c.input)} | ${cell(code(c.says))} | ${cell(c.outcome)} |`);
   }
   return lines.join("\n") + "\n";
-}
-
-async function fmtMarkdown(text: string): Promise<string> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["fmt", "--ext=md", "-"],
-    cwd: ROOT,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const w = child.stdin.getWriter();
-  await w.write(new TextEncoder().encode(text));
-  await w.close();
-  const out = await child.output();
-  if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
-  return new TextDecoder().decode(out.stdout);
 }
 
 test("bad input: every example line matches its case's pattern", () => {

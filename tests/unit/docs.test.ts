@@ -6,6 +6,7 @@
  *
  * `UPDATE_DOCS=1 deno test --allow-all tests/unit/docs.test.ts` rewrites the generated part.
  */
+import { fmtMarkdown } from "../harness/markdown.ts";
 import { test } from "../harness/deadline.ts";
 import { assert, assertEquals } from "../harness/assert.ts";
 import {
@@ -83,22 +84,6 @@ export function renderOptions(): string {
     out.push("");
   }
   return out.join("\n");
-}
-
-async function fmtMarkdown(text: string): Promise<string> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["fmt", "--ext=md", "-"],
-    cwd: ROOT,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const w = child.stdin.getWriter();
-  await w.write(new TextEncoder().encode(text));
-  await w.close();
-  const out = await child.output();
-  if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
-  return new TextDecoder().decode(out.stdout);
 }
 
 test("docs/configuration.md lists every setting as the options table has it", async () => {
