@@ -172,12 +172,17 @@ export async function buildParts(s: Settings, log: SourceOptions["log"]): Promis
     keys,
     log,
     onTableEstimate: (table, rows) => status.estimate(table, rows),
+    snapshot: {
+      chunkRows: s["snapshot-chunk-rows"] as number,
+      parallel: s["snapshot-parallel"] as number,
+    },
     pgx: {
       slot: str(s["slot"])!,
       publication: str(s["publication"])!,
       dumpParallel: Math.max(1, s["dump-parallel"] as number),
       statusIntervalMs: s["status-interval"] as number,
       takeOverSlot: Boolean(s["ha"]),
+      failover: s["slot-failover"] !== false,
     },
     mysql: { serverId: s["server-id"] as number },
   };

@@ -206,6 +206,35 @@ export const OPTIONS: readonly OptionSpec[] = [
     doc: "Connections sharing the dump's snapshot.",
   },
   {
+    name: "slot-failover",
+    kind: "bool",
+    group: "source",
+    default: true,
+    description: "pgx: create the slot as a failover slot (PostgreSQL 17+)",
+    doc: "With `sync_replication_slots = on` a standby keeps the slot in step, so sync " +
+      "resumes after a promotion without a dump. Ignored before PostgreSQL 17.",
+  },
+  {
+    name: "snapshot-chunk-rows",
+    kind: "int",
+    group: "tables",
+    default: 1000,
+    min: 1,
+    max: 100_000,
+    description: "rows read per snapshot chunk",
+    doc: "Online snapshots read each table in key order, this many rows at a time; the " +
+      "cursor is saved after each chunk.",
+  },
+  {
+    name: "snapshot-parallel",
+    kind: "int",
+    group: "tables",
+    default: 1,
+    min: 1,
+    max: 16,
+    description: "tables snapshotted at once while streaming",
+  },
+  {
     name: "status-interval",
     kind: "duration",
     group: "source",

@@ -95,6 +95,8 @@ export interface SourceOptions {
   log: import("./log.ts").Log;
   /** Called by dump() with each table's estimated row count (progress display, metrics). */
   onTableEstimate?: (table: string, rows: number) => void;
+  /** Online snapshots: rows per chunk, and tables at once. */
+  snapshot?: { chunkRows: number; parallel: number };
   pgx: {
     slot: string;
     publication: string;
@@ -107,6 +109,8 @@ export interface SourceOptions {
      * and the holder is a paused or dead former leader).
      */
     takeOverSlot?: boolean;
+    /** Create the slot with FAILOVER where the server supports it (PostgreSQL 17+). */
+    failover?: boolean;
   };
   mysql: {
     serverId: number;
