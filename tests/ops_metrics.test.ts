@@ -73,9 +73,27 @@ function sum(s: Sample[], name: string): number {
   return s.filter((x) => x.name === name).reduce((a, x) => a + x.value, 0);
 }
 
+/**
+ * A `/readyz` answer whose `ready` disagrees with its status, or that is not the JSON object
+ * sync serves: recorded where it is seen, because a check inside `waitFor` that throws is
+ * retried until it passes, so its own assertion could never fail the test.
+ */
+function readyViolation(status: number, body: unknown): string | null {
+  const b = body as { ready?: unknown; reason?: unknown; phase?: unknown } | null;
+  if (
+    !b || typeof b.ready !== "boolean" || typeof b.reason !== "string" ||
+    typeof b.phase !== "string"
+  ) return `${status} ${JSON.stringify(body)}: not a readiness answer`;
+  if (b.ready !== (status === 200)) return `${status} ${JSON.stringify(body)}: ready vs status`;
+  return null;
+}
+
 function client(port: number) {
   const base = `http://127.0.0.1:${port}`;
+  const violations: string[] = [];
   return {
+    /** Every inconsistent `/readyz` answer `ready()` saw; the test ends asserting none. */
+    violations,
     async metrics(): Promise<Sample[]> {
       const r = await fetch(`${base}/metrics`);
       assertEquals(r.status, 200);
@@ -88,7 +106,9 @@ function client(port: number) {
     async ready(): Promise<{ status: number; reason: string; phase: string }> {
       const r = await fetch(`${base}/readyz`);
       const j = await r.json();
-      assertEquals(j.ready, r.status === 200);
+      const bad = readyViolation(r.status, j);
+      if (bad) violations.push(bad);
+      assert(!bad, bad ?? "");
       return { status: r.status, reason: j.reason, phase: j.phase };
     },
   };
@@ -96,8 +116,8 @@ function client(port: number) {
 
 /**
  * Records every distinct `/readyz` answer until stopped (to see the short phases). Only a
- * refused or dropped connection is skipped (not listening yet, or restarting): a malformed
- * answer fails `stop()`.
+ * refused or dropped connection is skipped (not listening yet, or restarting): an
+ * inconsistent or malformed answer ends the watch and fails `stop()`.
  */
 function watchReady(port: number) {
   const seen = new Set<string>();
@@ -105,20 +125,24 @@ function watchReady(port: number) {
   const done = (async () => {
     while (on) {
       let r: Response | undefined;
-      let body: { ready: boolean; reason: string } | undefined;
+      let body: unknown;
       try {
         r = await fetch(`http://127.0.0.1:${port}/readyz`);
         body = await r.json();
       } catch (e) {
         if (!(e instanceof TypeError)) throw e; // fetch's connection errors
+        r = undefined;
       }
-      if (r && body) {
-        assertEquals(body.ready, r.status === 200, JSON.stringify(body));
-        seen.add(`${r.status} ${body.reason}`);
+      if (r) {
+        const bad = readyViolation(r.status, body);
+        assert(!bad, `/readyz: ${bad}`);
+        seen.add(`${r.status} ${(body as { reason: string }).reason}`);
       }
       await new Promise((r) => setTimeout(r, 50));
     }
   })();
+  // Reported by stop(), not as an unhandled rejection that would name no test.
+  done.catch(() => {});
   return {
     seen,
     async stop() {
@@ -408,6 +432,7 @@ test("pgx: /metrics and /readyz of a running sync", opts, async () => {
     assert(val(s2.m, "sync_last_error_timestamp_seconds") >= Math.floor(restart.at));
 
     await assertDashboardMatches(await c.text());
+    assertEquals(c.violations, [], "every /readyz answer seen inside a wait was consistent");
   } finally {
     await stopAll(sync, () => pg.close(), () => etcd.close());
   }
@@ -536,6 +561,7 @@ test("mysql: /metrics and /readyz of a running sync", opts, async () => {
       );
     }
     await assertDashboardMatches(await c.text());
+    assertEquals(c.violations, [], "every /readyz answer seen inside a wait was consistent");
   } finally {
     await stopAll(sync, () => db.close(), () => etcd.close());
   }
