@@ -31,10 +31,19 @@ export interface CreatedSlot {
   snapshot: string;
 }
 
-/** A pgoutput slot, exporting its snapshot for the dump. */
-export async function createLogicalSlot(conn: PgConn, slot: string): Promise<CreatedSlot> {
+/**
+ * A pgoutput slot, exporting its snapshot for the dump. `failover` (PostgreSQL 17+) marks it
+ * for standbys to keep in step (`sync_replication_slots`); it is set here, not by a later
+ * ALTER_REPLICATION_SLOT, which would need this connection and so end the snapshot.
+ */
+export async function createLogicalSlot(
+  conn: PgConn,
+  slot: string,
+  o: { failover?: boolean } = {},
+): Promise<CreatedSlot> {
   const r = await conn.query(
-    `CREATE_REPLICATION_SLOT ${ident(slot)} LOGICAL pgoutput EXPORT_SNAPSHOT`,
+    `CREATE_REPLICATION_SLOT ${ident(slot)} LOGICAL pgoutput ` +
+      (o.failover ? "(SNAPSHOT 'export', FAILOVER true)" : "EXPORT_SNAPSHOT"),
   );
   const [, consistentPoint, snapshot] = r.rows[0];
   return { consistentPoint: consistentPoint!, snapshot: snapshot! };

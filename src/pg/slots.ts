@@ -9,6 +9,12 @@ export interface SlotState {
   confirmed: bigint | null;
   /** A walsender holds it now. */
   active: boolean;
+  /** PostgreSQL 17+: standbys keep it in step (`failover`); undefined before 17. */
+  failover?: boolean;
+  /** PostgreSQL 17+: a standby's synchronized copy (true stays after a promotion). */
+  synced?: boolean;
+  /** Why the server can no longer decode it (invalidated), or null. */
+  invalid: string | null;
 }
 
 /** The slot, or null when it does not exist; a slot of another kind is a misconfiguration. */
@@ -17,19 +23,56 @@ export async function slotState(
   slot: string,
   database: string,
 ): Promise<SlotState | null> {
+  // As JSON: the view's columns differ by version (failover, synced, invalidation_reason: 17).
   const r = await conn.query(
-    `SELECT confirmed_flush_lsn, active, plugin, database FROM pg_replication_slots
-     WHERE slot_name = ${literal(slot)}`,
+    `SELECT to_jsonb(s) FROM pg_replication_slots s WHERE slot_name = ${literal(slot)}`,
   );
   if (!r.rows.length) return null;
-  const [lsn, active, plugin, db] = r.rows[0];
-  if (plugin !== "pgoutput" || db !== database) {
+  const j = JSON.parse(r.rows[0][0]!) as Record<string, unknown>;
+  if (j.plugin !== "pgoutput" || j.database !== database) {
     throw new ConfigError(
       `replication slot ${slot} exists but is not a pgoutput slot of database ${database}: ` +
         "choose another --slot or drop it",
     );
   }
-  return { confirmed: lsn ? parseLsn(lsn) : null, active: active === "t" };
+  const lsn = j.confirmed_flush_lsn;
+  return {
+    confirmed: typeof lsn === "string" ? parseLsn(lsn) : null,
+    active: j.active === true,
+    failover: typeof j.failover === "boolean" ? j.failover : undefined,
+    synced: typeof j.synced === "boolean" ? j.synced : undefined,
+    invalid: invalidation(j),
+  };
+}
+
+/** The reason a slot was invalidated: 17's invalidation_reason, 16's conflicting, 13's lost. */
+function invalidation(j: Record<string, unknown>): string | null {
+  if (typeof j.invalidation_reason === "string") return j.invalidation_reason;
+  if (j.conflicting === true) return "conflicting";
+  if (j.wal_status === "lost") return "wal_removed";
+  return null;
+}
+
+/**
+ * Why the slot cannot carry on from etcd's position (undefined when it can). `promoted`:
+ * the server changed timeline since that position was saved. With `failover` (sync makes
+ * failover slots), a slot on a promoted server is trusted only as PostgreSQL's synchronized
+ * copy (`synced`): any other (made by hand, or not yet synchronized) may not hold the
+ * former primary's position. Without it, copies other tools keep (Patroni) are trusted.
+ */
+export function slotDistrust(
+  name: string,
+  s: SlotState,
+  o: { promoted: boolean; failover: boolean },
+): string | undefined {
+  if (s.invalid) {
+    return `slot ${name} was invalidated (${s.invalid}): the changes it held are gone`;
+  }
+  if (o.promoted && o.failover && s.synced === false) {
+    return `slot ${name} on this promoted server is not a synchronized copy of the former ` +
+      "primary's (synced = false)";
+  }
+  return undefined;
 }
 
 /**
