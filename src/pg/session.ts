@@ -41,7 +41,7 @@ import {
 import { createLogicalSlot, dropSlot, identifySystem, timelineHistory } from "./commands.ts";
 import { ensurePublication } from "./publication.ts";
 import { followSlot } from "./stream.ts";
-import { slotState, takeOverSlot } from "./slots.ts";
+import { slotDistrust, slotState, takeOverSlot } from "./slots.ts";
 import { dumpTable } from "./dump.ts";
 
 export class PgSession implements SourceSession {
@@ -171,6 +171,12 @@ export class PgSession implements SourceSession {
     if (!slot) {
       return { mode: "dump", reason: `slot ${this.opts.pgx.slot} does not exist on this server` };
     }
+    const saved = state.source.timeline;
+    const distrust = slotDistrust(this.opts.pgx.slot, slot, {
+      promoted: saved !== undefined && Number(saved) !== Number(this.identity.timeline),
+      failover: this.opts.pgx.failover !== false,
+    });
+    if (distrust) return { mode: "dump", reason: distrust };
     if (slot.confirmed !== null && slot.confirmed > at) {
       return {
         mode: "dump",
@@ -276,8 +282,9 @@ export class PgSession implements SourceSession {
       await dropSlot(repl, slotName);
     }
     await this.#ensurePublication();
-    const { consistentPoint, snapshot } = await createLogicalSlot(repl, slotName);
-    this.#log.info("slot created", { slot: slotName, consistent_point: consistentPoint });
+    const failover = this.opts.pgx.failover !== false && this.#version >= 170000;
+    const { consistentPoint, snapshot } = await createLogicalSlot(repl, slotName, { failover });
+    this.#log.info("slot created", { slot: slotName, consistent_point: consistentPoint, failover });
 
     const openWorker = async () => {
       const c = await connectPrimary(this.url, false);
