@@ -1,16 +1,18 @@
 /**
- * etcd v3 client: endpoints fail over in order on connection errors; an auth token is
- * fetched on first use and again when etcd says it expired; answers no retry can fix become
- * errors saying what to change. The wire is a transport: native gRPC (default) or the JSON
- * gateway.
+ * etcd v3 client: it follows the cluster's members (read when it connects, every minute and
+ * after an endpoint fails; `endpoints` are the seed), fails over to another member when one
+ * does not answer, and tries again with backoff when etcd answers that a moment fixes it (a
+ * leader election, an overloaded member); an auth token is fetched on first use and again
+ * when etcd says it expired; answers no retry can fix become errors saying what to change.
+ * The wire is a transport: native gRPC (default) or the JSON gateway.
  */
 
 import { ConfigError } from "../core/source.ts";
-import { EtcdError, EtcdUnavailableError } from "./errors.ts";
+import { EtcdError, type EtcdRetryReason } from "./errors.ts";
+import { explain, fetchFailure, unreachable } from "./explain.ts";
 import { GatewayTransport } from "./gateway.ts";
 import { GrpcTransport } from "./grpc.ts";
-import { notEtcd } from "./probe.ts";
-import { NOT_RESOLVED } from "../core/net.ts";
+import { memberEndpoints, type MemberLister, normalizeEndpoint } from "./members.ts";
 import type {
   CallOptions,
   EtcdTransport,
@@ -23,6 +25,7 @@ import type {
 } from "./types.ts";
 
 export { EtcdError, EtcdUnavailableError } from "./errors.ts";
+export type { EtcdRetryReason } from "./errors.ts";
 export type * from "./types.ts";
 
 const enc = new TextEncoder();
@@ -43,34 +46,26 @@ export interface EtcdClientOptions {
   timeoutMs?: number;
   /** How requests travel (default grpc: see README, Benchmarks). */
   transport?: EtcdTransportKind;
+  /** How often to read the member list (default a minute, as etcd's Go client; 0: never). */
+  memberSyncMs?: number;
+  /**
+   * A request is tried again: why, where it had gone, etcd's words. A request that ends up
+   * failing is thrown as well; this counts the ones on the way.
+   */
+  onRetry?: (reason: EtcdRetryReason, endpoint: string, message: string) => void;
+  /** The member list changed the endpoints used (voting members first, then seeds). */
+  onEndpoints?: (endpoints: string[]) => void;
 }
 
-/**
- * The first line of a connection failure, with its cause (Deno's fetch says only "fetch
- * failed" and puts the reason in the cause).
- */
-function fetchFailure(e: unknown): string {
-  const msg = e instanceof Error ? e.message : String(e);
-  const cause = e instanceof Error && e.cause instanceof Error ? e.cause.message : "";
-  return (cause && !msg.includes(cause) ? `${msg}: ${cause}` : msg).split("\n")[0];
-}
+type Wire = EtcdTransport & MemberLister;
 
-/**
- * TLS rejections in a connection failure, the reason captured: etcd's certificate not
- * trusted (`invalid peer certificate: UnknownIssuer` from fetch, `unable to verify the first
- * certificate` from HTTP/2), or sync's client certificate refused by etcd.
- */
-const SERVER_CERT_REJECTED =
-  /(invalid peer certificate(?:: \w+)?|unable to verify[\w ]*|self[- ]signed certificate[\w ]*|unable to get (?:local )?issuer[\w ]*)/i;
-const CLIENT_CERT_REJECTED =
-  /((?:received )?fatal alert: (?:BadCertificate|CertificateRequired|UnknownCA|CertificateUnknown))/i;
+/** Backoff between tries of one request after a passing etcd answer. */
+const RETRY_MIN_MS = 50;
+const RETRY_MAX_MS = 2_000;
+/** Answers that say this member cannot serve now while others may: try the next one. */
+const NEXT_MEMBER = new Set<EtcdRetryReason>(["no_leader", "learner", "unavailable", "timed_out"]);
 
-/** A name that does not resolve is said so, with the host (the fix is the name or DNS). */
-function resolveFailure(why: string, endpoint: string): string {
-  if (!NOT_RESOLVED.test(why)) return why;
-  const host = new URL(endpoint).hostname;
-  return `cannot resolve ${host} (${why.replace(host, "").replace(/:\s*$/, "").trim()})`;
-}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The smallest key greater than every key starting with `prefix`. */
 export function prefixEnd(prefix: string): string {
@@ -93,16 +88,23 @@ export function opSize(key: string, valueBytes: number): number {
 export class EtcdClient {
   readonly #opts: EtcdClientOptions;
   readonly #http?: Deno.HttpClient;
-  readonly #transports: (EtcdTransport | undefined)[];
+  /** `--etcd-endpoints`, tried after the members when none of those answers. */
+  readonly #seeds: string[];
+  #endpoints: string[];
+  readonly #transports = new Map<string, Wire>();
   #current = 0;
   #token?: string;
   /** A user name was given but etcd has auth off: requests go without a token. */
   #authOff = false;
+  /** When to read the member list next; 0: before the next request. */
+  #syncAt = 0;
+  #syncing?: Promise<void>;
 
   constructor(opts: EtcdClientOptions) {
     if (opts.endpoints.length === 0) throw new Error("no etcd endpoint given");
     this.#opts = opts;
-    this.#transports = opts.endpoints.map(() => undefined);
+    this.#seeds = [...new Set(opts.endpoints.map(normalizeEndpoint))];
+    this.#endpoints = [...this.#seeds];
     if (opts.caCert || opts.cert) {
       this.#http = Deno.createHttpClient({
         caCerts: opts.caCert ? [opts.caCert] : undefined,
@@ -113,7 +115,12 @@ export class EtcdClient {
 
   /** The endpoint requests currently go to. */
   get endpoint(): string {
-    return this.#opts.endpoints[this.#current];
+    return this.#endpoints[this.#current];
+  }
+
+  /** Every endpoint in use, in the order they are tried (members, then seeds). */
+  get endpoints(): readonly string[] {
+    return this.#endpoints;
   }
 
   /** How requests travel. */
@@ -122,16 +129,16 @@ export class EtcdClient {
   }
 
   close(): void {
-    for (const t of this.#transports) t?.close();
+    for (const t of this.#transports.values()) t.close();
+    this.#transports.clear();
     this.#http?.close();
   }
 
   /** The current endpoint's transport, made on first use. */
-  #wire(): EtcdTransport {
-    const i = this.#current;
-    const made = this.#transports[i];
+  #wire(): Wire {
+    const url = this.endpoint;
+    const made = this.#transports.get(url);
     if (made) return made;
-    const url = this.#opts.endpoints[i];
     const t = this.transport === "gateway"
       ? new GatewayTransport(url, this.#http)
       : new GrpcTransport(url, {
@@ -139,8 +146,20 @@ export class EtcdClient {
         cert: this.#opts.cert,
         key: this.#opts.key,
       });
-    this.#transports[i] = t;
+    this.#transports.set(url, t);
     return t;
+  }
+
+  /**
+   * Move on from endpoint `at` (giving its connection up when `drop`), unless a request
+   * running alongside has already moved on.
+   */
+  #next(at: string, drop: boolean): void {
+    if (drop) {
+      this.#transports.get(at)?.close();
+      this.#transports.delete(at);
+    }
+    if (this.endpoint === at) this.#current = (this.#current + 1) % this.#endpoints.length;
   }
 
   #call(timeoutMs?: number, auth = true): CallOptions {
@@ -150,106 +169,106 @@ export class EtcdClient {
     };
   }
 
-  /** Run `op` on the current endpoint, failing over to the next on connection errors. */
+  /** Read the member list when it is due (at the first request, then every minute). */
+  async #follow(): Promise<void> {
+    const every = this.#opts.memberSyncMs ?? 60_000;
+    if (every > 0 && !this.#syncing && Date.now() >= this.#syncAt) {
+      this.#syncAt = Date.now() + every;
+      this.#syncing = this.syncMembers().finally(() => (this.#syncing = undefined));
+    }
+    await this.#syncing;
+  }
+
+  /**
+   * Ask the members for the member list, the current endpoint first, and use its voting
+   * members' client URLs. No answer leaves the endpoints as they are: requests then say why.
+   */
+  async syncMembers(): Promise<void> {
+    const wait = Math.min(5_000, this.#opts.timeoutMs ?? 30_000);
+    for (let i = 0; i < this.#endpoints.length; i++) {
+      const at = this.endpoint;
+      try {
+        const members = await this.#wire().memberList(this.#call(wait));
+        this.#use(memberEndpoints(members, this.#seeds));
+        return;
+      } catch (e) {
+        if (e instanceof EtcdError && !e.retryReason) return;
+        this.#next(at, !(e instanceof EtcdError));
+      }
+    }
+  }
+
+  /** Switch to `list`, staying on the current endpoint when it is still there. */
+  #use(list: string[]): void {
+    if (!list.length) return;
+    const at = this.endpoint;
+    const changed = list.join() !== this.#endpoints.join();
+    for (const [url, t] of this.#transports) {
+      if (!list.includes(url)) {
+        t.close();
+        this.#transports.delete(url);
+      }
+    }
+    this.#endpoints = list;
+    this.#current = Math.max(0, list.indexOf(at));
+    if (changed) this.#opts.onEndpoints?.(list);
+  }
+
+  /** One try on `wire`: a token first when needed, and again once when it expired. */
+  async #attempt<T>(wire: Wire, op: (t: EtcdTransport, c: CallOptions) => Promise<T>, ms?: number) {
+    if (this.#opts.username && !this.#token && !this.#authOff) await this.authenticate();
+    try {
+      return await op(wire, this.#call(ms));
+    } catch (e) {
+      if (!(e instanceof EtcdError && e.authFailed && this.#opts.username && this.#token)) throw e;
+      // Tokens expire (--auth-token-ttl), and a simple token is known to one member only.
+      this.#token = undefined;
+      await this.authenticate();
+      return await op(wire, this.#call(ms));
+    }
+  }
+
+  /**
+   * Run `op`: on another member when one does not answer (each once in a row, then
+   * unreachable), and again after a backoff when etcd answers that a moment or another
+   * member fixes it, until `timeoutMs` (the request's deadline) has passed.
+   */
   async #do<T>(op: (t: EtcdTransport, c: CallOptions) => Promise<T>, timeoutMs?: number) {
+    const giveUpAt = Date.now() + (timeoutMs ?? this.#opts.timeoutMs ?? 30_000);
+    let backoff = RETRY_MIN_MS;
+    let silent = 0;
     let lastErr: unknown;
     let lastAt = this.endpoint;
-    const n = this.#opts.endpoints.length;
-    for (let attempt = 0; attempt < n; attempt++) {
-      const wire = this.#wire();
+    for (;;) {
+      await this.#follow();
+      const at = this.endpoint;
       try {
-        if (this.#opts.username && !this.#token && !this.#authOff) await this.authenticate();
-        return await op(wire, this.#call(timeoutMs));
+        return await this.#attempt(this.#wire(), op, timeoutMs);
       } catch (e) {
-        if (e instanceof EtcdError) {
-          if (e.authFailed && this.#opts.username && this.#token) {
-            // Tokens expire (--auth-token-ttl); fetch a new one once and retry.
-            this.#token = undefined;
-            await this.authenticate();
-            return await op(wire, this.#call(timeoutMs)).catch((e2) => {
-              throw this.#explain(e2);
-            });
-          }
-          throw this.#explain(e);
-        }
         if (e instanceof ConfigError) throw e;
+        if (e instanceof EtcdError) {
+          const reason = e.retryReason;
+          if (!reason || Date.now() + backoff > giveUpAt) throw explain(e, this.#opts.username);
+          this.#opts.onRetry?.(reason, at, e.message);
+          silent = 0;
+          if (NEXT_MEMBER.has(reason)) this.#next(at, false);
+          if (reason === "learner") this.#syncAt = 0;
+          await sleep(Math.round(backoff / 2 + Math.random() * backoff / 2));
+          backoff = Math.min(RETRY_MAX_MS, backoff * 2);
+          continue;
+        }
         lastErr = e;
-        lastAt = this.#opts.endpoints[this.#current];
-        this.#transports[this.#current]?.close();
-        this.#transports[this.#current] = undefined;
-        this.#current = (this.#current + 1) % n;
+        lastAt = at;
+        this.#next(at, true);
+        // The member may be gone for good (removed, replaced): ask the others who is there.
+        this.#syncAt = 0;
+        if (++silent >= this.#endpoints.length) break;
+        this.#opts.onRetry?.("connection", at, fetchFailure(e));
       }
     }
-    const at = this.#opts.endpoints.join(",");
-    const why = fetchFailure(lastErr);
-    // A certificate either side rejects stays rejected: say what to change (exit 2 at first
-    // start, like bad credentials) instead of retrying "fetch failed" forever.
-    const server = SERVER_CERT_REJECTED.exec(why)?.[1];
-    if (server) {
-      throw new ConfigError(
-        `cannot verify etcd's TLS certificate at ${at} (${server}): give the CA that ` +
-          "signed it with --etcd-ca",
-      );
-    }
-    const client = CLIENT_CERT_REJECTED.exec(why)?.[1];
-    if (client) {
-      throw new ConfigError(
-        `etcd at ${at} rejected the TLS client certificate (${client}): give ` +
-          "--etcd-cert and --etcd-key signed by a CA etcd trusts (its --trusted-ca-file)",
-      );
-    }
-    // After the TLS rejections: a refused client certificate also ends the connection unanswered.
-    await this.#refuseNotEtcd(timeoutMs);
-    throw new EtcdUnavailableError(`etcd unreachable at ${at}: ${resolveFailure(why, lastAt)}`);
-  }
-
-  /**
-   * No endpoint answered: one that is not etcd at all (a web server, a database port) is a
-   * configuration error, said in one line (exit 2 at first start) instead of being retried
-   * as `Protocol error` or `write EPIPE` for ever.
-   */
-  async #refuseNotEtcd(timeoutMs?: number): Promise<void> {
-    const wait = Math.min(3_000, timeoutMs ?? this.#opts.timeoutMs ?? 30_000);
+    const probeMs = Math.min(3_000, timeoutMs ?? this.#opts.timeoutMs ?? 30_000);
     const tls = { ca: this.#opts.caCert, cert: this.#opts.cert, key: this.#opts.key };
-    for (const ep of this.#opts.endpoints) {
-      const why = await notEtcd(ep, tls, wait);
-      if (why) {
-        throw new ConfigError(
-          `etcd endpoint ${ep} is not an etcd server (${why}): fix --etcd-endpoints`,
-        );
-      }
-    }
-  }
-
-  /**
-   * etcd's answers that no retry can fix become ConfigErrors saying what to change (the
-   * service exits with status 2 at first start); a full backend gets a clearer message.
-   */
-  #explain(e: unknown): unknown {
-    if (!(e instanceof EtcdError)) return e;
-    const user = this.#opts.username;
-    if (e.authFailed) {
-      return new ConfigError(
-        user
-          ? `etcd refused user "${user}": ${e.message} (check --etcd-username and --etcd-password)`
-          : `etcd requires authentication: ${e.message} (set --etcd-username and --etcd-password)`,
-      );
-    }
-    if (e.permissionDenied) {
-      return new ConfigError(
-        `etcd: ${e.message} for ${user ? `user "${user}"` : "this client"} (grant its role ` +
-          "readwrite on --etcd-prefix and the state prefix)",
-      );
-    }
-    if (e.noSpace) {
-      return new EtcdError(
-        `etcd is out of space (${e.message}): nothing was written; free space (compact, ` +
-          'defragment, then "etcdctl alarm disarm") or raise etcd\'s --quota-backend-bytes',
-        e.grpcCode,
-        e.httpStatus,
-      );
-    }
-    return e;
+    throw await unreachable(this.#endpoints, lastErr, lastAt, tls, probeMs);
   }
 
   /** Fetch an auth token with the configured user name and password. */
@@ -266,7 +285,7 @@ export class EtcdClient {
         this.#authOff = true;
         return;
       }
-      throw this.#explain(e);
+      throw explain(e, this.#opts.username);
     }
   }
 

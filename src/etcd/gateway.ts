@@ -6,6 +6,7 @@
  */
 
 import { EtcdError } from "./errors.ts";
+import type { EtcdMember, MemberLister } from "./members.ts";
 import type {
   CallOptions,
   EtcdTransport,
@@ -75,7 +76,7 @@ function opJson(op: TxnOp): unknown {
   };
 }
 
-export class GatewayTransport implements EtcdTransport {
+export class GatewayTransport implements EtcdTransport, MemberLister {
   readonly #base: string;
   readonly #http?: Deno.HttpClient;
 
@@ -88,7 +89,11 @@ export class GatewayTransport implements EtcdTransport {
   close(): void {}
 
   async call(path: string, body: unknown, c: CallOptions): Promise<Record<string, unknown>> {
-    const headers: Record<string, string> = { "content-type": "application/json" };
+    // etcd's require-leader metadata (see grpc.ts), passed on by the gateway.
+    const headers: Record<string, string> = {
+      "content-type": "application/json",
+      "grpc-metadata-hasleader": "true",
+    };
     // The gateway wants the bare token, not "Bearer <token>".
     if (c.token) headers.authorization = c.token;
     const res = await fetch(this.#base + path, {
@@ -213,5 +218,16 @@ export class GatewayTransport implements EtcdTransport {
         lease: leader.lease,
       },
     }, c);
+  }
+
+  async memberList(c: CallOptions): Promise<EtcdMember[]> {
+    const r = await this.call("/v3/cluster/member/list", {}, c);
+    const raw = (r.members as Record<string, unknown>[] | undefined) ?? [];
+    return raw.map((m) => ({
+      id: String(m.ID ?? "0"),
+      name: String(m.name ?? ""),
+      clientUrls: (m.clientURLs as string[] | undefined) ?? [],
+      isLearner: Boolean(m.isLearner),
+    }));
   }
 }

@@ -8,6 +8,13 @@
 
 import http2 from "node:http2";
 import { EtcdError } from "./errors.ts";
+import { ConnectionWatch, KEEPALIVE, type KeepaliveSettings } from "./keepalive.ts";
+import {
+  decodeMemberList,
+  encodeMemberList,
+  type EtcdMember,
+  type MemberLister,
+} from "./members.ts";
 import {
   decodeAuthenticate,
   decodeCampaign,
@@ -42,6 +49,8 @@ export interface GrpcTls {
   ca?: string;
   cert?: string;
   key?: string;
+  /** Keepalive pings (default `KEEPALIVE`). */
+  keepalive?: KeepaliveSettings;
 }
 
 /** A gRPC call that ended without a gRPC answer (connection lost, not a gRPC server). */
@@ -84,10 +93,11 @@ function concat(chunks: Uint8Array[], total: number): Uint8Array {
   return out;
 }
 
-export class GrpcTransport implements EtcdTransport {
+export class GrpcTransport implements EtcdTransport, MemberLister {
   readonly #url: string;
   readonly #tls: GrpcTls;
   #session?: http2.ClientHttp2Session;
+  #watch?: ConnectionWatch;
   /** Why the last session failed (a refused connection, a TLS error), for messages. */
   #sessionError?: Error;
 
@@ -97,13 +107,16 @@ export class GrpcTransport implements EtcdTransport {
   }
 
   close(): void {
+    this.#watch?.stop();
     this.#session?.destroy();
     this.#session = undefined;
   }
 
-  #connect(): http2.ClientHttp2Session {
+  #connect(): { session: http2.ClientHttp2Session; watch: ConnectionWatch } {
     const current = this.#session;
-    if (current && !current.closed && !current.destroyed) return current;
+    if (current && !current.closed && !current.destroyed) {
+      return { session: current, watch: this.#watch! };
+    }
     const s = http2.connect(this.#url, {
       ...(this.#tls.ca ? { ca: this.#tls.ca } : {}),
       ...(this.#tls.cert && this.#tls.key ? { cert: this.#tls.cert, key: this.#tls.key } : {}),
@@ -112,14 +125,24 @@ export class GrpcTransport implements EtcdTransport {
     const drop = () => {
       if (this.#session === s) this.#session = undefined;
     };
+    // A connection that stops answering is given up: its requests fail, the client moves on.
+    const watch = new ConnectionWatch(s, (why) => {
+      if (this.#session === s) this.#sessionError = new Error(`${this.#url}: ${why}`);
+      drop();
+      s.destroy();
+    }, this.#tls.keepalive ?? KEEPALIVE);
+    this.#watch = watch;
     s.on("error", (e: Error) => {
       this.#sessionError = e;
       drop();
     });
     s.on("goaway", drop);
-    s.on("close", drop);
+    s.on("close", () => {
+      watch.stop();
+      drop();
+    });
     this.#session = s;
-    return s;
+    return { session: s, watch };
   }
 
   /** One unary call: `method` is "package.Service/Method". */
@@ -130,6 +153,7 @@ export class GrpcTransport implements EtcdTransport {
         if (done) return;
         done = true;
         clearTimeout(timer);
+        watch.end();
         if (err) reject(err);
         else resolve(value!);
       };
@@ -139,16 +163,23 @@ export class GrpcTransport implements EtcdTransport {
         "content-type": "application/grpc",
         te: "trailers",
         "grpc-timeout": grpcTimeout(c.timeoutMs),
+        // etcd's require-leader metadata: a member cut off from its cluster answers "no
+        // leader" at once instead of holding the request until it times out.
+        hasleader: "true",
       };
       if (c.token) headers.token = c.token;
       let req: http2.ClientHttp2Stream;
+      let watch: ConnectionWatch;
       try {
-        req = this.#connect().request(headers);
+        const conn = this.#connect();
+        watch = conn.watch;
+        req = conn.session.request(headers);
       } catch (e) {
         this.close();
         reject(e);
         return;
       }
+      watch.begin();
       const timer = setTimeout(() => {
         req.close(http2.constants.NGHTTP2_CANCEL);
         finish(new DOMException(`etcd did not answer within ${c.timeoutMs} ms`, "TimeoutError"));
@@ -165,11 +196,16 @@ export class GrpcTransport implements EtcdTransport {
         }
       };
       req.on("response", (h) => {
+        watch.heard();
         httpStatus = Number(h[":status"]);
         status(h); // a "trailers-only" answer (an error) carries its status here
       });
-      req.on("trailers", status);
+      req.on("trailers", (h) => {
+        watch.heard();
+        status(h);
+      });
       req.on("data", (d: Uint8Array) => {
+        watch.heard();
         chunks.push(d);
         total += d.length;
       });
@@ -248,5 +284,11 @@ export class GrpcTransport implements EtcdTransport {
 
   async resign(leader: LeaderKey, c: CallOptions): Promise<void> {
     await this.#unary("v3electionpb.Election/Resign", encodeResign(leader), c);
+  }
+
+  async memberList(c: CallOptions): Promise<EtcdMember[]> {
+    return decodeMemberList(
+      await this.#unary("etcdserverpb.Cluster/MemberList", encodeMemberList(), c),
+    );
   }
 }
