@@ -8,6 +8,7 @@ import { configErrorFor, connectPrimary } from "./connect.ts";
 import { parsePgUrl, type PgUrl } from "./url.ts";
 import { parseLsn } from "./pgoutput.ts";
 import { identityProblem, listTables, qualified, type TableInfo } from "./catalog.ts";
+import { failoverChecks } from "./failover.ts";
 
 /** The first few names of a list, for one line. */
 function some(names: string[]): string {
@@ -77,6 +78,7 @@ export async function check(opts: SourceOptions): Promise<CheckResult[]> {
       fix: `ALTER ROLE "${url.user}" REPLICATION`,
     });
     out.push(...await slotChecks(conn, opts, url));
+    out.push(...await failoverChecks(conn, opts, url, version));
     const tables = await listTables(conn, version, opts.filter, opts.keys);
     out.push(...tableChecks(tables));
     out.push(await readCheck(conn, tables, url));

@@ -1,0 +1,165 @@
+/**
+ * `sync check` on failover slots (PostgreSQL 17+): is the slot one the standbys keep in step,
+ * does the primary hold changes back until they have the WAL, and does each standby the URL
+ * names keep a usable synchronized copy. Each missing setting is named with its value.
+ */
+import type { CheckResult, SourceOptions } from "../core/source.ts";
+import { literal, type PgConn } from "./conn.ts";
+import { connectPrimary } from "./connect.ts";
+import type { PgUrl } from "./url.ts";
+
+const NAME = "failover slot";
+
+/** The slot's row as JSON (the view's columns differ by version), or null. */
+async function slotRow(conn: PgConn, slot: string): Promise<Record<string, unknown> | null> {
+  const r = await conn.query(
+    `SELECT to_jsonb(s) FROM pg_replication_slots s WHERE slot_name = ${literal(slot)}`,
+  );
+  return r.rows.length ? JSON.parse(r.rows[0][0]!) : null;
+}
+
+/** A setting's value; "" when unset or hidden from this role (primary_conninfo). */
+async function setting(conn: PgConn, name: string): Promise<string> {
+  try {
+    const r = await conn.query(`SELECT current_setting(${literal(name)}, true)`);
+    return r.rows[0]?.[0] ?? "";
+  } catch {
+    return "";
+  }
+}
+
+export async function failoverChecks(
+  primary: PgConn,
+  opts: SourceOptions,
+  url: PgUrl,
+  version: number,
+): Promise<CheckResult[]> {
+  if (version < 170000) {
+    return [{
+      name: NAME,
+      ok: true,
+      detail: "needs PostgreSQL 17: after a failover sync resumes only from a slot another " +
+        "tool keeps on the standby (Patroni permanent slots), else it dumps again",
+    }];
+  }
+  if (opts.pgx.failover === false) {
+    return [{ name: NAME, ok: true, detail: "off (--slot-failover=false)" }];
+  }
+  const slot = opts.pgx.slot;
+  const row = await slotRow(primary, slot);
+  const waitFor = (await setting(primary, "synchronized_standby_slots")).trim();
+  const out: CheckResult[] = [primaryCheck(slot, row, waitFor, url)];
+  for (const h of url.hosts.slice(1)) {
+    out.push(
+      await standbyCheck({ ...url, hosts: [h], targetSessionAttrs: "any" }, slot, {
+        onPrimary: row !== null,
+        waitFor: waitFor.split(",").map((s) => s.trim().replace(/^"|"$/g, "")).filter(Boolean),
+      }),
+    );
+  }
+  return out;
+}
+
+function primaryCheck(
+  slot: string,
+  row: Record<string, unknown> | null,
+  waitFor: string,
+  url: PgUrl,
+): CheckResult {
+  const flag = row === null || row.failover === true;
+  const held = waitFor !== "" || url.hosts.length === 1;
+  const problems = [
+    ...(flag ? [] : [`slot ${slot} was made without failover`]),
+    ...(held ? [] : ["synchronized_standby_slots is empty"]),
+  ];
+  const slotText = row === null
+    ? `${slot} will be created with failover`
+    : `${slot} failover=${row.failover}`;
+  return {
+    name: `${NAME}: primary`,
+    ok: problems.length === 0,
+    detail: problems.length
+      ? problems.join("; ")
+      : `${slotText}, synchronized_standby_slots = '${waitFor}'${
+        url.hosts.length === 1 ? " (no standby in --db-url: a failover needs both hosts)" : ""
+      }`,
+    fix: [
+      ...(flag ? [] : [`run sync drop and start sync again (it dumps), to recreate ${slot}`]),
+      ...(held ? [] : [
+        "set synchronized_standby_slots = '<each standby's primary_slot_name>' on the " +
+        "primary, so sync never gets a change a standby lacks",
+      ]),
+    ].join("; "),
+  };
+}
+
+/** One standby of the URL: its slot-sync settings and its copy of the slot. */
+async function standbyCheck(
+  url: PgUrl,
+  slot: string,
+  o: { onPrimary: boolean; waitFor: string[] },
+): Promise<CheckResult> {
+  const where = `${url.hosts[0].host}:${url.hosts[0].port}`;
+  const name = `${NAME}: ${where}`;
+  let conn: PgConn;
+  try {
+    conn = await connectPrimary(url, false);
+  } catch (e) {
+    return {
+      name,
+      ok: false,
+      detail: `unreachable: ${(e as Error).message.split("\n")[0]}`,
+      fix: "start it, or take it out of --db-url",
+    };
+  }
+  try {
+    const standby = (await conn.query("SELECT pg_is_in_recovery()")).rows[0][0] === "t";
+    if (!standby) return { name, ok: true, detail: "a primary, not a standby" };
+    const missing = await missingSettings(conn, o.waitFor);
+    const row = await slotRow(conn, slot);
+    const copy = row === null
+      ? o.onPrimary ? "no copy of the slot yet" : "slot not created yet"
+      : `synced=${row.synced}, temporary=${row.temporary}, invalidation_reason=${
+        row.invalidation_reason ?? "none"
+      }`;
+    const usable = row === null
+      ? !o.onPrimary
+      : row.synced === true && row.temporary === false && !row.invalidation_reason;
+    return {
+      name,
+      ok: missing.length === 0 && usable,
+      detail: missing.length ? `${copy}; missing: ${missing.join(", ")}` : copy,
+      fix: missing.length
+        ? `set ${missing.join(", ")} (the standby's settings in its postgresql.conf)`
+        : row?.synced === false
+        ? `drop the standby's own slot ${slot} (made there, not synchronized) so the ` +
+          "primary's can be synchronized"
+        : "wait for the slot sync worker (see the standby's log), or fix what it reports",
+    };
+  } finally {
+    conn.close();
+  }
+}
+
+/** The settings a standby needs to keep failover slots in step, as `name = value` to set. */
+async function missingSettings(conn: PgConn, waitFor: string[]): Promise<string[]> {
+  const missing: string[] = [];
+  if ((await setting(conn, "sync_replication_slots")) !== "on") {
+    missing.push("sync_replication_slots = on");
+  }
+  if ((await setting(conn, "hot_standby_feedback")) !== "on") {
+    missing.push("hot_standby_feedback = on");
+  }
+  const physical = await setting(conn, "primary_slot_name");
+  if (!physical) missing.push("primary_slot_name = '<its physical slot on the primary>'");
+  else if (!waitFor.includes(physical)) {
+    missing.push(`synchronized_standby_slots listing '${physical}' on the primary`);
+  }
+  const conninfo = await setting(conn, "primary_conninfo");
+  // Hidden from roles without pg_read_all_settings: then it cannot be judged here.
+  if (conninfo && !/(^|\s)dbname\s*=/.test(conninfo)) {
+    missing.push("dbname=... in primary_conninfo");
+  }
+  if ((await setting(conn, "wal_level")) !== "logical") missing.push("wal_level = logical");
+  return missing;
+}
