@@ -221,8 +221,7 @@ export async function runDrop(s: Settings, yes: boolean, purge: boolean): Promis
   try {
     const factory = createSource(parts.driver, parts.source);
     const removed = factory.drop ? await factory.drop() : [];
-    await parts.client.deleteRange(parts.sink.stateKey);
-    await parts.client.deleteRange(parts.sink.tablesKey);
+    for (const key of parts.sink.stateKeys) await parts.client.deleteRange(key);
     removed.push(`state key ${parts.sink.stateKey}`);
     if (purge) {
       const prefix = `${normalizePrefix(String(s["etcd-prefix"]))}/`;

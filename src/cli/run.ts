@@ -7,6 +7,8 @@ import { normalizePrefix } from "../core/keys.ts";
 import type { SourceOptions } from "../core/source.ts";
 import { EtcdClient, type EtcdTransportKind, type TxnCompare } from "../etcd/client.ts";
 import { EtcdSink } from "../etcd/sink.ts";
+import { EtcdSnapshotStore } from "../etcd/snapshot_store.ts";
+import type { SnapshotSettings } from "../core/snapshot.ts";
 import { createSource } from "../service/drivers.ts";
 import { FatalError, runService } from "../service/run.ts";
 import { Status } from "../service/status.ts";
@@ -105,6 +107,7 @@ export interface RunParts {
   status: Status;
   /** Set while this process leads (`--ha`): every data transaction is fenced by it. */
   fence: { current?: () => TxnCompare[] };
+  snapshots: SnapshotSettings;
 }
 
 /** Build the etcd client, sink and source options from settings (shared by subcommands). */
@@ -172,10 +175,6 @@ export async function buildParts(s: Settings, log: SourceOptions["log"]): Promis
     keys,
     log,
     onTableEstimate: (table, rows) => status.estimate(table, rows),
-    snapshot: {
-      chunkRows: s["snapshot-chunk-rows"] as number,
-      parallel: s["snapshot-parallel"] as number,
-    },
     pgx: {
       slot: str(s["slot"])!,
       publication: str(s["publication"])!,
@@ -186,7 +185,12 @@ export async function buildParts(s: Settings, log: SourceOptions["log"]): Promis
     },
     mysql: { serverId: s["server-id"] as number },
   };
-  return { sink, client, source, driver, status, fence };
+  const snapshots = {
+    store: new EtcdSnapshotStore(client, prefix, s["etcd-max-txn-ops"] as number),
+    chunkRows: s["snapshot-chunk-rows"] as number,
+    parallel: s["snapshot-parallel"] as number,
+  };
+  return { sink, client, source, driver, status, fence, snapshots };
 }
 
 export async function startRun(s: Settings): Promise<number> {
@@ -237,7 +241,14 @@ export async function startRun(s: Settings): Promise<number> {
   const stopProgress = showProgress(parts.status, log);
   try {
     const service = (signal: AbortSignal) =>
-      runService({ factory, sink: parts.sink, log, signal, status: parts.status });
+      runService({
+        factory,
+        sink: parts.sink,
+        log,
+        signal,
+        status: parts.status,
+        snapshots: parts.snapshots,
+      });
     if (s["ha"]) await runLeader(s, parts, log, stop.signal, service);
     else await service(stop.signal);
     log.info("stopped");

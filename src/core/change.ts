@@ -5,6 +5,8 @@
  * re-interprets database values: numbers stay exactly as the database printed them.
  */
 
+import type { SnapshotProgress } from "./snapshot_types.ts";
+
 /** A rendered JSON value (`123`, `"text"`, `null`, `{"a":1}`), or `UNCHANGED`. */
 export type Cell = string | typeof UNCHANGED;
 
@@ -62,5 +64,12 @@ export interface ChangeBatch {
     readonly position: Position;
     /** Commit time at the source, for lag metrics. */
     readonly time?: Date;
+    /** Every table's snapshot as of this batch: recorded with the state it carries. */
+    readonly snapshot?: SnapshotProgress;
   };
+  /**
+   * Tables whose rows changed in ways the stream cannot express (ALTER TABLE, a rename, a
+   * new key): they are snapshotted again from this point of the stream on.
+   */
+  readonly resnapshot?: readonly string[];
 }

@@ -4,6 +4,7 @@
  */
 import type { ChangeBatch, Position } from "./change.ts";
 import type { SavedState } from "./source.ts";
+import type { SnapshotProgress } from "./snapshot_types.ts";
 
 export interface Sink {
   /** The saved state, or null when there is none. */
@@ -31,7 +32,7 @@ export interface Sink {
    */
   apply(
     batches: readonly ChangeBatch[],
-    stateAt: (position: Position) => SavedState,
+    stateAt: (position: Position, snapshot?: SnapshotProgress) => SavedState,
   ): Promise<Position | undefined>;
 }
 

@@ -5,6 +5,7 @@
  */
 import type { ChangeBatch, Position } from "./change.ts";
 import { splitDbUrl } from "./db_url.ts";
+import type { ChunkSource, SnapshotProgress } from "./snapshot_types.ts";
 import type { TableDefinitions } from "./tables.ts";
 
 /** Identity of the source, stored in the state key and compared on resume. */
@@ -24,6 +25,8 @@ export interface SavedState {
    * states written before sync recorded them).
    */
   tables?: TableDefinitions;
+  /** Each table's online snapshot, running or done (absent: none ever ran). */
+  snapshots?: SnapshotProgress;
 }
 
 /** Where a driver sends batches; resolves when the sink has room for more (backpressure). */
@@ -64,6 +67,11 @@ export interface SourceSession {
   tables(): TableDefinitions;
   /** Emit every selected row of a consistent snapshot (put changes, no commits). */
   dump(out: BatchOutput, signal: AbortSignal): Promise<DumpResult>;
+  /**
+   * Chunk reads for online snapshots, on a connection of their own (absent: the driver
+   * cannot snapshot online, and a table that needs it means a full dump).
+   */
+  chunks?(): ChunkSource;
   /** Emit committed transactions after `from` until `signal` aborts or the connection fails. */
   stream(from: Position, out: BatchOutput, signal: AbortSignal): Promise<void>;
   /** etcd has committed everything up to `position`; the source may release it. */
@@ -95,8 +103,6 @@ export interface SourceOptions {
   log: import("./log.ts").Log;
   /** Called by dump() with each table's estimated row count (progress display, metrics). */
   onTableEstimate?: (table: string, rows: number) => void;
-  /** Online snapshots: rows per chunk, and tables at once. */
-  snapshot?: { chunkRows: number; parallel: number };
   pgx: {
     slot: string;
     publication: string;

@@ -83,6 +83,18 @@ export class ChangeStream {
   }
 
   /**
+   * The open transaction (or none) committed at `position`, and `tables` changed in ways
+   * the stream cannot express: they are snapshotted again from here (online when the
+   * service runs snapshots, else by a full dump after this commit).
+   */
+  async commitResnapshot(position: Position, time: Date | undefined, tables: string[]) {
+    const changes = this.#txn ?? [];
+    this.#txn = null;
+    const commit = time ? { position, time } : { position };
+    await this.#out({ changes, commit, resnapshot: tables });
+  }
+
+  /**
    * The source is idle at `position`: move the saved position with it, so the source can
    * release its log. Ignored inside a transaction. Not a transaction (no commit time).
    */

@@ -14,6 +14,7 @@ import { fullKey, tablePrefix } from "../core/keys.ts";
 import type { Log } from "../core/log.ts";
 import { silentLog } from "../core/log.ts";
 import { ConfigError, type SavedState } from "../core/source.ts";
+import type { SnapshotProgress } from "../core/snapshot_types.ts";
 import { StateKeys } from "./state.ts";
 import { addOp, Budget, newPending, type Pending } from "./pending.ts";
 import { staleKeys } from "./sweep.ts";
@@ -109,9 +110,9 @@ export class EtcdSink implements Sink {
     return this.#state.key;
   }
 
-  /** The key beside the state key that holds the table definitions. */
-  get tablesKey(): string {
-    return this.#state.tablesKey;
+  /** The state key and the keys beside it (table definitions, snapshot progress). */
+  get stateKeys(): string[] {
+    return [this.#state.key, this.#state.tablesKey, this.#state.snapshotsKey];
   }
 
   /** The saved state, or null when there is none (or it is unreadable). */
@@ -134,7 +135,7 @@ export class EtcdSink implements Sink {
     this.#state.forget();
     const r = await this.client.txn({
       compare: this.#fence?.() ?? [],
-      success: [{ delete: { key: this.#state.key } }, { delete: { key: this.#state.tablesKey } }],
+      success: this.stateKeys.map((key) => ({ delete: { key } })),
     });
     if (!r.succeeded) throw new FencedError("lost leadership before the dump");
     return r.revision;
@@ -211,18 +212,20 @@ export class EtcdSink implements Sink {
    */
   async apply(
     batches: readonly ChangeBatch[],
-    stateAt: (position: Position) => SavedState,
+    stateAt: (position: Position, snapshot?: SnapshotProgress) => SavedState,
   ): Promise<Position | undefined> {
     let p = newPending();
-    let pendingPos: Position | undefined;
+    let pending: ChangeBatch["commit"];
     let committed: Position | undefined;
-    const stateBytes = (pos: Position) => this.#state.ops(stateAt(pos)).bytes + 64;
+    const stateOf = (c: NonNullable<ChangeBatch["commit"]>) => stateAt(c.position, c.snapshot);
+    const stateBytes = (c: ChangeBatch["commit"]) =>
+      this.#state.ops(c ? stateOf(c) : stateAt({})).bytes + 64;
     // Reserve room for the state key in every transaction.
-    let reserve = stateBytes(batches[batches.length - 1]?.commit?.position ?? {});
+    let reserve = stateBytes(batches[batches.length - 1]?.commit);
     const flush = async () => {
-      await this.#commit(p, pendingPos ? stateAt(pendingPos) : null);
-      if (pendingPos) committed = pendingPos;
-      pendingPos = undefined;
+      await this.#commit(p, pending ? stateOf(pending) : null);
+      if (pending) committed = pending.position;
+      pending = undefined;
       p = newPending();
     };
     for (const batch of batches) {
@@ -237,11 +240,11 @@ export class EtcdSink implements Sink {
       }
       this.#midTxn = !batch.commit;
       if (batch.commit) {
-        pendingPos = batch.commit.position;
-        reserve = Math.max(reserve, stateBytes(pendingPos));
+        pending = batch.commit;
+        reserve = Math.max(reserve, stateBytes(pending));
       }
     }
-    if (p.ops.size || p.ranges.length || pendingPos) await flush();
+    if (p.ops.size || p.ranges.length || pending) await flush();
     return committed;
   }
 

@@ -7,6 +7,7 @@
 import type { Log } from "../core/log.ts";
 import type { SavedState } from "../core/source.ts";
 import type { TableDefinitions } from "../core/tables.ts";
+import type { SnapshotProgress } from "../core/snapshot_types.ts";
 import { type EtcdClient, opSize, type TxnOp } from "./client.ts";
 
 const utf8 = new TextEncoder();
@@ -21,12 +22,17 @@ export class StateKeys {
   readonly key: string;
   /** `<state key>/tables`: beside the state key, like its `/leader` election. */
   readonly tablesKey: string;
+  /** `<state key>/snapshots`: each table's online snapshot. */
+  readonly snapshotsKey: string;
   /** The definitions etcd holds now (same object: unchanged). */
   #written?: TableDefinitions;
+  /** The snapshot progress etcd holds now (same object: unchanged). */
+  #snapshots?: SnapshotProgress;
 
   constructor(key: string) {
     this.key = key;
     this.tablesKey = `${key}/tables`;
+    this.snapshotsKey = `${key}/snapshots`;
   }
 
   /** The saved state with its definitions, or null when there is none or it is unreadable. */
@@ -40,19 +46,26 @@ export class StateKeys {
       log.warn("state key holds no valid JSON; starting over", { key: this.key });
       return null;
     }
-    const tables = await client.get(this.tablesKey);
-    if (tables === undefined) return state;
-    try {
-      return { ...state, tables: JSON.parse(tables) as TableDefinitions };
-    } catch {
-      log.warn("table definitions hold no valid JSON; starting over", { key: this.tablesKey });
-      return null;
+    const beside = [
+      ["tables", this.tablesKey, "table definitions"],
+      ["snapshots", this.snapshotsKey, "snapshot progress"],
+    ];
+    for (const [field, key, what] of beside) {
+      const raw = await client.get(key);
+      if (raw === undefined) continue;
+      try {
+        state = { ...state, [field]: JSON.parse(raw) };
+      } catch {
+        log.warn(`${what} hold no valid JSON; starting over`, { key });
+        return null;
+      }
     }
+    return state;
   }
 
   /** The puts that record `state`: its definitions only when they are not in etcd yet. */
   ops(state: SavedState): StateOps {
-    const { tables, ...rest } = state;
+    const { tables, snapshots, ...rest } = state;
     const value = JSON.stringify(rest);
     const ops: TxnOp[] = [{ put: { key: this.key, value } }];
     let bytes = opSize(this.key, utf8.encode(value).length);
@@ -61,16 +74,23 @@ export class StateKeys {
       ops.push({ put: { key: this.tablesKey, value: defs } });
       bytes += opSize(this.tablesKey, utf8.encode(defs).length);
     }
+    if (snapshots && snapshots !== this.#snapshots) {
+      const v = JSON.stringify(snapshots);
+      ops.push({ put: { key: this.snapshotsKey, value: v } });
+      bytes += opSize(this.snapshotsKey, utf8.encode(v).length);
+    }
     return { ops, bytes };
   }
 
   /** A transaction carrying `state` committed. */
   committed(state: SavedState): void {
     if (state.tables) this.#written = state.tables;
+    if (state.snapshots) this.#snapshots = state.snapshots;
   }
 
   /** etcd's definitions are no longer known to match (a dump starts). */
   forget(): void {
     this.#written = undefined;
+    this.#snapshots = undefined;
   }
 }

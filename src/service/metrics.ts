@@ -46,6 +46,32 @@ function work(s: Status, metric: Metric): void {
     "Rows each table holds per the catalogue, for dump progress.",
     [...s.rowsEstimated].map(([t, n]) => [`{table="${esc(t)}"}`, n]),
   );
+  const perTable = (m: Map<string, number>) =>
+    [...m].map(([t, n]) => [`{table="${esc(t)}"}`, n] as [string, number]);
+  metric(
+    "sync_snapshot_rows_total",
+    "counter",
+    "Rows read by online snapshots, by table.",
+    perTable(s.snapshotRows),
+  );
+  metric(
+    "sync_snapshot_chunks_total",
+    "counter",
+    "Chunks written by online snapshots, by table.",
+    perTable(s.snapshotChunks),
+  );
+  metric(
+    "sync_snapshot_writes_total",
+    "counter",
+    "Keys online snapshots wrote or removed (rows that differed from etcd), by table.",
+    perTable(s.snapshotWritten),
+  );
+  metric(
+    "sync_snapshots_done_total",
+    "counter",
+    "Online snapshots finished, by table.",
+    perTable(s.snapshotsDone),
+  );
   metric(
     "sync_changes_total",
     "counter",

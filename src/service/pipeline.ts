@@ -7,6 +7,7 @@
 import type { ChangeBatch, Position } from "../core/change.ts";
 import type { SavedState } from "../core/source.ts";
 import type { Sink } from "../core/sink.ts";
+import type { SnapshotProgress } from "../core/snapshot_types.ts";
 
 export interface PipelineOptions {
   /** Changes queued before producers wait. */
@@ -18,7 +19,7 @@ export interface PipelineOptions {
 
 export class Pipeline {
   readonly #sink: Sink;
-  readonly #stateAt: (p: Position) => SavedState;
+  readonly #stateAt: (p: Position, s?: SnapshotProgress) => SavedState;
   readonly #opts: Required<PipelineOptions>;
   #queue: ChangeBatch[] = [];
   #queued = 0;
@@ -27,7 +28,11 @@ export class Pipeline {
   #wakeConsumer?: () => void;
   #wakeProducers: (() => void)[] = [];
 
-  constructor(sink: Sink, stateAt: (p: Position) => SavedState, opts: PipelineOptions) {
+  constructor(
+    sink: Sink,
+    stateAt: (p: Position, s?: SnapshotProgress) => SavedState,
+    opts: PipelineOptions,
+  ) {
     this.#sink = sink;
     this.#stateAt = stateAt;
     this.#opts = { maxQueuedChanges: 20_000, maxApplyChanges: 5_000, ...opts };

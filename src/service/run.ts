@@ -13,7 +13,10 @@ import {
   type SourceSession,
 } from "../core/source.ts";
 import { OversizeError, type Sink } from "../core/sink.ts";
+import type { SnapshotSettings } from "../core/snapshot.ts";
+import type { SnapshotProgress } from "../core/snapshot_types.ts";
 import { Pipeline } from "./pipeline.ts";
+import { startSnapshots } from "./snapshots.ts";
 import { Status } from "./status.ts";
 
 export interface ServiceOptions {
@@ -22,6 +25,8 @@ export interface ServiceOptions {
   log: Log;
   signal: AbortSignal;
   status?: Status;
+  /** Online snapshots (chunk reads through the session, etcd reads through the store). */
+  snapshots?: SnapshotSettings;
   /** Backoff bounds for retries. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
@@ -113,6 +118,8 @@ interface Attempt {
   /** While streaming, a stop drains first (see `follow`). */
   drain?: () => void;
   dumpRevision: number;
+  /** Each table's online snapshot, as the state last recorded it. */
+  snapshots?: SnapshotProgress;
 }
 
 async function runOnce(o: ServiceOptions, status: Status, streaming: () => void): Promise<void> {
@@ -131,6 +138,7 @@ async function runOnce(o: ServiceOptions, status: Status, streaming: () => void)
     else {
       position = plan.position;
       a.dumpRevision = state?.dumpRevision ?? 0;
+      a.snapshots = state?.snapshots;
       o.log.info("resuming", { position: fmtPos(position) });
     }
     if (position === undefined || a.abort.signal.aborted) return;
@@ -143,7 +151,8 @@ async function runOnce(o: ServiceOptions, status: Status, streaming: () => void)
 }
 
 /** What the state key records at `p`, with the session's table definitions. */
-function stateAt(a: Attempt, p: Position): SavedState {
+function stateAt(a: Attempt, p: Position, snapshots?: SnapshotProgress): SavedState {
+  if (snapshots) a.snapshots = snapshots;
   return {
     driver: a.session.driver,
     source: a.session.identity,
@@ -151,6 +160,7 @@ function stateAt(a: Attempt, p: Position): SavedState {
     dumpRevision: a.dumpRevision,
     updatedAt: new Date().toISOString(),
     tables: a.session.tables(),
+    snapshots: a.snapshots,
   };
 }
 
@@ -162,6 +172,7 @@ async function dump(a: Attempt, reason: string, warn?: boolean): Promise<Positio
   if (warn) log.warn("dump starting", { reason });
   else log.info("dump starting", { reason });
   a.dumpRevision = await sink.startDump();
+  a.snapshots = {};
   let result;
   try {
     result = await a.session.dump(async (batch: ChangeBatch) => {
@@ -191,7 +202,7 @@ async function follow(a: Attempt, position: Position): Promise<void> {
   const { status, session } = a;
   status.resetBacklog();
   status.phase = "sync";
-  const pipeline = new Pipeline(a.o.sink, (p) => stateAt(a, p), {
+  const pipeline = new Pipeline(a.o.sink, (p, snap) => stateAt(a, p, snap), {
     onCommitted(p, batches) {
       session.confirm(p);
       status.backlog = pipeline.backlog;
@@ -217,15 +228,31 @@ async function follow(a: Attempt, position: Position): Promise<void> {
     applying.then(() => a.abort.abort(), () => a.abort.abort());
   };
   let streamError: unknown;
+  const push = async (batch: ChangeBatch) => {
+    status.backlog += batch.changes.length;
+    if (batch.commit?.time) status.transactionRead(batch.commit.time);
+    await pipeline.push(batch);
+  };
+  const context = {
+    settings: a.o.snapshots,
+    session,
+    log: a.o.log,
+    status,
+    progress: a.snapshots,
+  };
+  const snapshots = startSnapshots(context, position, push, (e) => {
+    streamError ??= e;
+    a.abort.abort();
+  });
   try {
     await session.stream(position, async (batch) => {
       if (draining) return;
-      status.backlog += batch.changes.length;
-      if (batch.commit?.time) status.transactionRead(batch.commit.time);
-      await pipeline.push(batch);
+      await snapshots.take(batch);
     }, a.abort.signal);
   } catch (e) {
-    streamError = e;
+    streamError ??= e;
+  } finally {
+    snapshots.stop();
   }
   // Finish what was read (unless etcd itself failed), so the last position is confirmed.
   pipeline.close();

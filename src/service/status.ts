@@ -58,6 +58,11 @@ export class Status {
   /** Estimated rows per table (from the catalogue), for dump progress. */
   rowsEstimated: Map<string, number> = new Map();
   changes: Map<string, number> = new Map();
+  /** Online snapshots since start: rows read, chunks, and rows each one wrote or swept. */
+  snapshotRows: Map<string, number> = new Map();
+  snapshotChunks: Map<string, number> = new Map();
+  snapshotWritten: Map<string, number> = new Map();
+  snapshotsDone: Map<string, number> = new Map();
   transactions = 0;
   etcdTxns = 0;
   /** Latency of committed etcd transactions (dump, stream and state writes). */
@@ -102,6 +107,19 @@ export class Status {
   dumped(table: string, n = 1): void {
     this.count(this.rowsDumped, table, n);
     this.count(this.dumpRows, table, n);
+  }
+
+  /** One chunk of an online snapshot: `read` rows, of which `written` differed from etcd. */
+  snapshotChunk(table: string, read: number, written: number): void {
+    this.count(this.snapshotRows, table, read);
+    this.count(this.snapshotChunks, table);
+    this.count(this.snapshotWritten, table, written);
+  }
+
+  /** A table's online snapshot ended; `swept` keys it did not find were removed. */
+  snapshotDone(table: string, _rows: number, swept: number): void {
+    this.count(this.snapshotsDone, table);
+    this.count(this.snapshotWritten, table, swept);
   }
 
   /** One committed etcd transaction that took `seconds`. */

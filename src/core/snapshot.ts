@@ -1,0 +1,342 @@
+/**
+ * Online snapshots (design: Snapshots): a table is read in key-ordered chunks while the
+ * stream goes on. Each chunk is written between two source transactions of the stream,
+ * without the rows the stream touched since the table's snapshot began (the stream's
+ * values win), without rows equal to what etcd holds, and with the cursor in the same
+ * write. docs/snapshots.md argues why etcd ends exact.
+ */
+import type { Change, ChangeBatch, Position } from "./change.ts";
+import { renderRow } from "./json.ts";
+import type { Log } from "./log.ts";
+import type {
+  ChunkSource,
+  SnapshotProgress,
+  SnapshotRow,
+  SnapshotStore,
+  TableSnapshot,
+} from "./snapshot_types.ts";
+
+/**
+ * Changes remembered across all tables, to seed a new snapshot's touched keys: a
+ * transaction the stream passed just before the snapshot began may still be invisible to
+ * its first read (its commit is logged before it becomes visible).
+ */
+const RECENT = 20_000;
+
+export interface SnapshotEvents {
+  chunk?(table: string, read: number, written: number): void;
+  done?(table: string, rows: number, swept: number): void;
+}
+
+export interface SnapshotSettings {
+  store: SnapshotStore;
+  chunkRows: number;
+  parallel: number;
+}
+
+export interface SnapshotOptions extends SnapshotSettings {
+  source: ChunkSource;
+  /** The stream's way to the sink: chunks go the same way, so they land in its order. */
+  push: (batch: ChangeBatch) => Promise<void>;
+  log: Log;
+  /** The snapshots the state holds (running ones go on from their cursor). */
+  progress?: SnapshotProgress;
+  events?: SnapshotEvents;
+  /** A chunk read or etcd read failed: the attempt ends (and is retried). */
+  onFailure?: (e: unknown) => void;
+}
+
+interface Job {
+  table: string;
+  /** Bumped when the table's rows are reset (TRUNCATE, a new request): older reads drop. */
+  gen: number;
+  after: readonly string[] | null;
+  rows: number;
+  started: string;
+  /** Keys the snapshot read: the sweep keeps them. */
+  seen: Set<string>;
+  /** Keys the stream changed since the snapshot began: the stream's values win. */
+  touched: Set<string>;
+  /** Rows up to this cursor were written before a restart: read again only to be seen. */
+  replayTo: readonly string[] | null;
+}
+
+export class SnapshotEngine {
+  readonly #o: SnapshotOptions;
+  #progress: SnapshotProgress;
+  readonly #jobs = new Map<string, Job>();
+  readonly #queue: Job[] = [];
+  #workers = 0;
+  #pos?: Position;
+  /** The stream's last batch ended a transaction: a chunk may go in here. */
+  #between = true;
+  /** Chains the stream's batches and the chunks, one at a time. */
+  #tail: Promise<unknown> = Promise.resolve();
+  #wake: (() => void)[] = [];
+  readonly #recent: [string, string][] = [];
+  #recentAt = 0;
+  #failure?: unknown;
+  #stopped = false;
+
+  constructor(o: SnapshotOptions) {
+    this.#o = o;
+    this.#progress = o.progress ?? {};
+    for (const [table, s] of Object.entries(this.#progress)) {
+      if (s.state !== "running") continue;
+      this.#enqueue(this.#job(table, s.after, s.rows, s.started));
+    }
+  }
+
+  /** Every table's snapshot now (a new object after each change). */
+  get progress(): SnapshotProgress {
+    return this.#progress;
+  }
+
+  /** Tables waiting or being read. */
+  get running(): string[] {
+    return [...this.#jobs.keys()];
+  }
+
+  /** The stream starts (or stands) at `p`, between transactions. */
+  start(p: Position): void {
+    this.#pos = p;
+    this.#spawn();
+  }
+
+  /** A worker failed: the attempt ends with this error. */
+  get failure(): unknown {
+    return this.#failure;
+  }
+
+  /** Snapshot `tables` again from this point of the stream on. */
+  request(tables: readonly string[]): void {
+    for (const table of tables) {
+      const old = this.#jobs.get(table);
+      if (old) {
+        this.#reset(old);
+        continue;
+      }
+      const job = this.#job(table, null, 0, new Date().toISOString());
+      for (const [t, k] of this.#recent) if (t === table) job.touched.add(k);
+      this.#enqueue(job);
+    }
+    this.#spawn();
+  }
+
+  /** One batch of the stream, in order: noted, stamped with the progress, pushed on. */
+  take(batch: ChangeBatch): Promise<void> {
+    return this.#locked(async () => {
+      if (this.#failure) throw this.#failure;
+      this.#observe(batch);
+      if (!batch.commit) {
+        this.#between = false;
+        return await this.#o.push(batch);
+      }
+      await this.#o.push({ ...batch, commit: { ...batch.commit, snapshot: this.#progress } });
+      this.#pos = batch.commit.position;
+      this.#between = true;
+      const wake = this.#wake;
+      this.#wake = [];
+      for (const w of wake) w();
+    });
+  }
+
+  #observe(batch: ChangeBatch): void {
+    for (const c of batch.changes) {
+      if (c.op === "truncate") {
+        const job = this.#jobs.get(c.table);
+        if (job) this.#reset(job);
+        continue;
+      }
+      this.#recent[this.#recentAt] = [c.table, c.key];
+      this.#recentAt = (this.#recentAt + 1) % RECENT;
+      this.#jobs.get(c.table)?.touched.add(c.key);
+    }
+    if (batch.resnapshot?.length) this.request(batch.resnapshot);
+  }
+
+  #locked<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#tail.then(fn);
+    this.#tail = run.catch(() => {});
+    return run;
+  }
+
+  /** The attempt ends: no more reads or writes. */
+  stop(): void {
+    this.#stopped = true;
+    const wake = this.#wake;
+    this.#wake = [];
+    for (const w of wake) w();
+    this.#o.source.close();
+  }
+
+  #job(table: string, after: readonly string[] | null, rows: number, started: string): Job {
+    return {
+      table,
+      gen: 0,
+      after: null,
+      rows: after === null ? 0 : rows,
+      started,
+      seen: new Set(),
+      touched: new Set(),
+      replayTo: after,
+    };
+  }
+
+  #enqueue(job: Job): void {
+    this.#jobs.set(job.table, job);
+    this.#queue.push(job);
+    this.#set(job.table, {
+      state: "running",
+      after: job.replayTo,
+      rows: job.rows,
+      started: job.started,
+    });
+  }
+
+  #reset(job: Job): void {
+    job.gen++;
+    job.after = null;
+    job.replayTo = null;
+    job.rows = 0;
+    job.seen.clear();
+    job.touched.clear();
+    this.#set(job.table, { state: "running", after: null, rows: 0, started: job.started });
+  }
+
+  #set(table: string, s: TableSnapshot | undefined): void {
+    const next = { ...this.#progress };
+    if (s) next[table] = s;
+    else delete next[table];
+    this.#progress = next;
+  }
+
+  #spawn(): void {
+    if (this.#pos === undefined) return;
+    while (this.#workers < this.#o.parallel && this.#queue.length && !this.#stopped) {
+      const job = this.#queue.shift()!;
+      this.#workers++;
+      this.#work(job).catch((e) => {
+        if (this.#stopped || this.#failure) return;
+        this.#failure = e;
+        this.#o.onFailure?.(e);
+      }).finally(() => {
+        this.#workers--;
+        this.#spawn();
+      });
+    }
+  }
+
+  async #work(job: Job): Promise<void> {
+    const t0 = Date.now();
+    for (;;) {
+      if (this.#stopped) return;
+      const gen = job.gen;
+      if (job.replayTo !== null && !(await this.#replay(job))) return this.#vanished(job);
+      const rows = await this.#o.source.read(job.table, job.after, this.#o.chunkRows);
+      if (rows === null) return this.#vanished(job);
+      if (!(await this.#writeChunk(job, gen, rows))) continue;
+      if (rows.length < this.#o.chunkRows && (await this.#sweep(job, gen))) break;
+    }
+    this.#o.log.info("snapshot done", {
+      table: job.table,
+      rows: job.rows,
+      seconds: Math.round((Date.now() - t0) / 100) / 10,
+    });
+    this.#jobs.delete(job.table);
+  }
+
+  /** Read the rows written before a restart again, to know them at the sweep. */
+  async #replay(job: Job): Promise<boolean> {
+    const until = job.replayTo!;
+    let after: readonly string[] | null = null;
+    for (;;) {
+      const rows = await this.#o.source.read(job.table, after, this.#o.chunkRows, until);
+      if (rows === null) return false;
+      for (const r of rows) job.seen.add(r.key);
+      if (rows.length < this.#o.chunkRows) break;
+      after = rows[rows.length - 1].after;
+    }
+    job.after = until;
+    job.replayTo = null;
+    return true;
+  }
+
+  /** Write what differs of one chunk where the stream has passed its read. */
+  async #writeChunk(job: Job, gen: number, rows: SnapshotRow[]): Promise<boolean> {
+    const current = rows.length
+      ? await this.#o.store.current(job.table, rows.map((r) => r.key))
+      : new Map<string, string>();
+    const differ: Change[] = [];
+    for (const r of rows) {
+      if (current.get(r.key) === renderRow(r.columns, r.cells)) continue;
+      differ.push({ op: "put", table: job.table, key: r.key, columns: r.columns, cells: r.cells });
+    }
+    return await this.#emit(() => {
+      if (job.gen !== gen) return null;
+      const changes = differ.filter((c) => c.op === "put" && !job.touched.has(c.key));
+      for (const r of rows) job.seen.add(r.key);
+      job.rows += rows.length;
+      if (rows.length) job.after = rows[rows.length - 1].after;
+      this.#set(job.table, {
+        state: "running",
+        after: job.after,
+        rows: job.rows,
+        started: job.started,
+      });
+      this.#o.events?.chunk?.(job.table, rows.length, changes.length);
+      return { changes };
+    });
+  }
+
+  /** Remove the table's keys that neither the snapshot nor the stream has seen. */
+  async #sweep(job: Job, gen: number): Promise<boolean> {
+    const keys = await this.#o.store.keys(job.table);
+    return await this.#emit(() => {
+      if (job.gen !== gen) return null;
+      const changes: Change[] = [];
+      for (const key of keys) {
+        if (!job.seen.has(key) && !job.touched.has(key)) {
+          changes.push({ op: "delete", table: job.table, key });
+        }
+      }
+      this.#set(job.table, {
+        state: "done",
+        rows: job.rows,
+        at: this.#pos!,
+        done: new Date().toISOString(),
+      });
+      this.#o.events?.done?.(job.table, job.rows, changes.length);
+      return { changes };
+    });
+  }
+
+  /** The table is no longer replicated (dropped, renamed, deselected): its keys go. */
+  async #vanished(job: Job): Promise<void> {
+    await this.#emit(() => {
+      this.#set(job.table, undefined);
+      return { changes: [{ op: "truncate", table: job.table }] };
+    });
+    this.#jobs.delete(job.table);
+  }
+
+  /**
+   * Write what `build` returns between two of the stream's transactions, with the state at
+   * the stream's position; false when it returned nothing (the read was overtaken).
+   */
+  async #emit(build: () => ChangeBatch | null): Promise<boolean> {
+    for (;;) {
+      while (!this.#between && !this.#stopped) await new Promise<void>((r) => this.#wake.push(r));
+      if (this.#stopped) throw new Error("snapshot stopped");
+      const done = await this.#locked(async () => {
+        if (!this.#between) return undefined;
+        const batch = build();
+        if (!batch) return false;
+        const commit = { position: this.#pos!, snapshot: this.#progress };
+        await this.#o.push({ ...batch, commit });
+        return true;
+      });
+      if (done !== undefined) return done;
+    }
+  }
+}

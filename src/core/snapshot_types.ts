@@ -1,0 +1,53 @@
+/**
+ * What the online snapshot engine (design: Snapshots) needs from a driver and from the
+ * sink, and what it records in the state.
+ */
+import type { Position } from "./change.ts";
+
+/** One row of a chunk, rendered as the stream renders it. */
+export interface SnapshotRow {
+  /** Encoded row key (see `keys.ts`). */
+  key: string;
+  /** The key columns' values in the database's text form: the cursor after this row. */
+  after: readonly string[];
+  columns: readonly string[];
+  cells: readonly string[];
+}
+
+/** A driver's side of the engine: chunk reads on a connection of its own. */
+export interface ChunkSource {
+  /**
+   * Up to `limit` rows of `table` whose keys follow `after` (from the start when null), in
+   * key order as the database compares them, up to `until` (inclusive) when given. Null
+   * when the table is no longer replicated.
+   */
+  read(
+    table: string,
+    after: readonly string[] | null,
+    limit: number,
+    until?: readonly string[],
+  ): Promise<SnapshotRow[] | null>;
+  close(): void;
+}
+
+/** The sink's side: reading what etcd holds. */
+export interface SnapshotStore {
+  /** etcd's current rendered rows for `keys` of `table` (keys it lacks are absent). */
+  current(table: string, keys: readonly string[]): Promise<Map<string, string>>;
+  /** Every row key etcd holds under `table`. */
+  keys(table: string): Promise<string[]>;
+}
+
+/** A table's snapshot as the state records it (design: Snapshots). */
+export type TableSnapshot =
+  | {
+    state: "running";
+    /** Cursor: the key values of the last row written (null: none yet). */
+    after: readonly string[] | null;
+    rows: number;
+    started: string;
+  }
+  | { state: "done"; rows: number; at: Position; done: string };
+
+/** Each table's snapshot; a new object whenever anything in it changes. */
+export type SnapshotProgress = Readonly<Record<string, TableSnapshot>>;

@@ -1,0 +1,71 @@
+/**
+ * The online snapshot engine beside a stream: every batch the stream hands on passes it,
+ * so the engine learns which keys the stream touched, and its chunks go in between the
+ * stream's transactions.
+ */
+import type { ChangeBatch, Position } from "../core/change.ts";
+import type { Log } from "../core/log.ts";
+import { SnapshotEngine, type SnapshotSettings } from "../core/snapshot.ts";
+import type { SnapshotProgress } from "../core/snapshot_types.ts";
+import { ResyncNeeded, type SourceSession } from "../core/source.ts";
+import type { Status } from "./status.ts";
+
+export interface SnapshotRun {
+  /** One batch of the stream, in order. */
+  take(batch: ChangeBatch): Promise<void>;
+  stop(): void;
+}
+
+export interface SnapshotContext {
+  settings?: SnapshotSettings;
+  session: SourceSession;
+  log: Log;
+  status: Status;
+  progress?: SnapshotProgress;
+}
+
+type Push = (batch: ChangeBatch) => Promise<void>;
+
+/**
+ * Start the engine at `position`; without snapshot settings or a driver that reads chunks,
+ * a table that needs a snapshot means a full dump (`withoutEngine`).
+ */
+export function startSnapshots(
+  c: SnapshotContext,
+  position: Position,
+  push: Push,
+  fail: (e: unknown) => void,
+): SnapshotRun {
+  if (!c.settings || !c.session.chunks) return withoutEngine(push);
+  const engine = new SnapshotEngine({
+    ...c.settings,
+    source: c.session.chunks(),
+    push,
+    log: c.log,
+    progress: c.progress,
+    onFailure: fail,
+    events: {
+      chunk: (table, read, written) => c.status.snapshotChunk(table, read, written),
+      done: (table, rows, swept) => c.status.snapshotDone(table, rows, swept),
+    },
+  });
+  engine.start(position);
+  return { take: (batch) => engine.take(batch), stop: () => engine.stop() };
+}
+
+/**
+ * No engine: a table that needs a new snapshot stops the stream for a full dump, the
+ * position saved with a resync mark first (a crash in between still dumps).
+ */
+function withoutEngine(push: Push): SnapshotRun {
+  return {
+    async take(batch) {
+      const tables = batch.resnapshot;
+      if (!tables?.length || !batch.commit) return await push(batch);
+      const position = { ...batch.commit.position, resync: tables[0] };
+      await push({ ...batch, commit: { ...batch.commit, position } });
+      throw new ResyncNeeded(`table ${tables[0]} was altered; dumping again`);
+    },
+    stop() {},
+  };
+}
