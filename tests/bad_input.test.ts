@@ -18,7 +18,9 @@ import { type PgServer, startPostgres } from "./harness/postgres.ts";
 import { type MariaServer, startMariadb } from "./harness/mariadb.ts";
 import { freePort, waitFor } from "./harness/process.ts";
 import { launchSync } from "./harness/sync.ts";
-import { readEtcd } from "./harness/checker.ts";
+import { assertConverges, readEtcdKvs } from "./harness/checker.ts";
+import { expectedFromPg } from "./harness/expected_pg.ts";
+import { expectedFromMysql } from "./harness/expected_mysql.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const DOCS = `${ROOT}docs/bad-input.md`;
@@ -356,15 +358,32 @@ async function saveState(
   if (tables) await put(`${key}/tables`, tables);
 }
 
-/** Every row of `keyed` reached etcd under case `id`'s prefix. */
-function keyedRows(s: Servers, id: string): Promise<void> {
-  return waitFor("every keyed row in etcd", async () => {
-    return (await etcdKeys(s.etcd.endpoint, `/bad/${id}/keyed/`)).size === 200;
-  }, 60_000);
+/**
+ * etcd under case `id`'s prefix (on `endpoint`, the plain etcd by default) holds exactly
+ * these PostgreSQL tables, value for value, as the independent checker renders them; keys
+ * `skip` names are expected absent.
+ */
+function pgRowsIn(
+  s: Servers,
+  id: string,
+  tables: string[],
+  { endpoint = s.etcd.endpoint, skip = [] as string[] } = {},
+): Promise<void> {
+  const expected = async () => {
+    const m = await expectedFromPg(
+      s.pg.sql,
+      `/bad/${id}`,
+      tables.map((table) => ({ schema: "public", table })),
+    );
+    for (const k of skip) assert(m.delete(k), `${k} is a row of the database`);
+    return m;
+  };
+  return assertConverges(endpoint, `/bad/${id}/`, expected, 60_000);
 }
 
-async function etcdKeys(endpoint: string, prefix: string): Promise<Set<string>> {
-  return new Set((await readEtcd(endpoint, prefix)).keys());
+/** Every row of `keyed`, and nothing else, reached etcd under case `id`'s prefix. */
+function keyedRows(s: Servers, id: string): Promise<void> {
+  return pgRowsIn(s, id, ["keyed"]);
 }
 
 let listener: Deno.Listener | undefined;
@@ -1082,10 +1101,7 @@ export const CASES: Case[] = [
       `--http-addr=127.0.0.1:${httpPort}`,
     ],
     then: async (s, id) => {
-      await waitFor("the small row in etcd", async () => {
-        const keys = await etcdKeys(s.etcd.endpoint, `/bad/${id}/`);
-        return keys.has(`/bad/${id}/big/1`) && !keys.has(`/bad/${id}/big/2`);
-      });
+      await pgRowsIn(s, id, ["big"], { skip: [`/bad/${id}/big/2`] });
       const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
       assertMatch(metrics, /^sync_oversize_rows_skipped_total(\{[^}]*\})? 1$/m);
     },
@@ -1114,16 +1130,18 @@ export const CASES: Case[] = [
     args: (s, id) => [...pgArgs({ ...s, etcd: s.etcdQuota }, id), "--tables=public.keyed"],
     then: async (s, id) => {
       await freeEtcd(s.etcdQuota.endpoint);
-      await waitFor("every row in etcd after space was freed", async () => {
-        const keys = await etcdKeys(s.etcdQuota.endpoint, `/bad/${id}/keyed/`);
-        return keys.size === 200;
-      }, 60_000);
-      const state = await readEtcd(s.etcdQuota.endpoint, `/bad/${id}-state/`);
-      assertEquals(
-        [...state.keys()].filter((k) => !k.endsWith("/tables")).length,
-        1,
-        "state key written with the rows",
-      );
+      // Nothing lost: every row, value for value, once etcd has room again.
+      await pgRowsIn(s, id, ["keyed"], { endpoint: s.etcdQuota.endpoint });
+      // The rows are covered by a saved state: written with the last of them, or later.
+      const dir = `/bad/${id}-state/`;
+      const { kvs } = await readEtcdKvs(s.etcdQuota.endpoint, dir);
+      const states = [...kvs].filter(([k]) => !k.slice(dir.length).includes("/"));
+      assertEquals(states.map(([k]) => k).length, 1, `one state key: ${[...kvs.keys()]}`);
+      const [key, state] = states[0];
+      assertEquals(JSON.parse(state.value).driver, "pgx", key);
+      const rows = (await readEtcdKvs(s.etcdQuota.endpoint, `/bad/${id}/`)).kvs;
+      const lastRow = Math.max(...[...rows.values()].map((kv) => kv.modRevision));
+      assert(state.modRevision >= lastRow, `${key} at ${state.modRevision}, a row at ${lastRow}`);
     },
   },
 
@@ -1177,11 +1195,7 @@ export const CASES: Case[] = [
     expect: { runs: true },
     needs: ["pg", "etcd"],
     args: (s, id) => [...pgArgs(s, id), "--tables=public.nokey,public.keyed"],
-    then: (s, id) =>
-      waitFor("keyed rows in etcd", async () => {
-        const keys = await etcdKeys(s.etcd.endpoint, `/bad/${id}/`);
-        return keys.size === 200 && [...keys].every((k) => k.startsWith(`/bad/${id}/keyed/`));
-      }),
+    then: (s, id) => keyedRows(s, id),
   },
   {
     input: "MySQL table without a primary key",
@@ -1191,11 +1205,14 @@ export const CASES: Case[] = [
     expect: { runs: true },
     needs: ["maria", "etcd"],
     args: (s, id) => myArgs(s, id),
+    // The checker renders every keyed table of `app` (nokey has none): exactly `keyed`.
     then: (s, id) =>
-      waitFor("keyed rows in etcd", async () => {
-        const keys = await etcdKeys(s.etcd.endpoint, `/bad/${id}/`);
-        return keys.size === 200 && [...keys].every((k) => k.startsWith(`/bad/${id}/keyed/`));
-      }),
+      assertConverges(
+        s.etcd.endpoint,
+        `/bad/${id}/`,
+        () => expectedFromMysql(s.maria.query, `/bad/${id}`, ["app"], "app"),
+        60_000,
+      ),
   },
   {
     input: "`--tables` pattern that matches no table",
