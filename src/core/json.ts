@@ -14,9 +14,17 @@ export const JSON_FALSE = "false";
 // JSON's number grammar.
 const NUMBER = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$/;
 
-/** A string value. */
+/** Strings JSON.stringify writes as they are: no control, quote, backslash or surrogate. */
+// deno-lint-ignore no-control-regex -- the control characters are what it looks for
+const PLAIN = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
+
+/**
+ * A string value. Most strings need no escaping, and checking that (one anchored regex,
+ * measured faster than JSON.stringify and than a charCodeAt loop) lets them be quoted as
+ * they are; the others go through JSON.stringify, so the bytes are the same either way.
+ */
 export function jsonString(s: string): string {
-  return JSON.stringify(s);
+  return PLAIN.test(s) ? '"' + s + '"' : JSON.stringify(s);
 }
 
 /**

@@ -3,6 +3,7 @@
  * the bytes of an XLogData payload. Pure: bytes in, values out.
  */
 import { UNCHANGED } from "../core/change.ts";
+import { utf8Slice } from "../core/text.ts";
 
 /** A column value: text (as PostgreSQL prints it), null, or unchanged TOAST. */
 export type TupleValue = string | null | typeof UNCHANGED;
@@ -66,13 +67,20 @@ export class PgOutputError extends Error {
 
 const dec = new TextDecoder("utf-8", { fatal: false });
 
+/**
+ * Below this many bytes left in a message, text values are read one by one; above it, the
+ * rest of the message is decoded by one call and values are cut from that string (a
+ * decoder call costs as much as reading a few dozen bytes in a JS loop, whatever the length).
+ */
+const WHOLE_MIN = 48;
+
 /** Reads one message; every read is bounds-checked so garbage fails cleanly. */
 class Reader {
-  readonly v: DataView;
   i = 1;
-  constructor(readonly b: Uint8Array, readonly tag: string) {
-    this.v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  }
+  /** The message from byte `#base` on, decoded once; "" when not (yet) decoded. */
+  #rest = "";
+  #base = -1;
+  constructor(readonly b: Uint8Array, readonly tag: string) {}
   need(n: number) {
     if (this.i + n > this.b.length) {
       throw new PgOutputError(
@@ -86,33 +94,25 @@ class Reader {
   }
   i16(): number {
     this.need(2);
-    const x = this.v.getInt16(this.i);
+    const b = this.b, i = this.i;
     this.i += 2;
-    return x;
+    return ((b[i] << 24) | (b[i + 1] << 16)) >> 16;
   }
   u32(): number {
-    this.need(4);
-    const x = this.v.getUint32(this.i);
-    this.i += 4;
-    return x;
+    return this.i32() >>> 0;
   }
   i32(): number {
     this.need(4);
-    const x = this.v.getInt32(this.i);
+    const b = this.b, i = this.i;
     this.i += 4;
-    return x;
+    return (b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3];
   }
   u64(): bigint {
     this.need(8);
-    const x = this.v.getBigUint64(this.i);
-    this.i += 8;
-    return x;
+    return (BigInt(this.u32()) << 32n) | BigInt(this.u32());
   }
   i64(): bigint {
-    this.need(8);
-    const x = this.v.getBigInt64(this.i);
-    this.i += 8;
-    return x;
+    return BigInt.asIntN(64, this.u64());
   }
   cstr(): string {
     const end = this.b.indexOf(0, this.i);
@@ -137,6 +137,8 @@ class Reader {
     const b = this.b;
     const start = this.i;
     this.i += len;
+    if (this.#base < 0 && b.length - start >= WHOLE_MIN) this.#decodeRest(start);
+    if (this.#rest) return this.#rest.substring(start - this.#base, this.i - this.#base);
     // Short ASCII values (most keys and numbers) skip the TextDecoder call.
     if (len <= 16) {
       let s = "";
@@ -148,6 +150,18 @@ class Reader {
       return s;
     }
     return dec.decode(b.subarray(start, start + len));
+  }
+  /**
+   * Decode the message from `start` to its end in one call. Its string is used only when
+   * it has one UTF-16 unit per byte: then every byte is ASCII or an invalid byte decoded
+   * to U+FFFD on its own (any valid sequence of 2 or more bytes, or invalid run of 2 or
+   * more, makes the string shorter), so each value's substring is what decoding that
+   * value's bytes alone gives.
+   */
+  #decodeRest(start: number) {
+    this.#base = start;
+    const s = utf8Slice(this.b, start, this.b.length);
+    if (s.length === this.b.length - start) this.#rest = s;
   }
   tuple(): TupleValue[] {
     const n = this.i16();

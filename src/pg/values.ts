@@ -105,7 +105,11 @@ function typeSql(oids: string): string {
 
 type Render = (text: string) => string;
 
-const NUMERIC_NAMES = new Set(["int2", "int4", "int8", "oid", "numeric", "float4", "float8"]);
+const NUMERIC_NAMES = new Set(["numeric", "float4", "float8"]);
+/** PostgreSQL prints these as `-?[0-9]+` without leading zeros: JSON numbers as they are. */
+const INTEGER_NAMES = new Set(["int2", "int4", "int8", "oid"]);
+
+const asIs: Render = (s) => s;
 
 /** Compile the renderer for one column type (once per column, not per value). */
 export function valueRenderer(oid: number, types: TypeLookup): Render {
@@ -133,6 +137,7 @@ function build(oid: number, types: TypeLookup, depth: number): Built {
 }
 
 function scalar(name: string): Render {
+  if (INTEGER_NAMES.has(name)) return asIs;
   if (NUMERIC_NAMES.has(name)) return jsonNumber;
   switch (name) {
     case "bool":
