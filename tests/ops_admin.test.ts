@@ -11,7 +11,13 @@ import { enableEtcdAuth } from "./harness/etcd_auth.ts";
 import { startPostgres } from "./harness/postgres.ts";
 import { startMariadb } from "./harness/mariadb.ts";
 import { launchSync, runSync, startSync, type SyncRun } from "./harness/sync.ts";
-import { assertConverges, readEtcd } from "./harness/checker.ts";
+import {
+  assertConverges,
+  firstDifference,
+  readEtcd,
+  readEtcdKvs,
+  unexpectedWrites,
+} from "./harness/checker.ts";
 import { expectedFromPg } from "./harness/expected_pg.ts";
 import { expectedFromMysql } from "./harness/expected_mysql.ts";
 import { freePort, type Spawned, waitFor } from "./harness/process.ts";
@@ -479,6 +485,9 @@ test("mysql: sync status and sync drop", opts, async () => {
     assertEquals(running.source.replica_registered, true);
     await sync.stop();
     sync = undefined;
+    // What etcd must still hold after a drop without --purge-data: the rows as they were when
+    // sync stopped, rendered by the checker (the inserts below are never replicated).
+    const kept = await expected();
 
     const [before] = await db.query("SHOW MASTER STATUS");
     await db.query("INSERT INTO app.t SELECT seq, REPEAT(MD5(seq), 8) FROM app.seq_1000_to_3000");
@@ -506,21 +515,27 @@ test("mysql: sync status and sync drop", opts, async () => {
     assert(j.source.lag_bytes >= Number(after.Position) - Number(before.Position));
     assert(!st.stdout.includes(db.password) && !st.stderr.includes(db.password));
 
-    // Off a terminal drop needs --yes.
+    // Off a terminal drop needs --yes: nothing in etcd is removed or written.
+    const stateBefore = (await readEtcdKvs(etcd.endpoint, "/md-state/")).kvs;
+    const dataBefore = (await readEtcdKvs(etcd.endpoint, "/md/")).kvs;
+    assert(stateBefore.has("/md-state/mysql-app"), `a state to drop: ${[...stateBefore.keys()]}`);
     const ask = await runSync(["drop", ...base]);
     assertEquals(ask.code, 2);
     assertMatch(ask.stderr, /pass --yes to confirm/);
-    assertEquals(
-      [...(await readEtcd(etcd.endpoint, "/md-state/")).keys()],
-      ["/md-state/mysql-app", "/md-state/mysql-app/tables"],
-      "nothing removed",
-    );
+    const none = () => 0;
+    const stateAfter = (await readEtcdKvs(etcd.endpoint, "/md-state/")).kvs;
+    assertEquals(unexpectedWrites(stateBefore, stateAfter, none), null, "state untouched");
+    const dataAfter = (await readEtcdKvs(etcd.endpoint, "/md/")).kvs;
+    assertEquals(unexpectedWrites(dataBefore, dataAfter, none), null, "data untouched");
 
     const dropped = await runSync(["drop", "--yes", ...base]);
     assertEquals(dropped.code, 0, dropped.stderr);
     assertEquals(dropped.stdout.trim(), "removed state key /md-state/mysql-app");
     assertEquals((await readEtcd(etcd.endpoint, "/md-state/")).size, 0);
-    assertEquals((await readEtcd(etcd.endpoint, "/md/")).size, 100, "data kept");
+    // Data kept: value for value what the checker rendered at the stop, and not rewritten.
+    assertEquals(firstDifference(kept, await readEtcd(etcd.endpoint, "/md/")), null, "data kept");
+    const dataKept = (await readEtcdKvs(etcd.endpoint, "/md/")).kvs;
+    assertEquals(unexpectedWrites(dataBefore, dataKept, none), null, "data not rewritten");
     const after2 = JSON.parse((await runSync(["status", "--json", ...base])).stdout);
     assertEquals(after2.phase, "no state: the next start dumps");
 
