@@ -24,6 +24,21 @@ const del = (table: string, key: string): ChangeBatch["changes"][number] => ({
   table,
   key,
 });
+/**
+ * etcd under `prefix` holds exactly these rows (`table/key` → v), each as `put()` makes it
+ * and the design writes it, spelled out here rather than by src/.
+ */
+async function assertRows(
+  endpoint: string,
+  prefix: string,
+  rows: [string, string | number][],
+): Promise<void> {
+  const want = new Map(
+    rows.map(([k, v]) => [`${prefix}${k}`, JSON.stringify({ id: k.split("/")[1], v })]),
+  );
+  assertEquals(await readEtcd(endpoint, prefix), want);
+}
+
 const commit = (lsn: number) => ({ position: { lsn } as Position });
 const stateAt = (p: Position): SavedState => ({
   driver: "test",
@@ -62,7 +77,8 @@ for (const transport of ["grpc", "gateway"] as const) {
         const data = await client.range(prefix, { rangeEnd: `/t${n}0` });
         const st = await client.range(stateKey);
         assertEquals(data.kvs.length, 2);
-        assertEquals(st.kvs[0].modRevision, data.kvs[0].modRevision);
+        for (const kv of data.kvs) assertEquals(st.kvs[0].modRevision, kv.modRevision);
+        await assertRows(etcd.endpoint, prefix, [["a/1", "x"], ["a/2", "y"]]);
         assertEquals(JSON.parse(new TextDecoder().decode(st.kvs[0].value)).position, { lsn: 7 });
         client.close();
       });
@@ -75,7 +91,7 @@ for (const transport of ["grpc", "gateway"] as const) {
         }));
         assertEquals(await sink.apply(batches, stateAt), { lsn: 10 });
         assertEquals(txns.length, 1);
-        assertEquals((await readEtcd(etcd.endpoint, prefix)).size, 10);
+        await assertRows(etcd.endpoint, prefix, batches.map((_, i) => [`g/${i}`, i]));
         client.close();
       });
 
@@ -89,7 +105,10 @@ for (const transport of ["grpc", "gateway"] as const) {
           // 1 + 40 changes at 14 data ops per txn (two kept for the state keys) = 3 txns more.
           assertEquals(txns.map((x) => x.withState), [true, false, false, true]);
           assert(txns.every((x) => x.ops <= 16));
-          assertEquals((await readEtcd(etcd.endpoint, prefix)).size, 41);
+          await assertRows(etcd.endpoint, prefix, [
+            ["c/first", 0],
+            ...changes.map((_, i): [string, number] => [`c/k${i}`, i]),
+          ]);
           assertEquals(JSON.parse((await client.get(stateKey))!).position, { lsn: 2 });
           client.close();
         },
@@ -111,6 +130,13 @@ for (const transport of ["grpc", "gateway"] as const) {
         }
         assertEquals(kvs.length, 9);
         for (const [name, r] of revs) assertEquals(r.size, 1, `source transaction ${name} split`);
+        await assertRows(
+          etcd.endpoint,
+          prefix,
+          [["a", 3], ["b", 3], ["c", 2], ["d", 1]].flatMap(([name, n]) =>
+            Array.from({ length: n as number }, (_, i): [string, number] => [`w/${name}${i}`, i])
+          ),
+        );
         client.close();
       });
 
@@ -121,9 +147,7 @@ for (const transport of ["grpc", "gateway"] as const) {
         await sink.apply([{ changes, commit: commit(1) }], stateAt);
         assert(txns.length >= 4, `expected at least 4 txns, got ${txns.length}`);
         assert(txns.every((x) => x.bytes <= 64 * 1024));
-        const all = await readEtcd(etcd.endpoint, prefix);
-        assertEquals(all.size, 20);
-        assertEquals(all.get(`${prefix}b/k3`), `{"id":"k3","v":"${big}"}`);
+        await assertRows(etcd.endpoint, prefix, changes.map((_, i) => [`b/k${i}`, big]));
         client.close();
       });
 
@@ -154,10 +178,7 @@ for (const transport of ["grpc", "gateway"] as const) {
           changes: [put("t", "3", 3), { op: "truncate", table: "t" }, put("t", "4", 4)],
           commit: commit(2),
         }], stateAt);
-        assertEquals([...(await readEtcd(etcd.endpoint, prefix)).keys()], [
-          `${prefix}t/4`,
-          `${prefix}u/1`,
-        ]);
+        await assertRows(etcd.endpoint, prefix, [["t/4", 4], ["u/1", 1]]);
         client.close();
       });
 
@@ -195,11 +216,7 @@ for (const transport of ["grpc", "gateway"] as const) {
         await sink.writeDump({ changes: [put("s", "keep", 2), put("s", "new", 2)] });
         await sink.settleDump();
         assertEquals(await sink.sweep(["s"], rev), 1);
-        assertEquals([...(await readEtcd(etcd.endpoint, prefix)).keys()], [
-          `${prefix}other/x`,
-          `${prefix}s/keep`,
-          `${prefix}s/new`,
-        ]);
+        await assertRows(etcd.endpoint, prefix, [["other/x", 1], ["s/keep", 2], ["s/new", 2]]);
         client.close();
       });
 
@@ -224,9 +241,7 @@ for (const transport of ["grpc", "gateway"] as const) {
             { lsn: 1 },
           );
           assertEquals(skipped, 1);
-          assertEquals([...(await readEtcd(etcd.endpoint, b.prefix)).keys()], [
-            `${b.prefix}big/k2`,
-          ]);
+          await assertRows(etcd.endpoint, b.prefix, [["big/k2", "ok"]]);
           b.client.close();
         },
       );
