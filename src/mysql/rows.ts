@@ -6,10 +6,9 @@
 import { lenenc } from "./binlog/bytes.ts";
 import { MYSQL_TYPE_JSON } from "./binlog/constants.ts";
 import { Cursor } from "./binlog/cursor.ts";
-import { value } from "./binlog/row_values.ts";
+import { buildPlan, type ImageOut, type RowPlan, samePlanInput } from "./binlog/row_plan.ts";
 import { BinlogError, type BinlogEvent, type TableMap } from "./binlog/types.ts";
-import { cellOf, keyOf, type MysqlValue } from "./values.ts";
-import type { MysqlColumn, TableSchema } from "./types.ts";
+import type { TableSchema } from "./types.ts";
 
 export { decodeMysqlJson } from "./binlog/json_binary.ts";
 export { floatText } from "./binlog/numbers.ts";
@@ -38,10 +37,16 @@ export interface RowChange {
 
 type RowsEvent = Extract<BinlogEvent, { kind: "rows" }>;
 
-function bitCount(bits: Uint8Array, n: number): number {
+/** An image's present columns and the size of its null bitmap (one bit per present one). */
+interface Present {
+  bits: Uint8Array;
+  nullBytes: number;
+}
+
+function present(bits: Uint8Array, n: number): Present {
   let k = 0;
   for (let i = 0; i < n; i++) if (bits[i >> 3] & (1 << (i & 7))) k++;
-  return k;
+  return { bits, nullBytes: (k + 7) >> 3 };
 }
 
 /** Decode every row of a rows event into cells and keys. */
@@ -59,11 +64,11 @@ export function decodeRowsEvent(
     );
   }
   const bitmapLen = (n + 7) >> 3;
-  const present1 = b.subarray(at, at + bitmapLen);
+  const present1 = present(b.subarray(at, at + bitmapLen), n);
   at += bitmapLen;
   let present2 = present1;
   if (ev.op === "update") {
-    present2 = b.subarray(at, at + bitmapLen);
+    present2 = present(b.subarray(at, at + bitmapLen), n);
     at += bitmapLen;
   }
   if (at > b.length) throw new BinlogError("truncated rows event");
@@ -92,11 +97,24 @@ export function decodeRowsEvent(
   return out;
 }
 
+/**
+ * Row plans by table: a table map arrives with every transaction, so plans are kept by
+ * table name and reused while the map and schema read rows the same way.
+ */
+const plans = new Map<string, RowPlan>();
+
+function planFor(map: TableMap, schema: TableSchema): RowPlan {
+  const name = `${schema.schema}\u0000${schema.table}`;
+  let plan = plans.get(name);
+  if (!plan || !samePlanInput(plan, map, schema)) plans.set(name, plan = buildPlan(map, schema));
+  return plan;
+}
+
 /** Reads the row images of one rows event. */
 class ImageReader {
   readonly #n: number;
-  readonly #keyCols: MysqlColumn[];
   readonly #jsonCols: number;
+  readonly #plan: RowPlan;
 
   constructor(
     readonly ev: RowsEvent,
@@ -104,42 +122,57 @@ class ImageReader {
     readonly schema: TableSchema,
   ) {
     this.#n = schema.columns.length;
-    this.#keyCols = schema.keyColumns.map((k) => schema.columns[k]);
     this.#jsonCols = Array.from(map.columnTypes).filter((t) => t === MYSQL_TYPE_JSON).length;
+    this.#plan = planFor(map, schema);
   }
 
   /** One image: the null bitmap of its present columns, then their values. */
-  read(present: Uint8Array, c: Cursor, after: boolean): RowImage {
-    const { map, schema } = this;
+  read({ bits, nullBytes }: Present, c: Cursor, after: boolean): RowImage {
     const n = this.#n;
     if (after && this.ev.partial) this.#partialOptions(c);
-    const nulls = c.take((bitCount(present, n) + 7) >> 3);
-    const values: MysqlValue[] = new Array(n).fill(null);
-    const missing: number[] = [];
+    c.need(nullBytes);
+    const nullsAt = c.at;
+    c.at += nullBytes;
+    const b = c.b;
+    const readers = this.#plan.readers;
+    const out: ImageOut = {
+      cells: new Array<string>(n),
+      keys: new Array<string>(this.schema.keyColumns.length),
+    };
+    let missing: number[] | undefined;
     let p = 0;
     for (let i = 0; i < n; i++) {
-      if (!(present[i >> 3] & (1 << (i & 7)))) {
-        missing.push(i);
+      if (!(bits[i >> 3] & (1 << (i & 7)))) {
+        (missing ??= []).push(i);
+        this.#null(out, i);
         continue;
       }
-      const isNull = (nulls[p >> 3] & (1 << (p & 7))) !== 0;
+      if (b[nullsAt + (p >> 3)] & (1 << (p & 7))) this.#null(out, i);
+      else readers[i](c, out);
       p++;
-      if (!isNull) values[i] = value(c, map.columnTypes[i], map.columnMeta[i], schema.columns[i]);
     }
-    const img: RowImage = {
-      cells: schema.columns.map((col, i) => cellOf(col, values[i])),
-      key: keyOf(this.#keyCols, schema.keyColumns.map((k) => values[k])),
-    };
-    if (missing.length > 0) {
-      if (schema.keyColumns.some((k) => missing.includes(k))) {
-        throw new BinlogError(
-          `table ${schema.schema}.${schema.table}: a row image lacks key columns ` +
-            "(binlog_row_image must be FULL, or the key must be the primary key)",
-        );
-      }
-      img.missing = missing;
-    }
+    const keys = out.keys;
+    const img: RowImage = { cells: out.cells, key: keys.length === 1 ? keys[0] : keys.join("/") };
+    if (missing) this.#missing(img, missing);
     return img;
+  }
+
+  /** A NULL (or absent) column: `null`, and an empty key part. */
+  #null(out: ImageOut, i: number) {
+    out.cells[i] = "null";
+    const at = this.#plan.keyAt[i];
+    if (at) { for (const k of at) out.keys[k] = ""; }
+  }
+
+  #missing(img: RowImage, missing: number[]) {
+    const schema = this.schema;
+    if (schema.keyColumns.some((k) => missing.includes(k))) {
+      throw new BinlogError(
+        `table ${schema.schema}.${schema.table}: a row image lacks key columns ` +
+          "(binlog_row_image must be FULL, or the key must be the primary key)",
+      );
+    }
+    img.missing = missing;
   }
 
   /**

@@ -173,7 +173,7 @@ function text(bytes: Uint8Array, col: MysqlColumn): MysqlValue {
 
 /** Text decoders by MySQL character set name (null: UTF-8). */
 const decoders = new Map<string | null, { decode(bytes: Uint8Array): string }>();
-function decoderFor(charset: string | null): { decode(bytes: Uint8Array): string } {
+export function decoderFor(charset: string | null): { decode(bytes: Uint8Array): string } {
   let d = decoders.get(charset);
   if (!d) {
     d = charset === "utf32" ? { decode: utf32 } : new TextDecoder(encodingOf(charset));
@@ -209,6 +209,15 @@ const ENCODINGS: ReadonlyMap<string, string> = new Map([
   ["big5", "big5"],
   ["euckr", "euc-kr"],
 ]);
+
+/**
+ * True when the character set's decoder maps each byte below 0x80 to that ASCII character
+ * (all of them but the UTF-16 and UTF-32 ones), so ASCII bytes need no decoder call.
+ */
+export function asciiCompatible(charset: string): boolean {
+  const e = encodingOf(charset);
+  return e !== "utf-16le" && e !== "utf-16be" && charset !== "utf32";
+}
 
 /** The WHATWG encoding of a MySQL character set (UTF-8 for the rest). */
 function encodingOf(charset: string | null): string {
