@@ -58,6 +58,12 @@ interface Setup {
   sync: SyncRun;
   /** Worst time a marker took to reach etcd, for the figures in docs/topologies.md. */
   worst: { ms: number; what: string };
+  workload?: Workload;
+}
+
+interface Workload {
+  /** Stop; how many transactions it committed. */
+  stop(): Promise<number>;
 }
 
 /** Three etcd members, PostgreSQL with `rows` rows in t, and sync given every member. */
@@ -76,6 +82,7 @@ async function setup(rows: number, pad = 0): Promise<Setup> {
 }
 
 async function teardown(s: Setup): Promise<void> {
+  await s.workload?.stop().catch(() => {});
   await s.sync.stop();
   await s.pg.close();
   await s.cluster.close();
@@ -85,7 +92,7 @@ async function teardown(s: Setup): Promise<void> {
  * Transactions until stopped: updates to 100 hot rows (a stale write would show as an old
  * value), inserts, and deletes of rows inserted just before.
  */
-function workload(s: Setup): { stop(): Promise<number> } {
+function workload(s: Setup): Workload {
   let stopped = false;
   let n = 0;
   const done = (async () => {
@@ -99,7 +106,8 @@ function workload(s: Setup): { stop(): Promise<number> } {
       await sleep(25);
     }
   })();
-  return {
+  done.catch(() => {}); // a failure is stop()'s to report, not an unhandled rejection
+  return s.workload = {
     async stop() {
       stopped = true;
       await done;
@@ -153,7 +161,7 @@ async function positionHeld(s: Setup): Promise<void> {
 }
 
 /** The end of every test: workload stopped, etcd equals the database, positions agree. */
-async function ends(s: Setup, w: { stop(): Promise<number> }): Promise<void> {
+async function ends(s: Setup, w: Workload): Promise<void> {
   const n = await w.stop();
   step(`workload stopped after ${n} transactions`);
   await positionHeld(s);

@@ -8,7 +8,7 @@
 
 import http2 from "node:http2";
 import { EtcdError } from "./errors.ts";
-import { ConnectionWatch, KEEPALIVE, type KeepaliveSettings } from "./keepalive.ts";
+import { ConnectionWatch, KEEPALIVE, type KeepaliveSettings, type Waiting } from "./keepalive.ts";
 import {
   decodeMemberList,
   encodeMemberList,
@@ -33,6 +33,7 @@ import {
   encodeRange,
   encodeResign,
   encodeTxn,
+  headerTerm,
 } from "./messages.ts";
 import type {
   CallOptions,
@@ -126,10 +127,19 @@ export class GrpcTransport implements EtcdTransport, MemberLister {
       if (this.#session === s) this.#session = undefined;
     };
     // A connection that stops answering is given up: its requests fail, the client moves on.
-    const watch = new ConnectionWatch(s, (why) => {
-      if (this.#session === s) this.#sessionError = new Error(`${this.#url}: ${why}`);
-      drop();
-      s.destroy();
+    const watch = new ConnectionWatch(s, {
+      dead: (why) => {
+        if (this.#session === s) this.#sessionError = new Error(`${this.#url}: ${why}`);
+        drop();
+        s.destroy();
+      },
+      // Asked without "hasleader": mid-election is when the term matters.
+      term: async () =>
+        headerTerm(
+          await this.#unary("etcdserverpb.Maintenance/Status", new Uint8Array(), {
+            timeoutMs: this.#tls.keepalive?.timeoutMs ?? KEEPALIVE.timeoutMs,
+          }, false),
+        ),
     }, this.#tls.keepalive ?? KEEPALIVE);
     this.#watch = watch;
     s.on("error", (e: Error) => {
@@ -146,14 +156,14 @@ export class GrpcTransport implements EtcdTransport, MemberLister {
   }
 
   /** One unary call: `method` is "package.Service/Method". */
-  #unary(method: string, body: Uint8Array, c: CallOptions): Promise<Uint8Array> {
+  #unary(method: string, body: Uint8Array, c: CallOptions, hasLeader = true): Promise<Uint8Array> {
     return new Promise((resolve, reject) => {
       let done = false;
       const finish = (err: Error | undefined, value?: Uint8Array) => {
         if (done) return;
         done = true;
         clearTimeout(timer);
-        watch.end();
+        watch.end(waiting);
         if (err) reject(err);
         else resolve(value!);
       };
@@ -163,10 +173,10 @@ export class GrpcTransport implements EtcdTransport, MemberLister {
         "content-type": "application/grpc",
         te: "trailers",
         "grpc-timeout": grpcTimeout(c.timeoutMs),
-        // etcd's require-leader metadata: a member cut off from its cluster answers "no
-        // leader" at once instead of holding the request until it times out.
-        hasleader: "true",
       };
+      // etcd's require-leader metadata: a member cut off from its cluster answers "no
+      // leader" at once instead of holding the request until it times out.
+      if (hasLeader) headers.hasleader = "true";
       if (c.token) headers.token = c.token;
       let req: http2.ClientHttp2Stream;
       let watch: ConnectionWatch;
@@ -179,7 +189,10 @@ export class GrpcTransport implements EtcdTransport, MemberLister {
         reject(e);
         return;
       }
-      watch.begin();
+      const waiting: Waiting = watch.begin((why) => {
+        req.close(http2.constants.NGHTTP2_CANCEL);
+        finish(new EtcdError(why, 14, 200));
+      });
       const timer = setTimeout(() => {
         req.close(http2.constants.NGHTTP2_CANCEL);
         finish(new DOMException(`etcd did not answer within ${c.timeoutMs} ms`, "TimeoutError"));
@@ -224,7 +237,9 @@ export class GrpcTransport implements EtcdTransport, MemberLister {
           finish(new EtcdError(grpcMessage || `gRPC status ${grpcStatus}`, +grpcStatus, 200));
         } else {
           try {
-            finish(undefined, unframe(concat(chunks, total)));
+            const message = unframe(concat(chunks, total));
+            watch.heard(headerTerm(message));
+            finish(undefined, message);
           } catch (e) {
             finish(e as Error);
           }

@@ -1,9 +1,13 @@
 /**
- * Keepalive for one HTTP/2 connection to etcd: while requests wait and nothing came back for
- * a moment, an HTTP/2 PING must be answered within a deadline, or the connection is given up
- * (its requests fail and the client tries another member). A frozen member (SIGSTOP, a hung
- * disk, a partition) keeps its TCP connection open and never answers: without this a request
- * would wait out its whole deadline (--etcd-timeout).
+ * Keepalive for one HTTP/2 connection to etcd. While requests wait and nothing came back for
+ * a moment:
+ * - an HTTP/2 PING must be answered within a deadline, or the connection is given up (its
+ *   requests fail and the client tries another member). A frozen member (SIGSTOP, a hung
+ *   disk) keeps its TCP connection open and never answers: without this a request would
+ *   wait out its whole deadline (--etcd-timeout).
+ * - the member is asked for its raft term: requests sent before the term changed wait for
+ *   a proposal the old leader took with it, which etcd answers only after its own request
+ *   timeout (7 s with default flags). They are given up as "leader changed" and retried.
  *
  * Pings go only while requests wait, at most one per `minIntervalMs`: etcd's gRPC server
  * (--grpc-keepalive-min-time, default 5 s) closes connections that ping more often or with no
@@ -26,50 +30,70 @@ export const KEEPALIVE: KeepaliveSettings = {
   minIntervalMs: 5_000,
 };
 
-/** What the watch needs of a session: node:http2's `ping`, and a way to give it up. */
+/** What the watch needs of a session: node:http2's `ping`, and whether it is gone. */
 export interface Pingable {
   ping(callback: (err: Error | null) => void): boolean;
   readonly destroyed: boolean;
 }
 
+/** A request on the connection, as the watch sees it. */
+export interface Waiting {
+  readonly since: number;
+  /** The raft term when it was sent (0: none heard yet on this connection). */
+  term: number;
+  /** Fail it with a reason to try again. */
+  abandon(why: string): void;
+}
+
+export interface WatchHooks {
+  /** Give the connection up (once) with the reason. */
+  dead(why: string): void;
+  /** The member's current raft term (etcd's Status), asked on the same connection. */
+  term?(): Promise<number>;
+}
+
 export class ConnectionWatch {
   readonly #session: Pingable;
   readonly #s: KeepaliveSettings;
-  readonly #dead: (why: string) => void;
-  #waiting = 0;
+  readonly #hooks: WatchHooks;
+  readonly #waiting = new Set<Waiting>();
   /** When something last arrived, or requests started waiting on a silent connection. */
   #heardAt = 0;
+  /** The highest raft term an answer on this connection carried. */
+  #term = 0;
   #pingAt = -Infinity;
   #pinging = false;
   #timer?: ReturnType<typeof setInterval>;
 
-  /** `dead` gives the connection up (once) with the reason. */
-  constructor(session: Pingable, dead: (why: string) => void, s: KeepaliveSettings = KEEPALIVE) {
+  constructor(session: Pingable, hooks: WatchHooks, s: KeepaliveSettings = KEEPALIVE) {
     this.#session = session;
-    this.#dead = dead;
+    this.#hooks = hooks;
     this.#s = s;
   }
 
   /** A request was sent. */
-  begin(): void {
-    if (this.#waiting++ === 0) {
+  begin(abandon: (why: string) => void): Waiting {
+    const w: Waiting = { since: Date.now(), term: this.#term, abandon };
+    if (this.#waiting.size === 0) {
       this.#heardAt = Date.now();
       const every = Math.max(100, Math.min(500, this.#s.quietMs / 2));
       this.#timer = setInterval(() => this.#tick(), every);
       Deno.unrefTimer(this.#timer);
     }
+    this.#waiting.add(w);
+    return w;
   }
 
-  /** Something arrived for a request (headers, data, trailers). */
-  heard(): void {
+  /** Something arrived for a request (headers, data, trailers), with its raft term if known. */
+  heard(term = 0): void {
     this.#heardAt = Date.now();
+    if (term > this.#term) this.#term = term;
   }
 
   /** A request ended. */
-  end(): void {
-    if (--this.#waiting > 0) return;
-    this.#waiting = 0;
-    this.stop();
+  end(w: Waiting): void {
+    this.#waiting.delete(w);
+    if (this.#waiting.size === 0) this.stop();
   }
 
   stop(): void {
@@ -84,11 +108,16 @@ export class ConnectionWatch {
     if (now - this.#pingAt < this.#s.minIntervalMs) return;
     this.#pinging = true;
     this.#pingAt = now;
+    this.#ping();
+    if (this.#hooks.term) this.#checkTerm(this.#hooks.term);
+  }
+
+  #ping(): void {
     let answered = false;
     const late = setTimeout(() => {
       if (answered) return;
       this.stop();
-      this.#dead(`no answer to a keepalive ping within ${this.#s.timeoutMs} ms`);
+      this.#hooks.dead(`no answer to a keepalive ping within ${this.#s.timeoutMs} ms`);
     }, this.#s.timeoutMs);
     Deno.unrefTimer(late);
     const settle = (err: Error | null) => {
@@ -98,7 +127,7 @@ export class ConnectionWatch {
       this.#pinging = false;
       if (err && !this.#session.destroyed) {
         this.stop();
-        this.#dead(`keepalive ping failed: ${err.message}`);
+        this.#hooks.dead(`keepalive ping failed: ${err.message}`);
       } else if (!err) this.#heardAt = Date.now();
     };
     try {
@@ -106,5 +135,24 @@ export class ConnectionWatch {
     } catch (e) {
       settle(e as Error);
     }
+  }
+
+  /** Give up the requests sent before the member's raft term moved on. */
+  async #checkTerm(ask: () => Promise<number>): Promise<void> {
+    let term: number;
+    try {
+      term = await ask();
+    } catch {
+      return; // a member that does not answer is the ping's to judge
+    }
+    const now = Date.now();
+    for (const w of [...this.#waiting]) {
+      // Sent before any answer told the term: judged against this one from now on.
+      if (w.term === 0) w.term = term;
+      else if (term > w.term && now - w.since >= this.#s.quietMs) {
+        w.abandon(`etcd's leader changed (raft term ${w.term} to ${term}) while it waited`);
+      }
+    }
+    if (term > this.#term) this.#term = term;
   }
 }

@@ -80,6 +80,27 @@ export function encodeTxn(t: TxnRequest): Uint8Array {
   return w.finish();
 }
 
+/**
+ * The raft term in a response's header (field 1 of every etcd response, raft_term its field
+ * 4), or 0: the client's keepalive tells from it that a leader election came between.
+ */
+export function headerTerm(b: Uint8Array): number {
+  const r = new ProtoReader(b);
+  while (r.next()) {
+    if (r.wire !== LEN || r.field !== 1) {
+      r.skip();
+      continue;
+    }
+    const h = r.message();
+    while (h.next()) {
+      if (h.wire === VARINT && h.field === 4) return h.varint();
+      h.skip();
+    }
+    return 0;
+  }
+  return 0;
+}
+
 /** ResponseHeader's revision. */
 function headerRevision(r: ProtoReader): number {
   let revision = 0;
