@@ -228,3 +228,43 @@ test("pgx 17: changes at or below etcd's position are not applied again", opts, 
     await etcd.close();
   }
 });
+
+test("pgx 17: an invalidated slot means a dump, not endless retries", opts, async () => {
+  const etcd = await startEtcd();
+  const pg = await startPostgres({
+    serverBin: await embeddedPgBin(17),
+    conf: { max_slot_wal_keep_size: "1MB" },
+  });
+  const args = syncArgs(pg.url, etcd.endpoint, "/i");
+  try {
+    const sql = pg.sql;
+    await sql`CREATE TABLE t (id int PRIMARY KEY, v text, n int)`;
+    await sql`INSERT INTO t SELECT g, 'v' || g, 0 FROM generate_series(1, 50) g`;
+    const first = launchSync(args);
+    try {
+      await assertConverges(etcd.endpoint, "/i/", () => expectedFromPg(sql, "/i"), 60_000);
+    } finally {
+      await first.stop();
+    }
+    // While sync is away, the server removes WAL the slot still needs.
+    await waitFor("the slot to be invalidated", async () => {
+      await sql`UPDATE t SET n = n + 1`;
+      await sql`SELECT pg_switch_wal()`;
+      await sql`CHECKPOINT`;
+      const [r] = await sql`SELECT invalidation_reason AS why FROM pg_replication_slots
+        WHERE slot_name = 'sync'`;
+      return r?.why === "wal_removed";
+    }, 60_000);
+    const again = launchSync(args);
+    try {
+      await assertConverges(etcd.endpoint, "/i/", () => expectedFromPg(sql, "/i"), 60_000)
+        .catch((e) => Promise.reject(new Error(`${e.message}\n${again.output()}`)));
+      assertMatch(again.output(), /dump starting.*invalidated \(wal_removed\)/);
+    } finally {
+      await again.stop();
+    }
+  } finally {
+    await pg.close();
+    await etcd.close();
+  }
+});
