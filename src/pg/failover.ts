@@ -66,7 +66,8 @@ function primaryCheck(
   waitFor: string,
   url: PgUrl,
 ): CheckResult {
-  const flag = row === null || row.failover === true;
+  // One host: nothing to fail over to that the check can see, so no failure.
+  const flag = row === null || row.failover === true || url.hosts.length === 1;
   const held = waitFor !== "" || url.hosts.length === 1;
   const problems = [
     ...(flag ? [] : [`slot ${slot} was made without failover`]),
@@ -84,7 +85,10 @@ function primaryCheck(
         url.hosts.length === 1 ? " (no standby in --db-url: a failover needs both hosts)" : ""
       }`,
     fix: [
-      ...(flag ? [] : [`run sync drop and start sync again (it dumps), to recreate ${slot}`]),
+      ...(flag ? [] : [
+        `on a replication connection (psql "dbname=${url.database} replication=database") ` +
+        `run ALTER_REPLICATION_SLOT ${slot} ( FAILOVER true ) while sync is stopped`,
+      ]),
       ...(held ? [] : [
         "set synchronized_standby_slots = '<each standby's primary_slot_name>' on the " +
         "primary, so sync never gets a change a standby lacks",
