@@ -68,14 +68,31 @@ export function jsonRaw(json: string): string {
   return from === 0 ? json : out + json.slice(from);
 }
 
+/**
+ * Per columns array, each column's lead-in: `{"name":` for the first, `,"name":` after.
+ * Drivers pass one array per table (or per rows event), so it is built once per many rows.
+ */
+const leadIns = new WeakMap<readonly string[], string[]>();
+
+function leadInsOf(columns: readonly string[]): string[] {
+  let heads = leadIns.get(columns);
+  // (A caller that changed its array since gets its lead-ins built again.)
+  if (!heads || heads.length !== columns.length) {
+    heads = columns.map((c, i) => (i ? "," : "{") + jsonString(c) + ":");
+    leadIns.set(columns, heads);
+  }
+  return heads;
+}
+
 /** Render one row: `{"col":value,...}` in table order. */
 export function renderRow(columns: readonly string[], cells: readonly Cell[]): string {
-  let out = "{";
+  if (columns.length === 0) return "{}";
+  const heads = leadInsOf(columns);
+  let out = "";
   for (let i = 0; i < columns.length; i++) {
     const cell = cells[i];
     if (cell === UNCHANGED) throw new Error(`column ${columns[i]} has no value to render`);
-    if (i > 0) out += ",";
-    out += JSON.stringify(columns[i]) + ":" + cell;
+    out += heads[i] + cell;
   }
   return out + "}";
 }

@@ -7,7 +7,7 @@
  */
 import { assertEquals } from "../harness/assert.ts";
 import { decodePgOutput } from "../../src/pg/pgoutput.ts";
-import { jsonString } from "../../src/core/json.ts";
+import { jsonString, renderRow } from "../../src/core/json.ts";
 import { latin1Slice, utf8Slice } from "../../src/core/text.ts";
 
 /** A small deterministic PRNG (mulberry32), so a failure repeats. */
@@ -109,5 +109,17 @@ Deno.test("core/text: UTF-8 slices as TextDecoder, Latin-1 one character per byt
       : dec.decode(bytes);
     assertEquals(utf8Slice(b, start, end), want);
     assertEquals(latin1Slice(b, start, end), String.fromCharCode(...bytes));
+  }
+});
+
+Deno.test("renderRow writes each column name as JSON.stringify does, once per array", () => {
+  const r = rng(17);
+  for (let t = 0; t < 2000; t++) {
+    const columns = Array.from({ length: Math.floor(r() * 5) }, () => dec.decode(randomValue(r)));
+    const cells = columns.map(() => (r() < 0.5 ? "1" : '"x"'));
+    const want = "{" + columns.map((c, i) => `${JSON.stringify(c)}:${cells[i]}`).join(",") + "}";
+    // Twice: the second time from the cached lead-ins.
+    assertEquals(renderRow(columns, cells), want);
+    assertEquals(renderRow(columns, cells), want);
   }
 });
