@@ -8,7 +8,6 @@
  */
 import { jsonString } from "../../core/json.ts";
 import { encodeKeyPart } from "../../core/keys.ts";
-import { latin1Slice } from "../../core/text.ts";
 import { cellOf, isBinary, keyPartOf } from "../values.ts";
 import type { MysqlColumn, TableSchema } from "../types.ts";
 import {
@@ -121,7 +120,7 @@ function fastReader(
     c.need(len);
     const at = c.at;
     c.at += len;
-    let s = latin1Slice(c.b, at, at + len);
+    let s = c.latin1(at, at + len);
     if (PLAIN.test(s)) out.cells[i] = '"' + s + '"';
     else {
       s = dec.decode(c.b.subarray(at, at + len));
