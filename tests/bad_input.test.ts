@@ -1164,11 +1164,12 @@ export const CASES: Case[] = [
   },
   {
     input: "a table altered, renamed or dropped while sync was stopped",
-    says: 'level=warn msg="dump starting" reason="tables changed while sync was stopped ' +
-      '(changed: keyed)"',
+    says: 'level=warn msg="snapshotting tables again" reason="tables changed while sync was ' +
+      'stopped (changed: keyed)"',
     line:
-      /level=warn msg="dump starting" reason="tables changed while sync was stopped \(changed: keyed\)"/,
-    outcome: "dumps again (the stream cannot show what changed); nothing lost",
+      /level=warn msg="snapshotting tables again" reason="tables changed while sync was stopped \(changed: keyed\)"/,
+    outcome: "reads that table again online while streaming (the stream cannot show what " +
+      "changed); nothing lost",
     expect: { runs: true },
     needs: ["pg", "etcd"],
     args: async (s, id) => {

@@ -4,12 +4,12 @@
  * backup, a clone). Each restart must notice and converge: etcd equal to the database.
  */
 import { test } from "./harness/deadline.ts";
-import { assert, assertMatch } from "./harness/assert.ts";
+import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
 import { startEtcd } from "./harness/etcd.ts";
 import { startPostgres } from "./harness/postgres.ts";
 import { startMariadb } from "./harness/mariadb.ts";
 import { runSync, startLog, startSync } from "./harness/sync.ts";
-import { assertConverges, readEtcd } from "./harness/checker.ts";
+import { assertConverges, readEtcd, readEtcdKvs, unexpectedWrites } from "./harness/checker.ts";
 import { expectedFromPg } from "./harness/expected_pg.ts";
 import { expectedFromMysql } from "./harness/expected_mysql.ts";
 import { type Spawned, waitFor } from "./harness/process.ts";
@@ -96,7 +96,9 @@ test("pgx: schema changes and a restored server while sync is stopped", opts, as
 
     // While stopped: a column with a default (every row changes, none streamed) and a
     // rename (the old name's keys must go, the new name's rows come).
+    // Only those tables are read again, online: the others' keys stay as they were.
     await sync!.stop();
+    const kept = await readEtcdKvs(etcd.endpoint, "/o/keep/");
     await pg.psql(`
       ALTER TABLE t ADD COLUMN c int DEFAULT 5;
       ALTER TABLE u RENAME TO u2;`);
@@ -104,8 +106,11 @@ test("pgx: schema changes and a restored server while sync is stopped", opts, as
     await converged(etcd.endpoint, "/o/", expected, sync!);
     assertMatch(
       log,
-      /level=warn msg="dump starting" reason="tables changed while sync was stopped/,
+      /level=warn msg="snapshotting tables again" reason="tables changed while sync was stopped/,
     );
+    assert(!/dump starting/.test(log), `no full dump:\n${log}`);
+    const keptNow = await readEtcdKvs(etcd.endpoint, "/o/keep/");
+    assertEquals(unexpectedWrites(kept.kvs, keptNow.kvs, () => 0), null);
     assert((await readEtcd(etcd.endpoint, "/o/t/1")).get("/o/t/1")!.includes('"c":5'));
     assert(!(await readEtcd(etcd.endpoint, "/o/u/")).size, "keys of the renamed table removed");
 
@@ -169,14 +174,15 @@ test("mysql: unlogged schema change and a restored server while stopped", opts, 
     await converged(etcd.endpoint, "/my/", expected, sync!);
     assertMatch(
       log,
-      /level=warn msg="dump starting" reason="tables changed while sync was stopped/,
+      /level=warn msg="snapshotting tables again" reason="tables changed while sync was stopped/,
     );
+    assert(!/dump starting/.test(log), `no full dump:\n${log}`);
 
     // A saved offset past the end of the server's binlog.
     await streaming(sync!);
     await sync!.stop();
     const stateKey = [...(await readEtcd(etcd.endpoint, "/my-state/")).keys()]
-      .find((k) => !k.endsWith("/tables"))!;
+      .find((k) => /^\/my-state\/[^/]+$/.test(k))!;
     await editState(etcd.endpoint, stateKey, (p) => (p.offset = 999_999_999));
     await db.query("INSERT INTO app.keep VALUES (2, 'after restore')");
     log = await startLog(await restart());

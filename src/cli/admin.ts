@@ -182,6 +182,7 @@ export async function runStatus(s: Settings, json: boolean): Promise<number> {
       updatedAt: state?.updatedAt ?? null,
       dumpRevision: state?.dumpRevision ?? null,
       identity: state?.source ?? null,
+      snapshots: state?.snapshots ?? null,
       source,
     };
     if (json) console.log(JSON.stringify(out, null, 2));
@@ -221,7 +222,7 @@ export async function runDrop(s: Settings, yes: boolean, purge: boolean): Promis
   try {
     const factory = createSource(parts.driver, parts.source);
     const removed = factory.drop ? await factory.drop() : [];
-    for (const key of parts.sink.stateKeys) await parts.client.deleteRange(key);
+    for (const key of parts.sink.keys.all()) await parts.client.deleteRange(key);
     removed.push(`state key ${parts.sink.stateKey}`);
     if (purge) {
       const prefix = `${normalizePrefix(String(s["etcd-prefix"]))}/`;

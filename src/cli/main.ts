@@ -10,6 +10,7 @@ import { ConfigError } from "../core/source.ts";
 import { EtcdError, EtcdUnavailableError } from "../etcd/client.ts";
 import { startRun } from "./run.ts";
 import { runCheck, runDrop, runStatus } from "./admin.ts";
+import { runSnapshot } from "./snapshot.ts";
 import { VERSION } from "../version.ts";
 
 function camel(name: string): string {
@@ -70,6 +71,13 @@ export async function main(args: string[]): Promise<number> {
     .addOption(new Option("--json", "machine-readable output").helpGroup("Status:"))
     .action(async (opts: Record<string, unknown>) => {
       result = await runStatus(await loadSettings(opts), Boolean(opts.json));
+    });
+  addOptions(
+    program.command("snapshot").description("read tables again online, while sync streams"),
+  )
+    .argument("<tables...>", "tables as named in keys (schema.table outside the default)")
+    .action(async (tables: string[], opts: Record<string, unknown>) => {
+      result = await runSnapshot(await loadSettings(opts), tables);
     });
   addOptions(
     program.command("drop").description("remove the slot/publication and the state key"),

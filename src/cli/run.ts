@@ -186,7 +186,12 @@ export async function buildParts(s: Settings, log: SourceOptions["log"]): Promis
     mysql: { serverId: s["server-id"] as number },
   };
   const snapshots = {
-    store: new EtcdSnapshotStore(client, prefix, s["etcd-max-txn-ops"] as number),
+    store: new EtcdSnapshotStore(
+      client,
+      prefix,
+      s["etcd-max-txn-ops"] as number,
+      sink.keys.requestKey,
+    ),
     chunkRows: s["snapshot-chunk-rows"] as number,
     parallel: s["snapshot-parallel"] as number,
   };

@@ -16,13 +16,6 @@ import type {
   TableSnapshot,
 } from "./snapshot_types.ts";
 
-/**
- * Changes remembered across all tables, to seed a new snapshot's touched keys: a
- * transaction the stream passed just before the snapshot began may still be invisible to
- * its first read (its commit is logged before it becomes visible).
- */
-const RECENT = 20_000;
-
 export interface SnapshotEvents {
   chunk?(table: string, read: number, written: number): void;
   done?(table: string, rows: number, swept: number): void;
@@ -59,6 +52,8 @@ interface Job {
   touched: Set<string>;
   /** Rows up to this cursor were written before a restart: read again only to be seen. */
   replayTo: readonly string[] | null;
+  /** The operator's request this job answers (its etcd revision). */
+  request?: number;
 }
 
 export class SnapshotEngine {
@@ -73,8 +68,6 @@ export class SnapshotEngine {
   /** Chains the stream's batches and the chunks, one at a time. */
   #tail: Promise<unknown> = Promise.resolve();
   #wake: (() => void)[] = [];
-  readonly #recent: [string, string][] = [];
-  #recentAt = 0;
   #failure?: unknown;
   #stopped = false;
 
@@ -83,7 +76,7 @@ export class SnapshotEngine {
     this.#progress = o.progress ?? {};
     for (const [table, s] of Object.entries(this.#progress)) {
       if (s.state !== "running") continue;
-      this.#enqueue(this.#job(table, s.after, s.rows, s.started));
+      this.#enqueue({ ...this.#job(table, s.after, s.rows, s.started), request: s.request });
     }
   }
 
@@ -108,19 +101,26 @@ export class SnapshotEngine {
     return this.#failure;
   }
 
-  /** Snapshot `tables` again from this point of the stream on. */
-  request(tables: readonly string[]): void {
+  /**
+   * Snapshot `tables` again from this point of the stream on (`request`: the operator's
+   * request this answers, recorded with their progress).
+   */
+  request(tables: readonly string[], request?: number): void {
     for (const table of tables) {
       const old = this.#jobs.get(table);
       if (old) {
+        old.request = request ?? old.request;
         this.#reset(old);
         continue;
       }
-      const job = this.#job(table, null, 0, new Date().toISOString());
-      for (const [t, k] of this.#recent) if (t === table) job.touched.add(k);
-      this.#enqueue(job);
+      this.#enqueue({ ...this.#job(table, null, 0, new Date().toISOString()), request });
     }
     this.#spawn();
+  }
+
+  /** The newest operator request the progress answers (0: none). */
+  get handled(): number {
+    return Math.max(0, ...Object.values(this.#progress).map((s) => s.request ?? 0));
   }
 
   /** One batch of the stream, in order: noted, stamped with the progress, pushed on. */
@@ -148,8 +148,6 @@ export class SnapshotEngine {
         if (job) this.#reset(job);
         continue;
       }
-      this.#recent[this.#recentAt] = [c.table, c.key];
-      this.#recentAt = (this.#recentAt + 1) % RECENT;
       this.#jobs.get(c.table)?.touched.add(c.key);
     }
     if (batch.resnapshot?.length) this.request(batch.resnapshot);
@@ -186,12 +184,7 @@ export class SnapshotEngine {
   #enqueue(job: Job): void {
     this.#jobs.set(job.table, job);
     this.#queue.push(job);
-    this.#set(job.table, {
-      state: "running",
-      after: job.replayTo,
-      rows: job.rows,
-      started: job.started,
-    });
+    this.#set(job.table, this.#running(job, job.replayTo));
   }
 
   #reset(job: Job): void {
@@ -201,7 +194,12 @@ export class SnapshotEngine {
     job.rows = 0;
     job.seen.clear();
     job.touched.clear();
-    this.#set(job.table, { state: "running", after: null, rows: 0, started: job.started });
+    this.#set(job.table, this.#running(job));
+  }
+
+  #running(job: Job, after = job.after): TableSnapshot {
+    const { rows, started, request } = job;
+    return { state: "running", after, rows, started, request };
   }
 
   #set(table: string, s: TableSnapshot | undefined): void {
@@ -278,12 +276,7 @@ export class SnapshotEngine {
       for (const r of rows) job.seen.add(r.key);
       job.rows += rows.length;
       if (rows.length) job.after = rows[rows.length - 1].after;
-      this.#set(job.table, {
-        state: "running",
-        after: job.after,
-        rows: job.rows,
-        started: job.started,
-      });
+      this.#set(job.table, this.#running(job));
       this.#o.events?.chunk?.(job.table, rows.length, changes.length);
       return { changes };
     });
@@ -300,11 +293,13 @@ export class SnapshotEngine {
           changes.push({ op: "delete", table: job.table, key });
         }
       }
+      const done = new Date().toISOString();
       this.#set(job.table, {
         state: "done",
         rows: job.rows,
         at: this.#pos!,
-        done: new Date().toISOString(),
+        done,
+        request: job.request,
       });
       this.#o.events?.done?.(job.table, job.rows, changes.length);
       return { changes };

@@ -36,18 +36,26 @@ export interface SnapshotStore {
   current(table: string, keys: readonly string[]): Promise<Map<string, string>>;
   /** Every row key etcd holds under `table`. */
   keys(table: string): Promise<string[]>;
+  /** The newest `sync snapshot` request: its tables and etcd revision (none: undefined). */
+  request?(): Promise<{ tables: string[]; revision: number } | undefined>;
 }
 
 /** A table's snapshot as the state records it (design: Snapshots). */
 export type TableSnapshot =
-  | {
-    state: "running";
-    /** Cursor: the key values of the last row written (null: none yet). */
-    after: readonly string[] | null;
-    rows: number;
-    started: string;
-  }
-  | { state: "done"; rows: number; at: Position; done: string };
+  & (
+    | {
+      state: "running";
+      /** Cursor: the key values of the last row written (null: none yet). */
+      after: readonly string[] | null;
+      rows: number;
+      started: string;
+    }
+    | { state: "done"; rows: number; at: Position; done: string }
+  )
+  & {
+    /** The etcd revision of the `sync snapshot` request this snapshot answers. */
+    request?: number;
+  };
 
 /** Each table's snapshot; a new object whenever anything in it changes. */
 export type SnapshotProgress = Readonly<Record<string, TableSnapshot>>;

@@ -46,7 +46,15 @@ export interface DumpResult {
 
 /** How the driver wants to start, given the saved state. */
 export type StartPlan =
-  | { mode: "resume"; position: Position }
+  | {
+    mode: "resume";
+    position: Position;
+    /**
+     * Tables to snapshot again (online) while streaming from `position`, and why; without
+     * online snapshots the service dumps instead.
+     */
+    resnapshot?: { tables: string[]; reason: string };
+  }
   | {
     mode: "dump";
     reason: string;

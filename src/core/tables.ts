@@ -38,6 +38,15 @@ export async function definitionDrift(
   current: TableDefinitions,
   hasRows: (table: string) => Promise<boolean>,
 ): Promise<string | undefined> {
+  return (await driftedTables(saved, current, hasRows))?.reason;
+}
+
+/** As `definitionDrift`, with the tables that need a snapshot (or lose their keys). */
+export async function driftedTables(
+  saved: TableDefinitions,
+  current: TableDefinitions,
+  hasRows: (table: string) => Promise<boolean>,
+): Promise<{ reason: string; tables: string[] } | undefined> {
   const changed: string[] = [];
   const vanished: string[] = [];
   const added: string[] = [];
@@ -55,7 +64,10 @@ export async function definitionDrift(
     added.length ? `new with rows: ${list(added)}` : "",
   ].filter(Boolean);
   if (!parts.length) return undefined;
-  return `tables changed while sync was stopped (${parts.join("; ")})`;
+  return {
+    reason: `tables changed while sync was stopped (${parts.join("; ")})`,
+    tables: [...changed, ...vanished, ...added],
+  };
 }
 
 function list(names: string[]): string {

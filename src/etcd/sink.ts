@@ -110,9 +110,9 @@ export class EtcdSink implements Sink {
     return this.#state.key;
   }
 
-  /** The state key and the keys beside it (table definitions, snapshot progress). */
-  get stateKeys(): string[] {
-    return [this.#state.key, this.#state.tablesKey, this.#state.snapshotsKey];
+  /** The state key and the keys beside it. */
+  get keys(): StateKeys {
+    return this.#state;
   }
 
   /** The saved state, or null when there is none (or it is unreadable). */
@@ -135,7 +135,7 @@ export class EtcdSink implements Sink {
     this.#state.forget();
     const r = await this.client.txn({
       compare: this.#fence?.() ?? [],
-      success: this.stateKeys.map((key) => ({ delete: { key } })),
+      success: this.#state.all().map((key) => ({ delete: { key } })),
     });
     if (!r.succeeded) throw new FencedError("lost leadership before the dump");
     return r.revision;

@@ -9,12 +9,32 @@ export class EtcdSnapshotStore implements SnapshotStore {
   readonly #client: EtcdClient;
   readonly #prefix: string;
   readonly #perTxn: number;
+  readonly #requestKey?: string;
 
-  /** `maxOps`: etcd's --max-txn-ops, which bounds the reads one transaction may carry too. */
-  constructor(client: EtcdClient, prefix: string, maxOps = 128) {
+  /**
+   * `maxOps`: etcd's --max-txn-ops, which bounds the reads one transaction may carry too;
+   * `requestKey`: where `sync snapshot` leaves its requests.
+   */
+  constructor(client: EtcdClient, prefix: string, maxOps = 128, requestKey?: string) {
     this.#client = client;
     this.#prefix = prefix;
     this.#perTxn = Math.max(1, maxOps);
+    this.#requestKey = requestKey;
+  }
+
+  async request(): Promise<{ tables: string[]; revision: number } | undefined> {
+    if (!this.#requestKey) return undefined;
+    const kv = (await this.#client.range(this.#requestKey)).kvs[0];
+    if (!kv) return undefined;
+    try {
+      const v = JSON.parse(dec.decode(kv.value));
+      if (Array.isArray(v.tables)) {
+        return { tables: v.tables.map(String), revision: kv.modRevision };
+      }
+    } catch {
+      // Not written by `sync snapshot`: nothing to act on.
+    }
+    return undefined;
   }
 
   async current(table: string, keys: readonly string[]): Promise<Map<string, string>> {

@@ -24,6 +24,8 @@ export class StateKeys {
   readonly tablesKey: string;
   /** `<state key>/snapshots`: each table's online snapshot. */
   readonly snapshotsKey: string;
+  /** `<state key>/snapshot-request`: tables `sync snapshot` asks to read again. */
+  readonly requestKey: string;
   /** The definitions etcd holds now (same object: unchanged). */
   #written?: TableDefinitions;
   /** The snapshot progress etcd holds now (same object: unchanged). */
@@ -33,6 +35,12 @@ export class StateKeys {
     this.key = key;
     this.tablesKey = `${key}/tables`;
     this.snapshotsKey = `${key}/snapshots`;
+    this.requestKey = `${key}/snapshot-request`;
+  }
+
+  /** The state key and the keys beside it (definitions, snapshots and their requests). */
+  all(): string[] {
+    return [this.key, this.tablesKey, this.snapshotsKey, this.requestKey];
   }
 
   /** The saved state with its definitions, or null when there is none or it is unreadable. */

@@ -93,6 +93,7 @@ export class Relations {
   readonly #ctx: RelationContext;
   readonly #defs: TableDefinitions;
   #resync?: string;
+  readonly #again = new Set<string>();
 
   constructor(baseline: Baseline, defs: TableDefinitions, ctx: RelationContext) {
     this.#baseline = baseline;
@@ -105,6 +106,13 @@ export class Relations {
     return this.#resync;
   }
 
+  /** Tables to snapshot again since the last call (a rename, ALTER, a new key). */
+  takeResnapshot(): string[] {
+    const out = [...this.#again];
+    this.#again.clear();
+    return out;
+  }
+
   async relation(msg: RelationMessage, cs: ChangeStream): Promise<void> {
     const before = this.#before(msg.relationId);
     const rel = await this.#describe(msg);
@@ -115,15 +123,15 @@ export class Relations {
       this.#resync ??= rel.info!.keyName;
     }
     // Renamed, or columns added, dropped or retyped: rows not touched since have changed
-    // without any change being streamed, so the tables are read again.
+    // without any change being streamed, so the table is read again.
     if (before?.keyed && before.signature !== rel.signature) {
-      this.#resync = before.keyName;
-      // Renamed: the old name's keys go in the same transaction, the dump writes the rows
-      // under the new one.
+      // Renamed: the old name's keys go in the same transaction, the snapshot writes the
+      // rows under the new one.
       if (rel.info?.keyName !== before.keyName || !rel.selected) cs.truncate(before.keyName);
+      if (rel.selected) this.#again.add(rel.info!.keyName);
     } else if (before && !before.keyed && rel.selected) {
       // It gained a key: its rows from before were never read.
-      this.#resync = rel.info!.keyName;
+      this.#again.add(rel.info!.keyName);
     }
     this.#byId.set(msg.relationId, rel);
     if (!rel.selected || !rel.info) return;

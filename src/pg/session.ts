@@ -6,7 +6,7 @@
 import type { Position } from "../core/change.ts";
 import { splitKeyTableName } from "../core/keys.ts";
 import { KeylessWarning } from "../core/stream.ts";
-import { definitionDrift, type TableDefinitions } from "../core/tables.ts";
+import { driftedTables, type TableDefinitions } from "../core/tables.ts";
 import {
   type BatchOutput,
   ConfigError,
@@ -30,7 +30,7 @@ import {
 } from "./catalog.ts";
 import { formatLsn, parseLsn } from "./pgoutput.ts";
 import { standbyStatus } from "./replication.ts";
-import { historyText, timelineEnd } from "./timeline.ts";
+import { failoverLoss, historyText } from "./timeline.ts";
 import {
   type Baseline,
   baselineOf,
@@ -43,6 +43,9 @@ import { ensurePublication } from "./publication.ts";
 import { followSlot } from "./stream.ts";
 import { slotDistrust, slotState, takeOverSlot } from "./slots.ts";
 import { dumpTable } from "./dump.ts";
+import { PgChunks } from "./chunks.ts";
+import { RecentXids } from "./visibility.ts";
+import type { ChunkSource } from "../core/snapshot_types.ts";
 
 export class PgSession implements SourceSession {
   readonly driver = "pgx";
@@ -56,14 +59,12 @@ export class PgSession implements SourceSession {
   #confirmed = 0n;
   #streaming = false;
   #keyless: KeylessWarning;
-  /**
-   * What each replicated table (by OID) looked like when its rows were last read: at the
-   * dump's snapshot, or the catalogue when streaming resumed. A Relation message that
-   * differs means a rename or ALTER the stream itself does not carry.
-   */
+  /** Each replicated table (by OID) when its rows were last read: the dump, or the resume. */
   #baseline?: Baseline;
   /** The replicated tables as of the newest change handed out (replaced, never mutated). */
   #defs: TableDefinitions = {};
+  /** Transactions the stream saw commit: snapshot reads wait until they see them. */
+  #xids = new RecentXids();
   /** The server's WAL end when this session connected (IDENTIFY_SYSTEM). */
   #walEnd = 0n;
 
@@ -94,13 +95,8 @@ export class PgSession implements SourceSession {
           `wal_level is ${wal}: set wal_level = logical in postgresql.conf and restart PostgreSQL`,
         );
       }
-      this.#protoVersion = this.#version >= 160000
-        ? 4
-        : this.#version >= 150000
-        ? 3
-        : this.#version >= 140000
-        ? 2
-        : 1;
+      const v = this.#version;
+      this.#protoVersion = v >= 160000 ? 4 : v >= 150000 ? 3 : v >= 140000 ? 2 : 1;
       if (this.#version < 110000) {
         // pgoutput sends TRUNCATE from PostgreSQL 11 on; nothing else in the stream shows it.
         this.#log.warn(
@@ -192,16 +188,14 @@ export class PgSession implements SourceSession {
     const keyed = tables.filter((t) => t.keyColumns.length);
     const current = definitionsOf(keyed);
     // States written before definitions were recorded: take today's as the starting point.
-    if (state.tables) {
-      const drift = await definitionDrift(state.tables, current, async (name) => {
+    const drift = state.tables &&
+      await driftedTables(state.tables, current, async (name) => {
         const t = keyed.find((k) => k.keyName === name)!;
         return (await meta.query(`SELECT 1 FROM ${qualified(t)} LIMIT 1`)).rows.length > 0;
       });
-      if (drift) return { mode: "dump", warn: true, reason: drift };
-    }
     this.#defs = current;
     this.#baseline = baselineOf(tables);
-    return { mode: "resume", position: { lsn: formatLsn(at) } };
+    return { mode: "resume", position: { lsn: formatLsn(at) }, resnapshot: drift || undefined };
   }
 
   tables(): TableDefinitions {
@@ -217,13 +211,8 @@ export class PgSession implements SourceSession {
     const saved = Number(state.source.timeline ?? 0); // states from before timelines: unknown
     const now = Number(this.identity.timeline);
     if (!saved || saved === now) return undefined;
-    const history = await timelineHistory(this.#repl!, now);
-    const end = timelineEnd(historyText(history), saved);
-    const at = parseLsn(String(state.position.lsn));
-    if (end === null) return `timeline ${saved} is not in the history of timeline ${now}`;
-    if (at <= end) return undefined;
-    return `timeline ${saved} ended at ${formatLsn(end)} on this server, before the saved ` +
-      `${formatLsn(at)} (a failover lost changes etcd has)`;
+    const history = historyText(await timelineHistory(this.#repl!, now));
+    return failoverLoss(history, saved, now, parseLsn(String(state.position.lsn)));
   }
 
   /** The tables the filter selects, as `conn` sees them. */
@@ -350,6 +339,7 @@ export class PgSession implements SourceSession {
         relations: new Relations(baseline, this.#defs, this.#relationContext()),
         confirmed: () => this.#confirmed,
         copying: (on) => (this.#streaming = on),
+        committed: this.#xids,
       },
       start,
       out,
@@ -372,6 +362,18 @@ export class PgSession implements SourceSession {
       keyless: (name) => this.#warnNoKeyNames([name]),
       defined: (table, def) => (this.#defs = { ...this.#defs, [table]: def }),
     };
+  }
+
+  /** Online snapshot reads, on a connection of their own. */
+  chunks(): ChunkSource {
+    const connect = () => connectPrimary(this.url, false);
+    return new PgChunks({
+      connect,
+      version: this.#version,
+      opts: this.opts,
+      types: this.#types,
+      committed: this.#xids,
+    });
   }
 
   confirm(position: Position): void {

@@ -11,6 +11,7 @@ import { type PgConn, PgConnectionError } from "./conn.ts";
 import { decodePgOutput, formatLsn } from "./pgoutput.ts";
 import { errorFromBody } from "./protocol.ts";
 import type { Relations } from "./relations.ts";
+import type { RecentXids } from "./visibility.ts";
 import { parseReplicationMessage, pgTimeToDate, standbyStatus } from "./replication.ts";
 
 export interface SlotStream {
@@ -25,6 +26,8 @@ export interface SlotStream {
   confirmed(): bigint;
   /** The connection carries CopyData now (true) or no longer (false). */
   copying(on: boolean): void;
+  /** Where committed transaction IDs are noted (for snapshot reads, see visibility.ts). */
+  committed?: RecentXids;
 }
 
 /** Stream from `start` until `signal` aborts (resolves) or the connection fails (throws). */
@@ -59,6 +62,7 @@ export async function followSlot(
   // End of the last transaction handed to the sink, and of the last idle heartbeat.
   let lastEnd = start;
   let lastBeat = Date.now();
+  let xid = 0;
   try {
     for (;;) {
       const m = await repl.readMessage();
@@ -78,7 +82,10 @@ export async function followSlot(
         }
         continue;
       }
-      const end = await apply(decodePgOutput(rm.data, false), relations, cs);
+      const msg = decodePgOutput(rm.data, false);
+      if (msg.tag === "begin") xid = msg.xid;
+      else if (msg.tag === "commit") s.committed?.add(xid);
+      const end = await apply(msg, relations, cs);
       if (end !== undefined) lastEnd = end;
     }
   } catch (e) {
@@ -101,13 +108,14 @@ async function apply(
     case "begin":
       cs.begin();
       return undefined;
-    case "commit":
-      await cs.commit(
-        { lsn: formatLsn(msg.endLsn) },
-        pgTimeToDate(msg.commitTime),
-        relations.resync,
-      );
+    case "commit": {
+      const position = { lsn: formatLsn(msg.endLsn) };
+      const time = pgTimeToDate(msg.commitTime);
+      const again = relations.takeResnapshot();
+      if (again.length && !relations.resync) await cs.commitResnapshot(position, time, again);
+      else await cs.commit(position, time, relations.resync ?? again[0]);
       return msg.endLsn;
+    }
     case "relation":
       await relations.relation(msg, cs);
       return undefined;

@@ -3,7 +3,7 @@
  * timeline, `<tli>\t<switchpoint LSN>\t<reason>`, where the switchpoint is where that
  * timeline ended and its child began. Pure: text in, LSN out.
  */
-import { parseLsn } from "./pgoutput.ts";
+import { formatLsn, parseLsn } from "./pgoutput.ts";
 
 /**
  * Where timeline `tli` ended in this history, or null when it is no ancestor. A position
@@ -24,4 +24,18 @@ export function historyText(content: string): string {
   const bytes = new Uint8Array(hex.length / 2);
   for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
   return new TextDecoder().decode(bytes);
+}
+
+/** Why a position saved at `at` on timeline `saved` is lost on timeline `now` (if it is). */
+export function failoverLoss(
+  history: string,
+  saved: number,
+  now: number,
+  at: bigint,
+): string | undefined {
+  const end = timelineEnd(history, saved);
+  if (end === null) return `timeline ${saved} is not in the history of timeline ${now}`;
+  if (at <= end) return undefined;
+  return `timeline ${saved} ended at ${formatLsn(end)} on this server, before the saved ` +
+    `${formatLsn(at)} (a failover lost changes etcd has)`;
 }

@@ -22,6 +22,11 @@ export function parseAddr(addr: string): { hostname: string; port: number } {
 
 export function readiness(status: Status, maxLagMs: number): { ok: boolean; reason: string } {
   if (status.phase !== "sync") return { ok: false, reason: `phase is ${status.phase}` };
+  // A table being read again is not current in etcd until its snapshot ends.
+  const reading = Object.entries(status.snapshots).filter(([, s]) => s.state === "running");
+  if (reading.length) {
+    return { ok: false, reason: `snapshot running: ${reading.map(([t]) => t).join(", ")}` };
+  }
   const lag = status.lagSeconds();
   if (lag * 1000 > maxLagMs) return { ok: false, reason: `lag ${lag.toFixed(1)}s over limit` };
   return { ok: true, reason: "streaming" };

@@ -182,7 +182,9 @@ function render(s) {
     const done = s.phase === "sync" && t.dumped > 0;
     const pct = done ? 100 : total ? Math.floor((t.dumped / total) * 100) : 0;
     const cell = el("td");
-    if (t.dumped > 0 || s.phase === "dump") {
+    if (t.snapshot && t.snapshot.state === "running") {
+      cell.textContent = "snapshot, " + fmtInt(t.snapshot.rows) + " rows read";
+    } else if (t.dumped > 0 || s.phase === "dump") {
       const bar = el("span", undefined, done ? "bar done" : "bar");
       const fill = el("i"); fill.style.width = pct + "%";
       bar.append(fill);

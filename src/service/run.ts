@@ -134,16 +134,21 @@ async function runOnce(o: ServiceOptions, status: Status, streaming: () => void)
     const state = await o.sink.readState();
     const plan = await session.plan(state);
     let position: Position | undefined;
+    const again = plan.mode === "resume" ? plan.resnapshot : undefined;
+    const online = Boolean(o.snapshots && session.chunks);
     if (plan.mode === "dump") position = await dump(a, plan.reason, plan.warn);
+    else if (again && !online) position = await dump(a, again.reason, true);
     else {
       position = plan.position;
       a.dumpRevision = state?.dumpRevision ?? 0;
       a.snapshots = state?.snapshots;
+      status.snapshots = state?.snapshots ?? {};
       o.log.info("resuming", { position: fmtPos(position) });
+      if (again) o.log.warn("snapshotting tables again", { reason: again.reason });
     }
     if (position === undefined || a.abort.signal.aborted) return;
     streaming();
-    await follow(a, position);
+    await follow(a, position, online ? again?.tables : undefined);
   } finally {
     o.signal.removeEventListener("abort", stop);
     await session?.close().catch(() => {});
@@ -172,7 +177,7 @@ async function dump(a: Attempt, reason: string, warn?: boolean): Promise<Positio
   if (warn) log.warn("dump starting", { reason });
   else log.info("dump starting", { reason });
   a.dumpRevision = await sink.startDump();
-  a.snapshots = {};
+  a.snapshots = a.status.snapshots = {};
   let result;
   try {
     result = await a.session.dump(async (batch: ChangeBatch) => {
@@ -198,13 +203,14 @@ async function dump(a: Attempt, reason: string, warn?: boolean): Promise<Positio
 }
 
 /** Stream from `position` through the pipeline until the attempt ends. */
-async function follow(a: Attempt, position: Position): Promise<void> {
+async function follow(a: Attempt, position: Position, again?: string[]): Promise<void> {
   const { status, session } = a;
   status.resetBacklog();
   status.phase = "sync";
   const pipeline = new Pipeline(a.o.sink, (p, snap) => stateAt(a, p, snap), {
     onCommitted(p, batches) {
       session.confirm(p);
+      for (const b of batches) if (b.commit?.snapshot) status.snapshots = b.commit.snapshot;
       status.backlog = pipeline.backlog;
       status.position = p;
       committed(status, batches);
@@ -244,6 +250,7 @@ async function follow(a: Attempt, position: Position): Promise<void> {
     streamError ??= e;
     a.abort.abort();
   });
+  if (again?.length) snapshots.request(again);
   try {
     await session.stream(position, async (batch) => {
       if (draining) return;

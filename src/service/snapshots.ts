@@ -13,6 +13,8 @@ import type { Status } from "./status.ts";
 export interface SnapshotRun {
   /** One batch of the stream, in order. */
   take(batch: ChangeBatch): Promise<void>;
+  /** Snapshot these tables again from here on. */
+  request(tables: string[]): void;
   stop(): void;
 }
 
@@ -25,6 +27,35 @@ export interface SnapshotContext {
 }
 
 type Push = (batch: ChangeBatch) => Promise<void>;
+
+/** How often the `sync snapshot` request key is read. */
+const REQUEST_POLL_MS = 2000;
+
+/** Requests already acted on in this attempt (etcd revisions), per engine. */
+const acted = new WeakMap<SnapshotEngine, number>();
+
+/** Act on a `sync snapshot` request the progress does not answer yet. */
+async function pollRequest(c: SnapshotContext, engine: SnapshotEngine): Promise<void> {
+  let r;
+  try {
+    r = await c.settings?.store.request?.();
+  } catch {
+    return; // etcd trouble: the stream's own writes report it
+  }
+  if (!r || r.revision <= Math.max(engine.handled, acted.get(engine) ?? 0)) return;
+  acted.set(engine, r.revision);
+  const known = c.session.tables();
+  const tables = r.tables.filter((t) => t in known);
+  const unknown = r.tables.filter((t) => !(t in known));
+  if (unknown.length) {
+    c.log.warn("snapshot request names tables not replicated; ignored", {
+      tables: unknown.join(","),
+    });
+  }
+  if (!tables.length) return;
+  c.log.info("snapshot requested", { tables: tables.join(",") });
+  engine.request(tables, r.revision);
+}
 
 /**
  * Start the engine at `position`; without snapshot settings or a driver that reads chunks,
@@ -50,7 +81,15 @@ export function startSnapshots(
     },
   });
   engine.start(position);
-  return { take: (batch) => engine.take(batch), stop: () => engine.stop() };
+  const poll = setInterval(() => void pollRequest(c, engine), REQUEST_POLL_MS);
+  return {
+    take: (batch) => engine.take(batch),
+    request: (tables) => engine.request(tables),
+    stop: () => {
+      clearInterval(poll);
+      engine.stop();
+    },
+  };
 }
 
 /**
@@ -66,6 +105,7 @@ function withoutEngine(push: Push): SnapshotRun {
       await push({ ...batch, commit: { ...batch.commit, position } });
       throw new ResyncNeeded(`table ${tables[0]} was altered; dumping again`);
     },
+    request() {},
     stop() {},
   };
 }

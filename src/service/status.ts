@@ -1,4 +1,5 @@
 /** What the service is doing, for logs, health checks and metrics. */
+import type { SnapshotProgress } from "../core/snapshot_types.ts";
 import type { Position } from "../core/change.ts";
 
 export type Phase = "starting" | "standby" | "dump" | "sync" | "retrying" | "stopped";
@@ -63,6 +64,8 @@ export class Status {
   snapshotChunks: Map<string, number> = new Map();
   snapshotWritten: Map<string, number> = new Map();
   snapshotsDone: Map<string, number> = new Map();
+  /** Each table's online snapshot as last committed to etcd. */
+  snapshots: SnapshotProgress = {};
   transactions = 0;
   etcdTxns = 0;
   /** Latency of committed etcd transactions (dump, stream and state writes). */
@@ -178,7 +181,10 @@ export class Status {
  * holds `[time, lag seconds, writes per second]` triples, the rate over the preceding sample.
  */
 export function statusJson(s: Status, now: Date = new Date()): Record<string, unknown> {
-  const tables = new Map<string, { dumped: number; estimated?: number; changes: number }>();
+  const tables = new Map<
+    string,
+    { dumped: number; estimated?: number; changes: number; snapshot?: object }
+  >();
   const row = (t: string) => {
     let r = tables.get(t);
     if (!r) tables.set(t, r = { dumped: 0, changes: 0 });
@@ -186,6 +192,9 @@ export function statusJson(s: Status, now: Date = new Date()): Record<string, un
   };
   for (const [t, n] of s.dumpRows) row(t).dumped = n;
   for (const [t, n] of s.rowsEstimated) row(t).estimated = n;
+  for (const [t, snap] of Object.entries(s.snapshots)) {
+    row(t).snapshot = { state: snap.state, rows: snap.rows };
+  }
   let changesTotal = 0;
   for (const [k, n] of s.changes) {
     row(k.split("\t")[0]).changes += n;

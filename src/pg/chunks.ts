@@ -1,0 +1,120 @@
+/**
+ * Chunk reads for online snapshots (design: Snapshots): a table's rows in key order after
+ * a cursor, compared by PostgreSQL itself (its collations, its types), rendered as the
+ * stream renders them, on a connection of their own.
+ */
+import { JSON_NULL } from "../core/json.ts";
+import { rowKey, splitKeyTableName } from "../core/keys.ts";
+import type { ChunkSource, SnapshotRow } from "../core/snapshot_types.ts";
+import type { SourceOptions } from "../core/source.ts";
+import { qualified, tableByOid, type TableInfo, type Types } from "./catalog.ts";
+import { ident, type PgConn } from "./conn.ts";
+import { missesCommitted, type RecentXids } from "./visibility.ts";
+
+export interface PgChunkContext {
+  connect(): Promise<PgConn>;
+  version: number;
+  opts: SourceOptions;
+  types: Types;
+  /** Transactions the stream has seen commit: a read must see them all. */
+  committed?: RecentXids;
+}
+
+/** How long a read waits for transactions the stream passed to become visible. */
+const VISIBLE_WITHIN_MS = 60_000;
+
+/** A text value as a literal whatever `standard_conforming_strings` says. */
+function escaped(v: string): string {
+  return `E'${v.replaceAll("\\", "\\\\").replaceAll("'", "''")}'`;
+}
+
+/** `(a, b)` and a row of literals: PostgreSQL resolves the literals to the columns' types. */
+function tuple(items: readonly string[]): string {
+  return items.length === 1 ? items[0] : `(${items.join(", ")})`;
+}
+
+export class PgChunks implements ChunkSource {
+  readonly #c: PgChunkContext;
+  #conn?: PgConn;
+
+  constructor(c: PgChunkContext) {
+    this.#c = c;
+  }
+
+  async #db(): Promise<PgConn> {
+    if (!this.#conn || this.#conn.closed) this.#conn = await this.#c.connect();
+    return this.#conn;
+  }
+
+  async read(
+    table: string,
+    after: readonly string[] | null,
+    limit: number,
+    until?: readonly string[],
+  ): Promise<SnapshotRow[] | null> {
+    const conn = await this.#db();
+    const t = await this.#describe(conn, table);
+    if (!t) return null;
+    const columns = t.columns.map((c) => c.name);
+    const renderers = t.columns.map((c) => this.#c.types.renderer(c.typeOid));
+    const keyIdx = t.keyColumns.map((k) => columns.indexOf(k));
+    const key = tuple(t.keyColumns.map(ident));
+    const where: string[] = [];
+    if (after) where.push(`${key} > ${tuple(after.map(escaped))}`);
+    if (until) where.push(`${key} <= ${tuple(until.map(escaped))}`);
+    const sql = `SELECT ${columns.map(ident).join(", ")} FROM ${qualified(t)}` +
+      (where.length ? ` WHERE ${where.join(" AND ")}` : "") +
+      ` ORDER BY ${t.keyColumns.map(ident).join(", ")} LIMIT ${limit}`;
+    const out: SnapshotRow[] = [];
+    await this.#visibleSnapshot(conn);
+    try {
+      await conn.queryEach(sql, (row) => {
+        const cells = new Array<string>(row.length);
+        for (let i = 0; i < row.length; i++) {
+          const v = row[i];
+          cells[i] = v === null ? JSON_NULL : renderers[i](v);
+        }
+        const parts = keyIdx.map((i) => row[i] ?? "");
+        out.push({ key: rowKey(parts), after: parts, columns, cells });
+      });
+    } finally {
+      await conn.query("COMMIT");
+    }
+    return out;
+  }
+
+  /** Open a read-only snapshot that sees every transaction the stream has passed. */
+  async #visibleSnapshot(conn: PgConn): Promise<void> {
+    const deadline = Date.now() + VISIBLE_WITHIN_MS;
+    for (;;) {
+      await conn.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+      const snap = (await conn.query("SELECT txid_current_snapshot()::text")).rows[0][0]!;
+      if (!this.#c.committed || !missesCommitted(snap, this.#c.committed)) return;
+      await conn.query("ROLLBACK");
+      if (Date.now() > deadline) {
+        throw new Error("a transaction the stream passed is still not visible after 60 s");
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** The table as the catalogue has it now; undefined when it is gone or not replicated. */
+  async #describe(conn: PgConn, table: string): Promise<TableInfo | undefined> {
+    const [schema, name] = splitKeyTableName(table, "public");
+    if (!this.#c.opts.filter.matches(schema, name)) return undefined;
+    const r = await conn.query(
+      `SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE c.relkind = 'r' AND n.nspname = ${escaped(schema)} AND c.relname = ${escaped(name)}`,
+    );
+    if (!r.rows.length) return undefined;
+    const t = await tableByOid(conn, this.#c.version, Number(r.rows[0][0]), this.#c.opts.keys);
+    if (!t?.keyColumns.length) return undefined;
+    await this.#c.types.load(conn, t.columns.map((c) => c.typeOid));
+    return t;
+  }
+
+  close(): void {
+    this.#conn?.close();
+    this.#conn = undefined;
+  }
+}
