@@ -7,14 +7,13 @@ COPY deno.json deno.lock ./
 COPY mod.ts ./
 COPY src ./src
 # The narrowest permissions that work (docs/operations.md, "Permissions"): no write; env only SYNC_*
-# (every other variable reads as unset); run only mysqldump; sys only the host name.
+# (every other variable reads as unset); no program run; sys only the host name.
 RUN deno install --frozen && \
     deno compile --frozen --allow-net '--allow-env=SYNC_*' --ignore-env --allow-read \
-      --allow-run=mysqldump --allow-sys=hostname --v8-flags=--max-semi-space-size=8,--heap-growing-percent=20 \
+      --allow-sys=hostname --v8-flags=--max-semi-space-size=8,--heap-growing-percent=20 \
       -o /out/sync src/cli/main.ts
 
-# glibc-based and small; the binary needs nothing else. Add `mariadb-client` (mysqldump)
-# for the mysql driver.
+# glibc-based and small; the binary needs nothing else, for either driver.
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /out/sync /usr/local/bin/sync
 ENTRYPOINT ["/usr/local/bin/sync"]

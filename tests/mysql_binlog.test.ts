@@ -14,8 +14,7 @@ import { BinlogDecoder, BinlogError, type BinlogEvent, crc32 } from "../src/mysq
 import { decodeRowsEvent } from "../src/mysql/rows.ts";
 import { schemaForEvent } from "../src/mysql/tablemeta.ts";
 import { parseMembers } from "../src/mysql/schema.ts";
-import { DumpParser } from "../src/mysql/dump_parser.ts";
-import { dumpCell } from "../src/mysql/values.ts";
+import { dumpCell, DumpParser } from "./harness/dump_parser.ts";
 import type { TableSchema } from "../src/mysql/types.ts";
 import { startMariadb } from "./harness/mariadb.ts";
 import { expectedFromMysql } from "./harness/expected_mysql.ts";

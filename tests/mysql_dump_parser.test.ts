@@ -1,11 +1,10 @@
-/** DumpParser on the captured mysqldump fixtures and edge cases; runMysqldump on a server. */
+/**
+ * The test harness's DumpParser (it reads the recorded fixture's mysqldump output, which
+ * the binlog tests compare with) on the captured fixtures and edge cases.
+ */
 import { test } from "./harness/deadline.ts";
-import { assert, assertEquals, assertRejects, assertThrows } from "./harness/assert.ts";
-import { type DumpItem, DumpParser } from "../src/mysql/dump_parser.ts";
-import { runMysqldump } from "../src/mysql/dump.ts";
-import { parseMysqlUrl } from "../src/mysql/url.ts";
-import type { DumpLiteral } from "../src/mysql/types.ts";
-import { startMariadb } from "./harness/mariadb.ts";
+import { assert, assertEquals, assertThrows } from "./harness/assert.ts";
+import { type DumpItem, type DumpLiteral, DumpParser } from "./harness/dump_parser.ts";
 
 const enc = new TextEncoder();
 const fixture = (name: string) =>
@@ -160,80 +159,5 @@ test("DumpParser: no trailing newline, empty input, bad INSERT", () => {
     const p = new DumpParser();
     const err = assertThrows(() => [...p.push(enc.encode(bad)), ...p.end()]);
     assert(/cannot parse mysqldump INSERT/.test(err.message), `${bad}: ${err}`);
-  }
-});
-
-test("runMysqldump against MariaDB", {
-  sanitizeResources: false,
-  sanitizeOps: false,
-}, async () => {
-  const db = await startMariadb();
-  try {
-    await db.query(`CREATE DATABASE app;
-      CREATE TABLE app.t (id INT PRIMARY KEY, s VARCHAR(50), b BLOB, n INT);
-      INSERT INTO app.t VALUES (1, 'it''s; -- a\\\\b\\n', X'00FF27', NULL), (2, 'é✓', '', 7);
-      CREATE TABLE app.u (id INT PRIMARY KEY);
-      INSERT INTO app.u VALUES (10)`);
-    const [{ pos }] = await db.query("SELECT @@gtid_binlog_pos AS pos");
-    const [master] = await db.query("SHOW MASTER STATUS");
-    const url = parseMysqlUrl(db.url);
-    const items: DumpItem[] = [];
-    for await (
-      const it of runMysqldump({ url, databases: ["app"], signal: new AbortController().signal })
-    ) items.push(it);
-    assertEquals(items[0], {
-      kind: "position",
-      file: master.File,
-      offset: Number(master.Position),
-    });
-    assert(items.some((i) => i.kind === "gtid" && i.gtid === pos), JSON.stringify(items));
-    assert(items.some((i) => i.kind === "database" && i.name === "app"));
-    const t = rowsOf(items, "t");
-    assertEquals(t, [
-      [{ bare: "1" }, q("it's; -- a\\b\n"), { hex: new Uint8Array([0, 255, 0x27]) }, null],
-      [{ bare: "2" }, q("é✓"), q(""), { bare: "7" }],
-    ]);
-    assertEquals(rowsOf(items, "u"), [[{ bare: "10" }]]);
-    // Only some tables.
-    const only: DumpItem[] = [];
-    for await (
-      const it of runMysqldump({
-        url,
-        databases: ["app"],
-        tables: ["u"],
-        signal: new AbortController().signal,
-      })
-    ) only.push(it);
-    assertEquals(only.filter((i) => i.kind === "rows").map((i) => i.kind === "rows" && i.table), [
-      "u",
-    ]);
-    assert(only.some((i) => i.kind === "database" && i.name === "app"));
-    // The password travels in MYSQL_PWD; a wrong one fails with mysqldump's last line.
-    const bad = parseMysqlUrl(db.url.replace(db.password, "wrong-pw-123"));
-    const e = await assertRejects(async () => {
-      for await (
-        const _ of runMysqldump({
-          url: bad,
-          databases: ["app"],
-          signal: new AbortController().signal,
-        })
-      ) { /* nothing */ }
-    });
-    assert(/Access denied/.test(e.message), e.message);
-    assert(!e.message.includes("wrong-pw-123"), e.message);
-    // A missing binary.
-    const m = await assertRejects(async () => {
-      for await (
-        const _ of runMysqldump({
-          url,
-          databases: ["app"],
-          mysqldumpPath: "/nonexistent/mysqldump",
-          signal: new AbortController().signal,
-        })
-      ) { /* nothing */ }
-    });
-    assert(/not found: install the mariadb-client/.test(m.message), m.message);
-  } finally {
-    await db.close();
   }
 });

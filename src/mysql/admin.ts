@@ -28,7 +28,6 @@ export async function check(opts: SourceOptions): Promise<CheckResult[]> {
   try {
     const i = await serverInfo(c);
     out.push(...settingChecks(i, opts.mysql.serverId));
-    out.push(await dumpCheck());
     const grants = (await c.query("SHOW GRANTS")).rows.map((r) => r[0] ?? "");
     const missing = missingGrants(grants);
     out.push({
@@ -75,23 +74,6 @@ function settingChecks(i: ServerInfo, serverId: number): CheckResult[] {
       fix: "give the server a non-zero server_id different from --server-id",
     },
   ];
-}
-
-async function dumpCheck(): Promise<CheckResult> {
-  let canDump = true;
-  try {
-    const p = await new Deno.Command("mysqldump", { args: ["--version"], stdout: "null" })
-      .output();
-    canDump = p.success;
-  } catch {
-    canDump = false;
-  }
-  return {
-    name: "mysqldump present",
-    ok: canDump,
-    detail: canDump ? "yes" : "not found",
-    fix: "install mariadb-client (Debian) or mysql-client",
-  };
 }
 
 async function keyCheck(c: MysqlConn, opts: SourceOptions, database: string) {
@@ -196,7 +178,6 @@ export function missingGrants(lines: string[]): string[] {
   const missing: string[] = [];
   if (!/REPLICATION SLAVE|REPLICATION REPLICA/.test(global)) missing.push("REPLICATION SLAVE");
   if (!/REPLICATION CLIENT|BINLOG MONITOR/.test(global)) missing.push("REPLICATION CLIENT");
-  if (!/\bRELOAD\b/.test(global)) missing.push("RELOAD");
   if (!/\bSELECT\b|ALL PRIVILEGES/.test(text)) missing.push("SELECT");
   return missing;
 }

@@ -20,8 +20,7 @@ export function configErrorFor(e: unknown, url: MysqlUrl): unknown {
       return new ConfigError(`${e.message} (fix the database in --db-url)`);
     case 1227: // missing privilege
       return new ConfigError(
-        `${e.message} (grant REPLICATION SLAVE, REPLICATION CLIENT, RELOAD and SELECT to ` +
-          `${url.user})`,
+        `${e.message} (grant REPLICATION SLAVE, REPLICATION CLIENT and SELECT to ${url.user})`,
       );
   }
   return e;

@@ -1,8 +1,9 @@
 /**
  * The mysql driver: a MySQL or MariaDB server as a source (design: Shape, Dump and resync).
  *
- * The dump is `mysqldump --single-transaction` with the binlog coordinates it prints at its
- * snapshot; streaming then reads the binlog from there over the replication protocol.
+ * The first dump reads every table in chunks inside one consistent snapshot whose binlog
+ * position MariaDB tells (MySQL: every table is snapshotted online instead); streaming then
+ * reads the binlog from there over the replication protocol.
  */
 import type { SourceFactory, SourceOptions } from "../core/source.ts";
 import { parseMysqlUrl } from "./url.ts";

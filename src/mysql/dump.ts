@@ -1,103 +1,84 @@
-/** Runs `mysqldump` at a consistent snapshot and streams its output through DumpParser. */
-import { ConfigError } from "../core/source.ts";
-import { type DumpItem, DumpParser } from "./dump_parser.ts";
-import type { MysqlUrl } from "./url.ts";
+/**
+ * The first full dump without mysqldump, locks or RELOAD (design: Snapshots): MariaDB's
+ * `START TRANSACTION WITH CONSISTENT SNAPSHOT` gives a snapshot and the binlog position it
+ * matches (`binlog_snapshot_*`), and every table is read in key-ordered chunks inside it
+ * through the online snapshots' chunk reader (bounded memory). MySQL has no such position:
+ * there the session plans a resume with every table snapshotted online instead.
+ */
+import type { Position } from "../core/change.ts";
+import type { Log } from "../core/log.ts";
+import type { DumpBatches } from "../core/stream.ts";
+import { type MysqlConn, MysqlError } from "./conn.ts";
+import { readChunk } from "./chunks.ts";
+import { sqlString } from "./schema.ts";
+import type { TableSchema } from "./types.ts";
 
-export interface DumpOptions {
-  url: MysqlUrl;
-  databases: string[];
-  /** `db.table` names to leave out. */
-  ignoreTables?: string[];
-  /** Dump only these tables of the (single) database in `databases`. */
-  tables?: string[];
-  signal: AbortSignal;
-  /** The mysqldump binary (default `mysqldump` on PATH). */
-  mysqldumpPath?: string;
-  /** Same as mysqldumpPath (older name). */
-  mysqldump?: string;
+/** Rows per chunk of the first dump (each chunk is one SELECT held in memory). */
+export const DUMP_CHUNK_ROWS = 5000;
+
+/** Whether the server tells a consistent snapshot's binlog position (MariaDB does). */
+export async function hasSnapshotPosition(conn: MysqlConn): Promise<boolean> {
+  return (await conn.query("SHOW STATUS LIKE 'binlog_snapshot_file'")).rows.length > 0;
 }
 
-async function flavour(bin: string): Promise<{ mariadb: boolean; sourceData: boolean }> {
-  let out: Deno.CommandOutput;
-  try {
-    out = await new Deno.Command(bin, { args: ["--help"], stdout: "piped", stderr: "null" })
-      .output();
-  } catch {
-    throw new ConfigError(
-      `${bin === "mysqldump" ? "mysqldump" : `mysqldump (${bin})`} not found: ` +
-        "install the mariadb-client (Debian) or mysql-client package",
-    );
+/**
+ * Open a read-only consistent snapshot on `conn` (its session already in UTC) and return
+ * the binlog position (with its GTID on MariaDB) that it matches.
+ */
+export async function startSnapshot(conn: MysqlConn, mariadb: boolean): Promise<Position> {
+  await conn.query("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ");
+  await conn.query("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY");
+  const s = await conn.query("SHOW STATUS LIKE 'binlog_snapshot_%'");
+  const v = new Map(s.rows.map(([k, val]) => [k!.toLowerCase(), val ?? ""]));
+  const file = v.get("binlog_snapshot_file");
+  const offset = Number(v.get("binlog_snapshot_position"));
+  if (!file || !offset) throw new Error("the server gave no binlog position for the snapshot");
+  const position: Position = { file, offset };
+  if (mariadb) {
+    const g = await conn.query(`SELECT BINLOG_GTID_POS(${sqlString(file)}, ${offset})`);
+    if (g.rows[0]?.[0]) position.gtid = g.rows[0][0];
   }
-  const help = new TextDecoder().decode(out.stdout);
-  return { mariadb: /mariadb/i.test(help), sourceData: /--source-data/.test(help) };
+  return position;
 }
 
-/** Items of the dump, in order: position (and GTID), then databases and their rows. */
-export async function* runMysqldump(o: DumpOptions): AsyncGenerator<DumpItem> {
-  const bin = o.mysqldumpPath ?? o.mysqldump ?? "mysqldump";
-  const f = await flavour(bin);
-  const host = o.url.hosts[0];
-  const args = [
-    "--no-defaults",
-    `--host=${host.host}`,
-    `--port=${host.port}`,
-    `--user=${o.url.user}`,
-    "--protocol=TCP",
-    "--single-transaction",
-    f.sourceData ? "--source-data=2" : "--master-data=2",
-    ...(f.mariadb ? ["--gtid"] : []),
-    "--hex-blob",
-    "--complete-insert",
-    "--no-create-info",
-    "--skip-triggers",
-    "--tz-utc",
-    "--quick",
-    "--skip-lock-tables",
-    "--skip-add-locks",
-    "--default-character-set=utf8mb4",
-    ...(o.url.sslMode === "DISABLED" ? ["--skip-ssl"] : []),
-    ...(o.url.sslCa ? [`--ssl-ca=${o.url.sslCa}`] : []),
-    ...(o.ignoreTables ?? []).map((t) => `--ignore-table=${t}`),
-    // With --databases mysqldump writes the USE statements; `db t1 t2` does not.
-    ...(o.tables?.length ? [o.databases[0], ...o.tables] : ["--databases", ...o.databases]),
-  ];
-  if (o.tables?.length && o.databases.length !== 1) {
-    throw new Error("runMysqldump: tables need exactly one database");
-  }
-  const child = new Deno.Command(bin, {
-    args,
-    env: { MYSQL_PWD: o.url.password },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const kill = () => {
+export interface DumpTarget {
+  table: TableSchema;
+  /** The table's name in etcd keys. */
+  name: string;
+}
+
+/**
+ * Every row of `tables` as seen by the snapshot open on `conn`, in chunks. A table whose
+ * definition changed after the snapshot began (MySQL error 1412) is left out: its change
+ * comes after the snapshot's position, and the stream snapshots it again there.
+ */
+export async function dumpTables(
+  conn: MysqlConn,
+  tables: readonly DumpTarget[],
+  out: DumpBatches,
+  signal: AbortSignal,
+  log: Log,
+): Promise<void> {
+  for (const { table, name } of tables) {
+    let after: readonly string[] | null = null;
+    let rows = 0;
     try {
-      child.kill("SIGKILL");
-    } catch { /* gone */ }
-  };
-  o.signal.addEventListener("abort", kill, { once: true });
-  const stderr = new Response(child.stderr).text();
-  const parser = new DumpParser();
-  try {
-    if (o.tables?.length) yield { kind: "database", name: o.databases[0] };
-    for await (const chunk of child.stdout) {
-      for (const item of parser.push(chunk)) yield item;
-    }
-    for (const item of parser.end()) yield item;
-    const status = await child.status;
-    if (!status.success) {
-      const last = (await stderr).trim().split("\n").filter(Boolean).at(-1) ?? "";
-      const msg = `mysqldump failed (exit ${status.code}): ${last}`;
-      // Missing privileges and bad credentials do not fix themselves.
-      if (/Access denied|privilege/i.test(last)) {
-        throw new ConfigError(`${msg} (grant RELOAD, REPLICATION CLIENT and SELECT)`);
+      for (;;) {
+        if (signal.aborted) throw new Error("dump aborted");
+        const chunk = await readChunk(conn, table, after, DUMP_CHUNK_ROWS);
+        for (const r of chunk) {
+          const sent = out.put(name, r.key, r.columns, r.cells);
+          if (sent) await sent;
+        }
+        rows += chunk.length;
+        if (chunk.length < DUMP_CHUNK_ROWS) break;
+        after = chunk[chunk.length - 1].after;
       }
-      throw new Error(msg);
+    } catch (e) {
+      if (!(e instanceof MysqlError && e.code === 1412)) throw e;
+      log.info("table changed during the dump: snapshotted from the stream", { table: name });
+      continue;
     }
-  } finally {
-    o.signal.removeEventListener("abort", kill);
-    kill();
-    await child.status.catch(() => {});
+    log.debug("table dumped", { table: name, rows });
   }
 }

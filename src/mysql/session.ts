@@ -1,6 +1,7 @@
 /**
  * One connected attempt at a MySQL or MariaDB source: the plan (resume by file and offset,
- * by GTID on another server, or dump and why), the dump, and the binlog stream.
+ * by GTID on another server, or dump and why), the dump, the binlog stream, and the chunk
+ * reads of online snapshots.
  */
 import type { Position } from "../core/change.ts";
 import { keyTableName, splitKeyTableName } from "../core/keys.ts";
@@ -14,11 +15,12 @@ import type {
   StartPlan,
 } from "../core/source.ts";
 import {
-  definitionDrift,
+  driftedTables,
   sameDefinition,
   type TableDefinition,
   type TableDefinitions,
 } from "../core/tables.ts";
+import type { ChunkSource } from "../core/snapshot_types.ts";
 import { DumpBatches, KeylessWarning } from "../core/stream.ts";
 import { type MysqlConn, MysqlConnectionError } from "./conn.ts";
 import type { MysqlUrl } from "./url.ts";
@@ -29,8 +31,8 @@ import {
   type ServerInfo,
   serverInfo,
 } from "./connect.ts";
-import { runMysqldump } from "./dump.ts";
-import { dumpCell, dumpKeyPart } from "./values.ts";
+import { dumpTables, hasSnapshotPosition, startSnapshot } from "./dump.ts";
+import { chunkSession, MysqlChunks } from "./chunks.ts";
 import { applyKeyConfig, loadSchemas, qualifiedName, SYSTEM_SCHEMAS } from "./schema.ts";
 import { requestBinlog } from "./replica.ts";
 import { BinlogFollower, type BinlogTables } from "./stream.ts";
@@ -63,6 +65,9 @@ export class MysqlSession implements SourceSession {
   #gtidStart = false;
   /** The replicated tables as of the newest change handed out (replaced, never mutated). */
   #defs: TableDefinitions = {};
+  /** The server tells a consistent snapshot's binlog position (MariaDB): a dump is possible. */
+  #snapshotDump = false;
+  #dumpConn?: MysqlConn;
 
   constructor(readonly opts: SourceOptions, readonly url: MysqlUrl) {
     this.#keyless = new KeylessWarning(opts.log);
@@ -82,6 +87,7 @@ export class MysqlSession implements SourceSession {
       );
     }
     this.#info = info;
+    this.#snapshotDump = await hasSnapshotPosition(this.#conn);
     this.identity = {
       server: info.mariadb ? `mariadb:${info.serverId}` : info.uuid,
       serverId: info.serverId,
@@ -127,6 +133,12 @@ export class MysqlSession implements SourceSession {
   }
 
   async plan(state: SavedState | null): Promise<StartPlan> {
+    const plan = await this.#plan(state);
+    if (plan.mode !== "dump" || this.#snapshotDump) return plan;
+    return await this.#snapshotAll(plan.reason, state);
+  }
+
+  async #plan(state: SavedState | null): Promise<StartPlan> {
     if (!state) return { mode: "dump", reason: "no saved state" };
     if (state.driver !== "mysql") return { mode: "dump", reason: "state is from another driver" };
     if (state.position.resync) {
@@ -139,10 +151,9 @@ export class MysqlSession implements SourceSession {
       if (!gtid) return { mode: "dump", reason: "the server's identity changed" };
       const missing = await gtidGap(this.#conn!, this.#info!.mariadb, gtid);
       if (missing) return { mode: "dump", reason: `the server's identity changed and ${missing}` };
-      const drift = await this.#drift(state);
-      if (drift) return { mode: "dump", warn: true, reason: drift };
+      const resnapshot = await this.#drift(state);
       this.#gtidStart = true;
-      return { mode: "resume", position: { ...state.position, gtid } };
+      return { mode: "resume", position: { ...state.position, gtid }, resnapshot };
     }
     const file = String(state.position.file);
     const offset = Number(state.position.offset);
@@ -161,33 +172,50 @@ export class MysqlSession implements SourceSession {
       };
     }
     if (!have) return { mode: "dump", reason: `binlog ${file} is no longer on the server` };
-    const drift = await this.#drift(state);
-    if (drift) return { mode: "dump", warn: true, reason: drift };
-    return { mode: "resume", position: state.position };
+    return { mode: "resume", position: state.position, resnapshot: await this.#drift(state) };
   }
 
   /**
-   * Why the tables as they are now cannot be streamed on from the saved ones (a change
-   * the binlog no longer shows, or never logged); sets the definitions otherwise.
+   * Where no consistent snapshot tells its binlog position (MySQL), a dump is every table
+   * snapshotted online while streaming from the server's position now.
    */
-  async #drift(state: SavedState): Promise<string | undefined> {
+  async #snapshotAll(reason: string, state: SavedState | null): Promise<StartPlan> {
     const keyed = (await this.#loadAll()).filter((t) => t.keyColumns.length);
-    const current = Object.fromEntries(
+    this.#defs = this.#definitions(keyed);
+    const s = await this.#conn!.query("SHOW MASTER STATUS");
+    if (!s.rows.length) throw new Error("SHOW MASTER STATUS shows no binlog position");
+    const [file, offset, , , gtid] = s.rows[0];
+    const position: Position = { file: file!, offset: Number(offset) };
+    if (gtid) position.gtid = gtid.replace(/\s+/g, "");
+    this.#gtidStart = false;
+    // The saved state's tables too: those gone since lose their keys.
+    const tables = [...new Set([...Object.keys(this.#defs), ...Object.keys(state?.tables ?? {})])];
+    return { mode: "resume", position, resnapshot: { tables, reason } };
+  }
+
+  #definitions(keyed: TableSchema[]): TableDefinitions {
+    return Object.fromEntries(
       keyed.map((t) => [this.#keyName(t.schema, t.table), definitionOf(t)]),
     );
-    // States written before definitions were recorded: take today's as the starting point.
-    if (state.tables) {
-      const drift = await definitionDrift(state.tables, current, async (name) => {
-        const t = keyed.find((k) => this.#keyName(k.schema, k.table) === name)!;
-        const r = await this.#conn!.query(
-          `SELECT 1 FROM ${qualifiedName(t.schema, t.table)} LIMIT 1`,
-        );
-        return r.rows.length > 0;
-      });
-      if (drift) return drift;
-    }
+  }
+
+  /**
+   * The tables changed, gone or new with rows since the saved state (the binlog does not
+   * show such a change, or never logged it); sets the definitions.
+   */
+  async #drift(state: SavedState): Promise<{ tables: string[]; reason: string } | undefined> {
+    const keyed = (await this.#loadAll()).filter((t) => t.keyColumns.length);
+    const current = this.#definitions(keyed);
     this.#defs = current;
-    return undefined;
+    // States written before definitions were recorded: take today's as the starting point.
+    if (!state.tables) return undefined;
+    return await driftedTables(state.tables, current, async (name) => {
+      const t = keyed.find((k) => this.#keyName(k.schema, k.table) === name)!;
+      const r = await this.#conn!.query(
+        `SELECT 1 FROM ${qualifiedName(t.schema, t.table)} LIMIT 1`,
+      );
+      return r.rows.length > 0;
+    });
   }
 
   tables(): TableDefinitions {
@@ -212,73 +240,47 @@ export class MysqlSession implements SourceSession {
   }
 
   async #dump(out: BatchOutput, signal: AbortSignal): Promise<DumpResult> {
-    const tables = (await this.#loadAll()).filter((t) => t.keyColumns.length);
-    this.#defs = Object.fromEntries(
-      tables.map((t) => [this.#keyName(t.schema, t.table), definitionOf(t)]),
-    );
-    const databases = [...new Set(tables.map((t) => t.schema))];
-    let position: Position | undefined;
-    let gtid: string | undefined;
-    let database = this.url.database;
-    const batches = new DumpBatches(out);
-    const ignored = await loadSchemas(this.#conn!, databases, this.#info!.mariadb);
-    const ignoreTables = [...ignored.values()]
-      .filter((t) => !tables.some((s) => s.schema === t.schema && s.table === t.table))
-      .map((t) => `${t.schema}.${t.table}`);
+    if (!this.#snapshotDump) {
+      throw new Error("this server gives no consistent snapshot position: sync plans none");
+    }
+    const conn = await chunkSession(await connectTo(this.url));
+    this.#dumpConn = conn;
+    const abort = () => conn.close();
+    signal.addEventListener("abort", abort, { once: true });
+    try {
+      const position = await startSnapshot(conn, this.#info!.mariadb);
+      // Listed after the snapshot began: every table it holds is known.
+      const tables = (await this.#loadAll()).filter((t) => t.keyColumns.length);
+      this.#defs = this.#definitions(tables);
+      await this.#estimates();
+      const batches = new DumpBatches(out, signal);
+      const targets = tables.map((t) => ({ table: t, name: this.#keyName(t.schema, t.table) }));
+      await dumpTables(conn, targets, batches, signal, this.opts.log);
+      await batches.flush();
+      await conn.query("COMMIT");
+      return {
+        position,
+        tables: targets.map((t) => t.name),
+        owns: (name) => this.#selected(...splitKeyTableName(name, this.url.database)),
+      };
+    } finally {
+      signal.removeEventListener("abort", abort);
+      conn.close();
+      this.#dumpConn = undefined;
+    }
+  }
+
+  /** Each keyed table's estimated rows, for the dump's progress. */
+  async #estimates(): Promise<void> {
     const est = await this.#conn!.query(
       `SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES
        WHERE TABLE_TYPE = 'BASE TABLE'`,
     );
     for (const [s, t, n] of est.rows) {
-      // Keyed tables only: the others are not dumped, so they have no progress.
       if (this.#schemas.get(`${s}.${t}`)?.keyColumns.length) {
         this.opts.onTableEstimate?.(this.#keyName(s!, t!), Number(n ?? 0));
       }
     }
-    if (databases.length) {
-      for await (
-        const item of runMysqldump({
-          url: this.url,
-          databases,
-          ignoreTables,
-          signal,
-        })
-      ) {
-        if (item.kind === "position") position = { file: item.file, offset: item.offset };
-        else if (item.kind === "gtid") gtid = item.gtid;
-        else if (item.kind === "database") database = item.name;
-        else if (item.kind === "rows") {
-          const schema = this.#schemas.get(`${database}.${item.table}`);
-          if (!schema || !schema.keyColumns.length) continue;
-          const table = this.#keyName(schema.schema, schema.table);
-          const columns = schema.columns.map((c) => c.name);
-          // mysqldump lists the columns (--complete-insert) or writes them in table order.
-          const order = item.columns?.map((n) => columns.indexOf(n));
-          for (const lits of item.rows) {
-            const row = order ? columns.map((_, i) => lits[order.indexOf(i)] ?? null) : lits;
-            const sent = batches.put(
-              table,
-              schema.keyColumns.map((k) => dumpKeyPart(schema.columns[k], row[k])).join("/"),
-              columns,
-              schema.columns.map((c, i) => dumpCell(c, row[i])),
-            );
-            if (sent) await sent;
-          }
-        }
-      }
-    }
-    await batches.flush();
-    if (!position) {
-      if (databases.length) throw new Error("mysqldump printed no binlog coordinates");
-      const s = await this.#conn!.query("SHOW MASTER STATUS");
-      position = { file: s.rows[0][0]!, offset: Number(s.rows[0][1]) };
-    }
-    if (gtid !== undefined) position.gtid = gtid;
-    return {
-      position,
-      tables: tables.map((t) => this.#keyName(t.schema, t.table)),
-      owns: (name) => this.#selected(...splitKeyTableName(name, this.url.database)),
-    };
   }
 
   async stream(from: Position, out: BatchOutput, signal: AbortSignal): Promise<void> {
@@ -351,6 +353,25 @@ export class MysqlSession implements SourceSession {
     return t;
   }
 
+  /** Online snapshot reads, on a connection of their own. */
+  chunks(): ChunkSource {
+    return new MysqlChunks({
+      connect: () => connectTo(this.url),
+      describe: (conn, table) => this.#describe(conn, table),
+    });
+  }
+
+  /** A replicated table (by its key name) as the server has it now. */
+  async #describe(conn: MysqlConn, table: string): Promise<TableSchema | undefined> {
+    const [schema, name] = splitKeyTableName(table, this.url.database);
+    if (!this.#selected(schema, name)) return undefined;
+    const m = applyKeyConfig(
+      await loadSchemas(conn, [schema], this.#info!.mariadb, name),
+      this.opts.keys,
+    );
+    return m.get(`${schema}.${name}`);
+  }
+
   #forget(name: string) {
     if (!(name in this.#defs)) return;
     const { [name]: _, ...rest } = this.#defs;
@@ -362,6 +383,7 @@ export class MysqlSession implements SourceSession {
   }
 
   close(): Promise<void> {
+    this.#dumpConn?.close();
     this.#binlog?.close();
     this.#conn?.close();
     return Promise.resolve();

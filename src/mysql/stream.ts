@@ -1,7 +1,8 @@
 /**
  * Binlog events turned into ChangeStream calls: transactions by their BEGIN/GTID and
- * COMMIT/XID, rows rendered against the table's schema, DDL that empties or reshapes a
- * replicated table, and the position (file, offset, GTID set) each commit reaches.
+ * COMMIT/XID, rows rendered against the table's schema, DDL that empties a replicated table
+ * or reshapes it (snapshotted again online), and the position (file, offset, GTID set) each
+ * commit reaches.
  */
 import type { Position } from "../core/change.ts";
 import type { Log } from "../core/log.ts";
@@ -25,7 +26,7 @@ export interface BinlogTables {
   schemaOf(schema: string, table: string): Promise<TableSchema | undefined>;
   /** A DDL statement ran: cached schemas are stale. */
   changed(): void;
-  /** A replicated table was dropped. */
+  /** A replicated table is gone (dropped, renamed away). */
   dropped(table: string): void;
 }
 
@@ -37,6 +38,8 @@ export class BinlogFollower {
   #gtid?: string;
   #txnGtid?: string;
   #lastOffset: number;
+  /** Tables to snapshot again when the current transaction commits. */
+  readonly #again = new Set<string>();
 
   constructor(t: BinlogTables, from: Position, out: BatchOutput) {
     this.#t = t;
@@ -87,7 +90,7 @@ export class BinlogFollower {
         await this.#query(event.query.trim(), event.schema, header, time);
         break;
       case "xid":
-        await cs.commit(this.#ended(header), time);
+        await this.#commit(header, time);
         break;
       case "rows":
         await this.#rows(event);
@@ -108,31 +111,47 @@ export class BinlogFollower {
   async #query(q: string, schema: string, header: EventHeader, time: Date): Promise<void> {
     const cs = this.#cs;
     if (/^BEGIN$/i.test(q)) cs.begin();
-    else if (/^COMMIT$/i.test(q)) await cs.commit(this.#ended(header), time);
+    else if (/^COMMIT$/i.test(q)) await this.#commit(header, time);
     else if (/^\s*(ALTER|CREATE|DROP|RENAME|TRUNCATE)\b/i.test(q)) {
       const inTxn = cs.open;
-      const reshaped = this.#ddl(q, schema);
-      if (!inTxn) await cs.commit(this.#ended(header), time, reshaped);
+      await this.#ddl(q, schema);
+      if (!inTxn) await this.#commit(header, time);
     }
   }
 
+  /** The transaction ends; tables a DDL statement reshaped are snapshotted again from here. */
+  async #commit(header: EventHeader, time: Date): Promise<void> {
+    const again = [...this.#again];
+    this.#again.clear();
+    const at = this.#ended(header);
+    if (again.length) await this.#cs.commitResnapshot(at, time, again);
+    else await this.#cs.commit(at, time);
+  }
+
   /**
-   * A DDL statement: the tables it empties lose their keys, and the first replicated table
-   * it reshapes is returned (its rows changed shape without row events: snapshot again).
+   * A DDL statement: the tables it empties lose their keys, and the replicated tables it
+   * reshapes are snapshotted again (their rows changed shape without row events; a
+   * rename's new name holds the old one's rows).
    */
-  #ddl(q: string, schema: string): string | undefined {
+  async #ddl(q: string, schema: string): Promise<void> {
     const t = this.#t;
     // Table definitions may have changed: read them again before the next rows.
     t.changed();
     const ddl = ddlTargets(q, schema || t.database);
-    const dropped = /^\s*DROP\b/i.test(q);
+    const again = ddl.reshaped.filter(([s, name]) => t.selected(s, name))
+      .map(([s, name]) => t.keyName(s, name));
+    for (const name of again) this.#again.add(name);
+    // A renamed table's old name is snapshotted too, not emptied here: the snapshot removes
+    // its keys when it is gone, and reads it again when it came back (a swap, a rename back)
+    // in the stream's order, where an emptying here would race the snapshot's reads.
     for (const [s, name] of ddl.emptied) {
-      if (!t.selected(s, name)) continue;
       const table = t.keyName(s, name);
-      this.#cs.truncate(table);
-      if (dropped) t.dropped(table);
+      if (t.selected(s, name) && !again.includes(table)) this.#cs.truncate(table);
     }
-    return ddl.reshaped.find(([s, name]) => t.selected(s, name))?.join(".");
+    // The definitions the state records follow (a dropped or renamed table's goes).
+    for (const [s, name] of [...ddl.emptied, ...ddl.reshaped]) {
+      if (t.selected(s, name) && !(await t.schemaOf(s, name))) t.dropped(t.keyName(s, name));
+    }
   }
 
   async #rows(event: Extract<BinlogEvent, { kind: "rows" }>): Promise<void> {

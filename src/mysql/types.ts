@@ -1,4 +1,4 @@
-/** Types shared by the MySQL driver's parts (schema look-ups, binlog rows, dump parser). */
+/** Types shared by the MySQL driver's parts (schema look-ups, binlog rows, chunk reads). */
 
 /** One column of a replicated table, from information_schema.COLUMNS. */
 export interface MysqlColumn {
@@ -28,15 +28,3 @@ export interface TableSchema {
   /** Indexes into `columns`, in primary-key order. Empty when the table has no key. */
   keyColumns: number[];
 }
-
-/**
- * One value as mysqldump wrote it in an INSERT statement, after SQL unescaping:
- * `NULL`; a quoted string as its raw bytes (in the column's charset); a bare token
- * (number, or `b'0101'` bit literal kept as written); a `0x...` hex literal (--hex-blob)
- * as bytes.
- */
-export type DumpLiteral =
-  | null
-  | { readonly quoted: Uint8Array }
-  | { readonly bare: string }
-  | { readonly hex: Uint8Array };

@@ -1,11 +1,11 @@
 /**
- * MySQL values to the design's JSON (design: Values), one place for both paths: the dump
- * (mysqldump literals) and the binlog (decoded row images) first turn a value into its text
+ * MySQL values to the design's JSON (design: Values), one place for both paths: chunk reads
+ * (the text protocol) and the binlog (decoded row images) first turn a value into its text
  * form as the server prints it (or raw bytes for binary columns); this module renders that.
  */
 import { encodeKeyBytes, encodeKeyPart } from "../core/keys.ts";
 import { jsonBase64, jsonNumber, jsonRaw, jsonString } from "../core/json.ts";
-import type { DumpLiteral, MysqlColumn } from "./types.ts";
+import type { MysqlColumn } from "./types.ts";
 
 /** A value as the server prints it (text), raw bytes of a binary column, or NULL. */
 export type MysqlValue = string | Uint8Array | null;
@@ -83,28 +83,12 @@ export function keyPartOf(_col: MysqlColumn, v: MysqlValue): string {
 
 /**
  * A row key from its key columns' values (parts joined by `/`). Key parts from
- * `keyPartOf`/`dumpKeyPart` are already percent-encoded: join them with `imageKey`, never
+ * `keyPartOf` are already percent-encoded: join them with `imageKey`, never
  * pass them to `rowKey` (which would encode the `%` again). For text parts the result is
  * exactly `rowKey(texts)`; binary parts are `encodeKeyBytes` of the raw bytes.
  */
 export function keyOf(cols: readonly MysqlColumn[], values: readonly MysqlValue[]): string {
   return cols.map((c, i) => keyPartOf(c, values[i])).join("/");
-}
-
-/** A mysqldump literal as a value (mysqldump runs with --default-character-set=utf8mb4). */
-export function dumpValue(col: MysqlColumn, lit: DumpLiteral): MysqlValue {
-  if (lit === null) return null;
-  if ("hex" in lit) {
-    if (col.dataType === "bit") return bitsToDecimal(lit.hex);
-    return isBinary(col) ? lit.hex : dec.decode(lit.hex);
-  }
-  if ("quoted" in lit) return isBinary(col) ? lit.quoted : dec.decode(lit.quoted);
-  const bare = lit.bare;
-  if (col.dataType === "bit") {
-    const m = /^b'([01]*)'$/i.exec(bare);
-    if (m) return m[1] ? BigInt("0b" + m[1]).toString() : "0";
-  }
-  return bare;
 }
 
 /** Big-endian bytes as an unsigned decimal. */
@@ -114,21 +98,7 @@ export function bitsToDecimal(bytes: Uint8Array): string {
   return n.toString();
 }
 
-/** A row key from encoded key parts (`dumpKeyPart` results), in key-column order. */
+/** A row key from encoded key parts (`keyPartOf` results), in key-column order. */
 export function imageKey(parts: readonly string[]): string {
   return parts.join("/");
-}
-
-/**
- * A mysqldump literal as the JSON fragment of its column (the binlog path renders the same
- * value to the same bytes). Zero dates stay as MySQL prints them, with a space
- * ("0000-00-00 00:00:00"); DATE "0000-00-00".
- */
-export function dumpCell(col: MysqlColumn, lit: DumpLiteral): string {
-  return cellOf(col, dumpValue(col, lit));
-}
-
-/** One percent-encoded key part (see `keyOf`); join the parts with `imageKey`. */
-export function dumpKeyPart(col: MysqlColumn, lit: DumpLiteral): string {
-  return keyPartOf(col, dumpValue(col, lit));
 }

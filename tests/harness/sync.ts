@@ -7,15 +7,14 @@ const ROOT = new URL("../../", import.meta.url).pathname;
  * The permissions of `deno task sync` and `deno task compile` (see deno.json and the README):
  * net for the database, etcd and --http-addr; env for SYNC_* only, every other variable
  * reading as unset (`--ignore-env`: commander and yaml look at NO_COLOR, LOG_TOKENS, ...);
- * read for the config file and certificates (paths known only at run time); run for
- * mysqldump; sys for the --ha id's host name. No write.
+ * read for the config file and certificates (paths known only at run time); sys for
+ * the --ha id's host name. No write, and no program run.
  */
 export const PERMISSIONS = [
   "--allow-net",
   "--allow-env=SYNC_*",
   "--ignore-env",
   "--allow-read",
-  "--allow-run=mysqldump",
   "--allow-sys=hostname",
 ];
 

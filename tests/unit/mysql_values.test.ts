@@ -15,7 +15,8 @@ function assertThrows(fn: () => unknown, cls: new (...a: never[]) => Error): voi
 }
 import { BinlogError, type TableMap } from "../../src/mysql/binlog.ts";
 import { decodeMysqlJson, decodeRowsEvent, floatText } from "../../src/mysql/rows.ts";
-import { dumpCell, dumpKeyPart, imageKey } from "../../src/mysql/values.ts";
+import { imageKey } from "../../src/mysql/values.ts";
+import { dumpCell, dumpKeyPart } from "../harness/dump_parser.ts";
 import type { MysqlColumn } from "../../src/mysql/types.ts";
 import { rowKey } from "../../src/core/keys.ts";
 

@@ -1,8 +1,29 @@
 /**
  * mysqldump output, parsed incrementally from chunks of bytes (pure). Only one statement
  * is held at a time (mysqldump keeps each INSERT under net_buffer_length), never the dump.
+ * sync no longer runs mysqldump; the tests read the recorded fixture's dump with it, to
+ * compare the binlog's rendering with the server's own text (tests/fixtures/mysql).
  */
-import type { DumpLiteral } from "./types.ts";
+import {
+  bitsToDecimal,
+  cellOf,
+  isBinary,
+  keyPartOf,
+  type MysqlValue,
+} from "../../src/mysql/values.ts";
+import type { MysqlColumn } from "../../src/mysql/types.ts";
+
+/**
+ * One value as mysqldump wrote it in an INSERT statement, after SQL unescaping:
+ * `NULL`; a quoted string as its raw bytes (in the column's charset); a bare token
+ * (number, or `b'0101'` bit literal kept as written); a `0x...` hex literal (--hex-blob)
+ * as bytes.
+ */
+export type DumpLiteral =
+  | null
+  | { readonly quoted: Uint8Array }
+  | { readonly bare: string }
+  | { readonly hex: Uint8Array };
 
 export type DumpItem =
   | { kind: "position"; file: string; offset: number }
@@ -309,4 +330,33 @@ function hexBytes(hex: string): Uint8Array {
   const out = new Uint8Array(hex.length >> 1);
   for (let k = 0; k < out.length; k++) out[k] = parseInt(hex.slice(2 * k, 2 * k + 2), 16);
   return out;
+}
+
+const text = new TextDecoder();
+
+/** A mysqldump literal as a value (mysqldump runs with --default-character-set=utf8mb4). */
+export function dumpValue(col: MysqlColumn, lit: DumpLiteral): MysqlValue {
+  if (lit === null) return null;
+  const binary = isBinary(col);
+  if ("hex" in lit) {
+    if (col.dataType === "bit") return bitsToDecimal(lit.hex);
+    return binary ? lit.hex : text.decode(lit.hex);
+  }
+  if ("quoted" in lit) return binary ? lit.quoted : text.decode(lit.quoted);
+  const bare = lit.bare;
+  if (col.dataType === "bit") {
+    const m = /^b'([01]*)'$/i.exec(bare);
+    if (m) return m[1] ? BigInt("0b" + m[1]).toString() : "0";
+  }
+  return bare;
+}
+
+/** A mysqldump literal as the JSON fragment of its column. */
+export function dumpCell(col: MysqlColumn, lit: DumpLiteral): string {
+  return cellOf(col, dumpValue(col, lit));
+}
+
+/** One percent-encoded key part (join the parts with `imageKey`). */
+export function dumpKeyPart(col: MysqlColumn, lit: DumpLiteral): string {
+  return keyPartOf(col, dumpValue(col, lit));
 }
