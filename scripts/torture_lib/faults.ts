@@ -5,6 +5,7 @@
  */
 import { readEtcd } from "../../tests/harness/checker.ts";
 import type { TortureEtcd } from "./etcd_proc.ts";
+import { ddlStatements } from "./ddl.ts";
 import type { FaultProxy } from "./proxy.ts";
 import type { SyncProc } from "./sync_proc.ts";
 import type { Driver, Target } from "./targets.ts";
@@ -19,6 +20,7 @@ export const FAULTS = [
   "proxy-cut",
   "rotate-purge",
   "failover",
+  "ddl",
 ] as const;
 /**
  * Kinds only drawn when asked for (`--faults`): `db-freeze` SIGSTOPs the database for
@@ -125,5 +127,15 @@ export async function inject(kind: Fault, c: FaultContext, a: number, b: number)
     case "failover":
       c.say(`  ${await c.target.failover!()}`);
       return true;
+    case "ddl": {
+      const { what, stmts } = ddlStatements(c.target, a);
+      let ok = true;
+      for (const stmt of stmts) {
+        const r = await c.target.exec({ kind: "ddl", stmts: [stmt], end: "auto" }, c.opTimeoutMs);
+        ok &&= r.ok;
+      }
+      c.say(`  ${what}${ok ? "" : " (failed)"}`);
+      return ok;
+    }
   }
 }
