@@ -10,7 +10,7 @@ import { startEtcd } from "./harness/etcd.ts";
 import { type PgServer, startPostgres } from "./harness/postgres.ts";
 import { startMariadb } from "./harness/mariadb.ts";
 import { startLog, startSync, streaming } from "./harness/sync.ts";
-import { assertConverges, readEtcd } from "./harness/checker.ts";
+import { assertConverges, readEtcd, readEtcdKvs } from "./harness/checker.ts";
 import { expectedFromPg } from "./harness/expected_pg.ts";
 import { expectedFromMysql } from "./harness/expected_mysql.ts";
 import { freePort, type Spawned, waitFor } from "./harness/process.ts";
@@ -167,7 +167,7 @@ for (const sig of ["SIGTERM", "SIGINT"] as const) {
 }
 
 test(
-  "pgx: SIGTERM during the dump exits 0; the next run dumps and converges",
+  "pgx: SIGTERM during the dump exits 0; the next run resumes it and converges",
   opts,
   async () => {
     const etcd = await startEtcd();
@@ -196,15 +196,27 @@ test(
       sync.signal("SIGTERM");
       assertCleanStop(await exitWithin(sync, EXIT_DEADLINE_MS), sync, "SIGTERM");
       assert(!/dump done/.test(sync.output()), "stopped before the dump finished");
-      // An interrupted dump leaves no state key, so nothing can resume from half a table.
-      assertEquals((await readEtcd(etcd.endpoint, "/sd-state/")).size, 0, "no state key");
+      // The interrupted dump left its position and the table it had not finished, so the
+      // next run streams from the dump's snapshot and reads that table again online,
+      // writing none of the rows the dump already wrote.
+      const state = await readEtcd(etcd.endpoint, "/sd-state/");
+      const progress = JSON.parse(state.get("/sd-state/pgx-postgres/snapshots") ?? "{}");
+      assertEquals(progress.big?.state, "running", `state after the stop: ${[...state]}`);
+      const before = await readEtcdKvs(etcd.endpoint, "/sd/");
+      assert(before.kvs.size > 0 && before.kvs.size < 200000, `${before.kvs.size} rows dumped`);
 
       sync = startSync(args);
       await assertConverges(etcd.endpoint, "/sd/", () => expectedFromPg(pg.sql, "/sd"), 180_000)
         .catch((e) => {
           throw new Error(`${e.message}\n--- sync:\n${sync.output()}`);
         });
-      assertMatch(sync.output(), /dump starting/);
+      assertMatch(sync.output(), /msg=resuming/);
+      assert(!/dump starting/.test(sync.output()), `no second dump:\n${sync.output()}`);
+      const after = await readEtcdKvs(etcd.endpoint, "/sd/");
+      const again = [...before.kvs].filter(([k, kv]) =>
+        after.kvs.get(k)?.modRevision !== kv.modRevision
+      );
+      assertEquals(again.length, 0, "rows the dump wrote were written again");
       const slots = await pg.sql`SELECT slot_name FROM pg_replication_slots`;
       assertEquals(slots.map((r) => r.slot_name), ["sync"], "one slot, none left behind");
     } finally {

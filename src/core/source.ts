@@ -32,6 +32,15 @@ export interface SavedState {
 /** Where a driver sends batches; resolves when the sink has room for more (backpressure). */
 export type BatchOutput = (batch: ChangeBatch) => Promise<void>;
 
+/**
+ * A dump's milestones, so a dump cut short resumes (design: Snapshots): the snapshot's
+ * position and tables once known, then each table once all its rows were handed out.
+ */
+export interface DumpProgress {
+  started(position: Position, tables: string[]): Promise<void>;
+  finished(table: string, rows: number): Promise<void>;
+}
+
 export interface DumpResult {
   /** Position the stream continues from (the snapshot's consistent point). */
   position: Position;
@@ -74,7 +83,7 @@ export interface SourceSession {
    */
   tables(): TableDefinitions;
   /** Emit every selected row of a consistent snapshot (put changes, no commits). */
-  dump(out: BatchOutput, signal: AbortSignal): Promise<DumpResult>;
+  dump(out: BatchOutput, signal: AbortSignal, progress?: DumpProgress): Promise<DumpResult>;
   /**
    * Chunk reads for online snapshots, on a connection of their own (absent: the driver
    * cannot snapshot online, and a table that needs it means a full dump).

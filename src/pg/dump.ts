@@ -1,4 +1,4 @@
-/** One table's rows read inside the dump's snapshot, rendered as the stream renders them. */
+/** Tables' rows read inside the dump's snapshot, rendered as the stream renders them. */
 import { JSON_NULL } from "../core/json.ts";
 import { rowKey } from "../core/keys.ts";
 import type { BatchOutput } from "../core/source.ts";
@@ -34,4 +34,26 @@ export async function dumpTable(
   );
   await batches.flush();
   return rows;
+}
+
+/**
+ * `tables` read on `conns` at once (each connection in the same snapshot), largest first;
+ * `done` after each table whose rows were all handed out.
+ */
+export async function dumpTables(
+  conns: PgConn[],
+  tables: TableInfo[],
+  renderer: (typeOid: number) => (text: string) => string,
+  out: BatchOutput,
+  signal: AbortSignal,
+  done: (table: string, rows: number) => Promise<void>,
+): Promise<void> {
+  const queue = [...tables].sort((a, b) => b.estimate - a.estimate);
+  const work = async (conn: PgConn) => {
+    for (let t = queue.shift(); t && !signal.aborted; t = queue.shift()) {
+      const rows = await dumpTable(conn, t, renderer, out, signal);
+      if (!signal.aborted) await done(t.keyName, rows);
+    }
+  };
+  await Promise.all(conns.map(work));
 }

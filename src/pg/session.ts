@@ -10,6 +10,7 @@ import { driftedTables, type TableDefinitions } from "../core/tables.ts";
 import {
   type BatchOutput,
   ConfigError,
+  type DumpProgress,
   type DumpResult,
   type SavedState,
   type SourceIdentity,
@@ -42,7 +43,7 @@ import { createLogicalSlot, dropSlot, identifySystem, timelineHistory } from "./
 import { ensurePublication } from "./publication.ts";
 import { followSlot } from "./stream.ts";
 import { slotDistrust, slotState, takeOverSlot } from "./slots.ts";
-import { dumpTable } from "./dump.ts";
+import { dumpTables } from "./dump.ts";
 import { PgChunks } from "./chunks.ts";
 import { RecentXids } from "./visibility.ts";
 import type { ChunkSource } from "../core/snapshot_types.ts";
@@ -249,15 +250,19 @@ export class PgSession implements SourceSession {
     );
   }
 
-  async dump(out: BatchOutput, signal: AbortSignal): Promise<DumpResult> {
+  async dump(out: BatchOutput, signal: AbortSignal, progress?: DumpProgress): Promise<DumpResult> {
     try {
-      return await this.#dump(out, signal);
+      return await this.#dump(out, signal, progress);
     } catch (e) {
       throw configErrorFor(e, this.url);
     }
   }
 
-  async #dump(out: BatchOutput, signal: AbortSignal): Promise<DumpResult> {
+  async #dump(
+    out: BatchOutput,
+    signal: AbortSignal,
+    progress?: DumpProgress,
+  ): Promise<DumpResult> {
     const repl = this.#repl!;
     const slotName = this.opts.pgx.slot;
     // Before a slot exists to hold WAL for a dump that cannot succeed.
@@ -274,7 +279,6 @@ export class PgSession implements SourceSession {
     const failover = this.opts.pgx.failover !== false && this.#version >= 170000;
     const { consistentPoint, snapshot } = await createLogicalSlot(repl, slotName, { failover });
     this.#log.info("slot created", { slot: slotName, consistent_point: consistentPoint, failover });
-
     const openWorker = async () => {
       const c = await connectPrimary(this.url, false);
       this.#workers.push(c);
@@ -290,18 +294,16 @@ export class PgSession implements SourceSession {
     this.#defs = definitionsOf(keyed);
     await this.#types.load(first, keyed.flatMap((t) => t.columns.map((c) => c.typeOid)));
     for (const t of keyed) this.opts.onTableEstimate?.(t.keyName, Math.max(0, t.estimate));
+    await progress?.started({ lsn: consistentPoint }, keyed.map((t) => t.keyName));
 
-    const queue = [...keyed].sort((a, b) => b.estimate - a.estimate);
-    const work = async (conn: PgConn) => {
-      for (let t = queue.shift(); t && !signal.aborted; t = queue.shift()) {
-        const rows = await dumpTable(conn, t, (oid) => this.#types.renderer(oid), out, signal);
-        this.#log.debug("table dumped", { table: t.keyName, rows });
-      }
-    };
-    const n = Math.max(1, Math.min(this.opts.pgx.dumpParallel, queue.length));
+    const n = Math.max(1, Math.min(this.opts.pgx.dumpParallel, keyed.length));
     const conns = [first];
     for (let i = 1; i < n; i++) conns.push(await openWorker());
-    await Promise.all(conns.map(work));
+    const render = (oid: number) => this.#types.renderer(oid);
+    await dumpTables(conns, keyed, render, out, signal, async (t, rows) => {
+      this.#log.debug("table dumped", { table: t, rows });
+      await progress?.finished(t, rows);
+    });
     for (const c of conns) c.close();
     this.#workers = [];
     const owns = (name: string) => {

@@ -7,6 +7,7 @@ import type { ChangeBatch, Position } from "../core/change.ts";
 import type { Log } from "../core/log.ts";
 import {
   ConfigError,
+  type DumpProgress,
   ResyncNeeded,
   type SavedState,
   type SourceFactory,
@@ -177,13 +178,17 @@ async function dump(a: Attempt, reason: string, warn?: boolean): Promise<Positio
   if (warn) log.warn("dump starting", { reason });
   else log.info("dump starting", { reason });
   a.dumpRevision = await sink.startDump();
-  a.snapshots = a.status.snapshots = {};
+  a.snapshots = {};
   let result;
   try {
-    result = await a.session.dump(async (batch: ChangeBatch) => {
-      await sink.writeDump(batch);
-      for (const c of batch.changes) if (c.op === "put") a.status.dumped(c.table);
-    }, a.abort.signal);
+    result = await a.session.dump(
+      async (batch: ChangeBatch) => {
+        await sink.writeDump(batch);
+        for (const c of batch.changes) if (c.op === "put") a.status.dumped(c.table);
+      },
+      a.abort.signal,
+      dumpProgress(a),
+    );
   } catch (e) {
     await sink.settleDump().catch(() => {});
     throw e;
@@ -193,6 +198,7 @@ async function dump(a: Attempt, reason: string, warn?: boolean): Promise<Positio
   const swept = await sink.sweep(result.tables, a.dumpRevision, result.owns);
   const position = result.position;
   await sink.writeState(stateAt(a, position));
+  a.status.snapshots = a.snapshots ?? {};
   a.session.confirm(position);
   a.status.position = position;
   log.info("dump done", { tables: result.tables.length, swept, position: fmtPos(position) });
@@ -200,6 +206,35 @@ async function dump(a: Attempt, reason: string, warn?: boolean): Promise<Positio
     log.warn("no table is replicated: check --tables and --exclude (and primary keys)");
   }
   return position;
+}
+
+/**
+ * The state during a dump: every table `running` at the snapshot's position, each marked
+ * `done` once its rows are in etcd and swept, so a dump cut short resumes with online
+ * snapshots of the tables it had not finished (design: Snapshots).
+ */
+function dumpProgress(a: Attempt): DumpProgress {
+  let at: Position = {};
+  let chain: Promise<void> = Promise.resolve();
+  const save = (f: () => Promise<void>) => (chain = chain.then(f));
+  return {
+    started(position, tables) {
+      at = position;
+      const started = new Date().toISOString();
+      const running = { state: "running", after: null, rows: 0, started } as const;
+      a.snapshots = Object.fromEntries(tables.map((t) => [t, running]));
+      return save(() => a.o.sink.writeState(stateAt(a, at)));
+    },
+    finished(table, rows) {
+      return save(async () => {
+        await a.o.sink.settleDump();
+        await a.o.sink.sweep([table], a.dumpRevision);
+        const done = { state: "done", rows, at, done: new Date().toISOString() } as const;
+        a.snapshots = { ...a.snapshots, [table]: done };
+        await a.o.sink.writeState(stateAt(a, at));
+      });
+    },
+  };
 }
 
 /** Stream from `position` through the pipeline until the attempt ends. */
