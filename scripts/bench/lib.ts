@@ -24,10 +24,42 @@ export async function timed(f: () => Promise<unknown>): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
-export function timedSync(f: () => unknown): number {
-  const t0 = performance.now();
-  f();
-  return (performance.now() - t0) / 1000;
+/**
+ * items/s of each decoder on the same items, measured side by side: the items are cut into
+ * about 100 chunks and each round feeds every decoder every chunk in turn (a fresh decoder
+ * per round, so state such as relations and table maps is rebuilt; the order of decoders
+ * alternates between rounds), keeping per decoder and chunk the fastest of the rounds. On a
+ * shared machine a neighbour's burst then costs one chunk of one round, not a whole run,
+ * and both decoders meet the same machine. Each decoder returns how many items (changes,
+ * rows) a chunk held; every round must count `expect`.
+ */
+export function sideBySide<T>(
+  items: T[],
+  rounds: number,
+  decoders: Record<string, () => (chunk: T[]) => number>,
+  expect: number,
+): Record<string, number> {
+  const size = Math.max(1, Math.ceil(items.length / 100));
+  const chunks: T[][] = [];
+  for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size));
+  const best: Record<string, number[]> = {};
+  const names = Object.keys(decoders);
+  for (let r = 0; r < rounds; r++) {
+    for (const name of r % 2 ? [...names].reverse() : names) {
+      const decode = decoders[name]();
+      const times = (best[name] ??= chunks.map(() => Infinity));
+      let n = 0;
+      for (let c = 0; c < chunks.length; c++) {
+        const t0 = performance.now();
+        n += decode(chunks[c]);
+        times[c] = Math.min(times[c], performance.now() - t0);
+      }
+      if (n !== expect) throw new Error(`${name} counted ${n} of ${expect}`);
+    }
+  }
+  const out: Record<string, number> = {};
+  for (const name of names) out[name] = expect / (best[name].reduce((a, b) => a + b, 0) / 1000);
+  return out;
 }
 
 export const int = (x: number) => Math.round(x).toLocaleString("en-US");
@@ -53,11 +85,21 @@ export function memoryOf(pid: number): { peakMB: number; rssMB: number } {
 
 /** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. */
 export function cpuSeconds(pid: number): number {
-  const s = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+  const f = statFields(pid);
   // Fields 14 and 15 of stat (utime, stime) are 11 and 12 after the command name; clock
   // ticks are 100 per second on Linux.
   return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+/** CPU seconds its children that have ended used (cutime + cstime: mysqldump for sync). */
+export function childCpuSeconds(pid: number): number {
+  const f = statFields(pid);
+  return (Number(f[13]) + Number(f[14])) / 100;
+}
+
+function statFields(pid: number): string[] {
+  const s = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  return s.slice(s.lastIndexOf(")") + 2).split(" ");
 }
 
 /** The nth percentile (0–100) of sorted numbers. */

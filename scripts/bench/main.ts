@@ -1,7 +1,8 @@
 /**
  * `deno task bench` (`deno task bench --scale=0.1` for a quick run, `--out=FILE` to write
- * the report elsewhere than BENCHMARKS.md): the six benchmarks of
- * issue 7 on servers started here, each with absolute figures and ratios against a baseline
+ * the report elsewhere than BENCHMARKS.md, `--only=pg,mysql` to run some benchmarks:
+ * ceiling, pg, mysql, mysql-e2e, dump, stream): the benchmarks of issues 7 and 16 on
+ * servers started here, each with absolute figures and ratios against a baseline
  * measured in the same run (the machine is shared, so only same-run ratios compare), written
  * to BENCHMARKS.md with the date, the machine and a verdict next to every target. A
  * benchmark that fails is reported as not measured, and the others still run.
@@ -12,6 +13,7 @@ import { startMariadb } from "../../tests/harness/mariadb.ts";
 import { etcdCeiling, sinkRates } from "./etcd.ts";
 import { benchPgDecode } from "./pg_decode.ts";
 import { benchMysqlDecode } from "./mysql_decode.ts";
+import { benchMysqlE2e } from "./mysql_e2e.ts";
 import { benchDump, benchStream } from "./sync_e2e.ts";
 import { ROWS, SCALE, scaled } from "./lib.ts";
 import { render, type Results } from "./report.ts";
@@ -28,6 +30,14 @@ const sizes = {
   rows: ROWS,
 };
 const r: Results = { sizes, errors: {}, notes: [] };
+
+/** `--only=a,b`: the benchmarks to run (all by default); the others are reported as not run. */
+const only = Deno.args.find((a) => a.startsWith("--only="))?.slice(7).split(",");
+const want = (name: keyof Results["errors"]) => {
+  if (!only || only.includes(name)) return true;
+  r.errors[name] ??= "not run (--only)";
+  return false;
+};
 
 let closing = false;
 let etcdDeaths = 0;
@@ -110,42 +120,61 @@ async function freshEtcd() {
 }
 const pg = await startPostgres();
 try {
-  progress(`etcd ceiling (${sizes.ceilKeys} keys)`);
-  r.ceilFirst = await attempt("ceiling", () => etcdCeiling(etcd.endpoint, sizes.ceilKeys, "a"));
-  progress(`sync's sink in-process (${sizes.sinkKeys} keys)`);
-  await freshEtcd();
-  r.sink = await attempt("ceiling", () => sinkRates(etcd.endpoint, sizes.sinkKeys, "grpc"));
-  await freshEtcd();
-  r.sinkGateway = await attempt(
-    "ceiling",
-    () => sinkRates(etcd.endpoint, sizes.sinkKeys, "gateway"),
-  );
+  if (want("ceiling")) {
+    progress(`etcd ceiling (${sizes.ceilKeys} keys)`);
+    r.ceilFirst = await attempt("ceiling", () => etcdCeiling(etcd.endpoint, sizes.ceilKeys, "a"));
+    progress(`sync's sink in-process (${sizes.sinkKeys} keys)`);
+    await freshEtcd();
+    r.sink = await attempt("ceiling", () => sinkRates(etcd.endpoint, sizes.sinkKeys, "grpc"));
+    await freshEtcd();
+    r.sinkGateway = await attempt(
+      "ceiling",
+      () => sinkRates(etcd.endpoint, sizes.sinkKeys, "gateway"),
+    );
+  }
 
   await pg.sql`CREATE TABLE bench_t (id int PRIMARY KEY, name text, payload text)`;
-  r.pg = await attempt("pg", () => benchPgDecode(pg, "bench_t", ROWS, progress));
+  // The dump reads the rows the decode benchmark inserts.
+  if (want("pg") || want("dump")) {
+    r.pg = await attempt("pg", () => benchPgDecode(pg, "bench_t", ROWS, progress));
+  }
 
-  r.mysql = await attempt("mysql", async () => {
+  if (want("mysql") || want("mysql-e2e")) {
     progress("starting MariaDB");
     const maria = await startMariadb();
     try {
-      return await benchMysqlDecode(maria, ROWS, progress);
+      // The sync benchmark dumps the table the decode benchmark fills.
+      r.mysql = await attempt("mysql", () => benchMysqlDecode(maria, ROWS, progress));
+      if (r.mysql && want("mysql-e2e")) {
+        await freshEtcd();
+        r.mysqlE2e = await attempt(
+          "mysql-e2e",
+          () => benchMysqlE2e(maria, etcd, ROWS, sizes.sustained, progress),
+        );
+      }
     } finally {
       await maria.close();
     }
-  });
+  }
 
-  progress(`dump of ${ROWS} rows`);
-  await freshEtcd();
-  r.dump = await attempt("dump", () => benchDump(pg, etcd, "bench_t", ROWS));
-  await freshEtcd();
-  r.stream = await attempt(
-    "stream",
-    () => benchStream(pg, etcd, sizes.sustained, ROWS, sizes.latencySeconds, progress),
-  );
+  if (want("dump")) {
+    progress(`dump of ${ROWS} rows`);
+    await freshEtcd();
+    r.dump = await attempt("dump", () => benchDump(pg, etcd, "bench_t", ROWS));
+  }
+  if (want("stream")) {
+    await freshEtcd();
+    r.stream = await attempt(
+      "stream",
+      () => benchStream(pg, etcd, sizes.sustained, ROWS, sizes.latencySeconds, progress),
+    );
+  }
 
-  progress("etcd ceiling again");
-  await freshEtcd();
-  r.ceilLast = await attempt("ceiling", () => etcdCeiling(etcd.endpoint, sizes.ceilKeys, "b"));
+  if (want("ceiling")) {
+    progress("etcd ceiling again");
+    await freshEtcd();
+    r.ceilLast = await attempt("ceiling", () => etcdCeiling(etcd.endpoint, sizes.ceilKeys, "b"));
+  }
 } finally {
   closing = true;
   if (etcd.proc.output().trim()) progress(`etcd said:\n${etcd.proc.output().slice(-2000)}`);

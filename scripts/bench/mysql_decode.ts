@@ -20,8 +20,8 @@ import type { MariaServer } from "../../tests/harness/mariadb.ts";
 import { BinlogDecoder } from "../../src/mysql/binlog.ts";
 import { decodeRowsEvent } from "../../src/mysql/rows.ts";
 import { schemaForEvent } from "../../src/mysql/tablemeta.ts";
-import type { TableSchema } from "../../src/mysql/types.ts";
-import { runBytes, timed, timedSync } from "./lib.ts";
+import { ROUNDS } from "./pg_decode.ts";
+import { runBytes, sideBySide, timed } from "./lib.ts";
 
 export interface MysqlDecodeResult {
   events: number;
@@ -35,12 +35,6 @@ export interface MysqlDecodeResult {
   binlogVerbose: number;
 }
 
-function best(runs: number, f: () => unknown): number {
-  let s = Infinity;
-  for (let i = 0; i < runs; i++) s = Math.min(s, timedSync(f));
-  return s;
-}
-
 function splitEvents(file: Uint8Array): Uint8Array[] {
   const events: Uint8Array[] = [];
   const v = new DataView(file.buffer, file.byteOffset, file.byteLength);
@@ -52,20 +46,36 @@ function splitEvents(file: Uint8Array): Uint8Array[] {
   return events;
 }
 
-function oursRows(events: Uint8Array[], withRows: boolean): number {
-  const d = new BinlogDecoder();
-  const schemas = new Map<bigint, TableSchema>();
-  let rows = 0;
-  for (const e of events) {
-    const { event } = d.decode(e);
-    if (event.kind !== "rows" || !withRows) continue;
-    const map = d.tableMap(event.tableId)!;
-    let schema = schemas.get(event.tableId);
-    if (!schema) schemas.set(event.tableId, schema = schemaForEvent(map, undefined)!);
-    rows += decodeRowsEvent(event, map, schema).length;
-  }
-  return rows;
+/**
+ * What sync's mysql driver does per event (src/mysql/stream.ts): decode it and, for a rows
+ * event, read the table's schema for it and decode its row images to cells and keys
+ * (`withRows` false: events only, counting the rows events' rows by their images' count
+ * from the first round). One decoder per round; it keeps its table maps across chunks.
+ */
+function oursRows(withRows: boolean): () => (chunk: { e: Uint8Array }[]) => number {
+  return () => {
+    const d = new BinlogDecoder();
+    return (chunk) => {
+      let rows = 0;
+      for (const { e } of chunk) {
+        const { event } = d.decode(e);
+        if (event.kind !== "rows") continue;
+        const map = d.tableMap(event.tableId)!;
+        if (!withRows) {
+          rows += rowsIn.get(e) ?? 0;
+          continue;
+        }
+        // As the driver: the schema from the table map's own metadata, per rows event.
+        const schema = schemaForEvent(map, undefined)!;
+        rows += decodeRowsEvent(event, map, schema).length;
+      }
+      return rows;
+    };
+  };
 }
+
+/** Rows per rows event, so the events-only decoder reports rows/s like the others. */
+const rowsIn = new WeakMap<Uint8Array, number>();
 
 export async function benchMysqlDecode(
   db: MariaServer,
@@ -94,10 +104,20 @@ export async function benchMysqlDecode(
   const events = splitEvents(bytes);
   log(`mysql decode: ${events.length} events, ${bytes.length} bytes`);
 
-  let got = 0;
-  const tEvents = best(3, () => oursRows(events, false));
-  const tRows = best(3, () => (got = oursRows(events, true)));
-  if (got !== n) throw new Error(`sync's decoder read ${got} rows of ${n}`);
+  // Count every rows event's rows once (with the full decoder) for the events-only one.
+  {
+    const d = new BinlogDecoder();
+    let total = 0;
+    for (const e of events) {
+      const { event } = d.decode(e);
+      if (event.kind !== "rows") continue;
+      const map = d.tableMap(event.tableId)!;
+      const k = decodeRowsEvent(event, map, schemaForEvent(map, undefined)!).length;
+      rowsIn.set(e, k);
+      total += k;
+    }
+    if (total !== n) throw new Error(`sync's decoder read ${total} rows of ${n}`);
+  }
 
   // ZongJi, unstarted: only its connection's Parser class and its state are used.
   // deno-lint-ignore no-explicit-any
@@ -123,32 +143,39 @@ export async function benchMysqlDecode(
   const zongji = () => {
     zj.tableMap = {};
     const parser = new Parser({ config: {} });
-    let rows = 0;
-    for (const b of packets) {
-      parser._buffer = b;
-      parser._offset = 0;
-      parser._packetEnd = b.length;
-      const p = new BinlogPacket();
-      p.parse(parser);
-      const ev = p.getEvent();
-      const name = ev.getTypeName();
-      if (name === "TableMap") {
-        // What ZongJi's binlog handler does on a table id it has not seen.
-        const t = zj.tableMap[ev.tableId];
-        if (!t || t.tableName !== ev.tableName || t.columns.length !== ev.columnCount) {
-          zj.tableMap[ev.tableId] = {
-            columnSchemas,
-            parentSchema: ev.schemaName,
-            tableName: ev.tableName,
-          };
-          ev.updateColumnInfo();
-        }
-      } else if (ev.rows) rows += ev.rows.length;
-    }
-    return rows;
+    return (chunk: { packet: Buffer }[]) => {
+      let rows = 0;
+      for (const { packet: b } of chunk) {
+        parser._buffer = b;
+        parser._offset = 0;
+        parser._packetEnd = b.length;
+        const p = new BinlogPacket();
+        p.parse(parser);
+        const ev = p.getEvent();
+        const name = ev.getTypeName();
+        if (name === "TableMap") {
+          // What ZongJi's binlog handler does on a table id it has not seen.
+          const t = zj.tableMap[ev.tableId];
+          if (!t || t.tableName !== ev.tableName || t.columns.length !== ev.columnCount) {
+            zj.tableMap[ev.tableId] = {
+              columnSchemas,
+              parentSchema: ev.schemaName,
+              tableName: ev.tableName,
+            };
+            ev.updateColumnInfo();
+          }
+        } else if (ev.rows) rows += ev.rows.length;
+      }
+      return rows;
+    };
   };
-  const tZongji = best(3, () => (got = zongji()));
-  if (got !== n) throw new Error(`ZongJi read ${got} rows of ${n}`);
+  const items = events.map((e, i) => ({ e, packet: packets[i] }));
+  log(`mysql decode: ${ROUNDS} rounds side by side`);
+  const rates = sideBySide(items, ROUNDS, {
+    oursRows: oursRows(true),
+    oursEvents: oursRows(false),
+    zongji,
+  }, n);
 
   log("mysql decode: mariadb-binlog --read-from-remote-server");
   const remote = [
@@ -190,9 +217,9 @@ export async function benchMysqlDecode(
     events: events.length,
     rows: n,
     bytes: bytes.length,
-    oursEvents: n / tEvents,
-    oursRows: n / tRows,
-    zongji: n / tZongji,
+    oursEvents: rates.oursEvents,
+    oursRows: rates.oursRows,
+    zongji: rates.zongji,
     binlogRaw: n / tRaw,
     binlogVerbose: n / tVerbose,
   };

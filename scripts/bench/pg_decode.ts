@@ -18,7 +18,9 @@ import { BUILTIN_TYPES, valueRenderer } from "../../src/pg/values.ts";
 import { rowKey } from "../../src/core/keys.ts";
 import { JSON_NULL } from "../../src/core/json.ts";
 import { UNCHANGED } from "../../src/core/change.ts";
-import { runBytes, timed, timedSync } from "./lib.ts";
+import { runBytes, sideBySide, timed } from "./lib.ts";
+
+const CHANGE_TAGS = new Set(["insert", "update", "delete"]);
 
 export interface PgDecodeResult {
   messages: number;
@@ -85,9 +87,11 @@ async function loadPostgresJsParse(): Promise<
   }
 }
 
-/** What sync's pgx driver does per message: decode, then render cells and the key. */
-function oursToChanges(messages: Uint8Array[]): number {
-  let changes = 0;
+/**
+ * What sync's pgx driver does per message (src/pg/relations.ts): decode, then render cells
+ * and the key. One decoder per round; it keeps its relations across chunks.
+ */
+function oursToChanges(): (messages: { m: Uint8Array }[]) => number {
   const rels = new Map<number, { render: ((t: string) => string)[]; keyIdx: number[] }>();
   const types = (oid: number) => BUILTIN_TYPES.get(oid);
   const keyOf = (row: TupleValue[], keyIdx: number[]) => {
@@ -95,34 +99,33 @@ function oursToChanges(messages: Uint8Array[]): number {
     for (const i of keyIdx) parts.push(row[i] as string);
     return rowKey(parts);
   };
-  for (const m of messages) {
-    const msg = decodePgOutput(m, false);
-    if (msg.tag === "relation") {
-      rels.set(msg.relationId, {
-        render: msg.columns.map((c) => valueRenderer(c.typeOid, types)),
-        keyIdx: msg.columns.flatMap((c, i) => (c.key ? [i] : [])),
-      });
-    } else if (msg.tag === "insert" || msg.tag === "update") {
-      const r = rels.get(msg.relationId)!;
-      const cells = new Array<string | typeof UNCHANGED>(msg.row.length);
-      for (let i = 0; i < msg.row.length; i++) {
-        const v = msg.row[i];
-        cells[i] = v === null ? JSON_NULL : v === UNCHANGED ? UNCHANGED : r.render[i](v);
+  return (messages) => {
+    let changes = 0;
+    for (const { m } of messages) {
+      const msg = decodePgOutput(m, false);
+      if (msg.tag === "relation") {
+        rels.set(msg.relationId, {
+          render: msg.columns.map((c) => valueRenderer(c.typeOid, types)),
+          keyIdx: msg.columns.flatMap((c, i) => (c.key ? [i] : [])),
+        });
+      } else if (msg.tag === "insert" || msg.tag === "update") {
+        const r = rels.get(msg.relationId)!;
+        const cells = new Array<string | typeof UNCHANGED>(msg.row.length);
+        for (let i = 0; i < msg.row.length; i++) {
+          const v = msg.row[i];
+          cells[i] = v === null ? JSON_NULL : v === UNCHANGED ? UNCHANGED : r.render[i](v);
+        }
+        if (keyOf(msg.row, r.keyIdx) && cells.length) changes++;
+      } else if (msg.tag === "delete") {
+        if (keyOf(msg.old, rels.get(msg.relationId)!.keyIdx)) changes++;
       }
-      if (keyOf(msg.row, r.keyIdx) && cells.length) changes++;
-    } else if (msg.tag === "delete") {
-      if (keyOf(msg.old, rels.get(msg.relationId)!.keyIdx)) changes++;
     }
-  }
-  return changes;
+    return changes;
+  };
 }
 
-/** Best of `runs` timings (seconds), so a neighbour's burst on the shared machine counts less. */
-function best(runs: number, f: () => unknown): number {
-  let s = Infinity;
-  for (let i = 0; i < runs; i++) s = Math.min(s, timedSync(f));
-  return s;
-}
+/** Rounds of the side-by-side decoder timing (lib.ts sideBySide). */
+export const ROUNDS = 5;
 
 /**
  * Create the slot and publication on `table`, insert `n` rows into it, capture the stream
@@ -160,27 +163,37 @@ export async function benchPgDecode(
       .length;
     log(`pg decode: ${messages.length} messages, ${changes} changes, ${bytes} bytes`);
 
-    const tOursDecode = best(3, () => {
-      for (const m of messages) decodePgOutput(m, false);
-    });
-    let got = 0;
-    const tOursChanges = best(3, () => (got = oursToChanges(messages)));
-    if (got !== changes) throw new Error(`sync's decoder made ${got} changes of ${changes}`);
-
     const parse = await loadPostgresJsParse();
     // deno-lint-ignore no-explicit-any
     const parsers = (pg.sql as any).options.parsers;
-    const bufs = messages.map((m) => Buffer.from(m.buffer, m.byteOffset, m.byteLength));
     const transform = { column: {}, value: {}, row: {} };
-    const pgjs = (p: unknown) => {
-      let k = 0;
+    // Each decoder gets the message in the form it takes: postgres.js a Buffer.
+    const items = messages.map((m) => ({
+      m,
+      buf: Buffer.from(m.buffer, m.byteOffset, m.byteLength),
+    }));
+    type Item = (typeof items)[number];
+    const pgjs = (p: unknown) => () => {
       const state = {};
-      const handle = () => void k++;
-      for (const b of bufs) parse(b, state, p, handle, transform);
-      if (k !== changes) throw new Error(`postgres.js made ${k} changes of ${changes}`);
+      return (chunk: Item[]) => {
+        let k = 0;
+        const handle = () => void k++;
+        for (const x of chunk) parse(x.buf, state, p, handle, transform);
+        return k;
+      };
     };
-    const tPgjsParsers = best(3, () => pgjs(parsers));
-    const tPgjsText = best(3, () => pgjs({}));
+    const decodeOnly = () => (chunk: Item[]) => {
+      let k = 0;
+      for (const x of chunk) if (CHANGE_TAGS.has(decodePgOutput(x.m, false).tag)) k++;
+      return k;
+    };
+    log(`pg decode: ${ROUNDS} rounds side by side`);
+    const rates = sideBySide(items, ROUNDS, {
+      oursChanges: oursToChanges,
+      oursDecode: decodeOnly,
+      pgjsParsers: pgjs(parsers),
+      pgjsText: pgjs({}),
+    }, changes);
 
     log("pg decode: pg_recvlogical");
     const out = await Deno.makeTempFile({ suffix: ".pgoutput" });
@@ -216,10 +229,10 @@ export async function benchPgDecode(
       messages: messages.length,
       changes,
       bytes,
-      oursDecode: changes / tOursDecode,
-      oursChanges: changes / tOursChanges,
-      pgjsParsers: changes / tPgjsParsers,
-      pgjsText: changes / tPgjsText,
+      oursDecode: rates.oursDecode,
+      oursChanges: rates.oursChanges,
+      pgjsParsers: rates.pgjsParsers,
+      pgjsText: rates.pgjsText,
       recvlogical: changes / tRecv,
     };
   } finally {

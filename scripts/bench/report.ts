@@ -3,7 +3,10 @@ import type { Ceiling, SinkRates } from "./etcd.ts";
 import type { PgDecodeResult } from "./pg_decode.ts";
 import type { MysqlDecodeResult } from "./mysql_decode.ts";
 import type { DumpResult, StreamResult } from "./sync_e2e.ts";
+import type { MysqlE2eResult } from "./mysql_e2e.ts";
+import { cpuSection } from "./report_cpu.ts";
 import { int, pct, ratio, SCALE, table } from "./lib.ts";
+import { ROUNDS } from "./pg_decode.ts";
 import { ceilingSection, dumpSection, streamSection } from "./report_etcd.ts";
 
 export interface Results {
@@ -14,7 +17,9 @@ export interface Results {
     latencySeconds: number;
     rows: number;
   };
-  errors: Partial<Record<"ceiling" | "pg" | "mysql" | "dump" | "stream", string>>;
+  errors: Partial<
+    Record<"ceiling" | "pg" | "mysql" | "mysql-e2e" | "dump" | "stream", string>
+  >;
   /** Incidents of the run worth a line (etcd restarted, ...). */
   notes: string[];
   ceilFirst?: Ceiling;
@@ -26,6 +31,7 @@ export interface Results {
   mysql?: MysqlDecodeResult;
   dump?: DumpResult;
   stream?: StreamResult;
+  mysqlE2e?: MysqlE2eResult;
   minutes?: number;
 }
 
@@ -42,6 +48,30 @@ const level = (what: string, first: number, last: number) =>
       "anything holds data in proportion to the rows was not isolated. ";
 export const ms = (x: number | undefined) => (x === undefined ? "n/a" : x.toFixed(1));
 
+/** How sections 2 and 3 time the decoders (lib.ts sideBySide). */
+const SIDE_BY_SIDE = "The in-process decoders run on the same bytes side by side: the stream " +
+  `is cut into about 100 chunks, and each of ${ROUNDS} rounds feeds every decoder every chunk ` +
+  "in turn (fresh decoder state each round, the decoders' order alternating), keeping per " +
+  "decoder and chunk the fastest round, so a neighbour's burst on this shared machine costs " +
+  "one chunk of one round and both decoders meet the same machine.";
+
+/** What made the decoders fast (issue 16), profiled with `deno run --cpu-prof`. */
+const PG_HOW = "What it takes (profiled with `deno run --cpu-prof`): a row message's text " +
+  "values are cut from one decoded string of the message (one decoder call per message, " +
+  "through a Buffer view of the read buffer, about half a TextDecoder call) when that " +
+  "string has one character per byte, else decoded one by one as before; integers are read " +
+  "without a DataView; a JSON string is written as is when one anchored regex finds nothing " +
+  "to escape (faster than JSON.stringify and than a charCodeAt loop over a cut string); " +
+  "integer columns render as printed. What remains is spread out: garbage collection of " +
+  "the per-change objects (message, row, cells), the decoder call, the regex, the key.";
+const MY_HOW = "What it takes (profiled with `deno run --cpu-prof`): CRC32 through zlib's " +
+  "native crc32 (the table loop in JS took 17% of the decode, ~100× slower); a row plan " +
+  "per table, built when its table map and schema arrive and kept while they read rows the " +
+  "same way: one closure per column, integers straight to their text, text in an " +
+  "ASCII-compatible character set cut from one Latin-1 string of the event and quoted as " +
+  "is when it is plain printable ASCII (decoded by the column's decoder otherwise), every " +
+  "other type through the general value + cellOf path.";
+
 export function render(r: Results): string[] {
   return [
     ...header(r),
@@ -51,6 +81,7 @@ export function render(r: Results): string[] {
     ...dumpSection(r),
     ...streamSection(r),
     ...memorySection(r),
+    ...cpuSection(r),
   ];
 }
 
@@ -93,11 +124,13 @@ function pgSection(r: Results): string[] {
     out.push(
       `One pgoutput stream (proto_version 1) captured from a real slot: ${int(pg.messages)} ` +
         `messages, ${int(pg.changes)} inserts in transactions of 1,000, ` +
-        `${(pg.bytes / 1e6).toFixed(1)} MB. The in-process decoders run on the same bytes (best ` +
-        "of 3). postgres.js exports no decoder: its private `parse()` from the installed " +
-        "src/subscribe.js is loaded unchanged with an `export` appended, so the code measured is " +
-        "what `subscribe()` runs per XLogData message (its subscriber dispatch replaced by a " +
-        "counter, which favours it). pg_recvlogical reads the same slot up to the same LSN.",
+        `${(pg.bytes / 1e6).toFixed(1)} MB. ${SIDE_BY_SIDE} postgres.js exports no decoder: ` +
+        "its private `parse()` from the installed src/subscribe.js is loaded unchanged with an " +
+        "`export` appended, so the code measured is what `subscribe()` runs per XLogData " +
+        "message (its subscriber dispatch replaced by a counter, which favours it). sync's " +
+        "row is what the pgx driver does per change (src/pg/relations.ts): decode, a JSON " +
+        "cell per column by the column's renderer, the key. pg_recvlogical reads the same " +
+        "slot up to the same LSN.",
       "",
       ...table(["decoder", "changes/s", "vs postgres.js"], [
         [
@@ -119,23 +152,17 @@ function pgSection(r: Results): string[] {
         ],
       ]),
       "",
-      `Target ≥3× the npm peer: ${
-        verdict(
-          ratioPg >= 3,
-          `${ratio(ratioPg)} for rows ready to write (and ${
-            ratio(pg.oursDecode / pg.pgjsText)
-          } decoding only, against postgres.js without type parsers). Measured cause: JSON ` +
-            `cells and the key take ${
-              pct(1 - pg.oursChanges / pg.oursDecode)
-            } of sync's time per change; the ` +
-            "decode itself is close to its floor here, one TextDecoder call per text value " +
-            "(about 0.3 µs each in Deno whatever the length, measured, faster than any JS " +
-            "loop from 16 bytes on). Both decoders are " +
-            `${ratio(Math.min(pg.oursChanges, pg.pgjsParsers) / pg.recvlogical)} or more ` +
-            `faster than the server produces the stream (pg_recvlogical), so neither limits ` +
-            "replication",
-        )
-      }.`,
+      `Target ≥3× the npm peer: ${verdict(ratioPg >= 3, ratio(ratioPg))}. Measured: ` +
+        `${ratio(ratioPg)} for rows ready to write (${
+          ratio(pg.oursChanges / pg.pgjsText)
+        } against postgres.js without type parsers); JSON cells and the key take ${
+          pct(1 - pg.oursChanges / pg.oursDecode)
+        } of sync's time per change. ` + PG_HOW,
+      "",
+      `Both decoders are ${
+        ratio(Math.min(pg.oursChanges, pg.pgjsParsers) / pg.recvlogical)
+      } or more faster than the server produces the stream (pg_recvlogical), so neither ` +
+        "limits replication.",
       "",
     );
   } else out.push(...missing(r, "pg"));
@@ -152,12 +179,14 @@ function mysqlSection(r: Results): string[] {
     out.push(
       `One MariaDB binlog file: ${int(my.rows)} row inserts in transactions of 1,000, ` +
         `${int(my.events)} events, ${(my.bytes / 1e6).toFixed(1)} MB (ROW, CRC32, ` +
-        "binlog_row_metadata=FULL). The in-process decoders run on the same bytes (best of 3). " +
+        `binlog_row_metadata=FULL). ${SIDE_BY_SIDE} ` +
         "`@powersync/mysql-zongji` 0.6 (the maintained ZongJi fork; it runs under Deno) has no " +
         "decode-bytes API: its binlog packet class is built for an unstarted ZongJi and fed " +
         "each event as its connection would be (marker byte + event, through its own `mysql` " +
         "Parser), its per-table INFORMATION_SCHEMA lookup answered from one query made before " +
-        "the clock starts. sync verifies every CRC32; ZongJi skips them. " +
+        "the clock starts. sync verifies every CRC32; ZongJi skips them. sync's row is what " +
+        "the mysql driver does per rows event (src/mysql/stream.ts): the table's schema from " +
+        "the table map, then its row images to JSON cells and keys. " +
         "`mariadb-binlog --read-from-remote-server` reads the same file from the server.",
       "",
       ...table(["decoder", "rows/s", "vs ZongJi"], [
@@ -184,16 +213,10 @@ function mysqlSection(r: Results): string[] {
         ],
       ]),
       "",
-      `Target ≥3× the npm peer: ${
-        verdict(
-          ratioMy >= 3,
-          `${ratio(ratioMy)}. Measured cause: the row images (values to JSON cells and the key) ` +
-            `take ${pct(1 - my.oursRows / my.oursEvents)} of sync's time; events with their ` +
-            `CRC32 alone run at ${int(my.oursEvents)} rows/s. That path (per value: the type ` +
-            "switch, the column's charset decoder, a TextDecoder call of about 0.3 µs per " +
-            "string, the JSON cell; per row: the key) was not profiled further in this work",
-        )
-      }.`,
+      `Target ≥3× the npm peer: ${verdict(ratioMy >= 3, ratio(ratioMy))}. Measured: ` +
+        `${ratio(ratioMy)}; the row images (values to JSON cells and the key) take ${
+          pct(1 - my.oursRows / my.oursEvents)
+        } of sync's time. ` + MY_HOW,
       "",
     );
   } else out.push(...missing(r, "mysql"));

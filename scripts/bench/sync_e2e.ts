@@ -14,7 +14,7 @@ import type { PgServer } from "../../tests/harness/postgres.ts";
 import type { EtcdServer } from "../../tests/harness/etcd.ts";
 import { startSync } from "../../tests/harness/sync.ts";
 import type { Spawned } from "../../tests/harness/process.ts";
-import { cpuSeconds, memoryOf, PAYLOAD, percentile, rowValue } from "./lib.ts";
+import { childCpuSeconds, cpuSeconds, memoryOf, PAYLOAD, percentile, rowValue } from "./lib.ts";
 
 export interface Phase {
   /** Mean RSS of sync over the first and the last tenth of the phase, and its highest. */
@@ -26,6 +26,10 @@ export interface Phase {
   /** CPU seconds per wall second (1.0 = one core busy). */
   syncCpu: number;
   etcdCpu: number;
+  /** CPU seconds over the phase: sync's own, its ended children's (mysqldump), etcd's. */
+  syncCpuSeconds: number;
+  childCpuSeconds: number;
+  etcdCpuSeconds: number;
 }
 
 export interface DumpResult extends Phase {
@@ -152,7 +156,7 @@ function percentiles(xs: number[]): Percentiles {
  * Every row from..to under `prefix` holds exactly `rowValue(i)`, and nothing else is there
  * (read in pages: a million keys are not held at once).
  */
-async function verifyRows(grpc: Etcd3, prefix: string, from: number, to: number) {
+export async function verifyRows(grpc: Etcd3, prefix: string, from: number, to: number) {
   const seen = new Uint8Array(to + 1);
   let start = prefix;
   let count = 0;
@@ -186,34 +190,43 @@ export interface StreamResult {
   idleMB: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Set while a benchmark runs: true once its etcd has exited (so waits end at once). */
 let etcdGone = () => false;
 
-function watchEtcd(etcd: EtcdServer) {
+export function watchEtcd(etcd: EtcdServer) {
   let gone = false;
   etcd.proc.exited.then(() => (gone = true));
   etcdGone = () => gone;
 }
 
-async function until(what: string, f: () => boolean | Promise<boolean>, ms: number, p: Spawned) {
+export async function until(
+  what: string,
+  f: () => boolean | Promise<boolean>,
+  ms: number,
+  p: Spawned,
+) {
   const end = performance.now() + ms;
+  let exited = false;
+  p.exited.then(() => (exited = true));
   while (!(await f())) {
     if (etcdGone()) throw new Error(`etcd exited while waiting for ${what}`);
+    if (exited) throw new Error(`sync exited while waiting for ${what}\n${p.output()}`);
     if (performance.now() > end) throw new Error(`timed out: ${what}\n${p.output()}`);
     await sleep(20);
   }
 }
 
 /** Measure wall time and the CPU sync and etcd used meanwhile. */
-async function phase(
+export async function phase(
   sync: Spawned,
   etcd: EtcdServer,
   work: number,
   f: () => Promise<void>,
 ): Promise<Phase> {
   const c0 = cpuSeconds(sync.pid), e0 = cpuSeconds(etcd.proc.pid), t0 = performance.now();
+  const k0 = childCpuSeconds(sync.pid);
   // RSS over the phase: whether it grows with the work done or stays level.
   const rss: number[] = [];
   const sampler = setInterval(() => {
@@ -227,6 +240,7 @@ async function phase(
     clearInterval(sampler);
   }
   const seconds = (performance.now() - t0) / 1000;
+  const syncCpuSeconds = cpuSeconds(sync.pid) - c0, etcdCpuSeconds = cpuSeconds(etcd.proc.pid) - e0;
   const tenth = Math.max(1, Math.floor(rss.length / 10));
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
   return {
@@ -235,8 +249,11 @@ async function phase(
     rssMaxMB: Math.max(...rss, 0),
     seconds,
     perSec: work / seconds,
-    syncCpu: (cpuSeconds(sync.pid) - c0) / seconds,
-    etcdCpu: (cpuSeconds(etcd.proc.pid) - e0) / seconds,
+    syncCpu: syncCpuSeconds / seconds,
+    etcdCpu: etcdCpuSeconds / seconds,
+    syncCpuSeconds,
+    childCpuSeconds: childCpuSeconds(sync.pid) - k0,
+    etcdCpuSeconds,
   };
 }
 

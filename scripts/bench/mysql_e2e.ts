@@ -1,0 +1,74 @@
+/**
+ * sync as its own process, MariaDB → etcd (the mysql driver), for the CPU figures per
+ * driver: the dump of the `n`-row table the decode benchmark left (bench.bench_t), then
+ * `sustained` inserts streamed in transactions of 10. Every row's value is checked after
+ * each. CPU seconds of sync (and of mysqldump, its child) and etcd come from /proc.
+ */
+import { Etcd3 } from "etcd3";
+import type { MariaServer } from "../../tests/harness/mariadb.ts";
+import type { EtcdServer } from "../../tests/harness/etcd.ts";
+import { startSync } from "../../tests/harness/sync.ts";
+import { type Phase, phase, until, verifyRows, watchEtcd } from "./sync_e2e.ts";
+
+export interface MysqlE2eResult {
+  dump: Phase & { rows: number };
+  sustained: Phase & { changes: number };
+}
+
+export async function benchMysqlE2e(
+  db: MariaServer,
+  etcd: EtcdServer,
+  n: number,
+  sustained: number,
+  log: (s: string) => void,
+): Promise<MysqlE2eResult> {
+  watchEtcd(etcd);
+  const grpc = new Etcd3({ hosts: etcd.endpoint });
+  const sync = startSync([
+    "--driver=mysql",
+    `--db-url=${db.url}bench`,
+    `--etcd-endpoints=${etcd.endpoint}`,
+    "--etcd-prefix=/my",
+    "--tables=bench.bench_t",
+    "--server-id=4711",
+    "--source-id=mysql-bench",
+  ]);
+  try {
+    log(`mysql: dump of ${n} rows`);
+    await until("sync to start its dump", () => /dump starting/.test(sync.output()), 60_000, sync);
+    const dump = await phase(sync, etcd, n, async () => {
+      await until("the dump", () => /dump done/.test(sync.output()), 600_000, sync);
+    });
+    await verifyRows(grpc, "/my/bench_t/", 1, n);
+    await until("sync to stream", () => /msg=streaming/.test(sync.output()), 60_000, sync);
+
+    log(`mysql: ${sustained} changes streamed in transactions of 10`);
+    const last = `/my/bench_t/${n + sustained}`;
+    const stream = await phase(sync, etcd, sustained, async () => {
+      // Autocommit: each INSERT of 10 rows is one transaction; 1,000 per round trip.
+      for (let b = 0; b < sustained; b += 10_000) {
+        const stmts: string[] = [];
+        for (let i = b; i < Math.min(sustained, b + 10_000); i += 10) {
+          const from = n + i + 1, to = n + Math.min(sustained, i + 10);
+          stmts.push(
+            "INSERT INTO bench.bench_t SELECT seq, CONCAT('row ', seq), REPEAT('x', 100) " +
+              `FROM seq_${from}_to_${to}`,
+          );
+        }
+        await db.query(stmts.join(";"));
+      }
+      await until(
+        "the streamed rows",
+        async () => (await grpc.get(last).string()) !== null,
+        600_000,
+        sync,
+      );
+    });
+    await verifyRows(grpc, "/my/bench_t/", 1, n + sustained);
+    return { dump: { ...dump, rows: n }, sustained: { ...stream, changes: sustained } };
+  } finally {
+    await sync.stop();
+    await grpc.delete().prefix("/my/");
+    grpc.close();
+  }
+}
