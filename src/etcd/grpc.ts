@@ -94,6 +94,13 @@ function concat(chunks: Uint8Array[], total: number): Uint8Array {
   return out;
 }
 
+/** What a probe's request reports to: nothing (see `#unary`). */
+const UNWATCHED: Pick<ConnectionWatch, "begin" | "heard" | "end"> = {
+  begin: (abandon) => ({ since: Date.now(), term: 0, abandon }),
+  heard: () => {},
+  end: () => {},
+};
+
 export class GrpcTransport implements EtcdTransport, MemberLister {
   readonly #url: string;
   readonly #tls: GrpcTls;
@@ -138,7 +145,7 @@ export class GrpcTransport implements EtcdTransport, MemberLister {
         headerTerm(
           await this.#unary("etcdserverpb.Maintenance/Status", new Uint8Array(), {
             timeoutMs: this.#tls.keepalive?.timeoutMs ?? KEEPALIVE.timeoutMs,
-          }, false),
+          }, true),
         ),
     }, this.#tls.keepalive ?? KEEPALIVE);
     this.#watch = watch;
@@ -155,8 +162,11 @@ export class GrpcTransport implements EtcdTransport, MemberLister {
     return { session: s, watch };
   }
 
-  /** One unary call: `method` is "package.Service/Method". */
-  #unary(method: string, body: Uint8Array, c: CallOptions, hasLeader = true): Promise<Uint8Array> {
+  /**
+   * One unary call: `method` is "package.Service/Method". A `probe` (the keepalive's own
+   * question) goes without "hasleader" and unseen by the keepalive.
+   */
+  #unary(method: string, body: Uint8Array, c: CallOptions, probe = false): Promise<Uint8Array> {
     return new Promise((resolve, reject) => {
       let done = false;
       const finish = (err: Error | undefined, value?: Uint8Array) => {
@@ -176,13 +186,13 @@ export class GrpcTransport implements EtcdTransport, MemberLister {
       };
       // etcd's require-leader metadata: a member cut off from its cluster answers "no
       // leader" at once instead of holding the request until it times out.
-      if (hasLeader) headers.hasleader = "true";
+      if (!probe) headers.hasleader = "true";
       if (c.token) headers.token = c.token;
       let req: http2.ClientHttp2Stream;
-      let watch: ConnectionWatch;
+      let watch: Pick<ConnectionWatch, "begin" | "heard" | "end">;
       try {
         const conn = this.#connect();
-        watch = conn.watch;
+        watch = probe ? UNWATCHED : conn.watch;
         req = conn.session.request(headers);
       } catch (e) {
         this.close();

@@ -14,6 +14,9 @@
  * request open (`too_many_pings`).
  */
 
+/** How often the raft term is asked while requests wait in silence. */
+const TERM_EVERY_MS = 1_000;
+
 export interface KeepaliveSettings {
   /** Requests waiting this long with nothing received: ping. */
   quietMs: number;
@@ -48,7 +51,10 @@ export interface Waiting {
 export interface WatchHooks {
   /** Give the connection up (once) with the reason. */
   dead(why: string): void;
-  /** The member's current raft term (etcd's Status), asked on the same connection. */
+  /**
+   * The member's current raft term (etcd's Status), asked on the same connection; its
+   * answer must not count as heard (it would hide the silence it is asked about).
+   */
   term?(): Promise<number>;
 }
 
@@ -63,6 +69,8 @@ export class ConnectionWatch {
   #term = 0;
   #pingAt = -Infinity;
   #pinging = false;
+  #askedAt = -Infinity;
+  #asking = false;
   #timer?: ReturnType<typeof setInterval>;
 
   constructor(session: Pingable, hooks: WatchHooks, s: KeepaliveSettings = KEEPALIVE) {
@@ -104,12 +112,26 @@ export class ConnectionWatch {
   #tick(): void {
     const now = Date.now();
     if (this.#session.destroyed) return this.stop();
-    if (this.#pinging || now - this.#heardAt < this.#s.quietMs) return;
-    if (now - this.#pingAt < this.#s.minIntervalMs) return;
-    this.#pinging = true;
-    this.#pingAt = now;
-    this.#ping();
-    if (this.#hooks.term) this.#checkTerm(this.#hooks.term);
+    const quiet = now - this.#heardAt >= this.#s.quietMs;
+    if (quiet && !this.#pinging && now - this.#pingAt >= this.#s.minIntervalMs) {
+      this.#pinging = true;
+      this.#pingAt = now;
+      this.#ping();
+    }
+    // The term is judged per request (others may be answered meanwhile), and asked as an
+    // ordinary request, not limited like pings: every second while a request is young, so
+    // one an election left waiting goes soon after the election; then less often (a
+    // campaign waits for minutes).
+    const ask = this.#hooks.term;
+    let oldest = now;
+    for (const w of this.#waiting) oldest = Math.min(oldest, w.since);
+    const age = now - oldest;
+    const every = age < 10_000 ? TERM_EVERY_MS : this.#s.minIntervalMs;
+    if (ask && age >= this.#s.quietMs && !this.#asking && now - this.#askedAt >= every) {
+      this.#asking = true;
+      this.#askedAt = now;
+      this.#checkTerm(ask).finally(() => (this.#asking = false));
+    }
   }
 
   #ping(): void {
@@ -128,7 +150,7 @@ export class ConnectionWatch {
       if (err && !this.#session.destroyed) {
         this.stop();
         this.#hooks.dead(`keepalive ping failed: ${err.message}`);
-      } else if (!err) this.#heardAt = Date.now();
+      }
     };
     try {
       if (!this.#session.ping(settle)) settle(new Error("ping not sent"));
