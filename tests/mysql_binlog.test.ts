@@ -6,14 +6,17 @@
  * server's time zone is +05:45. Then the same on the recorded binlog of
  * tests/fixtures/mysql (made by scripts/capture-mysql-fixtures.sh): every event decodes,
  * and rows decoded from the stream render exactly as the same rows parsed from mysqldump's
- * output (design: Values).
+ * output (design: Values). The chunk reader of snapshots and the dump renders the same rows
+ * byte for byte as the binlog's images.
  */
 import { test } from "./harness/deadline.ts";
 import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
 import { BinlogDecoder, BinlogError, type BinlogEvent, crc32 } from "../src/mysql/binlog.ts";
 import { decodeRowsEvent } from "../src/mysql/rows.ts";
 import { schemaForEvent } from "../src/mysql/tablemeta.ts";
-import { parseMembers } from "../src/mysql/schema.ts";
+import { loadSchemas, parseMembers } from "../src/mysql/schema.ts";
+import { MysqlConn } from "../src/mysql/conn.ts";
+import { chunkSession, readChunk } from "../src/mysql/chunks.ts";
 import { dumpCell, DumpParser } from "./harness/dump_parser.ts";
 import type { TableSchema } from "../src/mysql/types.ts";
 import { startMariadb } from "./harness/mariadb.ts";
@@ -608,6 +611,27 @@ DELETE FROM fx.comp WHERE b <> 2;
 DELETE FROM fx.bkey;
 `;
 
+/**
+ * Every fx row as the online snapshot's chunk reader renders it (`/x/<table>/<key>` to the
+ * row's JSON), read two rows at a time so every key type pages through its cursor.
+ */
+async function chunkRows(conn: MysqlConn): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const t of (await loadSchemas(conn, ["fx"], true)).values()) {
+    let after: readonly string[] | null = null;
+    for (;;) {
+      const rows = await readChunk(conn, t, after, 2);
+      for (const r of rows) {
+        const names = r.columns.map((c) => JSON.stringify(c));
+        out.set(`/x/${t.table}/${r.key}`, `{${r.cells.map((v, i) => `${names[i]}:${v}`)}}`);
+      }
+      if (rows.length < 2) break;
+      after = rows[1].after;
+    }
+  }
+  return out;
+}
+
 /** The fx tables' schemas as the driver reads them from information_schema. */
 async function liveSchemas(
   query: (sql: string) => Promise<Record<string, unknown>[]>,
@@ -638,14 +662,24 @@ test(
   { sanitizeOps: false, sanitizeResources: false },
   async () => {
     const db = await startMariadb({ conf: { "default-time-zone": "+05:45" } });
+    const conn = await MysqlConn.connect({
+      host: "127.0.0.1",
+      port: db.port,
+      user: "root",
+      password: db.password,
+      sslMode: "DISABLED",
+    });
     try {
+      await chunkSession(conn);
       await db.query("RESET MASTER");
       await db.query(LIVE_SCHEMA);
-      // The server's own rendering of every row, after each step.
+      // The server's own rendering of every row, after each step, and the chunk reader's.
       const snapshot = () => expectedFromMysql(db.query, "/x", ["fx"], "fx");
       const inserted = await snapshot();
+      const chunked = { inserted: await chunkRows(conn), updated: new Map<string, string>() };
       await db.query(LIVE_UPDATES);
       const updated = await snapshot();
+      chunked.updated = await chunkRows(conn);
       await db.query(LIVE_DELETES);
       const deleted = await snapshot();
       await db.query("FLUSH BINARY LOGS");
@@ -703,7 +737,16 @@ test(
         assert([...got.after.keys()].some((k) => k.startsWith(`/x/${t}/`)), `${t} updated`);
         assert([...got.delete.keys()].some((k) => k.startsWith(`/x/${t}/`)), `${t} deleted`);
       }
+      // Chunk reads (snapshots, the dump) give every image byte for byte as the binlog does.
+      assertEquals(firstDifference(got.insert, chunked.inserted), null, "inserted rows, chunked");
+      for (const step of ["insert", "before", "after", "delete"] as const) {
+        for (const [k, v] of got[step]) {
+          const from = step === "after" || step === "delete" ? chunked.updated : chunked.inserted;
+          assertEquals(from.get(k), v, `${step} ${k}: chunk read byte for byte as the binlog`);
+        }
+      }
     } finally {
+      conn.close();
       await db.close();
     }
   },
