@@ -249,6 +249,38 @@ async function restartObserved(
   return { before, at };
 }
 
+/**
+ * An online snapshot of `table` (after an ALTER) finished and was counted: `rows` rows read,
+ * `written` of them written (the rest were the stream's to write), one snapshot done, and
+ * none counted as a streamed change.
+ */
+async function snapshotCounted(
+  c: ReturnType<typeof client>,
+  sync: Spawned,
+  table: string,
+  [rows, written]: [number, number],
+  before: { m: ReturnType<typeof parseMetrics> },
+) {
+  const one = (m: ReturnType<typeof parseMetrics>, name: string) =>
+    m.find((x) => x.name === name && x.labels.table === table)?.value ?? 0;
+  await waitFor(
+    "the snapshot to be counted done",
+    async () => {
+      return one(await c.metrics(), "sync_snapshots_done_total") === 1;
+    },
+    60_000,
+    () => sync.output(),
+  );
+  const m = await c.metrics();
+  assertEquals(one(m, "sync_snapshot_rows_total"), rows, "rows read");
+  assertEquals(one(m, "sync_snapshot_writes_total"), written, "rows written");
+  assert(one(m, "sync_snapshot_chunks_total") >= 1, "chunks");
+  const streamed = (x: ReturnType<typeof parseMetrics>) =>
+    x.filter((s) => s.name === "sync_changes_total" && s.labels.table === table)
+      .reduce((n, s) => n + s.value, 0);
+  assert(streamed(m) - streamed(before.m) <= 1, "snapshot rows counted as streamed changes");
+}
+
 async function assertDashboardMatches(metricsText: string) {
   const dash = JSON.parse(await Deno.readTextFile(`${ROOT}docs/grafana-dashboard.json`));
   const exprs: string[] = [];
@@ -431,6 +463,16 @@ test("pgx: /metrics and /readyz of a running sync", opts, async () => {
     }
     assert(val(s2.m, "sync_last_error_timestamp_seconds") >= Math.floor(restart.at));
 
+    // An ALTER reads table b again online: its rows counted as snapshot rows, each one
+    // written (the new column) but the one the same transaction updated (the stream's),
+    // none counted as a streamed change.
+    await pg.psql(
+      "ALTER TABLE b ADD COLUMN extra int DEFAULT 1; UPDATE b SET v = v WHERE id = 901;",
+    );
+    const [{ n }] = await pg.sql`SELECT count(*)::int AS n FROM b`;
+    await snapshotCounted(c, sync!, "b", [n, n - 1], s2);
+    await assertConverges(etcd.endpoint, "/m/", expected, 60_000);
+
     await assertDashboardMatches(await c.text());
     assertEquals(c.violations, [], "every /readyz answer seen inside a wait was consistent");
   } finally {
@@ -560,6 +602,11 @@ test("mysql: /metrics and /readyz of a running sync", opts, async () => {
         /^(MysqlConnectionError|MysqlError|ConnectionReset|ConnectionRefused|BrokenPipe|UnexpectedEof)$/,
       );
     }
+    await db.query("ALTER TABLE app.b ADD COLUMN extra INT DEFAULT 1");
+    const [{ n }] = await db.query("SELECT COUNT(*) AS n FROM app.b");
+    await snapshotCounted(c, sync!, "b", [Number(n), Number(n)], s2);
+    await assertConverges(etcd.endpoint, "/mm/", expected, 60_000);
+
     await assertDashboardMatches(await c.text());
     assertEquals(c.violations, [], "every /readyz answer seen inside a wait was consistent");
   } finally {

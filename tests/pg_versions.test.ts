@@ -103,10 +103,9 @@ for (const major of Object.keys(EMBEDDED_PG).map(Number)) {
       await pg.psql(WORKLOAD + (major >= 11 ? TRUNCATE : ""));
       await assertConverges(etcd.endpoint, "/v/", expected, 90_000).catch(fail);
 
-      // Crash once streaming again after the ALTER's re-dump, change, restart: resumed.
-      await waitFor("streaming after the re-dump", () => {
-        const out = sync!.output();
-        return out.lastIndexOf("msg=streaming") > out.lastIndexOf("dump done");
+      // Crash once the ALTER's online snapshot of pairs is done, change, restart: resumed.
+      await waitFor("pairs snapshotted again", () => {
+        return /msg="snapshot done" table=pairs/.test(sync!.output());
       }, 60_000);
       sync.signal("SIGKILL");
       await sync.exited;

@@ -72,4 +72,6 @@ export interface ChangeBatch {
    * new key): they are snapshotted again from this point of the stream on.
    */
   readonly resnapshot?: readonly string[];
+  /** Written by an online snapshot, not by the stream (counted apart). */
+  readonly fromSnapshot?: boolean;
 }

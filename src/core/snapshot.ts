@@ -328,7 +328,7 @@ export class SnapshotEngine {
         const batch = build();
         if (!batch) return false;
         const commit = { position: this.#pos!, snapshot: this.#progress };
-        await this.#o.push({ ...batch, commit });
+        await this.#o.push({ ...batch, commit, fromSnapshot: true });
         return true;
       });
       if (done !== undefined) return done;

@@ -10,6 +10,37 @@ function esc(v: string): string {
 /** Adds one metric family: name, type, help, and its rows as (labels, value). */
 type Metric = (name: string, type: string, help: string, rows: [string, number][]) => void;
 
+/** Online snapshots, once one ran (like the last error: absent until then). */
+function snapshots(s: Status, metric: Metric): void {
+  if (!s.snapshotChunks.size && !s.snapshotsDone.size) return;
+  const perTable = (m: Map<string, number>) =>
+    [...m].map(([t, n]) => [`{table="${esc(t)}"}`, n] as [string, number]);
+  metric(
+    "sync_snapshot_rows_total",
+    "counter",
+    "Rows read by online snapshots, by table.",
+    perTable(s.snapshotRows),
+  );
+  metric(
+    "sync_snapshot_chunks_total",
+    "counter",
+    "Chunks written by online snapshots, by table.",
+    perTable(s.snapshotChunks),
+  );
+  metric(
+    "sync_snapshot_writes_total",
+    "counter",
+    "Keys online snapshots wrote or removed (rows that differed from etcd), by table.",
+    perTable(s.snapshotWritten),
+  );
+  metric(
+    "sync_snapshots_done_total",
+    "counter",
+    "Online snapshots finished, by table.",
+    perTable(s.snapshotsDone),
+  );
+}
+
 export function renderMetrics(s: Status, now = new Date()): string {
   const out: string[] = [];
   const metric: Metric = (name, type, help, rows) => {
@@ -18,6 +49,7 @@ export function renderMetrics(s: Status, now = new Date()): string {
     for (const [labels, v] of rows) out.push(`${name}${labels} ${v}`);
   };
   work(s, metric);
+  snapshots(s, metric);
   health(s, metric, now);
   return out.join("\n") + "\n";
 }
@@ -45,32 +77,6 @@ function work(s: Status, metric: Metric): void {
     "gauge",
     "Rows each table holds per the catalogue, for dump progress.",
     [...s.rowsEstimated].map(([t, n]) => [`{table="${esc(t)}"}`, n]),
-  );
-  const perTable = (m: Map<string, number>) =>
-    [...m].map(([t, n]) => [`{table="${esc(t)}"}`, n] as [string, number]);
-  metric(
-    "sync_snapshot_rows_total",
-    "counter",
-    "Rows read by online snapshots, by table.",
-    perTable(s.snapshotRows),
-  );
-  metric(
-    "sync_snapshot_chunks_total",
-    "counter",
-    "Chunks written by online snapshots, by table.",
-    perTable(s.snapshotChunks),
-  );
-  metric(
-    "sync_snapshot_writes_total",
-    "counter",
-    "Keys online snapshots wrote or removed (rows that differed from etcd), by table.",
-    perTable(s.snapshotWritten),
-  );
-  metric(
-    "sync_snapshots_done_total",
-    "counter",
-    "Online snapshots finished, by table.",
-    perTable(s.snapshotsDone),
   );
   metric(
     "sync_changes_total",

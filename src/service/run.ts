@@ -313,6 +313,7 @@ function committed(status: Status, batches: readonly ChangeBatch[]): void {
       status.lastCommitTime = b.commit.time;
       status.lastApplied = new Date();
     }
+    if (b.fromSnapshot) continue;
     for (const c of b.changes) status.count(status.changes, `${c.table}\t${c.op}`);
   }
 }
