@@ -18,6 +18,7 @@ import type { SnapshotProgress } from "../core/snapshot_types.ts";
 import { StateKeys } from "./state.ts";
 import { addOp, Budget, newPending, type Pending } from "./pending.ts";
 import { staleKeys } from "./sweep.ts";
+import { fillUnchanged } from "./fill.ts";
 import { OversizeError, type Sink } from "../core/sink.ts";
 import {
   type EtcdClient,
@@ -228,6 +229,19 @@ export class EtcdSink implements Sink {
       pending = undefined;
       p = newPending();
     };
+    // A snapshot chunk's rows are independent of each other and of the stream's (design:
+    // Snapshots): its parts without the state go several at once, all landed before the
+    // next batch.
+    const parts = new Set<Promise<void>>();
+    let partError: unknown;
+    const flushPart = async () => {
+      while (parts.size >= DUMP_IN_FLIGHT) await Promise.race(parts);
+      const t: Promise<void> = this.#commit(p, null)
+        .catch((e) => void (partError ??= e))
+        .finally(() => parts.delete(t));
+      parts.add(t);
+      p = newPending();
+    };
     for (const batch of batches) {
       // A source transaction that fits in an etcd transaction of its own is never split
       // (design: Ordering and atomicity): start a new one when this one has too little room.
@@ -235,9 +249,12 @@ export class EtcdSink implements Sink {
       if (whole && (p.ops.size || p.ranges.length) && !this.#budget.fitsWhole(p, batch, reserve)) {
         if (this.#budget.fitsWhole(newPending(), batch, reserve)) await flush();
       }
+      const chunk = batch.fromSnapshot && !pending && !p.ops.size && !p.ranges.length;
       for (const c of batch.changes) {
-        await this.#addChange(p, c, reserve, flush, () => p);
+        await this.#addChange(p, c, reserve, chunk ? flushPart : flush, () => p);
       }
+      while (parts.size) await Promise.all(parts);
+      if (partError !== undefined) throw partError;
       this.#midTxn = !batch.commit;
       if (batch.commit) {
         pending = batch.commit;
@@ -278,7 +295,9 @@ export class EtcdSink implements Sink {
     let value: string | null = null;
     if (c.op === "put") {
       value = c.cells.includes(UNCHANGED)
-        ? await this.#fillUnchanged(
+        ? await fillUnchanged(
+          this.client,
+          this.#log,
           p,
           c.fillFrom === undefined ? [key] : [fullKey(this.#prefix, c.table, c.fillFrom), key],
           c.columns,
@@ -296,42 +315,6 @@ export class EtcdSink implements Sink {
       p = current();
     }
     addOp(p, key, value, bytes);
-  }
-
-  /**
-   * Render a put whose unchanged (TOAST) columns come from the row's current value: under
-   * the first of `keys` that holds one. After a key change that is the old key, unless the
-   * transaction is being applied again after a crash: its first pass already moved the row,
-   * and the new key holds the value.
-   */
-  async #fillUnchanged(
-    p: Pending,
-    keys: readonly string[],
-    columns: readonly string[],
-    cells: readonly (string | typeof UNCHANGED)[],
-    table: string,
-  ): Promise<string> {
-    let current: string | null | undefined;
-    for (const k of keys) {
-      const pending = p.ops.get(k);
-      current = pending !== undefined ? pending.value : await this.client.get(k);
-      if (current) break;
-    }
-    const key = keys[0];
-    const old = current ? splitRow(current) : new Map<string, string>();
-    const filled = cells.map((cell, i) => {
-      if (cell !== UNCHANGED) return cell;
-      const v = old.get(columns[i]);
-      if (v !== undefined) return v;
-      // The row was never written here (it predates a filter change, say): say so.
-      this.#log.warn("unchanged value missing from etcd; writing null", {
-        table,
-        column: columns[i],
-        key,
-      });
-      return "null";
-    });
-    return renderRow(columns, filled);
   }
 
   #tooBig(table: string, key: string, bytes: number, reserve: number): boolean {

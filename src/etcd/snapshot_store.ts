@@ -39,9 +39,12 @@ export class EtcdSnapshotStore implements SnapshotStore {
 
   async current(table: string, keys: readonly string[]): Promise<Map<string, string>> {
     const out = new Map<string, string>();
-    // Reads grouped into transactions: one round trip per group instead of per key.
+    // Reads grouped into transactions, the groups sent at once: one round trip a chunk.
+    const groups: string[][] = [];
     for (let i = 0; i < keys.length; i += this.#perTxn) {
-      const group = keys.slice(i, i + this.#perTxn);
+      groups.push(keys.slice(i, i + this.#perTxn));
+    }
+    await Promise.all(groups.map(async (group) => {
       const r = await this.#client.txn({
         success: group.map((k) => ({ range: { key: fullKey(this.#prefix, table, k) } })),
       });
@@ -49,7 +52,7 @@ export class EtcdSnapshotStore implements SnapshotStore {
         const kv = r.ranges[j]?.[0];
         if (kv) out.set(k, dec.decode(kv.value));
       });
-    }
+    }));
     return out;
   }
 
