@@ -1,5 +1,5 @@
 /** `sync check`, `sync status` and `sync drop`. */
-import type { Settings } from "../config/options.ts";
+import type { RunSettings as Settings } from "../config/typed.ts";
 import { type CheckResult, ConfigError, type SavedState } from "../core/source.ts";
 import { createSource } from "../service/drivers.ts";
 import { buildParts } from "./run.ts";
@@ -14,8 +14,8 @@ function firstLine(e: unknown): string {
 /** etcd's side of the preflight: reachable, authenticated, writable under the prefix. */
 async function checkEtcd(s: Settings, parts: Awaited<ReturnType<typeof buildParts>>) {
   const out: CheckResult[] = [];
-  const endpoints = (s["etcd-endpoints"] as string[]).join(",");
-  const authOn = s["etcd-username"] !== undefined;
+  const endpoints = s.etcdEndpoints.join(",");
+  const authOn = s.etcdUsername !== undefined;
   const stateKey = parts.sink.stateKey;
   try {
     // Read the state key (a user may be allowed only its prefixes, not the whole key space).
@@ -24,7 +24,7 @@ async function checkEtcd(s: Settings, parts: Awaited<ReturnType<typeof buildPart
     out.push({
       name: "etcd auth",
       ok: true,
-      detail: authOn ? `logged in as ${s["etcd-username"]}` : "no credentials given (auth off)",
+      detail: authOn ? `logged in as ${s.etcdUsername}` : "no credentials given (auth off)",
     });
   } catch (e) {
     // The client turns etcd's refusals into ConfigErrors that say what to change.
@@ -46,7 +46,7 @@ async function checkEtcd(s: Settings, parts: Awaited<ReturnType<typeof buildPart
             : "etcd has auth enabled: give --etcd-username and --etcd-password",
         });
       } else if (denied) {
-        out.push({ name: "etcd auth", ok: true, detail: `logged in as ${s["etcd-username"]}` });
+        out.push({ name: "etcd auth", ok: true, detail: `logged in as ${s.etcdUsername}` });
         out.push({
           name: "etcd writable under the prefix",
           ok: false,
@@ -66,7 +66,7 @@ async function checkEtcd(s: Settings, parts: Awaited<ReturnType<typeof buildPart
   }
   // A probe under each prefix sync writes: the data prefix and the state key's.
   const probes = [
-    `${normalizePrefix(String(s["etcd-prefix"]))}/.sync-check`,
+    `${normalizePrefix(s.etcdPrefix)}/.sync-check`,
     `${stateKey}.sync-check`,
   ];
   try {
@@ -109,7 +109,7 @@ export function splitCredentials(results: CheckResult[]): CheckResult[] {
 }
 
 export async function runCheck(s: Settings): Promise<number> {
-  const log = await setupLogging("error", String(s["log-format"]));
+  const log = await setupLogging("error", s.logFormat);
   const parts = await buildParts(s, log);
   const results: CheckResult[] = [];
   try {
@@ -162,7 +162,7 @@ function phaseOf(state: SavedState | null, source: Record<string, unknown>): str
 }
 
 export async function runStatus(s: Settings, json: boolean): Promise<number> {
-  const log = await setupLogging("error", String(s["log-format"]));
+  const log = await setupLogging("error", s.logFormat);
   const parts = await buildParts(s, log);
   try {
     const state: SavedState | null = await parts.sink.readState();
@@ -217,7 +217,7 @@ export async function runDrop(s: Settings, yes: boolean, purge: boolean): Promis
     const answer = prompt("Remove what sync created on the source and its state key? [y/N]");
     if (!/^y(es)?$/i.test(answer ?? "")) return 1;
   }
-  const log = await setupLogging(String(s["log-level"]), String(s["log-format"]));
+  const log = await setupLogging(s.logLevel, s.logFormat);
   const parts = await buildParts(s, log);
   try {
     const factory = createSource(parts.driver, parts.source);
@@ -225,7 +225,7 @@ export async function runDrop(s: Settings, yes: boolean, purge: boolean): Promis
     for (const key of parts.sink.keys.all()) await parts.client.deleteRange(key);
     removed.push(`state key ${parts.sink.stateKey}`);
     if (purge) {
-      const prefix = `${normalizePrefix(String(s["etcd-prefix"]))}/`;
+      const prefix = `${normalizePrefix(s.etcdPrefix)}/`;
       const n = await parts.client.deleteRange(prefix, prefixEnd(prefix));
       removed.push(`${n} replicated keys under ${prefix}`);
     }

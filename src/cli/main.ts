@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError, Option } from "commander";
 import { OPTIONS, resolveSettings, UsageError } from "../config/options.ts";
+import { typedSettings } from "../config/typed.ts";
 import { parseConfigFile } from "../config/options.ts";
 import { addSettingFlags as addOptions, showRunFlags } from "./help.ts";
 import { ConfigError } from "../core/source.ts";
@@ -40,7 +41,7 @@ async function loadSettings(opts: Record<string, unknown>) {
     }
     file = parseConfigFile(text, path);
   }
-  return resolveSettings(flags, env, file);
+  return typedSettings(resolveSettings(flags, env, file));
 }
 
 export async function main(args: string[]): Promise<number> {

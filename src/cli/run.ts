@@ -1,11 +1,11 @@
 /** `sync run`: wire settings into the service and handle signals. */
-import type { Settings } from "../config/options.ts";
+import type { RunSettings as Settings } from "../config/typed.ts";
 import { UsageError } from "../config/options.ts";
 import { TableFilter } from "../core/filter.ts";
 import { KeyConfig } from "../core/key_config.ts";
 import { normalizePrefix } from "../core/keys.ts";
 import type { SourceOptions } from "../core/source.ts";
-import { EtcdClient, type EtcdTransportKind, type TxnCompare } from "../etcd/client.ts";
+import { EtcdClient, type TxnCompare } from "../etcd/client.ts";
 import { EtcdSink } from "../etcd/sink.ts";
 import { EtcdSnapshotStore } from "../etcd/snapshot_store.ts";
 import type { SnapshotSettings } from "../core/snapshot.ts";
@@ -24,8 +24,6 @@ import { parseMysqlUrl } from "../mysql/url.ts";
 import { parseAddr } from "../service/http.ts";
 import { splitDbUrl } from "../core/db_url.ts";
 import { pollLagBytes } from "../service/lag.ts";
-
-const str = (v: unknown) => (v === undefined ? undefined : String(v));
 
 /**
  * The database named in a URL (`postgres://h1,h2/db?x` → `db`), from the URL's shape as the
@@ -112,9 +110,9 @@ export interface RunParts {
 
 /** Build the etcd client, sink and source options from settings (shared by subcommands). */
 export async function buildParts(s: Settings, log: SourceOptions["log"]): Promise<RunParts> {
-  const driver = str(s["driver"]);
+  const driver = s.driver;
   if (!driver) throw new UsageError("missing --driver (pgx or mysql)");
-  const url = str(s["db-url"]);
+  const url = s.dbUrl;
   if (!url) throw new UsageError("missing --db-url (or SYNC_DB_URL)");
   if (!/^(postgres|postgresql|mysql|mariadb):\/\//i.test(url)) {
     throw new UsageError(
@@ -122,32 +120,32 @@ export async function buildParts(s: Settings, log: SourceOptions["log"]): Promis
     );
   }
   checkDbUrl(driver, url);
-  const endpoints = s["etcd-endpoints"] as string[];
+  const endpoints = s.etcdEndpoints;
   checkEndpoints(endpoints);
-  if (s["http-addr"] !== undefined) {
+  if (s.httpAddr !== undefined) {
     try {
-      parseAddr(String(s["http-addr"]));
+      parseAddr(s.httpAddr);
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
   }
-  const prefix = normalizePrefix(str(s["etcd-prefix"]) ?? "/sync");
+  const prefix = normalizePrefix(s.etcdPrefix ?? "/sync");
   if (!prefix) throw new UsageError("--etcd-prefix must not be empty");
-  const sourceId = str(s["source-id"]) ?? `${driver}-${databaseOf(url) || "default"}`;
-  const statePrefix = normalizePrefix(str(s["etcd-state-prefix"]) ?? `${prefix}-state`);
+  const sourceId = s.sourceId ?? `${driver}-${databaseOf(url) || "default"}`;
+  const statePrefix = normalizePrefix(s.etcdStatePrefix ?? `${prefix}-state`);
   if (!statePrefix) throw new UsageError("--etcd-state-prefix must not be empty");
   if ((statePrefix + "/").startsWith(prefix + "/")) {
     throw new UsageError("--etcd-state-prefix must be outside --etcd-prefix");
   }
   const client = new EtcdClient({
     endpoints,
-    username: str(s["etcd-username"]),
-    password: str(s["etcd-password"]),
-    caCert: await readPem(str(s["etcd-ca"]), "etcd CA file"),
-    cert: await readPem(str(s["etcd-cert"]), "etcd certificate file"),
-    key: await readPem(str(s["etcd-key"]), "etcd key file"),
-    timeoutMs: s["etcd-timeout"] as number,
-    transport: s["etcd-transport"] as EtcdTransportKind,
+    username: s.etcdUsername,
+    password: s.etcdPassword,
+    caCert: await readPem(s.etcdCa, "etcd CA file"),
+    cert: await readPem(s.etcdCert, "etcd certificate file"),
+    key: await readPem(s.etcdKey, "etcd key file"),
+    timeoutMs: s.etcdTimeout,
+    transport: s.etcdTransport,
   });
   const status = new Status();
   status.about = { driver, stateKey: `${statePrefix}/${sourceId}`, version: VERSION };
@@ -155,9 +153,9 @@ export async function buildParts(s: Settings, log: SourceOptions["log"]): Promis
   const sink = new EtcdSink(client, {
     prefix,
     stateKey: `${statePrefix}/${sourceId}`,
-    maxTxnOps: s["etcd-max-txn-ops"] as number,
-    maxTxnBytes: s["etcd-max-txn-bytes"] as number,
-    oversize: s["oversize"] as "fail" | "skip",
+    maxTxnOps: s.etcdMaxTxnOps,
+    maxTxnBytes: s.etcdMaxTxnBytes,
+    oversize: s.oversize,
     log,
     onTxn: (t) => status.observeTxn(t.seconds),
     onOversize: () => status.oversizeSkipped++,
@@ -165,45 +163,45 @@ export async function buildParts(s: Settings, log: SourceOptions["log"]): Promis
   });
   let keys: KeyConfig;
   try {
-    keys = new KeyConfig(s["keys"] as string[]);
+    keys = new KeyConfig(s.keys);
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
   const source: SourceOptions = {
     url,
-    filter: new TableFilter(s["tables"] as string[], s["exclude"] as string[]),
+    filter: new TableFilter(s.tables, s.exclude),
     keys,
     log,
     onTableEstimate: (table, rows) => status.estimate(table, rows),
     pgx: {
-      slot: str(s["slot"])!,
-      publication: str(s["publication"])!,
-      dumpParallel: Math.max(1, s["dump-parallel"] as number),
-      statusIntervalMs: s["status-interval"] as number,
-      takeOverSlot: Boolean(s["ha"]),
-      failover: s["slot-failover"] !== false,
+      slot: s.slot,
+      publication: s.publication,
+      dumpParallel: Math.max(1, s.dumpParallel),
+      statusIntervalMs: s.statusInterval,
+      takeOverSlot: s.ha,
+      failover: s.slotFailover,
     },
-    mysql: { serverId: s["server-id"] as number },
+    mysql: { serverId: s.serverId },
   };
   const snapshots = {
     store: new EtcdSnapshotStore(
       client,
       prefix,
-      s["etcd-max-txn-ops"] as number,
+      s.etcdMaxTxnOps,
       sink.keys.requestKey,
     ),
-    chunkRows: s["snapshot-chunk-rows"] as number,
-    parallel: s["snapshot-parallel"] as number,
+    chunkRows: s.snapshotChunkRows,
+    parallel: s.snapshotParallel,
   };
   return { sink, client, source, driver, status, fence, snapshots };
 }
 
 export async function startRun(s: Settings): Promise<number> {
-  const log = await setupLogging(String(s["log-level"]), String(s["log-format"]));
+  const log = await setupLogging(s.logLevel, s.logFormat);
   const parts = await buildParts(s, log);
   const factory = createSource(parts.driver, parts.source);
   const stop = new AbortController();
-  const shutdownMs = s["shutdown-timeout"] as number;
+  const shutdownMs = s.shutdownTimeout;
   let forced: ReturnType<typeof setTimeout> | undefined;
   const onSignal = (sig: string) => () => {
     if (stop.signal.aborted) return;
@@ -217,19 +215,19 @@ export async function startRun(s: Settings): Promise<number> {
   };
   let http: Deno.HttpServer | undefined;
   try {
-    http = s["http-addr"]
+    http = s.httpAddr
       ? serveHttp({
-        addr: String(s["http-addr"]),
+        addr: s.httpAddr,
         status: parts.status,
         log,
-        readyMaxLagMs: s["ready-max-lag"] as number,
+        readyMaxLagMs: s.readyMaxLag,
         signal: stop.signal,
       })
       : undefined;
   } catch (e) {
     parts.client.close();
     throw new UsageError(
-      `cannot serve --http-addr ${s["http-addr"]}: ${(e as Error).message.split("\n")[0]}`,
+      `cannot serve --http-addr ${s.httpAddr}: ${(e as Error).message.split("\n")[0]}`,
     );
   }
   // Lag in bytes is only reported through /metrics: no endpoint, no polling.
@@ -240,7 +238,7 @@ export async function startRun(s: Settings): Promise<number> {
   Deno.addSignalListener("SIGINT", sigint);
   log.info("sync starting", {
     driver: parts.driver,
-    etcd: (s["etcd-endpoints"] as string[]).join(","),
+    etcd: s.etcdEndpoints.join(","),
     state_key: parts.sink.stateKey,
   });
   const stopProgress = showProgress(parts.status, log);
@@ -254,7 +252,7 @@ export async function startRun(s: Settings): Promise<number> {
         status: parts.status,
         snapshots: parts.snapshots,
       });
-    if (s["ha"]) await runLeader(s, parts, log, stop.signal, service);
+    if (s.ha) await runLeader(s, parts, log, stop.signal, service);
     else await service(stop.signal);
     log.info("stopped");
     return 0;
@@ -287,7 +285,7 @@ async function runLeader(
   stop: AbortSignal,
   service: (signal: AbortSignal) => Promise<void>,
 ): Promise<void> {
-  const id = str(s["ha-id"]) ?? `${Deno.hostname()}-${Deno.pid}`;
+  const id = s.haId ?? `${Deno.hostname()}-${Deno.pid}`;
   const name = `${parts.sink.stateKey}/leader`;
   let led = false;
   while (!stop.aborted) {
@@ -298,7 +296,7 @@ async function runLeader(
         client: parts.client,
         name,
         id,
-        ttlSeconds: Math.max(2, Math.round((s["ha-ttl"] as number) / 1000)),
+        ttlSeconds: Math.max(2, Math.round((s.haTtl) / 1000)),
         log,
         signal: stop,
       });

@@ -1,10 +1,10 @@
 /** `sync snapshot TABLE...`: ask the running sync (any host, `--ha` too) to read tables again. */
-import type { Settings } from "../config/options.ts";
+import type { RunSettings as Settings } from "../config/typed.ts";
 import { buildParts } from "./run.ts";
 import { setupLogging } from "./logging.ts";
 
 export async function runSnapshot(s: Settings, tables: string[]): Promise<number> {
-  const log = await setupLogging("error", String(s["log-format"]));
+  const log = await setupLogging("error", s.logFormat);
   const parts = await buildParts(s, log);
   try {
     const state = await parts.sink.readState();

@@ -26,7 +26,8 @@ function identifier(v: string): string | undefined {
   return n > 0 && n <= 63 ? undefined : "expected a name of 1 to 63 bytes";
 }
 
-export const OPTIONS: readonly OptionSpec[] = [
+/** The table itself, its literal types kept for `RunSettings` (typed.ts). */
+export const SPECS = [
   {
     name: "driver",
     kind: "string",
@@ -335,7 +336,9 @@ export const OPTIONS: readonly OptionSpec[] = [
     description: "log format: key=value text or JSON lines",
     doc: "Logs go to stderr.",
   },
-];
+] as const satisfies readonly OptionSpec[];
+
+export const OPTIONS: readonly OptionSpec[] = SPECS;
 
 const byName = new Map(OPTIONS.map((o) => [o.name, o]));
 
@@ -382,7 +385,7 @@ export function resolveSettings(
     else if (ev !== undefined && ev !== "") {
       out[spec.name] = parseValue(spec, ev, envName(spec.name));
     } else if (file[spec.name] !== undefined) out[spec.name] = file[spec.name];
-    else out[spec.name] = spec.default;
+    else out[spec.name] = spec.default as Settings[string];
   }
   return out;
 }

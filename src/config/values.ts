@@ -8,7 +8,7 @@ export interface OptionSpec {
   name: string;
   kind: Kind;
   description: string;
-  default?: string | number | boolean | string[];
+  default?: string | number | boolean | readonly string[];
   choices?: readonly string[];
   /** Never echoed back in errors. */
   secret?: boolean;
@@ -66,7 +66,7 @@ export function defaultText(spec: OptionSpec): string | undefined {
   if (spec.defaultText) return spec.defaultText;
   const d = spec.default;
   if (d === undefined || d === false || (Array.isArray(d) && !d.length)) return undefined;
-  return formatValue(spec, d);
+  return formatValue(spec, d as Value);
 }
 
 /** Bad configuration: one line for the user, exit status 2. */

@@ -1,0 +1,43 @@
+/**
+ * The settings of a run as one typed object, derived from the options table: each option
+ * under its camel-cased name (`etcd-max-txn-ops` → `etcdMaxTxnOps`), typed by its kind and
+ * choices, possibly undefined only when it has no default. The one place the untyped
+ * `Settings` record is read.
+ */
+import { SPECS } from "./options.ts";
+import type { Settings } from "./values.ts";
+
+interface KindValue {
+  string: string;
+  int: number;
+  bytes: number;
+  duration: number;
+  bool: boolean;
+  list: string[];
+}
+
+type Camel<S extends string> = S extends `${infer H}-${infer T}` ? `${H}${Capitalize<Camel<T>>}`
+  : S;
+
+type Spec = typeof SPECS[number];
+
+type ValueOf<O extends Spec> = O extends { choices: readonly (infer C)[] } ? C
+  : KindValue[O["kind"]];
+
+export type RunSettings = {
+  readonly [O in Spec as Camel<O["name"]>]: O extends { default: unknown } ? ValueOf<O>
+    : ValueOf<O> | undefined;
+};
+
+const camel = (name: string) => name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/** `s` (already parsed and validated by `loadSettings`) as a typed object. */
+export function typedSettings(s: Settings): RunSettings {
+  const out: Record<string, unknown> = {};
+  for (const o of SPECS) {
+    const v = s[o.name];
+    // An empty string is no value (a `SYNC_X=` left empty, say).
+    out[camel(o.name)] = v === "" ? undefined : v;
+  }
+  return out as RunSettings;
+}
