@@ -137,8 +137,14 @@ export async function buildParts(s: Settings, log: SourceOptions["log"]): Promis
   if ((statePrefix + "/").startsWith(prefix + "/")) {
     throw new UsageError("--etcd-state-prefix must be outside --etcd-prefix");
   }
+  const status = new Status();
   const client = new EtcdClient({
     endpoints,
+    onRetry: (reason, endpoint, message) => {
+      status.count(status.etcdRetries, reason);
+      log.debug("etcd retry", { reason, endpoint, message });
+    },
+    onEndpoints: (list) => log.info("etcd endpoints", { endpoints: list.join(",") }),
     username: s.etcdUsername,
     password: s.etcdPassword,
     caCert: await readPem(s.etcdCa, "etcd CA file"),
@@ -147,7 +153,6 @@ export async function buildParts(s: Settings, log: SourceOptions["log"]): Promis
     timeoutMs: s.etcdTimeout,
     transport: s.etcdTransport,
   });
-  const status = new Status();
   status.about = { driver, stateKey: `${statePrefix}/${sourceId}`, version: VERSION };
   const fence: { current?: () => TxnCompare[] } = {};
   const sink = new EtcdSink(client, {

@@ -96,6 +96,12 @@ function work(s: Status, metric: Metric): void {
 /** etcd's latency, skipped rows, retries, lag and the last error. */
 function health(s: Status, metric: Metric, now: Date): void {
   metric("sync_etcd_txns_total", "counter", "etcd transactions committed.", [["", s.etcdTxns]]);
+  metric(
+    "sync_etcd_retries_total",
+    "counter",
+    "etcd requests the client retried, by reason.",
+    [...s.etcdRetries].map(([r, n]) => [`{reason="${esc(r)}"}`, n]),
+  );
   const h = s.etcdTxnSeconds;
   let cumulative = 0;
   metric(

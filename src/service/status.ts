@@ -38,6 +38,17 @@ export class Histogram {
   }
 }
 
+/** The reasons the etcd client retries a request (etcd/errors.ts), all exported from 0. */
+const ETCD_RETRY_REASONS = [
+  "too_many_requests",
+  "leader_changed",
+  "no_leader",
+  "timed_out",
+  "learner",
+  "unavailable",
+  "connection",
+];
+
 export class Status {
   #phase: Phase = "starting";
   /** When the phase last changed. */
@@ -52,6 +63,8 @@ export class Status {
   lastApplied?: Date;
   lastError?: { time: Date; message: string };
   reconnects: Map<string, number> = new Map();
+  /** etcd requests retried inside the client, by reason (a member down, no leader, ...). */
+  etcdRetries: Map<string, number> = new Map(ETCD_RETRY_REASONS.map((r) => [r, 0]));
   /** Rows written by dumps since start (a counter: a re-dump adds to it). */
   rowsDumped: Map<string, number> = new Map();
   /** Rows written by the current (or last) dump, for its progress. */
