@@ -806,6 +806,22 @@ export const CASES: Case[] = [
     ],
   },
 
+  {
+    input: "`sync snapshot` naming a table this source does not replicate",
+    says: "sync: not replicated by this source: nope (name tables as in keys; replicated: keyed)",
+    line:
+      /^sync: not replicated by this source: nope \(name tables as in keys; replicated: keyed\)$/,
+    outcome: EXIT2 + "; nothing requested",
+    expect: { exit: 2 },
+    needs: ["pg", "etcd"],
+    args: async (s, id) => {
+      await saveState(s, id, { lsn: "0/1" }, {
+        keyed: { id: "1", columns: ["id:23:-1"], key: ["id"], identity: "d" },
+      });
+      return ["snapshot", "nope", ...pgArgs(s, id), `--source-id=s${id}`];
+    },
+  },
+
   // --- not the protocol ---------------------------------------------------------------
   {
     input: "pgx pointed at a server that is not PostgreSQL (an HTTP server)",
@@ -1294,7 +1310,7 @@ function assertNoSecret(what: string, text: string) {
  * server is up (it used to log the error and keep serving /healthz for ever).
  */
 function withHttp(c: Case, args: string[]): string[] {
-  const service = c.needs?.length && !["status", "check", "drop"].includes(args[0]);
+  const service = c.needs?.length && !["status", "check", "drop", "snapshot"].includes(args[0]);
   if (!("exit" in c.expect) || !service || args.some((a) => a.startsWith("--http-addr"))) {
     return args;
   }
