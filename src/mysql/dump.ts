@@ -60,19 +60,24 @@ export async function dumpTables(
   log: Log,
 ): Promise<void> {
   for (const { table, name } of tables) {
-    let after: readonly string[] | null = null;
     let rows = 0;
+    // The next chunk is read while this one goes to etcd.
+    let next = readChunk(conn, table, null, DUMP_CHUNK_ROWS);
     try {
       for (;;) {
         if (signal.aborted) throw new Error("dump aborted");
-        const chunk = await readChunk(conn, table, after, DUMP_CHUNK_ROWS);
+        const chunk = await next;
+        const full = chunk.length === DUMP_CHUNK_ROWS;
+        if (full) {
+          next = readChunk(conn, table, chunk[chunk.length - 1].after, DUMP_CHUNK_ROWS);
+          next.catch(() => {}); // awaited above, unless this table's rows fail to go out
+        }
         for (const r of chunk) {
           const sent = out.put(name, r.key, r.columns, r.cells);
           if (sent) await sent;
         }
         rows += chunk.length;
-        if (chunk.length < DUMP_CHUNK_ROWS) break;
-        after = chunk[chunk.length - 1].after;
+        if (!full) break;
       }
     } catch (e) {
       if (!(e instanceof MysqlError && e.code === 1412)) throw e;
