@@ -31,6 +31,11 @@ export interface SnapshotOptions extends SnapshotSettings {
   source: ChunkSource;
   /** The stream's way to the sink: chunks go the same way, so they land in its order. */
   push: (batch: ChangeBatch) => Promise<void>;
+  /**
+   * Resolves once everything pushed so far is in etcd: a table's first chunk compares with
+   * etcd only then (a TRUNCATE still queued would delete rows found equal and skipped).
+   */
+  settled?: () => Promise<void>;
   log: Log;
   /** The snapshots the state holds (running ones go on from their cursor). */
   progress?: SnapshotProgress;
@@ -54,6 +59,8 @@ interface Job {
   replayTo: readonly string[] | null;
   /** The operator's request this job answers (its etcd revision). */
   request?: number;
+  /** The generation whose queued writes were waited for before comparing with etcd. */
+  settledGen?: number;
 }
 
 export class SnapshotEngine {
@@ -262,6 +269,10 @@ export class SnapshotEngine {
 
   /** Write what differs of one chunk where the stream has passed its read. */
   async #writeChunk(job: Job, gen: number, rows: SnapshotRow[]): Promise<boolean> {
+    if (job.settledGen !== gen) {
+      await this.#o.settled?.();
+      job.settledGen = gen;
+    }
     const current = rows.length
       ? await this.#o.store.current(job.table, rows.map((r) => r.key))
       : new Map<string, string>();

@@ -27,6 +27,10 @@ export class Pipeline {
   #failure: unknown;
   #wakeConsumer?: () => void;
   #wakeProducers: (() => void)[] = [];
+  /** Batches queued and applied so far, and who waits for a count to be applied. */
+  #pushed = 0;
+  #applied = 0;
+  #settlers: { at: number; done: () => void }[] = [];
 
   constructor(
     sink: Sink,
@@ -43,6 +47,7 @@ export class Pipeline {
     if (this.#failure) throw this.#failure;
     if (this.#closed) throw new Error("pipeline closed");
     this.#queue.push(batch);
+    this.#pushed++;
     this.#queued += batch.changes.length;
     this.#wakeConsumer?.();
     while (this.#queued > this.#opts.maxQueuedChanges && !this.#failure && !this.#closed) {
@@ -82,14 +87,30 @@ export class Pipeline {
         const committed = await this.#sink.apply(take, this.#stateAt);
         this.#queue = this.#queue.slice(n);
         this.#queued -= changes;
+        this.#applied += n;
+        this.#releaseSettlers();
         this.#releaseProducers();
         if (committed) this.#opts.onCommitted(committed, take);
       }
     } catch (e) {
       this.#failure = e;
       this.#releaseProducers();
+      this.#releaseSettlers(true);
       throw e;
     }
+  }
+
+  /** Resolves once every batch queued before the call is applied (or the pipeline failed). */
+  settled(): Promise<void> {
+    const at = this.#pushed;
+    if (this.#applied >= at || this.#failure) return Promise.resolve();
+    return new Promise((done) => this.#settlers.push({ at, done }));
+  }
+
+  #releaseSettlers(all = false): void {
+    const keep: typeof this.#settlers = [];
+    for (const s of this.#settlers) (all || s.at <= this.#applied ? s.done() : keep.push(s));
+    this.#settlers = keep;
   }
 
   #releaseProducers(): void {

@@ -284,7 +284,7 @@ async function follow(a: Attempt, position: Position, again?: string[]): Promise
   const snapshots = startSnapshots(context, position, push, (e) => {
     streamError ??= e;
     a.abort.abort();
-  });
+  }, () => pipeline.settled());
   if (again?.length) snapshots.request(again);
   try {
     await session.stream(position, async (batch) => {

@@ -66,12 +66,14 @@ export function startSnapshots(
   position: Position,
   push: Push,
   fail: (e: unknown) => void,
+  settled?: () => Promise<void>,
 ): SnapshotRun {
   if (!c.settings || !c.session.chunks) return withoutEngine(push);
   const engine = new SnapshotEngine({
     ...c.settings,
     source: c.session.chunks(),
     push,
+    settled,
     log: c.log,
     progress: c.progress,
     onFailure: fail,
