@@ -20,5 +20,12 @@ export {
 export { valueRenderer } from "./src/pg/values.ts";
 export { BinlogDecoder, BinlogError, type BinlogEvent } from "./src/mysql/binlog.ts";
 export { decodeRowsEvent } from "./src/mysql/rows.ts";
-export { DumpParser } from "./src/mysql/dump_parser.ts";
 export { runService } from "./src/service/run.ts";
+export { SnapshotEngine, type SnapshotSettings } from "./src/core/snapshot.ts";
+export type {
+  ChunkSource,
+  SnapshotProgress,
+  SnapshotRow,
+  SnapshotStore,
+  TableSnapshot,
+} from "./src/core/snapshot_types.ts";

@@ -5,6 +5,8 @@ import { TableFilter } from "../core/filter.ts";
 import { KeyConfig } from "../core/key_config.ts";
 import { normalizePrefix } from "../core/keys.ts";
 import type { SourceOptions } from "../core/source.ts";
+import type { PgOptions } from "../pg/options.ts";
+import type { MysqlOptions } from "../mysql/options.ts";
 import { EtcdClient, type TxnCompare } from "../etcd/client.ts";
 import { EtcdSink } from "../etcd/sink.ts";
 import { EtcdSnapshotStore } from "../etcd/snapshot_store.ts";
@@ -97,6 +99,19 @@ function checkEndpoints(endpoints: string[]): void {
   }
 }
 
+/** The chosen driver's own options. */
+function driverOptions(driver: string | undefined, s: Settings): PgOptions | MysqlOptions {
+  if (driver === "mysql") return { serverId: s.serverId };
+  return {
+    slot: s.slot,
+    publication: s.publication,
+    dumpParallel: Math.max(1, s.dumpParallel),
+    statusIntervalMs: s.statusInterval,
+    takeOverSlot: s.ha,
+    failover: s.slotFailover,
+  };
+}
+
 export interface RunParts {
   sink: EtcdSink;
   client: EtcdClient;
@@ -178,15 +193,7 @@ export async function buildParts(s: Settings, log: SourceOptions["log"]): Promis
     keys,
     log,
     onTableEstimate: (table, rows) => status.estimate(table, rows),
-    pgx: {
-      slot: s.slot,
-      publication: s.publication,
-      dumpParallel: Math.max(1, s.dumpParallel),
-      statusIntervalMs: s.statusInterval,
-      takeOverSlot: s.ha,
-      failover: s.slotFailover,
-    },
-    mysql: { serverId: s.serverId },
+    driver: driverOptions(driver, s),
   };
   const snapshots = {
     store: new EtcdSnapshotStore(

@@ -110,8 +110,11 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
-/** Options every driver receives; driver-specific ones live in their own field. */
-export interface SourceOptions {
+/**
+ * Options every driver receives; `driver` holds the driver's own (its type is the driver's
+ * business: core never names one).
+ */
+export interface SourceOptions<D = unknown> {
   /** Database URL (may carry a password: never log it whole; see `redactUrl`). */
   url: string;
   filter: import("./filter.ts").TableFilter;
@@ -120,24 +123,7 @@ export interface SourceOptions {
   log: import("./log.ts").Log;
   /** Called by dump() with each table's estimated row count (progress display, metrics). */
   onTableEstimate?: (table: string, rows: number) => void;
-  pgx: {
-    slot: string;
-    publication: string;
-    /** Tables read at once during the dump. */
-    dumpParallel: number;
-    /** Standby status updates at least this often. */
-    statusIntervalMs: number;
-    /**
-     * End another walsender holding the slot (`--ha`: this process is the fenced leader,
-     * and the holder is a paused or dead former leader).
-     */
-    takeOverSlot?: boolean;
-    /** Create the slot with FAILOVER where the server supports it (PostgreSQL 17+). */
-    failover?: boolean;
-  };
-  mysql: {
-    serverId: number;
-  };
+  driver: D;
 }
 
 /** Creates a fresh session for each attempt of the service's retry loop. */

@@ -1,5 +1,5 @@
 /** A put's unchanged (TOAST) columns filled from the row's current value in etcd. */
-import { type Cell, UNCHANGED } from "../core/change.ts";
+import { UNCHANGED } from "../core/change.ts";
 import { renderRow, splitRow } from "../core/json.ts";
 import type { Log } from "../core/log.ts";
 import type { EtcdClient } from "./client.ts";

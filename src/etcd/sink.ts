@@ -9,7 +9,7 @@
  */
 import type { Change, ChangeBatch, Position } from "../core/change.ts";
 import { UNCHANGED } from "../core/change.ts";
-import { renderRow, splitRow } from "../core/json.ts";
+import { renderRow } from "../core/json.ts";
 import { fullKey, tablePrefix } from "../core/keys.ts";
 import type { Log } from "../core/log.ts";
 import { silentLog } from "../core/log.ts";

@@ -3,13 +3,14 @@
  * `drop` has nothing to do here). `check` runs every test that would make `sync run` fail at
  * start; `status` says "unknown" for what the user may not see rather than guess.
  */
-import type { CheckResult, SavedState, SourceOptions } from "../core/source.ts";
+import type { MysqlSourceOptions } from "./options.ts";
+import type { CheckResult, SavedState } from "../core/source.ts";
 import { type MysqlConn, MysqlError } from "./conn.ts";
 import { connectTo, type ServerInfo, serverInfo } from "./connect.ts";
 import { parseMysqlUrl } from "./url.ts";
 import { sqlString, SYSTEM_SCHEMAS } from "./schema.ts";
 
-export async function check(opts: SourceOptions): Promise<CheckResult[]> {
+export async function check(opts: MysqlSourceOptions): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
   const url = parseMysqlUrl(opts.url);
   let c: MysqlConn;
@@ -27,7 +28,7 @@ export async function check(opts: SourceOptions): Promise<CheckResult[]> {
   }
   try {
     const i = await serverInfo(c);
-    out.push(...settingChecks(i, opts.mysql.serverId));
+    out.push(...settingChecks(i, opts.driver.serverId));
     const grants = (await c.query("SHOW GRANTS")).rows.map((r) => r[0] ?? "");
     const missing = missingGrants(grants);
     out.push({
@@ -76,7 +77,7 @@ function settingChecks(i: ServerInfo, serverId: number): CheckResult[] {
   ];
 }
 
-async function keyCheck(c: MysqlConn, opts: SourceOptions, database: string) {
+async function keyCheck(c: MysqlConn, opts: MysqlSourceOptions, database: string) {
   const onlyDb = !opts.filter.hasIncludes && database;
   const t = await c.query(
     // KEY_COLUMN_USAGE, as the dump reads keys: MariaDB hides TABLE_CONSTRAINTS rows from
@@ -121,7 +122,7 @@ async function visible(c: MysqlConn, sql: string): Promise<(string | null)[][] |
 }
 
 export async function inspect(
-  opts: SourceOptions,
+  opts: MysqlSourceOptions,
   state: SavedState | null,
 ): Promise<Record<string, unknown>> {
   const c = await connectTo(parseMysqlUrl(opts.url));
@@ -139,7 +140,7 @@ export async function inspect(
     const hosts = await visible(c, "SHOW SLAVE HOSTS");
     out.replica_registered = typeof hosts === "string"
       ? hosts
-      : hosts.some(([id]) => Number(id) === opts.mysql.serverId);
+      : hosts.some(([id]) => Number(id) === opts.driver.serverId);
     if (state?.position.file && file && typeof master !== "string") {
       const lag = await lagBytes(c, state, file, Number(offset));
       if (lag !== undefined) out.lag_bytes = lag;

@@ -5,13 +5,14 @@
  * position MariaDB tells (MySQL: every table is snapshotted online instead); streaming then
  * reads the binlog from there over the replication protocol.
  */
-import type { SourceFactory, SourceOptions } from "../core/source.ts";
+import type { MysqlSourceOptions } from "./options.ts";
+import type { SourceFactory } from "../core/source.ts";
 import { parseMysqlUrl } from "./url.ts";
 import { configErrorFor, serverIdClash } from "./connect.ts";
 import { check, inspect } from "./admin.ts";
 import { MysqlSession } from "./session.ts";
 
-export function createMysqlSource(opts: SourceOptions): SourceFactory {
+export function createMysqlSource(opts: MysqlSourceOptions): SourceFactory {
   return {
     driver: "mysql",
     connect: async (signal) => {
@@ -19,7 +20,7 @@ export function createMysqlSource(opts: SourceOptions): SourceFactory {
       const s = new MysqlSession(opts, url);
       try {
         await s.open(signal);
-        const clash = serverIdClash(Number(s.identity.serverId), opts.mysql.serverId);
+        const clash = serverIdClash(Number(s.identity.serverId), opts.driver.serverId);
         if (clash) throw clash;
       } catch (e) {
         await s.close();

@@ -3,6 +3,7 @@
  * by GTID on another server, or dump and why), the dump, the binlog stream, and the chunk
  * reads of online snapshots.
  */
+import type { MysqlSourceOptions } from "./options.ts";
 import type { Position } from "../core/change.ts";
 import { keyTableName, splitKeyTableName } from "../core/keys.ts";
 import type {
@@ -10,7 +11,6 @@ import type {
   DumpResult,
   SavedState,
   SourceIdentity,
-  SourceOptions,
   SourceSession,
   StartPlan,
 } from "../core/source.ts";
@@ -69,7 +69,7 @@ export class MysqlSession implements SourceSession {
   #snapshotDump = false;
   #dumpConn?: MysqlConn;
 
-  constructor(readonly opts: SourceOptions, readonly url: MysqlUrl) {
+  constructor(readonly opts: MysqlSourceOptions, readonly url: MysqlUrl) {
     this.#keyless = new KeylessWarning(opts.log);
   }
 
@@ -305,7 +305,7 @@ export class MysqlSession implements SourceSession {
       // By GTID on another server (it finds the file; the first ROTATE names it).
       const events = await requestBinlog(c, {
         mariadb: this.#info!.mariadb,
-        serverId: this.opts.mysql.serverId,
+        serverId: this.opts.driver.serverId,
         from: this.#gtidStart ? { gtid } : { file, offset },
       });
       const follower = new BinlogFollower(this.#binlogTables(), from, out);

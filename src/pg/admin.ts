@@ -2,7 +2,8 @@
  * `sync check`, `sync status` and `sync drop` for PostgreSQL. `check` runs every test that
  * would make `sync run` fail at start (design: Failure rules), each with what fixes it.
  */
-import type { CheckResult, SavedState, SourceOptions } from "../core/source.ts";
+import type { PgSourceOptions } from "./options.ts";
+import type { CheckResult, SavedState } from "../core/source.ts";
 import { ident, literal, type PgConn } from "./conn.ts";
 import { configErrorFor, connectPrimary } from "./connect.ts";
 import { parsePgUrl, type PgUrl } from "./url.ts";
@@ -46,7 +47,7 @@ async function reach(url: PgUrl, out: CheckResult[]): Promise<PgConn | undefined
   }
 }
 
-export async function check(opts: SourceOptions): Promise<CheckResult[]> {
+export async function check(opts: PgSourceOptions): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
   const url = parsePgUrl(opts.url);
   const conn = await reach(url, out);
@@ -92,10 +93,10 @@ export async function check(opts: SourceOptions): Promise<CheckResult[]> {
 /** Room for a slot and a WAL sender, and a slot of ours that `run` can use. */
 async function slotChecks(
   conn: PgConn,
-  opts: SourceOptions,
+  opts: PgSourceOptions,
   url: PgUrl,
 ): Promise<CheckResult[]> {
-  const slot = opts.pgx.slot;
+  const slot = opts.driver.slot;
   const slots = await conn.query(
     `SELECT current_setting('max_replication_slots')::int, count(*),
             bool_or(slot_name = ${literal(slot)})
@@ -188,12 +189,12 @@ async function readCheck(conn: PgConn, tables: TableInfo[], url: PgUrl): Promise
  */
 async function publicationCheck(
   conn: PgConn,
-  opts: SourceOptions,
+  opts: PgSourceOptions,
   url: PgUrl,
   tables: TableInfo[],
   superuser: boolean,
 ): Promise<CheckResult> {
-  const pub = opts.pgx.publication;
+  const pub = opts.driver.publication;
   const name = "publication";
   const r = await conn.query(
     `SELECT puballtables, pg_has_role(pubowner, 'USAGE') FROM pg_publication
@@ -258,7 +259,7 @@ async function publicationCheck(
 }
 
 export async function inspect(
-  opts: SourceOptions,
+  opts: PgSourceOptions,
   state: SavedState | null,
 ): Promise<Record<string, unknown>> {
   const url = parsePgUrl(opts.url);
@@ -268,7 +269,7 @@ export async function inspect(
       `SELECT s.active, s.confirmed_flush_lsn, pg_current_wal_lsn(),
               pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint,
               pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn)::bigint
-       FROM pg_replication_slots s WHERE s.slot_name = ${literal(opts.pgx.slot)}`,
+       FROM pg_replication_slots s WHERE s.slot_name = ${literal(opts.driver.slot)}`,
     );
     const current = (await conn.query("SELECT pg_current_wal_lsn()")).rows[0][0]!;
     // A saved position this server never reached: etcd holds another history (a restore).
@@ -277,11 +278,11 @@ export async function inspect(
       ? { saved_ahead: `the saved ${saved} is past this server's WAL end: the next start dumps` }
       : {};
     if (!r.rows.length) {
-      return { slot: `${opts.pgx.slot} (missing)`, server_lsn: current, ...ahead };
+      return { slot: `${opts.driver.slot} (missing)`, server_lsn: current, ...ahead };
     }
     const [active, confirmed, , retained, lag] = r.rows[0];
     return {
-      slot: opts.pgx.slot,
+      slot: opts.driver.slot,
       slot_active: active === "t",
       confirmed_lsn: confirmed,
       server_lsn: current,
@@ -295,22 +296,22 @@ export async function inspect(
   }
 }
 
-export async function drop(opts: SourceOptions): Promise<string[]> {
+export async function drop(opts: PgSourceOptions): Promise<string[]> {
   const url = parsePgUrl(opts.url);
   const conn = await connectPrimary(url, false);
   const removed: string[] = [];
   try {
     const s = await conn.query(
       `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
-       WHERE slot_name = ${literal(opts.pgx.slot)}`,
+       WHERE slot_name = ${literal(opts.driver.slot)}`,
     );
-    if (s.rows.length) removed.push(`replication slot ${opts.pgx.slot}`);
+    if (s.rows.length) removed.push(`replication slot ${opts.driver.slot}`);
     const p = await conn.query(
-      `SELECT 1 FROM pg_publication WHERE pubname = ${literal(opts.pgx.publication)}`,
+      `SELECT 1 FROM pg_publication WHERE pubname = ${literal(opts.driver.publication)}`,
     );
     if (p.rows.length) {
-      await conn.query(`DROP PUBLICATION ${ident(opts.pgx.publication)}`);
-      removed.push(`publication ${opts.pgx.publication}`);
+      await conn.query(`DROP PUBLICATION ${ident(opts.driver.publication)}`);
+      removed.push(`publication ${opts.driver.publication}`);
     }
   } finally {
     conn.close();

@@ -3,10 +3,10 @@
  * a cursor, compared by PostgreSQL itself (its collations, its types), rendered as the
  * stream renders them, on a connection of their own.
  */
+import type { PgSourceOptions } from "./options.ts";
 import { JSON_NULL } from "../core/json.ts";
 import { rowKey, splitKeyTableName } from "../core/keys.ts";
 import type { ChunkSource, SnapshotRow } from "../core/snapshot_types.ts";
-import type { SourceOptions } from "../core/source.ts";
 import { qualified, tableByOid, type TableInfo, type Types } from "./catalog.ts";
 import { ident, type PgConn } from "./conn.ts";
 import { missesCommitted, type RecentXids } from "./visibility.ts";
@@ -14,7 +14,7 @@ import { missesCommitted, type RecentXids } from "./visibility.ts";
 export interface PgChunkContext {
   connect(): Promise<PgConn>;
   version: number;
-  opts: SourceOptions;
+  opts: PgSourceOptions;
   types: Types;
   /** Transactions the stream has seen commit: a read must see them all. */
   committed?: RecentXids;

@@ -5,13 +5,14 @@
  * selected table inside that snapshot on `--dump-parallel` ordinary connections; streaming
  * then follows the slot with pgoutput and confirms only what etcd has committed.
  */
-import type { SourceFactory, SourceOptions } from "../core/source.ts";
+import type { PgSourceOptions } from "./options.ts";
+import type { SourceFactory } from "../core/source.ts";
 import { parsePgUrl } from "./url.ts";
 import { configErrorFor } from "./connect.ts";
 import { check, drop, inspect } from "./admin.ts";
 import { PgSession } from "./session.ts";
 
-export function createPgSource(opts: SourceOptions): SourceFactory {
+export function createPgSource(opts: PgSourceOptions): SourceFactory {
   return {
     driver: "pgx",
     connect: async (signal) => {

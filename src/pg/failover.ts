@@ -3,7 +3,8 @@
  * does the primary hold changes back until they have the WAL, and does each standby the URL
  * names keep a usable synchronized copy. Each missing setting is named with its value.
  */
-import type { CheckResult, SourceOptions } from "../core/source.ts";
+import type { PgSourceOptions } from "./options.ts";
+import type { CheckResult } from "../core/source.ts";
 import { literal, type PgConn } from "./conn.ts";
 import { connectPrimary } from "./connect.ts";
 import type { PgUrl } from "./url.ts";
@@ -30,7 +31,7 @@ async function setting(conn: PgConn, name: string): Promise<string> {
 
 export async function failoverChecks(
   primary: PgConn,
-  opts: SourceOptions,
+  opts: PgSourceOptions,
   url: PgUrl,
   version: number,
 ): Promise<CheckResult[]> {
@@ -42,10 +43,10 @@ export async function failoverChecks(
         "tool keeps on the standby (Patroni permanent slots), else it dumps again",
     }];
   }
-  if (opts.pgx.failover === false) {
+  if (opts.driver.failover === false) {
     return [{ name: NAME, ok: true, detail: "off (--slot-failover=false)" }];
   }
-  const slot = opts.pgx.slot;
+  const slot = opts.driver.slot;
   const row = await slotRow(primary, slot);
   const waitFor = (await setting(primary, "synchronized_standby_slots")).trim();
   const out: CheckResult[] = [primaryCheck(slot, row, waitFor, url)];

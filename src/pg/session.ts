@@ -3,6 +3,7 @@
  * (resume, or dump and why), the dump inside the slot's exported snapshot on
  * `--dump-parallel` connections, and the stream that follows the slot.
  */
+import type { PgSourceOptions } from "./options.ts";
 import type { Position } from "../core/change.ts";
 import { splitKeyTableName } from "../core/keys.ts";
 import { KeylessWarning } from "../core/stream.ts";
@@ -14,7 +15,6 @@ import {
   type DumpResult,
   type SavedState,
   type SourceIdentity,
-  type SourceOptions,
   type SourceSession,
   type StartPlan,
 } from "../core/source.ts";
@@ -69,7 +69,7 @@ export class PgSession implements SourceSession {
   /** The server's WAL end when this session connected (IDENTIFY_SYSTEM). */
   #walEnd = 0n;
 
-  constructor(readonly opts: SourceOptions, readonly url: PgUrl) {
+  constructor(readonly opts: PgSourceOptions, readonly url: PgUrl) {
     this.#keyless = new KeylessWarning(opts.log);
   }
 
@@ -107,7 +107,7 @@ export class PgSession implements SourceSession {
       this.identity = {
         system: sys.systemId,
         database: this.url.database,
-        slot: this.opts.pgx.slot,
+        slot: this.opts.driver.slot,
         timeline: sys.timeline,
       };
     } finally {
@@ -124,7 +124,7 @@ export class PgSession implements SourceSession {
   async #ensurePublication(): Promise<boolean> {
     const meta = await this.#metaConn();
     return await ensurePublication(meta, {
-      name: this.opts.pgx.publication,
+      name: this.opts.driver.publication,
       all: this.opts.filter.all,
       log: this.#log,
       tables: () => this.#tables(meta),
@@ -148,7 +148,7 @@ export class PgSession implements SourceSession {
     if (state.source.system !== this.identity.system) {
       return { mode: "dump", reason: "the server's system identifier changed" };
     }
-    if (state.source.slot !== this.opts.pgx.slot) {
+    if (state.source.slot !== this.opts.driver.slot) {
       return { mode: "dump", reason: "the slot name changed" };
     }
     const lost = await this.#lostInFailover(state);
@@ -166,12 +166,15 @@ export class PgSession implements SourceSession {
     }
     const slot = await this.#slot();
     if (!slot) {
-      return { mode: "dump", reason: `slot ${this.opts.pgx.slot} does not exist on this server` };
+      return {
+        mode: "dump",
+        reason: `slot ${this.opts.driver.slot} does not exist on this server`,
+      };
     }
     const saved = state.source.timeline;
-    const distrust = slotDistrust(this.opts.pgx.slot, slot, {
+    const distrust = slotDistrust(this.opts.driver.slot, slot, {
       promoted: saved !== undefined && Number(saved) !== Number(this.identity.timeline),
-      failover: this.opts.pgx.failover !== false,
+      failover: this.opts.driver.failover !== false,
     });
     if (distrust) return { mode: "dump", reason: distrust };
     if (slot.confirmed !== null && slot.confirmed > at) {
@@ -264,7 +267,7 @@ export class PgSession implements SourceSession {
     progress?: DumpProgress,
   ): Promise<DumpResult> {
     const repl = this.#repl!;
-    const slotName = this.opts.pgx.slot;
+    const slotName = this.opts.driver.slot;
     // Before a slot exists to hold WAL for a dump that cannot succeed.
     this.#checkTables(await this.#tables(await this.#metaConn()));
     await this.#takeOverSlot();
@@ -276,7 +279,7 @@ export class PgSession implements SourceSession {
       await dropSlot(repl, slotName);
     }
     await this.#ensurePublication();
-    const failover = this.opts.pgx.failover !== false && this.#version >= 170000;
+    const failover = this.opts.driver.failover !== false && this.#version >= 170000;
     const { consistentPoint, snapshot } = await createLogicalSlot(repl, slotName, { failover });
     this.#log.info("slot created", { slot: slotName, consistent_point: consistentPoint, failover });
     const openWorker = async () => {
@@ -296,7 +299,7 @@ export class PgSession implements SourceSession {
     for (const t of keyed) this.opts.onTableEstimate?.(t.keyName, Math.max(0, t.estimate));
     await progress?.started({ lsn: consistentPoint }, keyed.map((t) => t.keyName));
 
-    const n = Math.max(1, Math.min(this.opts.pgx.dumpParallel, keyed.length));
+    const n = Math.max(1, Math.min(this.opts.driver.dumpParallel, keyed.length));
     const conns = [first];
     for (let i = 1; i < n; i++) conns.push(await openWorker());
     const render = (oid: number) => this.#types.renderer(oid);
@@ -316,13 +319,13 @@ export class PgSession implements SourceSession {
 
   /** With --ha, end the walsender of a former leader that still holds the slot. */
   async #takeOverSlot(): Promise<void> {
-    if (this.opts.pgx.takeOverSlot) {
-      await takeOverSlot(await this.#metaConn(), this.opts.pgx.slot, this.#log);
+    if (this.opts.driver.takeOverSlot) {
+      await takeOverSlot(await this.#metaConn(), this.opts.driver.slot, this.#log);
     }
   }
 
   #slot() {
-    return slotState(this.#repl!, this.opts.pgx.slot, this.url.database);
+    return slotState(this.#repl!, this.opts.driver.slot, this.url.database);
   }
 
   async stream(from: Position, out: BatchOutput, signal: AbortSignal): Promise<void> {
@@ -334,10 +337,10 @@ export class PgSession implements SourceSession {
       {
         repl: this.#repl!,
         log: this.#log,
-        slot: this.opts.pgx.slot,
-        publication: this.opts.pgx.publication,
+        slot: this.opts.driver.slot,
+        publication: this.opts.driver.publication,
         protoVersion: this.#protoVersion,
-        statusIntervalMs: this.opts.pgx.statusIntervalMs,
+        statusIntervalMs: this.opts.driver.statusIntervalMs,
         relations: new Relations(baseline, this.#defs, this.#relationContext()),
         confirmed: () => this.#confirmed,
         copying: (on) => (this.#streaming = on),

@@ -17,6 +17,12 @@ export interface PipelineOptions {
   onCommitted: (position: Position, batches: readonly ChangeBatch[]) => void;
 }
 
+/** Someone waiting until `at` batches are applied. */
+interface Settler {
+  at: number;
+  done: () => void;
+}
+
 export class Pipeline {
   readonly #sink: Sink;
   readonly #stateAt: (p: Position, s?: SnapshotProgress) => SavedState;
@@ -30,7 +36,7 @@ export class Pipeline {
   /** Batches queued and applied so far, and who waits for a count to be applied. */
   #pushed = 0;
   #applied = 0;
-  #settlers: { at: number; done: () => void }[] = [];
+  #settlers: Settler[] = [];
 
   constructor(
     sink: Sink,
@@ -108,8 +114,8 @@ export class Pipeline {
   }
 
   #releaseSettlers(all = false): void {
-    const keep: typeof this.#settlers = [];
-    for (const s of this.#settlers) (all || s.at <= this.#applied ? s.done() : keep.push(s));
+    const keep: Settler[] = [];
+    for (const s of this.#settlers) all || s.at <= this.#applied ? s.done() : keep.push(s);
     this.#settlers = keep;
   }
 
