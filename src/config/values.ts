@@ -66,7 +66,7 @@ export function defaultText(spec: OptionSpec): string | undefined {
   if (spec.defaultText) return spec.defaultText;
   const d = spec.default;
   if (d === undefined || d === false || (Array.isArray(d) && !d.length)) return undefined;
-  return formatValue(spec, d as Value);
+  return formatValue(spec, d);
 }
 
 /** Bad configuration: one line for the user, exit status 2. */
@@ -104,7 +104,7 @@ export function formatBytes(n: number): string {
 }
 
 /** A value as a user writes it (the `--help` defaults): durations and sizes with units. */
-export function formatValue(spec: OptionSpec, v: Value): string {
+export function formatValue(spec: OptionSpec, v: Value | readonly string[]): string {
   if (spec.kind === "duration" && typeof v === "number") return formatDuration(v);
   if (spec.kind === "bytes" && typeof v === "number") return formatBytes(v);
   return Array.isArray(v) ? v.join(",") : String(v);
