@@ -123,20 +123,17 @@ export interface RunParts {
   snapshots: SnapshotSettings;
 }
 
-/** Build the etcd client, sink and source options from settings (shared by subcommands). */
-export async function buildParts(s: Settings, log: SourceOptions["log"]): Promise<RunParts> {
+/** The settings no single option can check; the driver, URL and prefixes they give. */
+function checkSettings(s: Settings) {
   const driver = s.driver;
   if (!driver) throw new UsageError("missing --driver (pgx or mysql)");
   const url = s.dbUrl;
   if (!url) throw new UsageError("missing --db-url (or SYNC_DB_URL)");
   if (!/^(postgres|postgresql|mysql|mariadb):\/\//i.test(url)) {
-    throw new UsageError(
-      "--db-url must start with postgres:// (pgx) or mysql:// (mysql)",
-    );
+    throw new UsageError("--db-url must start with postgres:// (pgx) or mysql:// (mysql)");
   }
   checkDbUrl(driver, url);
-  const endpoints = s.etcdEndpoints;
-  checkEndpoints(endpoints);
+  checkEndpoints(s.etcdEndpoints);
   if (s.httpAddr !== undefined) {
     try {
       parseAddr(s.httpAddr);
@@ -152,6 +149,13 @@ export async function buildParts(s: Settings, log: SourceOptions["log"]): Promis
   if ((statePrefix + "/").startsWith(prefix + "/")) {
     throw new UsageError("--etcd-state-prefix must be outside --etcd-prefix");
   }
+  return { driver, url, prefix, sourceId, statePrefix };
+}
+
+/** Build the etcd client, sink and source options from settings (shared by subcommands). */
+export async function buildParts(s: Settings, log: SourceOptions["log"]): Promise<RunParts> {
+  const { driver, url, prefix, sourceId, statePrefix } = checkSettings(s);
+  const endpoints = s.etcdEndpoints;
   const status = new Status();
   const client = new EtcdClient({
     endpoints,

@@ -101,6 +101,37 @@ const UNWATCHED: Pick<ConnectionWatch, "begin" | "heard" | "end"> = {
   end: () => {},
 };
 
+/** A unary call's request headers (a keepalive `probe` goes without "hasleader"). */
+function callHeaders(method: string, c: CallOptions, probe: boolean): http2.OutgoingHttpHeaders {
+  const headers: http2.OutgoingHttpHeaders = {
+    ":method": "POST",
+    ":path": `/${method}`,
+    "content-type": "application/grpc",
+    te: "trailers",
+    "grpc-timeout": grpcTimeout(c.timeoutMs),
+  };
+  // etcd's require-leader metadata: a member cut off from its cluster answers "no leader"
+  // at once instead of holding the request until it times out.
+  if (!probe) headers.hasleader = "true";
+  if (c.token) headers.token = c.token;
+  return headers;
+}
+
+/** Why a call that ended without gRPC status 0 failed. */
+function failure(
+  grpcStatus: string | undefined,
+  grpcMessage: string,
+  httpStatus: number,
+  sessionError: Error | undefined,
+): Error {
+  if (grpcStatus !== undefined) {
+    return new EtcdError(grpcMessage || `gRPC status ${grpcStatus}`, +grpcStatus, 200);
+  }
+  const why = sessionError?.message ??
+    (httpStatus ? `HTTP ${httpStatus} without a gRPC status` : "connection closed");
+  return new GrpcConnectionError(why, { cause: sessionError });
+}
+
 export class GrpcTransport implements EtcdTransport, MemberLister {
   readonly #url: string;
   readonly #tls: GrpcTls;
@@ -177,17 +208,7 @@ export class GrpcTransport implements EtcdTransport, MemberLister {
         if (err) reject(err);
         else resolve(value!);
       };
-      const headers: http2.OutgoingHttpHeaders = {
-        ":method": "POST",
-        ":path": `/${method}`,
-        "content-type": "application/grpc",
-        te: "trailers",
-        "grpc-timeout": grpcTimeout(c.timeoutMs),
-      };
-      // etcd's require-leader metadata: a member cut off from its cluster answers "no
-      // leader" at once instead of holding the request until it times out.
-      if (!probe) headers.hasleader = "true";
-      if (c.token) headers.token = c.token;
+      const headers = callHeaders(method, c, probe);
       let req: http2.ClientHttp2Stream;
       let watch: Pick<ConnectionWatch, "begin" | "heard" | "end">;
       try {
@@ -239,20 +260,15 @@ export class GrpcTransport implements EtcdTransport, MemberLister {
         finish(new GrpcConnectionError(why));
       });
       req.on("close", () => {
-        if (grpcStatus === undefined) {
-          const why = this.#sessionError?.message ??
-            (httpStatus ? `HTTP ${httpStatus} without a gRPC status` : "connection closed");
-          finish(new GrpcConnectionError(why, { cause: this.#sessionError }));
-        } else if (grpcStatus !== "0") {
-          finish(new EtcdError(grpcMessage || `gRPC status ${grpcStatus}`, +grpcStatus, 200));
-        } else {
-          try {
-            const message = unframe(concat(chunks, total));
-            watch.heard(headerTerm(message));
-            finish(undefined, message);
-          } catch (e) {
-            finish(e as Error);
-          }
+        if (grpcStatus !== "0") {
+          return finish(failure(grpcStatus, grpcMessage, httpStatus, this.#sessionError));
+        }
+        try {
+          const message = unframe(concat(chunks, total));
+          watch.heard(headerTerm(message));
+          finish(undefined, message);
+        } catch (e) {
+          finish(e as Error);
         }
       });
       req.write(prefix(body.length));

@@ -21,24 +21,13 @@ import {
 import { literal, type PgConn } from "./conn.ts";
 import type { PgUrl } from "./url.ts";
 import { configErrorFor, connectPrimary } from "./connect.ts";
-import {
-  identityProblem,
-  listTables,
-  qualified,
-  tableByOid,
-  type TableInfo,
-  Types,
-} from "./catalog.ts";
+import { identityProblem, listTables, qualified, tableByOid, type TableInfo } from "./catalog.ts";
+import { Types } from "./catalog.ts";
 import { formatLsn, parseLsn } from "./pgoutput.ts";
 import { standbyStatus } from "./replication.ts";
 import { failoverLoss, historyText } from "./timeline.ts";
-import {
-  type Baseline,
-  baselineOf,
-  definitionsOf,
-  type RelationContext,
-  Relations,
-} from "./relations.ts";
+import { type Baseline, baselineOf, definitionsOf, Relations } from "./relations.ts";
+import type { RelationContext } from "./relations.ts";
 import { createLogicalSlot, dropSlot, identifySystem, timelineHistory } from "./commands.ts";
 import { ensurePublication } from "./publication.ts";
 import { followSlot } from "./stream.ts";
