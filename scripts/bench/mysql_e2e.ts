@@ -1,8 +1,8 @@
 /**
  * sync as its own process, MariaDB → etcd (the mysql driver), for the CPU figures per
  * driver: the dump of the `n`-row table the decode benchmark left (bench.bench_t), then
- * `sustained` inserts streamed in transactions of 10. Every row's value is checked after
- * each. CPU seconds of sync (and of mysqldump, its child) and etcd come from /proc.
+ * `sustained` inserts streamed in transactions of 10. Every row's value is checked at the
+ * end (once: reading a million keys from etcd takes minutes on this machine). CPU seconds of sync (and of mysqldump, its child) and etcd come from /proc.
  */
 import { Etcd3 } from "etcd3";
 import type { MariaServer } from "../../tests/harness/mariadb.ts";
@@ -39,7 +39,6 @@ export async function benchMysqlE2e(
     const dump = await phase(sync, etcd, n, async () => {
       await until("the dump", () => /dump done/.test(sync.output()), 600_000, sync);
     });
-    await verifyRows(grpc, "/my/bench_t/", 1, n);
     await until("sync to stream", () => /msg=streaming/.test(sync.output()), 60_000, sync);
 
     log(`mysql: ${sustained} changes streamed in transactions of 10`);

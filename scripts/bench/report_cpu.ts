@@ -44,7 +44,7 @@ export function cpuSection(r: Results): string[] {
       "streamed, read around each phase of sections 4 and 5 for PostgreSQL (the pgx driver), " +
       "and for MySQL (the mysql driver) around the same runs against MariaDB: the " +
       `${int(r.sizes.rows)}-row table of section 3 dumped, then ${int(r.sizes.sustained)} ` +
-      "inserts in transactions of 10 streamed, every row's value checked after each. The " +
+      "inserts in transactions of 10 streamed, every row's value checked at the end. The " +
       "mysql dump reads through mysqldump, sync's child: its CPU is shown apart. Before: the " +
       "run of 2026-12-02 (this file at 0ff06a1), derived from its rates and CPU per second.",
     "",
@@ -74,9 +74,24 @@ export function cpuSection(r: Results): string[] {
     "",
     `Target: halve sync's CPU per change. ${verdicts(rows)}`,
     "",
+    PROFILE,
+    "",
   );
   return out;
 }
+
+/**
+ * Where sync's CPU per change goes: one profile, not re-measured by each run (it needs a
+ * sync started with --cpu-prof), so it carries its date.
+ */
+const PROFILE = "Where it goes (2026-12-02, `deno run --cpu-prof` on a sync streaming 300,000 " +
+  "inserts in transactions of 10 from PostgreSQL, after the decoder work of sections 2 and " +
+  "3; 6.5 CPU-s busy on its main thread, start-up included): garbage collection 22%, " +
+  "node:http2's native writeBuffer 21% and the rest of Deno's node:http2 and core JS 17% " +
+  "(the gRPC transport to etcd), the sink and its protobuf encoding (src/etcd/) about 12%, " +
+  "the pgoutput reading, decoding and rendering (src/pg/, core/json.ts, the decoder call) " +
+  "about 9%. The decoders are no longer where a change's CPU goes: halving it means the " +
+  "etcd transport and the allocations per change (src/etcd/, src/service/).";
 
 function verdicts(rows: [string, Phase, number][]): string {
   const judged = rows.filter(([name]) => BEFORE[name]);
