@@ -331,6 +331,9 @@ export class SnapshotEngine {
    * the stream's position; false when it returned nothing (the read was overtaken).
    */
   async #emit(build: () => ChangeBatch | null): Promise<boolean> {
+    // One chunk queued at a time: the stream's transactions wait behind one chunk at most,
+    // not behind all the chunks read ahead.
+    await this.#o.settled?.();
     for (;;) {
       while (!this.#between && !this.#stopped) await new Promise<void>((r) => this.#wake.push(r));
       if (this.#stopped) throw new Error("snapshot stopped");
