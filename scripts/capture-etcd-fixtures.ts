@@ -10,8 +10,8 @@
 import http2 from "node:http2";
 import { createRequire } from "node:module";
 import protobuf from "protobufjs";
-import { startEtcd } from "../tests/harness/etcd.ts";
-import { enableEtcdAuth } from "../tests/harness/etcd_auth.ts";
+import { startEtcd } from "../testing/etcd.ts";
+import { enableEtcdAuth } from "../testing/etcd_auth.ts";
 
 const require = createRequire(import.meta.url);
 const protoFile = new URL("../proto/rpc.proto", `file://${require.resolve("etcd3")}`).pathname;

@@ -3,13 +3,13 @@
  *
  *   deno run --allow-all scripts/capture-pg-fixtures.ts
  *
- * Starts a server with tests/harness/postgres.ts, runs a fixed workload and reads the
+ * Starts a server with testing/postgres.ts, runs a fixed workload and reads the
  * slots with pg_logical_slot_peek_binary_changes. Each output file holds JSON lines
  * `{"lsn":"0/1A2B3C4","xid":740,"hex":"42..."}`, one pgoutput message per line in slot
  * order (the `hex` is exactly the XLogData payload a walsender would send).
  * See tests/fixtures/pg/README.md.
  */
-import { startPostgres } from "../tests/harness/postgres.ts";
+import { startPostgres } from "../testing/postgres.ts";
 
 const OUT = new URL("../tests/fixtures/pg/", import.meta.url).pathname;
 

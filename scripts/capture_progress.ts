@@ -3,9 +3,9 @@
  * tmux session (a real terminal, so the live progress display is drawn rather than log
  * lines), and the pane's text captured mid-dump into docs/progress.txt.
  */
-import { startEtcd } from "../tests/harness/etcd.ts";
-import { startPostgres } from "../tests/harness/postgres.ts";
-import { syncCommand } from "../tests/harness/sync.ts";
+import { startEtcd } from "../testing/etcd.ts";
+import { startPostgres } from "../testing/postgres.ts";
+import { syncCommand } from "../testing/sync.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const OUT = `${ROOT}docs/progress.txt`;

@@ -2,9 +2,9 @@
  * Run by scripts/demo. Uses the test harness to start real servers in a temp dir, so the
  * demo and the tests exercise the same code paths.
  */
-import { startEtcd } from "../tests/harness/etcd.ts";
-import { startPostgres } from "../tests/harness/postgres.ts";
-import { startSync } from "../tests/harness/sync.ts";
+import { startEtcd } from "../testing/etcd.ts";
+import { startPostgres } from "../testing/postgres.ts";
+import { startSync } from "../testing/sync.ts";
 import { EtcdClient } from "../src/etcd/client.ts";
 
 const say = (s: string) => console.log(`\x1b[1m==> ${s}\x1b[0m`);

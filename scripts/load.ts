@@ -13,13 +13,13 @@
 import postgres from "postgres";
 import mysql from "mysql2/promise";
 import { Etcd3 } from "etcd3";
-import { startEtcd } from "../tests/harness/etcd.ts";
-import { startPostgres } from "../tests/harness/postgres.ts";
-import { startMariadb } from "../tests/harness/mariadb.ts";
-import { startSync } from "../tests/harness/sync.ts";
-import { assertConverges } from "../tests/harness/checker.ts";
-import { expectedFromPg } from "../tests/harness/expected_pg.ts";
-import { expectedFromMysql } from "../tests/harness/expected_mysql.ts";
+import { startEtcd } from "../testing/etcd.ts";
+import { startPostgres } from "../testing/postgres.ts";
+import { startMariadb } from "../testing/mariadb.ts";
+import { startSync } from "../testing/sync.ts";
+import { assertConverges } from "../testing/checker.ts";
+import { expectedFromPg } from "../testing/expected_pg.ts";
+import { expectedFromMysql } from "../testing/expected_mysql.ts";
 
 type Driver = "pgx" | "mysql";
 

@@ -9,18 +9,18 @@
  * docs/bad-input.md is generated from the same list; this file fails when it is out of date
  * (`UPDATE_DOCS=1 deno test --allow-all tests/bad_input.test.ts` rewrites it).
  */
-import { fmtMarkdown } from "./harness/markdown.ts";
-import { test } from "./harness/deadline.ts";
-import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
-import { type EtcdServer, startEtcd } from "./harness/etcd.ts";
-import { enableEtcdAuth } from "./harness/etcd_auth.ts";
-import { type PgServer, startPostgres } from "./harness/postgres.ts";
-import { type MariaServer, startMariadb } from "./harness/mariadb.ts";
-import { freePort, waitFor } from "./harness/process.ts";
-import { launchSync } from "./harness/sync.ts";
-import { assertConverges, readEtcdKvs } from "./harness/checker.ts";
-import { expectedFromPg } from "./harness/expected_pg.ts";
-import { expectedFromMysql } from "./harness/expected_mysql.ts";
+import { fmtMarkdown } from "../testing/markdown.ts";
+import { test } from "../testing/deadline.ts";
+import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
+import { type EtcdServer, startEtcd } from "../testing/etcd.ts";
+import { enableEtcdAuth } from "../testing/etcd_auth.ts";
+import { type PgServer, startPostgres } from "../testing/postgres.ts";
+import { type MariaServer, startMariadb } from "../testing/mariadb.ts";
+import { freePort, waitFor } from "../testing/process.ts";
+import { launchSync } from "../testing/sync.ts";
+import { assertConverges, readEtcdKvs } from "../testing/checker.ts";
+import { expectedFromPg } from "../testing/expected_pg.ts";
+import { expectedFromMysql } from "../testing/expected_mysql.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const DOCS = `${ROOT}docs/bad-input.md`;

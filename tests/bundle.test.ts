@@ -2,14 +2,14 @@
  * The single-file build (`deno bundle`, the stand-in for `deno compile` here) runs from an
  * empty directory with an empty DENO_DIR against real servers: nothing else is needed.
  */
-import { test } from "./harness/deadline.ts";
-import { assertEquals, assertMatch } from "./harness/assert.ts";
-import { startEtcd } from "./harness/etcd.ts";
-import { startPostgres } from "./harness/postgres.ts";
-import { run, spawn } from "./harness/process.ts";
-import { assertConverges } from "./harness/checker.ts";
-import { expectedFromPg } from "./harness/expected_pg.ts";
-import { PERMISSIONS, RUNTIME_FLAGS } from "./harness/sync.ts";
+import { test } from "../testing/deadline.ts";
+import { assertEquals, assertMatch } from "../testing/assert.ts";
+import { startEtcd } from "../testing/etcd.ts";
+import { startPostgres } from "../testing/postgres.ts";
+import { run, spawn } from "../testing/process.ts";
+import { assertConverges } from "../testing/checker.ts";
+import { expectedFromPg } from "../testing/expected_pg.ts";
+import { PERMISSIONS, RUNTIME_FLAGS } from "../testing/sync.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 

@@ -1,7 +1,7 @@
 /** The command line: help, version, and one clear line with exit 2 for bad input. */
-import { test } from "./harness/deadline.ts";
-import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
-import { runSync } from "./harness/sync.ts";
+import { test } from "../testing/deadline.ts";
+import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
+import { runSync } from "../testing/sync.ts";
 import { OPTIONS } from "../src/config/options.ts";
 
 const oneLine = (s: string) => s.trim().split("\n").length === 1;

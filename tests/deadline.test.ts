@@ -3,9 +3,9 @@
  * its last step, with the servers it started stopped, and `deno test` reaches its summary
  * line; the torture's workload treats an op on a frozen database as an error and goes on.
  */
-import { assert, assertEquals, assertMatch, assertRejects } from "./harness/assert.ts";
-import { DeadlineError, step, test, withDeadline } from "./harness/deadline.ts";
-import { type EtcdServer, startEtcd } from "./harness/etcd.ts";
+import { assert, assertEquals, assertMatch, assertRejects } from "../testing/assert.ts";
+import { DeadlineError, step, test, withDeadline } from "../testing/deadline.ts";
+import { type EtcdServer, startEtcd } from "../testing/etcd.ts";
 import { torture } from "../scripts/torture_lib/run.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -95,12 +95,12 @@ test("torture: a frozen database times the workload's op out; the run finishes",
 // Deno.test there could hang the suite again.
 test("every integration test is registered with a deadline", async () => {
   const starts =
-    /harness\/(etcd|postgres|mariadb|patroni|sync|process|embedded_pg)\.ts|Deno\.Command/;
+    /testing\/(etcd|postgres|mariadb|patroni|sync|process|embedded_pg)\.ts|Deno\.Command/;
   const plain: string[] = [];
   for await (const e of Deno.readDir(`${ROOT}tests`)) {
     if (!e.name.endsWith(".test.ts")) continue;
     const text = await Deno.readTextFile(`${ROOT}tests/${e.name}`);
     if (starts.test(text) && /^\s*Deno\.test\(/m.test(text)) plain.push(e.name);
   }
-  assertEquals(plain.sort(), [], "use test() from tests/harness/deadline.ts");
+  assertEquals(plain.sort(), [], "use test() from testing/deadline.ts");
 });

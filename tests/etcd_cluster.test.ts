@@ -7,15 +7,15 @@
  * 10 s, no position is confirmed to PostgreSQL that etcd does not hold, and at the end etcd
  * equals the database (the independent checker).
  */
-import { test } from "./harness/deadline.ts";
-import { assert } from "./harness/assert.ts";
-import { type ClusterMember, type EtcdCluster, startEtcdCluster } from "./harness/etcd_cluster.ts";
-import { type PgServer, startPostgres } from "./harness/postgres.ts";
-import { launchSync, streaming, type SyncRun } from "./harness/sync.ts";
-import { assertConverges } from "./harness/checker.ts";
-import { expectedFromPg } from "./harness/expected_pg.ts";
-import { waitFor } from "./harness/process.ts";
-import { step } from "./harness/steps.ts";
+import { test } from "../testing/deadline.ts";
+import { assert } from "../testing/assert.ts";
+import { type ClusterMember, type EtcdCluster, startEtcdCluster } from "../testing/etcd_cluster.ts";
+import { type PgServer, startPostgres } from "../testing/postgres.ts";
+import { launchSync, streaming, type SyncRun } from "../testing/sync.ts";
+import { assertConverges } from "../testing/checker.ts";
+import { expectedFromPg } from "../testing/expected_pg.ts";
+import { waitFor } from "../testing/process.ts";
+import { step } from "../testing/steps.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false, deadlineMs: 150_000 };
 const PREFIX = "/c";

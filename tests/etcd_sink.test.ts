@@ -1,16 +1,16 @@
 /** The etcd sink against a real etcd: atomicity, grouping, chunking, merging, sweep, faults. */
-import { test } from "./harness/deadline.ts";
-import { assert, assertEquals, assertRejects } from "./harness/assert.ts";
-import { startEtcd } from "./harness/etcd.ts";
-import { readEtcd } from "./harness/checker.ts";
+import { test } from "../testing/deadline.ts";
+import { assert, assertEquals, assertRejects } from "../testing/assert.ts";
+import { startEtcd } from "../testing/etcd.ts";
+import { readEtcd } from "../testing/checker.ts";
 import { EtcdClient, EtcdUnavailableError } from "../src/etcd/client.ts";
 import { EtcdSink, OversizeError, type TxnInfo } from "../src/etcd/sink.ts";
 import type { ChangeBatch, Position } from "../src/core/change.ts";
 import { type Cell, UNCHANGED } from "../src/core/change.ts";
 import type { SavedState } from "../src/core/source.ts";
 import { jsonNumber, jsonString } from "../src/core/json.ts";
-import { freePort } from "./harness/process.ts";
-import { run } from "./harness/process.ts";
+import { freePort } from "../testing/process.ts";
+import { run } from "../testing/process.ts";
 
 const put = (table: string, key: string, v: string | number): ChangeBatch["changes"][number] => ({
   op: "put",

@@ -4,16 +4,16 @@
  * `etcd3` gRPC client with its own TLS credentials) finds etcd equal to the database. A
  * client certificate that is missing or not from etcd's CA is one clear line.
  */
-import { test } from "./harness/deadline.ts";
+import { test } from "../testing/deadline.ts";
 import { Buffer } from "node:buffer";
 import { Etcd3 } from "etcd3";
-import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
-import { startEtcd } from "./harness/etcd.ts";
-import { startPostgres } from "./harness/postgres.ts";
-import { makeCerts, makeClientCert } from "./harness/tls.ts";
-import { startSync } from "./harness/sync.ts";
-import { firstDifference } from "./harness/checker.ts";
-import { expectedFromPg } from "./harness/expected_pg.ts";
+import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
+import { startEtcd } from "../testing/etcd.ts";
+import { startPostgres } from "../testing/postgres.ts";
+import { makeCerts, makeClientCert } from "../testing/tls.ts";
+import { startSync } from "../testing/sync.ts";
+import { firstDifference } from "../testing/checker.ts";
+import { expectedFromPg } from "../testing/expected_pg.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 

@@ -5,16 +5,16 @@
  * one line and exit status 2. A keyless table sync does not replicate is kept out of the
  * publication, so PostgreSQL does not refuse its UPDATEs and DELETEs.
  */
-import { test } from "./harness/deadline.ts";
-import { assert, assertEquals, assertMatch, assertThrows } from "./harness/assert.ts";
+import { test } from "../testing/deadline.ts";
+import { assert, assertEquals, assertMatch, assertThrows } from "../testing/assert.ts";
 import { KeyConfig } from "../src/core/key_config.ts";
-import { startEtcd } from "./harness/etcd.ts";
-import { startPostgres } from "./harness/postgres.ts";
-import { startMariadb } from "./harness/mariadb.ts";
-import { runSync, startLog, startSync } from "./harness/sync.ts";
-import { assertConverges, readEtcd } from "./harness/checker.ts";
-import { expectedFromPg } from "./harness/expected_pg.ts";
-import { expectedFromMysql } from "./harness/expected_mysql.ts";
+import { startEtcd } from "../testing/etcd.ts";
+import { startPostgres } from "../testing/postgres.ts";
+import { startMariadb } from "../testing/mariadb.ts";
+import { runSync, startLog, startSync } from "../testing/sync.ts";
+import { assertConverges, readEtcd } from "../testing/checker.ts";
+import { expectedFromPg } from "../testing/expected_pg.ts";
+import { expectedFromMysql } from "../testing/expected_mysql.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 

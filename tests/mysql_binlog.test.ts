@@ -9,19 +9,19 @@
  * output (design: Values). The chunk reader of snapshots and the dump renders the same rows
  * byte for byte as the binlog's images.
  */
-import { test } from "./harness/deadline.ts";
-import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
+import { test } from "../testing/deadline.ts";
+import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
 import { BinlogDecoder, BinlogError, type BinlogEvent, crc32 } from "../src/mysql/binlog.ts";
 import { decodeRowsEvent } from "../src/mysql/rows.ts";
 import { schemaForEvent } from "../src/mysql/tablemeta.ts";
 import { loadSchemas, parseMembers } from "../src/mysql/schema.ts";
 import { MysqlConn } from "../src/mysql/conn.ts";
 import { chunkSession, readChunk } from "../src/mysql/chunks.ts";
-import { dumpCell, DumpParser } from "./harness/dump_parser.ts";
+import { dumpCell, DumpParser } from "../testing/dump_parser.ts";
 import type { TableSchema } from "../src/mysql/types.ts";
-import { startMariadb } from "./harness/mariadb.ts";
-import { expectedFromMysql } from "./harness/expected_mysql.ts";
-import { firstDifference } from "./harness/checker.ts";
+import { startMariadb } from "../testing/mariadb.ts";
+import { expectedFromMysql } from "../testing/expected_mysql.ts";
+import { firstDifference } from "../testing/checker.ts";
 
 const FIX = new URL("./fixtures/mysql/", import.meta.url);
 

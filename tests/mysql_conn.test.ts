@@ -1,11 +1,11 @@
 /** The hand-written MySQL client against a real MariaDB: auth, TLS, queries, binlog dump. */
-import { test } from "./harness/deadline.ts";
-import { assert, assertEquals, assertRejects } from "./harness/assert.ts";
+import { test } from "../testing/deadline.ts";
+import { assert, assertEquals, assertRejects } from "../testing/assert.ts";
 import { type ConnectOptions, MysqlConn, MysqlError } from "../src/mysql/conn.ts";
 import { parseMysqlUrl } from "../src/mysql/url.ts";
 import { binlogDump, registerReplica } from "../src/mysql/replica.ts";
-import { type MariaServer, startMariadb } from "./harness/mariadb.ts";
-import { makeCerts } from "./harness/tls.ts";
+import { type MariaServer, startMariadb } from "../testing/mariadb.ts";
+import { makeCerts } from "../testing/tls.ts";
 
 const opts = { sanitizeResources: false, sanitizeOps: false };
 

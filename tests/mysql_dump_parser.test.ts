@@ -2,9 +2,9 @@
  * The test harness's DumpParser (it reads the recorded fixture's mysqldump output, which
  * the binlog tests compare with) on the captured fixtures and edge cases.
  */
-import { test } from "./harness/deadline.ts";
-import { assert, assertEquals, assertThrows } from "./harness/assert.ts";
-import { type DumpItem, type DumpLiteral, DumpParser } from "./harness/dump_parser.ts";
+import { test } from "../testing/deadline.ts";
+import { assert, assertEquals, assertThrows } from "../testing/assert.ts";
+import { type DumpItem, type DumpLiteral, DumpParser } from "../testing/dump_parser.ts";
 
 const enc = new TextEncoder();
 const fixture = (name: string) =>

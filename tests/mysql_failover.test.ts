@@ -3,14 +3,14 @@
  * and sync resumes on the replica from the GTID list in the state key — no dump, nothing
  * lost. Then binlogs purged past the saved GTIDs force a full dump that converges too.
  */
-import { test } from "./harness/deadline.ts";
-import { assert, assertMatch } from "./harness/assert.ts";
-import { startEtcd } from "./harness/etcd.ts";
-import { startMariadb } from "./harness/mariadb.ts";
-import { startSync } from "./harness/sync.ts";
-import { assertConverges } from "./harness/checker.ts";
-import { expectedFromMysql } from "./harness/expected_mysql.ts";
-import { waitFor } from "./harness/process.ts";
+import { test } from "../testing/deadline.ts";
+import { assert, assertMatch } from "../testing/assert.ts";
+import { startEtcd } from "../testing/etcd.ts";
+import { startMariadb } from "../testing/mariadb.ts";
+import { startSync } from "../testing/sync.ts";
+import { assertConverges } from "../testing/checker.ts";
+import { expectedFromMysql } from "../testing/expected_mysql.ts";
+import { waitFor } from "../testing/process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 

@@ -6,14 +6,14 @@
  * kill -9 in the middle resumes at the cursor; a user with only SELECT, REPLICATION SLAVE
  * and REPLICATION CLIENT, without mysqldump on the PATH, dumps, streams and re-snapshots.
  */
-import { step, test } from "./harness/deadline.ts";
-import { assert, assertEquals } from "./harness/assert.ts";
-import { startEtcd } from "./harness/etcd.ts";
-import { type MariaServer, startMariadb } from "./harness/mariadb.ts";
-import { startSync } from "./harness/sync.ts";
-import { assertConverges, readEtcdKvs, unexpectedWrites } from "./harness/checker.ts";
-import { waitFor } from "./harness/process.ts";
-import { expectedFromMysql } from "./harness/expected_mysql.ts";
+import { step, test } from "../testing/deadline.ts";
+import { assert, assertEquals } from "../testing/assert.ts";
+import { startEtcd } from "../testing/etcd.ts";
+import { type MariaServer, startMariadb } from "../testing/mariadb.ts";
+import { startSync } from "../testing/sync.ts";
+import { assertConverges, readEtcdKvs, unexpectedWrites } from "../testing/checker.ts";
+import { waitFor } from "../testing/process.ts";
+import { expectedFromMysql } from "../testing/expected_mysql.ts";
 import { MysqlConn } from "../src/mysql/conn.ts";
 import { chunkSession, readChunk } from "../src/mysql/chunks.ts";
 import { loadSchemas } from "../src/mysql/schema.ts";

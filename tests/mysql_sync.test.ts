@@ -6,14 +6,14 @@
  * servers' default time zone is +05:45 (not UTC, not a whole hour), so a TIMESTAMP sync
  * does not write in UTC shows.
  */
-import { test } from "./harness/deadline.ts";
-import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
-import { startEtcd } from "./harness/etcd.ts";
-import { startMariadb } from "./harness/mariadb.ts";
-import { runSync, startLog, startSync } from "./harness/sync.ts";
-import { assertConverges, readEtcd } from "./harness/checker.ts";
-import { waitFor } from "./harness/process.ts";
-import { expectedFromMysql } from "./harness/expected_mysql.ts";
+import { test } from "../testing/deadline.ts";
+import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
+import { startEtcd } from "../testing/etcd.ts";
+import { startMariadb } from "../testing/mariadb.ts";
+import { runSync, startLog, startSync } from "../testing/sync.ts";
+import { assertConverges, readEtcd } from "../testing/checker.ts";
+import { waitFor } from "../testing/process.ts";
+import { expectedFromMysql } from "../testing/expected_mysql.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 /** Asia/Kathmandu's offset (a named zone needs the server's time zone tables). */

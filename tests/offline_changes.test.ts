@@ -3,16 +3,16 @@
  * schema changes to the tables, and a saved position the server never reached (a restored
  * backup, a clone). Each restart must notice and converge: etcd equal to the database.
  */
-import { test } from "./harness/deadline.ts";
-import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
-import { startEtcd } from "./harness/etcd.ts";
-import { startPostgres } from "./harness/postgres.ts";
-import { startMariadb } from "./harness/mariadb.ts";
-import { runSync, startLog, startSync } from "./harness/sync.ts";
-import { assertConverges, readEtcd, readEtcdKvs, unexpectedWrites } from "./harness/checker.ts";
-import { expectedFromPg } from "./harness/expected_pg.ts";
-import { expectedFromMysql } from "./harness/expected_mysql.ts";
-import { type Spawned, waitFor } from "./harness/process.ts";
+import { test } from "../testing/deadline.ts";
+import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
+import { startEtcd } from "../testing/etcd.ts";
+import { startPostgres } from "../testing/postgres.ts";
+import { startMariadb } from "../testing/mariadb.ts";
+import { runSync, startLog, startSync } from "../testing/sync.ts";
+import { assertConverges, readEtcd, readEtcdKvs, unexpectedWrites } from "../testing/checker.ts";
+import { expectedFromPg } from "../testing/expected_pg.ts";
+import { expectedFromMysql } from "../testing/expected_mysql.ts";
+import { type Spawned, waitFor } from "../testing/process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 

@@ -4,23 +4,23 @@
  * it should, each with its fix (exit 1); etcd auth and permissions; status as JSON and text;
  * drop asks for --yes off a terminal and keeps the replicated data unless --purge-data.
  */
-import { test } from "./harness/deadline.ts";
-import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
-import { startEtcd } from "./harness/etcd.ts";
-import { enableEtcdAuth } from "./harness/etcd_auth.ts";
-import { startPostgres } from "./harness/postgres.ts";
-import { startMariadb } from "./harness/mariadb.ts";
-import { launchSync, runSync, startSync, type SyncRun } from "./harness/sync.ts";
+import { test } from "../testing/deadline.ts";
+import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
+import { startEtcd } from "../testing/etcd.ts";
+import { enableEtcdAuth } from "../testing/etcd_auth.ts";
+import { startPostgres } from "../testing/postgres.ts";
+import { startMariadb } from "../testing/mariadb.ts";
+import { launchSync, runSync, startSync, type SyncRun } from "../testing/sync.ts";
 import {
   assertConverges,
   firstDifference,
   readEtcd,
   readEtcdKvs,
   unexpectedWrites,
-} from "./harness/checker.ts";
-import { expectedFromPg } from "./harness/expected_pg.ts";
-import { expectedFromMysql } from "./harness/expected_mysql.ts";
-import { freePort, type Spawned, waitFor } from "./harness/process.ts";
+} from "../testing/checker.ts";
+import { expectedFromPg } from "../testing/expected_pg.ts";
+import { expectedFromMysql } from "../testing/expected_mysql.ts";
+import { freePort, type Spawned, waitFor } from "../testing/process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 

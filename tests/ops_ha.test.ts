@@ -5,20 +5,20 @@
  * writes nothing (etcd says so: every key's version and mod_revision, the state key's
  * history).
  */
-import { test } from "./harness/deadline.ts";
-import { assert, assertEquals, assertRejects } from "./harness/assert.ts";
-import { startEtcd } from "./harness/etcd.ts";
+import { test } from "../testing/deadline.ts";
+import { assert, assertEquals, assertRejects } from "../testing/assert.ts";
+import { startEtcd } from "../testing/etcd.ts";
 import {
   assertConverges,
   keyWrites,
   readEtcd,
   readEtcdKvs,
   unexpectedWrites,
-} from "./harness/checker.ts";
-import { startMariadb } from "./harness/mariadb.ts";
-import { startSync } from "./harness/sync.ts";
-import { expectedFromMysql } from "./harness/expected_mysql.ts";
-import { freePort, waitFor } from "./harness/process.ts";
+} from "../testing/checker.ts";
+import { startMariadb } from "../testing/mariadb.ts";
+import { startSync } from "../testing/sync.ts";
+import { expectedFromMysql } from "../testing/expected_mysql.ts";
+import { freePort, waitFor } from "../testing/process.ts";
 import { EtcdClient } from "../src/etcd/client.ts";
 import { EtcdSink, FencedError } from "../src/etcd/sink.ts";
 import { campaign, type Leadership } from "../src/service/ha.ts";

@@ -6,16 +6,16 @@
  * positions), reconnects by reason after a database restart; and the Grafana dashboard
  * referencing only metric names that `/metrics` really exports.
  */
-import { test } from "./harness/deadline.ts";
-import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
-import { startEtcd } from "./harness/etcd.ts";
-import { startPostgres } from "./harness/postgres.ts";
-import { startMariadb } from "./harness/mariadb.ts";
-import { startSync } from "./harness/sync.ts";
-import { assertConverges } from "./harness/checker.ts";
-import { expectedFromPg } from "./harness/expected_pg.ts";
-import { expectedFromMysql } from "./harness/expected_mysql.ts";
-import { freePort, type Spawned, waitFor } from "./harness/process.ts";
+import { test } from "../testing/deadline.ts";
+import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
+import { startEtcd } from "../testing/etcd.ts";
+import { startPostgres } from "../testing/postgres.ts";
+import { startMariadb } from "../testing/mariadb.ts";
+import { startSync } from "../testing/sync.ts";
+import { assertConverges } from "../testing/checker.ts";
+import { expectedFromPg } from "../testing/expected_pg.ts";
+import { expectedFromMysql } from "../testing/expected_mysql.ts";
+import { freePort, type Spawned, waitFor } from "../testing/process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const ROOT = new URL("../", import.meta.url).pathname;

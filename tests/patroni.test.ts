@@ -3,15 +3,15 @@
  * (Patroni and postmaster killed), reconnecting through the multi-host URL to the promoted
  * replica, resuming from its permanent slot or dumping again, and ends equal to it.
  */
-import { test } from "./harness/deadline.ts";
-import { startEtcd } from "./harness/etcd.ts";
-import { startPatroni } from "./harness/patroni.ts";
-import { startSync } from "./harness/sync.ts";
-import { assertConverges } from "./harness/checker.ts";
-import { expectedFromPg } from "./harness/expected_pg.ts";
-import { waitFor } from "./harness/process.ts";
-import { slotCopied } from "./harness/slot_copy.ts";
-import { assert } from "./harness/assert.ts";
+import { test } from "../testing/deadline.ts";
+import { startEtcd } from "../testing/etcd.ts";
+import { startPatroni } from "../testing/patroni.ts";
+import { startSync } from "../testing/sync.ts";
+import { assertConverges } from "../testing/checker.ts";
+import { expectedFromPg } from "../testing/expected_pg.ts";
+import { waitFor } from "../testing/process.ts";
+import { slotCopied } from "../testing/slot_copy.ts";
+import { assert } from "../testing/assert.ts";
 import postgres from "postgres";
 
 test("pgx follows a Patroni failover", {

@@ -6,16 +6,16 @@
  * says whether the slot is failover-ready and names what is missing.
  */
 import type postgres from "postgres";
-import { test } from "./harness/deadline.ts";
-import { startEtcd } from "./harness/etcd.ts";
-import { startPostgres } from "./harness/postgres.ts";
-import { embeddedPgBin } from "./harness/embedded_pg.ts";
-import { type PgPair, slotSynced, standbySlot, startPair } from "./harness/pg_standby.ts";
-import { launchSync, runSync, type SyncRun } from "./harness/sync.ts";
-import { assertConverges, readEtcdKvs, unexpectedWrites } from "./harness/checker.ts";
-import { expectedFromPg } from "./harness/expected_pg.ts";
-import { waitFor } from "./harness/process.ts";
-import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
+import { test } from "../testing/deadline.ts";
+import { startEtcd } from "../testing/etcd.ts";
+import { startPostgres } from "../testing/postgres.ts";
+import { embeddedPgBin } from "../testing/embedded_pg.ts";
+import { type PgPair, slotSynced, standbySlot, startPair } from "../testing/pg_standby.ts";
+import { launchSync, runSync, type SyncRun } from "../testing/sync.ts";
+import { assertConverges, readEtcdKvs, unexpectedWrites } from "../testing/checker.ts";
+import { expectedFromPg } from "../testing/expected_pg.ts";
+import { waitFor } from "../testing/process.ts";
+import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
 
 type Sql = ReturnType<typeof postgres>;
 const opts = { sanitizeOps: false, sanitizeResources: false, deadlineMs: 6 * 60_000 };

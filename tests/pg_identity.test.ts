@@ -6,14 +6,14 @@
  * into one while sync streams, sync dumps again and says the same until it is fixed: a
  * delete is never dropped silently.
  */
-import { test } from "./harness/deadline.ts";
-import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
-import { startEtcd } from "./harness/etcd.ts";
-import { startPostgres } from "./harness/postgres.ts";
-import { runSync, startSync } from "./harness/sync.ts";
-import { assertConverges } from "./harness/checker.ts";
-import { expectedFromPg } from "./harness/expected_pg.ts";
-import { waitFor } from "./harness/process.ts";
+import { test } from "../testing/deadline.ts";
+import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
+import { startEtcd } from "../testing/etcd.ts";
+import { startPostgres } from "../testing/postgres.ts";
+import { runSync, startSync } from "../testing/sync.ts";
+import { assertConverges } from "../testing/checker.ts";
+import { expectedFromPg } from "../testing/expected_pg.ts";
+import { waitFor } from "../testing/process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 

@@ -4,20 +4,20 @@
  * itself shows the old leader wrote nothing after it was resumed (every key's version and
  * mod_revision, the state key's history).
  */
-import { test } from "./harness/deadline.ts";
-import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
-import { startEtcd } from "./harness/etcd.ts";
-import { startPostgres } from "./harness/postgres.ts";
-import { runSync, startSync } from "./harness/sync.ts";
+import { test } from "../testing/deadline.ts";
+import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
+import { startEtcd } from "../testing/etcd.ts";
+import { startPostgres } from "../testing/postgres.ts";
+import { runSync, startSync } from "../testing/sync.ts";
 import {
   assertConverges,
   keyWrites,
   readEtcd,
   readEtcdKvs,
   unexpectedWrites,
-} from "./harness/checker.ts";
-import { expectedFromPg } from "./harness/expected_pg.ts";
-import { freePort, waitFor } from "./harness/process.ts";
+} from "../testing/checker.ts";
+import { expectedFromPg } from "../testing/expected_pg.ts";
+import { freePort, waitFor } from "../testing/process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 

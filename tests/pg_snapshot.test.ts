@@ -5,14 +5,14 @@
  * aimed at the rows being read while they are read still converge; a kill -9 in the middle
  * resumes at the cursor instead of writing the table again.
  */
-import { step, test } from "./harness/deadline.ts";
-import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
-import { startEtcd } from "./harness/etcd.ts";
-import { startPostgres } from "./harness/postgres.ts";
-import { runSync, startSync } from "./harness/sync.ts";
-import { assertConverges, readEtcdKvs, unexpectedWrites } from "./harness/checker.ts";
-import { waitFor } from "./harness/process.ts";
-import { expectedFromPg } from "./harness/expected_pg.ts";
+import { step, test } from "../testing/deadline.ts";
+import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
+import { startEtcd } from "../testing/etcd.ts";
+import { startPostgres } from "../testing/postgres.ts";
+import { runSync, startSync } from "../testing/sync.ts";
+import { assertConverges, readEtcdKvs, unexpectedWrites } from "../testing/checker.ts";
+import { waitFor } from "../testing/process.ts";
+import { expectedFromPg } from "../testing/expected_pg.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 /** Large chunks: a longer read and write, so the writes below land inside them. */

@@ -4,14 +4,14 @@
  * independent checker finding etcd equal to the database. The servers' default time zone is
  * Asia/Kathmandu (+05:45, not a whole hour), so a session sync forgets to set to UTC shows.
  */
-import { test } from "./harness/deadline.ts";
-import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
-import { startEtcd } from "./harness/etcd.ts";
-import { startPostgres } from "./harness/postgres.ts";
-import { runSync, startLog, startSync } from "./harness/sync.ts";
-import { assertConverges, readEtcd } from "./harness/checker.ts";
-import { waitFor } from "./harness/process.ts";
-import { expectedFromPg } from "./harness/expected_pg.ts";
+import { test } from "../testing/deadline.ts";
+import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
+import { startEtcd } from "../testing/etcd.ts";
+import { startPostgres } from "../testing/postgres.ts";
+import { runSync, startLog, startSync } from "../testing/sync.ts";
+import { assertConverges, readEtcd } from "../testing/checker.ts";
+import { waitFor } from "../testing/process.ts";
+import { expectedFromPg } from "../testing/expected_pg.ts";
 import { Etcd3 } from "etcd3";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };

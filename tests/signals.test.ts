@@ -4,16 +4,16 @@
  * position confirmed to the slot; SIGTERM during the dump ends with status 0 and the next
  * run dumps again and converges; SIGHUP is a plain kill, which the next run survives.
  */
-import { test } from "./harness/deadline.ts";
-import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
-import { startEtcd } from "./harness/etcd.ts";
-import { type PgServer, startPostgres } from "./harness/postgres.ts";
-import { startMariadb } from "./harness/mariadb.ts";
-import { startLog, startSync, streaming } from "./harness/sync.ts";
-import { assertConverges, readEtcd, readEtcdKvs } from "./harness/checker.ts";
-import { expectedFromPg } from "./harness/expected_pg.ts";
-import { expectedFromMysql } from "./harness/expected_mysql.ts";
-import { freePort, type Spawned, waitFor } from "./harness/process.ts";
+import { test } from "../testing/deadline.ts";
+import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
+import { startEtcd } from "../testing/etcd.ts";
+import { type PgServer, startPostgres } from "../testing/postgres.ts";
+import { startMariadb } from "../testing/mariadb.ts";
+import { startLog, startSync, streaming } from "../testing/sync.ts";
+import { assertConverges, readEtcd, readEtcdKvs } from "../testing/checker.ts";
+import { expectedFromPg } from "../testing/expected_pg.ts";
+import { expectedFromMysql } from "../testing/expected_mysql.ts";
+import { freePort, type Spawned, waitFor } from "../testing/process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 /** Far above any shutdown this test causes; only a hang reaches it. */

@@ -2,16 +2,16 @@
  * TLS to the databases with a CA made by the test: verified connections work end to end,
  * and a certificate the client cannot verify is one clear line and exit status 2.
  */
-import { test } from "./harness/deadline.ts";
-import { assertEquals, assertMatch } from "./harness/assert.ts";
-import { startEtcd } from "./harness/etcd.ts";
-import { startPostgres } from "./harness/postgres.ts";
-import { startMariadb } from "./harness/mariadb.ts";
-import { makeCerts } from "./harness/tls.ts";
-import { runSync, startSync } from "./harness/sync.ts";
-import { assertConverges } from "./harness/checker.ts";
-import { expectedFromPg } from "./harness/expected_pg.ts";
-import { expectedFromMysql } from "./harness/expected_mysql.ts";
+import { test } from "../testing/deadline.ts";
+import { assertEquals, assertMatch } from "../testing/assert.ts";
+import { startEtcd } from "../testing/etcd.ts";
+import { startPostgres } from "../testing/postgres.ts";
+import { startMariadb } from "../testing/mariadb.ts";
+import { makeCerts } from "../testing/tls.ts";
+import { runSync, startSync } from "../testing/sync.ts";
+import { assertConverges } from "../testing/checker.ts";
+import { expectedFromPg } from "../testing/expected_pg.ts";
+import { expectedFromMysql } from "../testing/expected_mysql.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 

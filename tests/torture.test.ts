@@ -5,9 +5,9 @@
  * and sync are stopped by its own clean-up (SIGTERM, also at the test's deadline), and the
  * test reads its summary line and exit status.
  */
-import { assert, assertEquals } from "./harness/assert.ts";
-import { step, test } from "./harness/deadline.ts";
-import { track } from "./harness/process.ts";
+import { assert, assertEquals } from "../testing/assert.ts";
+import { step, test } from "../testing/deadline.ts";
+import { track } from "../testing/process.ts";
 import { FAULTS, faultsFor } from "../scripts/torture_lib/run.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;

@@ -3,16 +3,16 @@
  * focused test against real servers: the fault that exposed it, then etcd must equal the
  * database.
  */
-import { test } from "./harness/deadline.ts";
-import { assert, assertEquals, assertMatch } from "./harness/assert.ts";
-import { startEtcd } from "./harness/etcd.ts";
-import { startPostgres } from "./harness/postgres.ts";
-import { startSync } from "./harness/sync.ts";
-import { assertConverges, readEtcd } from "./harness/checker.ts";
-import { expectedFromPg } from "./harness/expected_pg.ts";
-import { startPatroni } from "./harness/patroni.ts";
-import { waitFor } from "./harness/process.ts";
-import { slotCopied } from "./harness/slot_copy.ts";
+import { test } from "../testing/deadline.ts";
+import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
+import { startEtcd } from "../testing/etcd.ts";
+import { startPostgres } from "../testing/postgres.ts";
+import { startSync } from "../testing/sync.ts";
+import { assertConverges, readEtcd } from "../testing/checker.ts";
+import { expectedFromPg } from "../testing/expected_pg.ts";
+import { startPatroni } from "../testing/patroni.ts";
+import { waitFor } from "../testing/process.ts";
+import { slotCopied } from "../testing/slot_copy.ts";
 import postgres from "postgres";
 import { historyText, timelineEnd } from "../src/pg/timeline.ts";
 

@@ -2,8 +2,8 @@
  * The torture's verdict counts only what happened (issue 18): a run that changed too few
  * rows fails however equal etcd ends up, and the summary line carries the rate it judged.
  */
-import { assert, assertMatch } from "./harness/assert.ts";
-import { step, test } from "./harness/deadline.ts";
+import { assert, assertMatch } from "../testing/assert.ts";
+import { step, test } from "../testing/deadline.ts";
 import { torture } from "../scripts/torture_lib/run.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false, deadlineMs: 5 * 60_000 };

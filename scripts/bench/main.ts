@@ -1,20 +1,22 @@
 /**
  * `deno task bench` (`deno task bench --scale=0.1` for a quick run, `--out=FILE` to write
  * the report elsewhere than BENCHMARKS.md, `--only=pg,mysql` to run some benchmarks:
- * ceiling, pg, mysql, mysql-e2e, dump, stream): the benchmarks of issues 7 and 16 on
+ * ceiling, pg, mysql, mysql-e2e, dump, stream, snapshot): the benchmarks of issues 7, 14 and
+ * 16 on
  * servers started here, each with absolute figures and ratios against a baseline
  * measured in the same run (the machine is shared, so only same-run ratios compare), written
  * to BENCHMARKS.md with the date, the machine and a verdict next to every target. A
  * benchmark that fails is reported as not measured, and the others still run.
  */
-import { startEtcd } from "../../tests/harness/etcd.ts";
-import { startPostgres } from "../../tests/harness/postgres.ts";
-import { startMariadb } from "../../tests/harness/mariadb.ts";
+import { startEtcd } from "../../testing/etcd.ts";
+import { startPostgres } from "../../testing/postgres.ts";
+import { startMariadb } from "../../testing/mariadb.ts";
 import { etcdCeiling, sinkRates } from "./etcd.ts";
 import { benchPgDecode } from "./pg_decode.ts";
 import { benchMysqlDecode } from "./mysql_decode.ts";
 import { benchMysqlE2e } from "./mysql_e2e.ts";
 import { benchDump, benchStream } from "./sync_e2e.ts";
+import { benchSnapshot } from "./snapshot_e2e.ts";
 import { ROWS, SCALE, scaled } from "./lib.ts";
 import { render, type Results } from "./report.ts";
 
@@ -167,6 +169,15 @@ try {
     r.stream = await attempt(
       "stream",
       () => benchStream(pg, etcd, sizes.sustained, ROWS, sizes.latencySeconds, progress),
+    );
+  }
+
+  if (want("snapshot")) {
+    progress(`online snapshot of ${ROWS} rows while another table streams`);
+    await freshEtcd();
+    r.snapshot = await attempt(
+      "snapshot",
+      () => benchSnapshot(pg, etcd, ROWS, sizes.latencySeconds, progress),
     );
   }
 

@@ -16,7 +16,7 @@
 import { Buffer } from "node:buffer";
 import { ZongJi } from "@powersync/mysql-zongji";
 import zongjiPackets from "@powersync/mysql-zongji/lib/packet/index.js";
-import type { MariaServer } from "../../tests/harness/mariadb.ts";
+import type { MariaServer } from "../../testing/mariadb.ts";
 import { BinlogDecoder } from "../../src/mysql/binlog.ts";
 import { decodeRowsEvent } from "../../src/mysql/rows.ts";
 import { schemaForEvent } from "../../src/mysql/tablemeta.ts";

@@ -5,9 +5,9 @@
  * end (once: reading a million keys from etcd takes minutes on this machine). CPU seconds of sync (and of mysqldump, its child) and etcd come from /proc.
  */
 import { Etcd3 } from "etcd3";
-import type { MariaServer } from "../../tests/harness/mariadb.ts";
-import type { EtcdServer } from "../../tests/harness/etcd.ts";
-import { startSync } from "../../tests/harness/sync.ts";
+import type { MariaServer } from "../../testing/mariadb.ts";
+import type { EtcdServer } from "../../testing/etcd.ts";
+import { startSync } from "../../testing/sync.ts";
 import { type Phase, phase, until, verifyRows, watchEtcd } from "./sync_e2e.ts";
 
 export interface MysqlE2eResult {

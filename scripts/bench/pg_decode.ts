@@ -11,8 +11,8 @@
  * (which favours postgres.js).
  */
 import { Buffer } from "node:buffer";
-import type { PgServer } from "../../tests/harness/postgres.ts";
-import { pgBin } from "../../tests/harness/postgres.ts";
+import type { PgServer } from "../../testing/postgres.ts";
+import { pgBin } from "../../testing/postgres.ts";
 import { decodePgOutput, type TupleValue } from "../../src/pg/pgoutput.ts";
 import { BUILTIN_TYPES, valueRenderer } from "../../src/pg/values.ts";
 import { rowKey } from "../../src/core/keys.ts";

@@ -4,6 +4,8 @@ import type { PgDecodeResult } from "./pg_decode.ts";
 import type { MysqlDecodeResult } from "./mysql_decode.ts";
 import type { DumpResult, StreamResult } from "./sync_e2e.ts";
 import type { MysqlE2eResult } from "./mysql_e2e.ts";
+import type { SnapshotBenchResult } from "./snapshot_e2e.ts";
+import { snapshotSection } from "./report_snapshot.ts";
 import { cpuSection } from "./report_cpu.ts";
 import { int, pct, ratio, SCALE, table } from "./lib.ts";
 import { ROUNDS } from "./pg_decode.ts";
@@ -18,7 +20,7 @@ export interface Results {
     rows: number;
   };
   errors: Partial<
-    Record<"ceiling" | "pg" | "mysql" | "mysql-e2e" | "dump" | "stream", string>
+    Record<"ceiling" | "pg" | "mysql" | "mysql-e2e" | "dump" | "stream" | "snapshot", string>
   >;
   /** Incidents of the run worth a line (etcd restarted, ...). */
   notes: string[];
@@ -32,6 +34,7 @@ export interface Results {
   dump?: DumpResult;
   stream?: StreamResult;
   mysqlE2e?: MysqlE2eResult;
+  snapshot?: SnapshotBenchResult;
   minutes?: number;
 }
 
@@ -82,6 +85,7 @@ export function render(r: Results): string[] {
     ...streamSection(r),
     ...memorySection(r),
     ...cpuSection(r),
+    ...snapshotSection(r),
   ];
 }
 
@@ -106,7 +110,7 @@ function header(r: Results): string[] {
     "The machine is shared with other work running at the same time, so absolute figures move " +
     "from run to run; the ratios are against baselines measured in this same run on the same " +
     "servers. Servers: etcd 3.4, PostgreSQL 15 and MariaDB 10.11 from Debian, started by " +
-    "tests/harness on loopback (PostgreSQL and MariaDB with fsync off, as in the tests; etcd " +
+    "testing/ on loopback (PostgreSQL and MariaDB with fsync off, as in the tests; etcd " +
     "with its defaults but --snapshot-count=5000, which keeps its memory to a few hundred MB, " +
     "and its data directory on tmpfs, so its fsyncs are free as the databases' are: on this " +
     "VM's disk etcd alone had a p99 write latency of 104 ms at 1,000 writes/s).",

@@ -1,5 +1,5 @@
 /**
- * sync as its own process (tests/harness/sync.ts), PostgreSQL → etcd:
+ * sync as its own process (testing/sync.ts), PostgreSQL → etcd:
  * - dump: rows/s of the `n`-row table, and the process's peak RSS (VmHWM) while dumping;
  * - streaming: changes/s sustained from commit to etcd (transactions of 10 rows), latency
  *   from the commit being sent to the key arriving on an etcd watch at 1,000 tx/s (the
@@ -10,10 +10,10 @@
  */
 import postgres from "postgres";
 import { Etcd3 } from "etcd3";
-import type { PgServer } from "../../tests/harness/postgres.ts";
-import type { EtcdServer } from "../../tests/harness/etcd.ts";
-import { startSync } from "../../tests/harness/sync.ts";
-import type { Spawned } from "../../tests/harness/process.ts";
+import type { PgServer } from "../../testing/postgres.ts";
+import type { EtcdServer } from "../../testing/etcd.ts";
+import { startSync } from "../../testing/sync.ts";
+import type { Spawned } from "../../testing/process.ts";
 import { childCpuSeconds, cpuSeconds, memoryOf, PAYLOAD, percentile, rowValue } from "./lib.ts";
 
 export interface Phase {
@@ -56,7 +56,7 @@ export interface Latency extends Percentiles {
  * the moment before `send(i)` is called (the write not yet sent) to key(i) arriving on the
  * watch, and separately to `send`'s promise resolving (the write acknowledged).
  */
-async function latencyRun(
+export async function latencyRun(
   grpc: Etcd3,
   prefix: string,
   seconds: number,
@@ -257,7 +257,7 @@ export async function phase(
   };
 }
 
-function syncArgs(pg: PgServer, etcd: EtcdServer, name: string, tables: string): string[] {
+export function syncArgs(pg: PgServer, etcd: EtcdServer, name: string, tables: string): string[] {
   return [
     "--driver=pgx",
     `--db-url=${pg.url}`,

@@ -9,7 +9,7 @@
  * - waits long for a restart (a loaded machine); a server that exited or never came up is
  *   killed and started again, a few times.
  */
-import { freePort, spawn, type Spawned, tempDir, waitFor } from "../../tests/harness/process.ts";
+import { freePort, spawn, type Spawned, tempDir, waitFor } from "../../testing/process.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -3,7 +3,7 @@
  * nothing to act on (no connection to cut, no binlog file to purge, no process to kill)
  * is reported apart, so a run cannot pass on faults that never happened.
  */
-import { readEtcd } from "../../tests/harness/checker.ts";
+import { readEtcd } from "../../testing/checker.ts";
 import type { TortureEtcd } from "./etcd_proc.ts";
 import { ddlStatements } from "./ddl.ts";
 import type { FaultProxy } from "./proxy.ts";

@@ -8,7 +8,7 @@
  * check that hangs ends the run as ERROR.
  */
 import { startTortureEtcd } from "./etcd_proc.ts";
-import { firstDifference, readEtcd } from "../../tests/harness/checker.ts";
+import { firstDifference, readEtcd } from "../../testing/checker.ts";
 import { Rng } from "./prng.ts";
 import { FaultProxy } from "./proxy.ts";
 import { SyncProc } from "./sync_proc.ts";

@@ -3,8 +3,8 @@
  * output appended to a log file, killed, paused and restarted by PID. An exit nobody asked
  * for is recorded (a defect: sync retries everything a torture run does to it).
  */
-import { PERMISSIONS } from "../../tests/harness/sync.ts";
-import { track } from "../../tests/harness/process.ts";
+import { PERMISSIONS } from "../../testing/sync.ts";
+import { track } from "../../testing/process.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 

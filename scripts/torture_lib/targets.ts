@@ -1,14 +1,14 @@
 /**
- * The source databases under torture: start one (tests/harness), run the workload's
+ * The source databases under torture: start one (testing/), run the workload's
  * operations against it directly (not through the proxy), each within a deadline, restart
  * or freeze it, and render what it holds for the checker.
  */
 import mysql from "mysql2/promise";
 import type postgres from "postgres";
-import { startPostgres } from "../../tests/harness/postgres.ts";
-import { startMariadb } from "../../tests/harness/mariadb.ts";
-import { expectedFromPg } from "../../tests/harness/expected_pg.ts";
-import { expectedFromMysql } from "../../tests/harness/expected_mysql.ts";
+import { startPostgres } from "../../testing/postgres.ts";
+import { startMariadb } from "../../testing/mariadb.ts";
+import { expectedFromPg } from "../../testing/expected_pg.ts";
+import { expectedFromMysql } from "../../testing/expected_mysql.ts";
 import type { Op } from "./workload.ts";
 
 export type Driver = "pgx" | "mysql";

@@ -4,10 +4,10 @@
  */
 import postgres from "postgres";
 import { startTortureEtcd } from "./etcd_proc.ts";
-import { startPatroni } from "../../tests/harness/patroni.ts";
-import { pgBin } from "../../tests/harness/postgres.ts";
-import { run, waitFor } from "../../tests/harness/process.ts";
-import { expectedFromPg } from "../../tests/harness/expected_pg.ts";
+import { startPatroni } from "../../testing/patroni.ts";
+import { pgBin } from "../../testing/postgres.ts";
+import { run, waitFor } from "../../testing/process.ts";
+import { expectedFromPg } from "../../testing/expected_pg.ts";
 import { freezeTree, pgExecWithin, sleep, type Target } from "./targets.ts";
 
 /**

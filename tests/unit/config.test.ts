@@ -5,7 +5,7 @@ import {
   assertMatch,
   assertRejects,
   assertThrows,
-} from "../harness/assert.ts";
+} from "../../testing/assert.ts";
 import {
   argText,
   defaultText,

@@ -1,5 +1,5 @@
 /** The design's Keys and Values rules, exactly. */
-import { assert, assertEquals } from "../harness/assert.ts";
+import { assert, assertEquals } from "../../testing/assert.ts";
 import {
   jsonBase64,
   jsonBool,

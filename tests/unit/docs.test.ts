@@ -6,9 +6,9 @@
  *
  * `UPDATE_DOCS=1 deno test --allow-all tests/unit/docs.test.ts` rewrites the generated part.
  */
-import { fmtMarkdown } from "../harness/markdown.ts";
-import { test } from "../harness/deadline.ts";
-import { assert, assertEquals } from "../harness/assert.ts";
+import { fmtMarkdown } from "../../testing/markdown.ts";
+import { test } from "../../testing/deadline.ts";
+import { assert, assertEquals } from "../../testing/assert.ts";
 import {
   argText,
   defaultText,

@@ -6,7 +6,7 @@
 
 import { createRequire } from "node:module";
 import protobuf from "protobufjs";
-import { assertEquals } from "../harness/assert.ts";
+import { assertEquals } from "../../testing/assert.ts";
 import { decodeMemberList, type EtcdMember, memberEndpoints } from "../../src/etcd/members.ts";
 import { headerTerm } from "../../src/etcd/messages.ts";
 

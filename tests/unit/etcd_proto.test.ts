@@ -7,7 +7,7 @@
 
 import { createRequire } from "node:module";
 import protobuf from "protobufjs";
-import { assert, assertEquals, assertThrows } from "../harness/assert.ts";
+import { assert, assertEquals, assertThrows } from "../../testing/assert.ts";
 import { ProtoError, ProtoReader, ProtoWriter } from "../../src/etcd/proto.ts";
 import {
   decodeAuthenticate,

@@ -1,7 +1,7 @@
 /** The HTTP endpoint: liveness, readiness semantics, metrics and the status page. */
-import { test } from "../harness/deadline.ts";
-import { assert, assertEquals, assertMatch } from "../harness/assert.ts";
-import { freePort } from "../harness/process.ts";
+import { test } from "../../testing/deadline.ts";
+import { assert, assertEquals, assertMatch } from "../../testing/assert.ts";
+import { freePort } from "../../testing/process.ts";
 import { serveHttp } from "../../src/service/http.ts";
 import { Status } from "../../src/service/status.ts";
 import { silentLog } from "../../src/core/log.ts";

@@ -4,7 +4,7 @@
  * only where the guide allows them (none of the test clients in src/: etcd3 cannot even
  * be bundled). Reads every import of every file, so a new breach fails here.
  */
-import { assertEquals } from "../harness/assert.ts";
+import { assertEquals } from "../../testing/assert.ts";
 
 const SRC = new URL("../../src/", import.meta.url);
 
@@ -91,4 +91,24 @@ Deno.test("layers: the checker sees each kind of breach", () => {
   for (const [file, source] of cases) assertEquals(breaches(file, source).length, 1, source);
   assertEquals(breaches("pg/x.ts", 'import { a } from "../core/a.ts"; // from "../etcd/b.ts"'), []);
   assertEquals(breaches("cli/x.ts", 'import { Command } from "commander";'), []);
+});
+
+/** Files under `dir` that import anything under tests/: the harness and scripts stand alone. */
+async function intoTests(dir: string): Promise<string[]> {
+  const root = new URL(`../../${dir}/`, import.meta.url);
+  const tests = new URL("../../tests/", import.meta.url).pathname;
+  const out: string[] = [];
+  for await (const f of files(root)) {
+    const file = new URL(f, root);
+    for (const spec of specifiers(await Deno.readTextFile(file))) {
+      if (spec.startsWith(".") && new URL(spec, file).pathname.startsWith(tests)) {
+        out.push(`${dir}/${f} → ${spec}`);
+      }
+    }
+  }
+  return out;
+}
+
+Deno.test("layers: testing/ and scripts/ import nothing from tests/", async () => {
+  assertEquals([...await intoTests("testing"), ...await intoTests("scripts")], []);
 });

@@ -9,10 +9,10 @@
  *   gets a PEM, and sends RSA-OAEP(SHA-1) of (password NUL) XOR nonce;
  * - a wrong password: ERR 1045 becomes a MysqlError that does not contain the password.
  */
-import { test } from "../harness/deadline.ts";
-import { assert, assertEquals, assertRejects } from "../harness/assert.ts";
+import { test } from "../../testing/deadline.ts";
+import { assert, assertEquals, assertRejects } from "../../testing/assert.ts";
 import { MysqlConn, MysqlError } from "../../src/mysql/conn.ts";
-import { authOf, err1045, handshake, NONCE, OK, serve } from "../harness/fake_mysql.ts";
+import { authOf, err1045, handshake, NONCE, OK, serve } from "../../testing/fake_mysql.ts";
 
 const enc = new TextEncoder();
 const PASSWORD = "sha2-Secret!";

@@ -5,8 +5,8 @@
  * Gtid_set::encode: n_sids (8), then per UUID 16 bytes, n_intervals (8), [start, end) pairs
  * (8 + 8), little-endian) and checked on the wire against a hand-built server.
  */
-import { test } from "../harness/deadline.ts";
-import { assertEquals, assertThrows } from "../harness/assert.ts";
+import { test } from "../../testing/deadline.ts";
+import { assertEquals, assertThrows } from "../../testing/assert.ts";
 import {
   addGtid,
   encodeGtidSet,
@@ -18,7 +18,7 @@ import {
 } from "../../src/mysql/gtid.ts";
 import { MysqlConn } from "../../src/mysql/conn.ts";
 import { binlogDumpGtid } from "../../src/mysql/replica.ts";
-import { handshake, OK, serve } from "../harness/fake_mysql.ts";
+import { handshake, OK, serve } from "../../testing/fake_mysql.ts";
 
 const U1 = "3e11fa47-71ca-11e1-9e33-c80aa9429562";
 const U2 = "00000000-0000-0000-0000-000000000002";

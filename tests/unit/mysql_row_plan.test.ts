@@ -5,7 +5,7 @@
  * and invalid bytes, NULLs, absent columns, a composite key, and columns the readers leave
  * to the general path (UTF-16, VARBINARY, ENUM).
  */
-import { assertEquals } from "../harness/assert.ts";
+import { assertEquals } from "../../testing/assert.ts";
 import { decodeRowsEvent, type RowChange, type RowImage } from "../../src/mysql/rows.ts";
 import { Cursor } from "../../src/mysql/binlog/cursor.ts";
 import { value } from "../../src/mysql/binlog/row_values.ts";

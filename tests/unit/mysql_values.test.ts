@@ -2,7 +2,7 @@
  * MySQL value rendering (design: Values) on hand-built binlog row images and mysqldump
  * literals: both paths go through values.ts, so the same value renders the same bytes.
  */
-import { assert, assertEquals } from "../harness/assert.ts";
+import { assert, assertEquals } from "../../testing/assert.ts";
 
 function assertThrows(fn: () => unknown, cls: new (...a: never[]) => Error): void {
   try {
@@ -16,7 +16,7 @@ function assertThrows(fn: () => unknown, cls: new (...a: never[]) => Error): voi
 import { BinlogError, type TableMap } from "../../src/mysql/binlog.ts";
 import { decodeMysqlJson, decodeRowsEvent, floatText } from "../../src/mysql/rows.ts";
 import { imageKey } from "../../src/mysql/values.ts";
-import { dumpCell, dumpKeyPart } from "../harness/dump_parser.ts";
+import { dumpCell, dumpKeyPart } from "../../testing/dump_parser.ts";
 import type { MysqlColumn } from "../../src/mysql/types.ts";
 import { rowKey } from "../../src/core/keys.ts";
 

@@ -2,7 +2,7 @@
  * The pgoutput decoder on real bytes captured from PostgreSQL 15 (tests/fixtures/pg, see its
  * README), plus hand-built protocol 4 messages and truncated/garbage input.
  */
-import { assert, assertEquals, assertMatch } from "../harness/assert.ts";
+import { assert, assertEquals, assertMatch } from "../../testing/assert.ts";
 import { UNCHANGED } from "../../src/core/change.ts";
 import {
   decodePgOutput,

@@ -1,5 +1,5 @@
 /** The check a PostgreSQL snapshot read makes before trusting its snapshot (no servers). */
-import { assert, assertEquals } from "../harness/assert.ts";
+import { assert, assertEquals } from "../../testing/assert.ts";
 import { missesCommitted, RecentXids } from "../../src/pg/visibility.ts";
 
 Deno.test("a snapshot that still runs a transaction the stream saw commit is refused", () => {

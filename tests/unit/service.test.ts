@@ -3,7 +3,7 @@
  * scripted source stand in for etcd and a database, so each rule of the design's failure
  * and ordering sections is checked on its own.
  */
-import { assert, assertEquals, assertRejects } from "../harness/assert.ts";
+import { assert, assertEquals, assertRejects } from "../../testing/assert.ts";
 import { FatalError, runService } from "../../src/service/run.ts";
 import type { ChangeBatch, Position } from "../../src/core/change.ts";
 import { OversizeError, type Sink } from "../../src/core/sink.ts";

@@ -4,7 +4,7 @@
  * chunk was read, before it is written) to show the stream's values win, equal rows are
  * not written, the sweep removes only what nobody saw, and a restart goes on at the cursor.
  */
-import { assert, assertEquals } from "../harness/assert.ts";
+import { assert, assertEquals } from "../../testing/assert.ts";
 import type { ChangeBatch } from "../../src/core/change.ts";
 import { renderRow } from "../../src/core/json.ts";
 import { silentLog } from "../../src/core/log.ts";

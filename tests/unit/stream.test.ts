@@ -2,7 +2,7 @@
  * The change path both drivers share (no servers): chunks of a large transaction, the
  * position only on the last, resync marks, idle heartbeats, key changes, dump batches.
  */
-import { assert, assertEquals, assertRejects } from "../harness/assert.ts";
+import { assert, assertEquals, assertRejects } from "../../testing/assert.ts";
 import { ChangeStream, DumpBatches, KeylessWarning } from "../../src/core/stream.ts";
 import type { ChangeBatch } from "../../src/core/change.ts";
 import { ResyncNeeded } from "../../src/core/source.ts";

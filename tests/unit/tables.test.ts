@@ -2,7 +2,7 @@
  * The table definitions the state records (no servers): what counts as a change, and how
  * the state's keys carry them (written only when they changed).
  */
-import { assert, assertEquals, assertMatch } from "../harness/assert.ts";
+import { assert, assertEquals, assertMatch } from "../../testing/assert.ts";
 import { definitionDrift, type TableDefinitions } from "../../src/core/tables.ts";
 import { StateKeys } from "../../src/etcd/state.ts";
 import type { SavedState } from "../../src/core/source.ts";

@@ -5,7 +5,7 @@
  * byte (Latin-1). Random values lean on what breaks such paths: quotes, backslashes,
  * controls, multi-byte and invalid UTF-8, a BOM, lone surrogates.
  */
-import { assertEquals } from "../harness/assert.ts";
+import { assertEquals } from "../../testing/assert.ts";
 import { decodePgOutput } from "../../src/pg/pgoutput.ts";
 import { jsonString, renderRow } from "../../src/core/json.ts";
 import { latin1Slice, utf8Slice } from "../../src/core/text.ts";

@@ -2,7 +2,7 @@
 import { spawn, type Spawned, track, waitFor } from "./process.ts";
 import { step } from "./steps.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
+const ROOT = new URL("../", import.meta.url).pathname;
 /**
  * The permissions of `deno task sync` and `deno task compile` (see deno.json and the README):
  * net for the database, etcd and --http-addr; env for SYNC_* only, every other variable

@@ -1,5 +1,5 @@
 /** Markdown as `deno fmt` would leave it: generated docs are compared in that form. */
-const ROOT = new URL("../../", import.meta.url).pathname;
+const ROOT = new URL("../", import.meta.url).pathname;
 
 export async function fmtMarkdown(text: string): Promise<string> {
   const child = new Deno.Command(Deno.execPath(), {

@@ -10,8 +10,8 @@ import {
   isBinary,
   keyPartOf,
   type MysqlValue,
-} from "../../src/mysql/values.ts";
-import type { MysqlColumn } from "../../src/mysql/types.ts";
+} from "../src/mysql/values.ts";
+import type { MysqlColumn } from "../src/mysql/types.ts";
 
 /**
  * One value as mysqldump wrote it in an INSERT statement, after SQL unescaping:

@@ -1,5 +1,5 @@
 /**
- * `deno run --allow-all tests/harness/every_server.ts`: start one server of each kind the
+ * `deno run --allow-all testing/every_server.ts`: start one server of each kind the
  * suite uses (etcd, Debian's PostgreSQL, an embedded PostgreSQL, MariaDB, a Patroni cluster)
  * through this checkout's harness, check each answers, stop them all. Prints one line per
  * server, `started <kind> <folder it keeps its files in>`, and exits 1 when one did not start.
