@@ -7,7 +7,7 @@ import type { ChunkSource, SnapshotRow } from "../core/snapshot_types.ts";
 import { type MysqlConn, MysqlError } from "./conn.ts";
 import { qualifiedName } from "./schema.ts";
 import type { MysqlColumn, TableSchema } from "./types.ts";
-import { cellOf, isBinary, keyOf, type MysqlValue } from "./values.ts";
+import { cellOf, isBinary, keyOf, type MysqlValue, NUMERIC } from "./values.ts";
 
 export interface MysqlChunkContext {
   /** A new connection (TLS and credentials as the session's). */
@@ -17,19 +17,7 @@ export interface MysqlChunkContext {
 }
 
 /** Types whose values compare as numbers: their cursor parts go into SQL bare. */
-const BARE = new Set([
-  "tinyint",
-  "smallint",
-  "mediumint",
-  "int",
-  "integer",
-  "bigint",
-  "decimal",
-  "float",
-  "double",
-  "year",
-  "bit",
-]);
+const BARE = NUMERIC;
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
 /** The table changed between its description and the read: describe it again. */
 const RESHAPED = new Set([1054, /* unknown column */ 1412 /* definition changed */]);

@@ -10,7 +10,8 @@ import type { MysqlColumn } from "./types.ts";
 /** A value as the server prints it (text), raw bytes of a binary column, or NULL. */
 export type MysqlValue = string | Uint8Array | null;
 
-const NUMERIC = new Set([
+/** Types whose values the server prints as numbers. */
+export const NUMERIC: ReadonlySet<string> = new Set([
   "tinyint",
   "smallint",
   "mediumint",
