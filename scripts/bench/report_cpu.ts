@@ -44,8 +44,9 @@ export function cpuSection(r: Results): string[] {
       "streamed, read around each phase of sections 4 and 5 for PostgreSQL (the pgx driver), " +
       "and for MySQL (the mysql driver) around the same runs against MariaDB: the " +
       `${int(r.sizes.rows)}-row table of section 3 dumped, then ${int(r.sizes.sustained)} ` +
-      "inserts in transactions of 10 streamed, every row's value checked at the end. The " +
-      "mysql dump reads through mysqldump, sync's child: its CPU is shown apart. Before: the " +
+      "inserts in transactions of 10 streamed, every row's value checked at the end. sync " +
+      "reads the mysql dump itself (no mysqldump child any more; a child's CPU would be shown " +
+      "apart). Before: the " +
       "run of 2026-12-02 (this file at 0ff06a1), derived from its rates and CPU per second.",
     "",
     ...table(
