@@ -92,20 +92,10 @@ export class SnapshotEngine {
     return this.#progress;
   }
 
-  /** Tables waiting or being read. */
-  get running(): string[] {
-    return [...this.#jobs.keys()];
-  }
-
   /** The stream starts (or stands) at `p`, between transactions. */
   start(p: Position): void {
     this.#pos = p;
     this.#spawn();
-  }
-
-  /** A worker failed: the attempt ends with this error. */
-  get failure(): unknown {
-    return this.#failure;
   }
 
   /**
