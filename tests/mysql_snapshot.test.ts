@@ -282,6 +282,55 @@ test("mysql: a snapshot killed half-way resumes at its cursor", opts, async () =
 });
 
 test(
+  "mysql: a first dump killed half-way resumes with the tables it had not finished",
+  opts,
+  async () => {
+    const etcd = await startEtcd();
+    const db = await startMariadb(TZ);
+    await db.query(`CREATE DATABASE app; USE app;
+    CREATE TABLE app.a_small (id INT PRIMARY KEY, v TEXT);
+    CREATE TABLE app.b_big (id INT PRIMARY KEY, v TEXT);
+    INSERT INTO app.a_small SELECT seq, CONCAT('s', seq) FROM seq_1_to_3000;
+    INSERT INTO app.b_big SELECT seq, CONCAT('v', seq) FROM seq_1_to_150000;`);
+    // Small etcd transactions: a dump of seconds, so the kill lands inside it.
+    const args = [...syncArgs(db, etcd.endpoint), "--etcd-max-txn-ops=16"];
+    let sync = startSync(args);
+    const fail = (e: Error) => {
+      throw new Error(`${e.message}\n--- sync output:\n${sync.output()}`);
+    };
+    const expected = () => expectedFromMysql(db.query, "/s", ["app"], "app");
+    try {
+      await waitFor("the small table done and the big one under way", async () => {
+        const p = await progress(etcd.endpoint);
+        return p.a_small?.state === "done" && p.b_big?.state === "running" &&
+          (await readEtcdKvs(etcd.endpoint, "/s/b_big/1")).kvs.size > 0;
+      }, 90_000).catch(fail);
+      sync.signal("SIGKILL");
+      await sync.exited;
+      const killed = await readEtcdKvs(etcd.endpoint, "/s/");
+      const big = [...killed.kvs.keys()].filter((k) => k.startsWith("/s/b_big/")).length;
+      assert(big > 0 && big < 150000, `killed with ${big} of 150000 rows in etcd`);
+      assertEquals((await progress(etcd.endpoint)).b_big?.state, "running", "killed mid-dump");
+
+      sync = startSync(args);
+      await assertConverges(etcd.endpoint, "/s/", expected, 120_000).catch(fail);
+      assert(!/dump starting/.test(sync.output()), `resumed without a dump:\n${sync.output()}`);
+      // Nothing the dump wrote before the kill is written again: the finished table is not read
+      // again, and the unfinished one's rows already in etcd are equal.
+      const after = await readEtcdKvs(etcd.endpoint, "/s/");
+      const again = [...killed.kvs].filter(([k, kv]) =>
+        after.kvs.get(k)?.modRevision !== kv.modRevision
+      );
+      assertEquals(again.length, 0, "rows the dump wrote were written again");
+    } finally {
+      await sync.stop();
+      await db.close();
+      await etcd.close();
+    }
+  },
+);
+
+test(
   "mysql: SELECT and replication grants only, no mysqldump: dump, stream, ALTER",
   opts,
   async () => {

@@ -48,7 +48,8 @@ export interface DumpTarget {
 }
 
 /**
- * Every row of `tables` as seen by the snapshot open on `conn`, in chunks. A table whose
+ * Every row of `tables` as seen by the snapshot open on `conn`, in chunks, `done` after each
+ * table whose rows were all handed out. A table whose
  * definition changed after the snapshot began (MySQL error 1412) is left out: its change
  * comes after the snapshot's position, and the stream snapshots it again there.
  */
@@ -58,6 +59,7 @@ export async function dumpTables(
   out: DumpBatches,
   signal: AbortSignal,
   log: Log,
+  done?: (table: string, rows: number) => Promise<void>,
 ): Promise<void> {
   for (const { table, name } of tables) {
     let rows = 0;
@@ -85,5 +87,8 @@ export async function dumpTables(
       continue;
     }
     log.debug("table dumped", { table: name, rows });
+    // Its rows handed out before it counts as done (a dump cut short resumes after it).
+    await out.flush();
+    if (!signal.aborted) await done?.(name, rows);
   }
 }

@@ -8,6 +8,7 @@ import type { Position } from "../core/change.ts";
 import { keyTableName, splitKeyTableName } from "../core/keys.ts";
 import type {
   BatchOutput,
+  DumpProgress,
   DumpResult,
   SavedState,
   SourceIdentity,
@@ -231,15 +232,19 @@ export class MysqlSession implements SourceSession {
     if (!old || !sameDefinition(old, def)) this.#defs = { ...this.#defs, [name]: def };
   }
 
-  async dump(out: BatchOutput, signal: AbortSignal): Promise<DumpResult> {
+  async dump(out: BatchOutput, signal: AbortSignal, progress?: DumpProgress): Promise<DumpResult> {
     try {
-      return await this.#dump(out, signal);
+      return await this.#dump(out, signal, progress);
     } catch (e) {
       throw configErrorFor(e, this.url);
     }
   }
 
-  async #dump(out: BatchOutput, signal: AbortSignal): Promise<DumpResult> {
+  async #dump(
+    out: BatchOutput,
+    signal: AbortSignal,
+    progress?: DumpProgress,
+  ): Promise<DumpResult> {
     if (!this.#snapshotDump) {
       throw new Error("this server gives no consistent snapshot position: sync plans none");
     }
@@ -255,7 +260,9 @@ export class MysqlSession implements SourceSession {
       await this.#estimates();
       const batches = new DumpBatches(out, signal);
       const targets = tables.map((t) => ({ table: t, name: this.#keyName(t.schema, t.table) }));
-      await dumpTables(conn, targets, batches, signal, this.opts.log);
+      await progress?.started(position, targets.map((t) => t.name));
+      const done = progress && ((name: string, rows: number) => progress.finished(name, rows));
+      await dumpTables(conn, targets, batches, signal, this.opts.log, done);
       await batches.flush();
       await conn.query("COMMIT");
       return {
