@@ -77,9 +77,9 @@ export class ChangeStream {
   async commit(position: Position, time?: Date, resync?: string): Promise<void> {
     const changes = this.#txn ?? [];
     this.#txn = null;
-    const at = resync ? { ...position, resync } : position;
+    const at = resync ? resyncAt(position, resync) : position;
     await this.#out({ changes, commit: time ? { position: at, time } : { position: at } });
-    if (resync) throw new ResyncNeeded(`table ${resync} was altered; dumping again`);
+    if (resync) throw resyncNeeded(resync);
   }
 
   /**
@@ -107,6 +107,16 @@ export class ChangeStream {
   #changes(): Change[] {
     return this.#txn ??= [];
   }
+}
+
+/** `position` marked for a resync of `table`: saved so, a crash before the dump still dumps. */
+export function resyncAt(position: Position, table: string): Position {
+  return { ...position, resync: table };
+}
+
+/** The stop that starts the dump a resync mark asks for. */
+export function resyncNeeded(table: string): ResyncNeeded {
+  return new ResyncNeeded(`table ${table} was altered; dumping again`);
 }
 
 /** A dump's rows handed to the sink in batches (no commits: a dump has no position). */

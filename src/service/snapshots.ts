@@ -7,7 +7,8 @@ import type { ChangeBatch, Position } from "../core/change.ts";
 import type { Log } from "../core/log.ts";
 import { SnapshotEngine, type SnapshotSettings } from "../core/snapshot.ts";
 import type { SnapshotProgress } from "../core/snapshot_types.ts";
-import { ResyncNeeded, type SourceSession } from "../core/source.ts";
+import type { SourceSession } from "../core/source.ts";
+import { resyncAt, resyncNeeded } from "../core/stream.ts";
 import type { Status } from "./status.ts";
 
 export interface SnapshotRun {
@@ -31,19 +32,22 @@ type Push = (batch: ChangeBatch) => Promise<void>;
 /** How often the `sync snapshot` request key is read. */
 const REQUEST_POLL_MS = 2000;
 
-/** Requests already acted on in this attempt (etcd revisions), per engine. */
-const acted = new WeakMap<SnapshotEngine, number>();
-
-/** Act on a `sync snapshot` request the progress does not answer yet. */
-async function pollRequest(c: SnapshotContext, engine: SnapshotEngine): Promise<void> {
+/**
+ * Act on a `sync snapshot` request that neither the progress nor this attempt (`acted`, an
+ * etcd revision) answered yet; returns the newest request acted on.
+ */
+async function pollRequest(
+  c: SnapshotContext,
+  engine: SnapshotEngine,
+  acted: number,
+): Promise<number> {
   let r;
   try {
     r = await c.settings?.store.request?.();
   } catch {
-    return; // etcd trouble: the stream's own writes report it
+    return acted; // etcd trouble: the stream's own writes report it
   }
-  if (!r || r.revision <= Math.max(engine.handled, acted.get(engine) ?? 0)) return;
-  acted.set(engine, r.revision);
+  if (!r || r.revision <= Math.max(engine.handled, acted)) return acted;
   const known = c.session.tables();
   const tables = r.tables.filter((t) => t in known);
   const unknown = r.tables.filter((t) => !(t in known));
@@ -52,9 +56,11 @@ async function pollRequest(c: SnapshotContext, engine: SnapshotEngine): Promise<
       tables: unknown.join(","),
     });
   }
-  if (!tables.length) return;
-  c.log.info("snapshot requested", { tables: tables.join(",") });
-  engine.request(tables, r.revision);
+  if (tables.length) {
+    c.log.info("snapshot requested", { tables: tables.join(",") });
+    engine.request(tables, r.revision);
+  }
+  return r.revision;
 }
 
 /**
@@ -83,7 +89,10 @@ export function startSnapshots(
     },
   });
   engine.start(position);
-  const poll = setInterval(() => void pollRequest(c, engine), REQUEST_POLL_MS);
+  let acted = 0;
+  const poll = setInterval(async () => {
+    acted = await pollRequest(c, engine, acted);
+  }, REQUEST_POLL_MS);
   return {
     take: (batch) => engine.take(batch),
     request: (tables) => engine.request(tables),
@@ -103,9 +112,9 @@ function withoutEngine(push: Push): SnapshotRun {
     async take(batch) {
       const tables = batch.resnapshot;
       if (!tables?.length || !batch.commit) return await push(batch);
-      const position = { ...batch.commit.position, resync: tables[0] };
+      const position = resyncAt(batch.commit.position, tables[0]);
       await push({ ...batch, commit: { ...batch.commit, position } });
-      throw new ResyncNeeded(`table ${tables[0]} was altered; dumping again`);
+      throw resyncNeeded(tables[0]);
     },
     request() {},
     stop() {},
