@@ -30,6 +30,8 @@ export interface PutChange {
    * update (the old key, in the same table). Defaults to `key`.
    */
   readonly fillFrom?: string;
+  /** The row already rendered (`renderRow(columns, cells)`), when the source had to render it. */
+  readonly json?: string;
 }
 
 export interface DeleteChange {

@@ -268,8 +268,10 @@ export class SnapshotEngine {
       : new Map<string, string>();
     const differ: Change[] = [];
     for (const r of rows) {
-      if (current.get(r.key) === renderRow(r.columns, r.cells)) continue;
-      differ.push({ op: "put", table: job.table, key: r.key, columns: r.columns, cells: r.cells });
+      const json = renderRow(r.columns, r.cells);
+      if (current.get(r.key) === json) continue;
+      const { key, columns, cells } = r;
+      differ.push({ op: "put", table: job.table, key, columns, cells, json });
     }
     return await this.#emit(() => {
       if (job.gen !== gen) return null;

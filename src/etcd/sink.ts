@@ -304,7 +304,7 @@ export class EtcdSink implements Sink {
           c.cells,
           c.table,
         )
-        : renderRow(c.columns, c.cells);
+        : c.json ?? renderRow(c.columns, c.cells);
     }
     const bytes = opSize(key, value === null ? 0 : enc.encode(value).length);
     if (value !== null && this.#tooBig(c.table, c.key, bytes, reserve)) return;
