@@ -4,13 +4,12 @@
  * (commit sent → key on an etcd watch) during the snapshot beside the same stream with no
  * snapshot running, in the same run.
  */
-import postgres from "postgres";
 import { Etcd3 } from "etcd3";
 import type { PgServer } from "../../testing/postgres.ts";
 import type { EtcdServer } from "../../testing/etcd.ts";
 import { startSync } from "../../testing/sync.ts";
 import { cpuSeconds, PAYLOAD } from "./lib.ts";
-import { type Latency, latencyRun, syncArgs, until, watchEtcd } from "./sync_e2e.ts";
+import { benchSql, type Latency, latencyRun, syncArgs, until, watchEtcd } from "./sync_e2e.ts";
 
 export interface SnapshotBenchResult {
   rows: number;
@@ -38,15 +37,7 @@ export async function benchSnapshot(
     CREATE TABLE snap_lat2 (id int PRIMARY KEY, name text, payload text);
     INSERT INTO snap_t SELECT g, 'row ' || g, '${PAYLOAD}' FROM generate_series(1, ${rows}) g;`);
   const grpc = new Etcd3({ hosts: etcd.endpoint });
-  const sql = postgres({
-    host: "127.0.0.1",
-    port: pg.port,
-    user: "postgres",
-    database: "postgres",
-    max: 4,
-    onnotice: () => {},
-    connection: { synchronous_commit: "on" },
-  });
+  const sql = benchSql(pg);
   const sync = startSync(syncArgs(pg, etcd, "snap", "snap_t,snap_lat,snap_lat2"));
   try {
     await until("sync to stream", () => /msg=streaming/.test(sync.output()), 600_000, sync);

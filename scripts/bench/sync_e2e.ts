@@ -257,6 +257,23 @@ export async function phase(
   };
 }
 
+/**
+ * A client for the latency runs. The test server runs with synchronous_commit off, where the
+ * WAL writer flushes (and the walsender sends) commits only every wal_writer_delay (200 ms):
+ * a latency floor that is the server's setting, not sync's; these sessions turn it on.
+ */
+export function benchSql(pg: PgServer) {
+  return postgres({
+    host: "127.0.0.1",
+    port: pg.port,
+    user: "postgres",
+    database: "postgres",
+    max: 4,
+    onnotice: () => {},
+    connection: { synchronous_commit: "on" },
+  });
+}
+
 export function syncArgs(pg: PgServer, etcd: EtcdServer, name: string, tables: string): string[] {
   return [
     "--driver=pgx",
@@ -312,18 +329,7 @@ export async function benchStream(
     CREATE TABLE stream_t (id int PRIMARY KEY, name text, payload text);
     CREATE TABLE lat_t (id int PRIMARY KEY, name text, payload text);`);
   const grpc = new Etcd3({ hosts: etcd.endpoint });
-  const sql = postgres({
-    host: "127.0.0.1",
-    port: pg.port,
-    user: "postgres",
-    database: "postgres",
-    max: 4,
-    onnotice: () => {},
-    // The test server runs with synchronous_commit off, where the WAL writer flushes (and
-    // the walsender sends) commits only every wal_writer_delay (200 ms): a latency floor
-    // that is the server's setting, not sync's.
-    connection: { synchronous_commit: "on" },
-  });
+  const sql = benchSql(pg);
   const sync = startSync(syncArgs(pg, etcd, "stream", "stream_t,lat_t"));
   const visible = (key: string) => async () => (await grpc.get(key).string()) !== null;
   try {
