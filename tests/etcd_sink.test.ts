@@ -221,6 +221,32 @@ for (const transport of ["grpc", "gateway"] as const) {
       });
 
       await t.step(
+        "a sweep over owned tables steps over the tables it does not cover",
+        async () => {
+          const { sink, client, prefix } = fresh();
+          await sink.apply([{
+            changes: [
+              put("a", "old", 1),
+              put("b", "1", 1),
+              put("b", "2", 1),
+              put("c", "kept", 1),
+              put("c", "kept2", 1),
+              put("d", "x", 1),
+            ],
+            commit: commit(1),
+          }], stateAt);
+          const rev = await sink.startDump();
+          await sink.writeDump({ changes: [put("a", "new", 2)] });
+          await sink.settleDump();
+          // a was dumped; b and d vanished (owned); c is another table's business.
+          const owned = (t: string) => t === "b" || t === "d";
+          assertEquals(await sink.sweep(["a"], rev, owned), 4);
+          await assertRows(etcd.endpoint, prefix, [["a/new", 2], ["c/kept", 1], ["c/kept2", 1]]);
+          client.close();
+        },
+      );
+
+      await t.step(
         "a row too big for etcd stops with its table and key, or is skipped",
         async () => {
           const huge = "z".repeat(2 * 1024 * 1024);

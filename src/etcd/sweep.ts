@@ -2,6 +2,7 @@
 import { tableOfKey, tablePrefix } from "../core/keys.ts";
 import { type EtcdClient, prefixEnd } from "./client.ts";
 import { EtcdError } from "./errors.ts";
+import type { KeyValue } from "./types.ts";
 
 /**
  * Keys under the dumped `tables`, and under any other table `owns` claims (one that no
@@ -27,13 +28,50 @@ export async function staleKeys(
   // dump's start can be stale, so one count there settles a first dump; pages are large.
   if (await emptyAt(client, ranges, startRevision)) return stale;
   for (const range of ranges) {
-    for await (const kv of client.scan(range, { keysOnly: true, pageSize: 10_000 })) {
-      if (kv.modRevision <= startRevision && covered(tableOfKey(prefix, kv.key))) {
-        stale.push(kv.key);
-      }
+    for await (const kv of scanCovered(client, prefix, range, covered)) {
+      if (kv.modRevision <= startRevision) stale.push(kv.key);
     }
   }
   return stale;
+}
+
+/**
+ * The keys under `range` of the tables `covered` accepts. The range of a table it refuses
+ * (one a dump already swept) is stepped over at its first key rather than read through.
+ */
+async function* scanCovered(
+  client: EtcdClient,
+  prefix: string,
+  range: string,
+  covered: (table: string | undefined) => boolean,
+): AsyncGenerator<KeyValue> {
+  const end = prefixEnd(range);
+  let from = range;
+  let revision: number | undefined;
+  for (;;) {
+    const r = await client.range(from, {
+      rangeEnd: end,
+      keysOnly: true,
+      limit: 10_000,
+      revision,
+    });
+    // Every page at the first page's revision: one consistent view.
+    revision ??= r.revision;
+    let next: string | undefined;
+    for (const kv of r.kvs) {
+      const table = tableOfKey(prefix, kv.key);
+      if (covered(table)) yield kv;
+      else if (table !== undefined) {
+        next = prefixEnd(tablePrefix(prefix, table));
+        break;
+      }
+    }
+    if (next === undefined) {
+      if (!r.more || r.kvs.length === 0) return;
+      next = r.kvs[r.kvs.length - 1].key + "\0";
+    }
+    from = next;
+  }
 }
 
 /** True when no key was under any of `ranges` at `revision` (false when compacted). */

@@ -119,6 +119,8 @@ interface Attempt {
   /** While streaming, a stop drains first (see `follow`). */
   drain?: () => void;
   dumpRevision: number;
+  /** Tables the current dump has finished and swept. */
+  swept: Set<string>;
   /** Each table's online snapshot, as the state last recorded it. */
   snapshots?: SnapshotProgress;
 }
@@ -131,7 +133,7 @@ async function runOnce(o: ServiceOptions, status: Status, streaming: () => void)
   let session: SourceSession | undefined;
   try {
     session = await o.factory.connect(abort.signal);
-    a = { o, status, session, abort, dumpRevision: 0 };
+    a = { o, status, session, abort, dumpRevision: 0, swept: new Set() };
     const state = await o.sink.readState();
     const plan = await session.plan(state);
     let position: Position | undefined;
@@ -179,6 +181,7 @@ async function dump(a: Attempt, reason: string, warn?: boolean): Promise<Positio
   else log.info("dump starting", { reason });
   a.dumpRevision = await sink.startDump();
   a.snapshots = {};
+  a.swept = new Set();
   let result;
   try {
     result = await a.session.dump(
@@ -195,7 +198,14 @@ async function dump(a: Attempt, reason: string, warn?: boolean): Promise<Positio
   }
   await sink.settleDump();
   if (a.abort.signal.aborted) return undefined;
-  const swept = await sink.sweep(result.tables, a.dumpRevision, result.owns);
+  // Tables the dump swept as it finished them are not scanned again.
+  const done = a.swept;
+  const owns = result.owns;
+  const swept = await sink.sweep(
+    result.tables.filter((t) => !done.has(t)),
+    a.dumpRevision,
+    owns && ((t) => !done.has(t) && owns(t)),
+  );
   const position = result.position;
   await sink.writeState(stateAt(a, position));
   a.status.snapshots = a.snapshots ?? {};
@@ -229,6 +239,7 @@ function dumpProgress(a: Attempt): DumpProgress {
       return save(async () => {
         await a.o.sink.settleDump();
         await a.o.sink.sweep([table], a.dumpRevision);
+        a.swept.add(table);
         const done = { state: "done", rows, at, done: new Date().toISOString() } as const;
         a.snapshots = { ...a.snapshots, [table]: done };
         await a.o.sink.writeState(stateAt(a, at));
