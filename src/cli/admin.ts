@@ -1,6 +1,6 @@
 /** `sync check`, `sync status` and `sync drop`. */
 import type { RunSettings as Settings } from "../config/typed.ts";
-import { type CheckResult, ConfigError, type SavedState } from "../core/source.ts";
+import { type CheckResult, ConfigError, type Inspection, type SavedState } from "../core/source.ts";
 import { createSource } from "../service/drivers.ts";
 import { buildParts } from "./run.ts";
 import { setupLogging } from "./logging.ts";
@@ -138,26 +138,25 @@ export async function runCheck(s: Settings): Promise<number> {
   return failed ? 1 : 0;
 }
 
+/** The source's side of `sync status`, or why it could not be seen. */
+type SourceSide = Inspection | { error: string };
+
 /** What the next start (or the running process) does, from the state and the source. */
-function phaseOf(state: SavedState | null, source: Record<string, unknown>): string {
+function phaseOf(state: SavedState | null, source: SourceSide | undefined): string {
   if (!state) return "no state: the next start dumps";
-  if (source.error) return "state saved; the source did not answer";
+  if (source && "error" in source) return "state saved; the source did not answer";
   if (state.position.resync) {
     return `resync pending (${state.position.resync}): the next start dumps`;
   }
-  if (typeof source.saved_ahead === "string") return source.saved_ahead;
-  if (source.slot_active === true) return "streaming (the slot is in use)";
-  if (source.replica_registered === true) {
-    return "streaming (a replica with this --server-id is registered)";
+  if (!source) return "stopped: the next start resumes from the state";
+  // A slot that is gone cannot be in use, so this comes first, as a position ahead must.
+  if (source.dumps) return `${source.dumps}: the next start dumps`;
+  const s = source.streaming;
+  if ("unknown" in s) {
+    // Never "stopped" for what could not be seen: the user may not list the replicas.
+    return `${s.unknown}; if none does, the next start resumes from the state`;
   }
-  // Never "stopped" for what could not be seen: the user may not list the replicas.
-  if (typeof source.replica_registered === "string") {
-    return `${source.replica_registered} to see whether a sync streams (SHOW SLAVE HOSTS); ` +
-      "if none does, the next start resumes from the state";
-  }
-  if (typeof source.slot === "string" && source.slot.endsWith("(missing)")) {
-    return "slot missing: the next start dumps";
-  }
+  if (s.active) return `streaming (${s.evidence})`;
   return "stopped: the next start resumes from the state";
 }
 
@@ -167,7 +166,7 @@ export async function runStatus(s: Settings, json: boolean): Promise<number> {
   try {
     const state: SavedState | null = await parts.sink.readState();
     const factory = createSource(parts.driver, parts.source);
-    let source: Record<string, unknown> = {};
+    let source: SourceSide | undefined;
     if (factory.inspect) {
       try {
         source = await factory.inspect(state);
@@ -183,7 +182,7 @@ export async function runStatus(s: Settings, json: boolean): Promise<number> {
       dumpRevision: state?.dumpRevision ?? null,
       identity: state?.source ?? null,
       snapshots: state?.snapshots ?? null,
-      source,
+      source: !source ? {} : "error" in source ? source : source.details,
     };
     if (json) console.log(JSON.stringify(out, null, 2));
     else {

@@ -133,9 +133,33 @@ export interface SourceFactory {
   /** `sync check`: preflight checks of the source. */
   check?(): Promise<CheckResult[]>;
   /** `sync status`: the source's side (slot, retained WAL, binlog files, lag). */
-  inspect?(state: SavedState | null): Promise<Record<string, unknown>>;
+  inspect?(state: SavedState | null): Promise<Inspection>;
   /** `sync drop`: remove what sync created on the source; returns what was removed. */
   drop?(): Promise<string[]>;
+}
+
+/** A value `sync status` prints as it is. */
+export type InspectionValue = string | number | boolean | null;
+
+/**
+ * The source's side of `sync status` (and of the lag poll): what every driver can say,
+ * typed, and the driver's own details, which the CLI prints without knowing the driver.
+ */
+export interface Inspection {
+  /** Log bytes from the saved position to the server's newest (absent: not measurable). */
+  lagBytes?: number;
+  /**
+   * Whether a sync streams from this source now, and what shows it ("the slot is in use");
+   * `unknown` when the user may not see it: what it would take, said in full.
+   */
+  streaming: { active: true; evidence: string } | { active: false } | { unknown: string };
+  /**
+   * Why the next start dumps whatever the state says (the slot is gone, the saved position
+   * is one this server never reached); absent: the state decides.
+   */
+  dumps?: string;
+  /** Shown as `source.<name> value`, in this order (lag included): printed, not interpreted. */
+  details: Record<string, InspectionValue>;
 }
 
 /** One line of `sync check`. */

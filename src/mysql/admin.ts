@@ -4,7 +4,7 @@
  * start; `status` says "unknown" for what the user may not see rather than guess.
  */
 import type { MysqlSourceOptions } from "./options.ts";
-import type { CheckResult, SavedState } from "../core/source.ts";
+import type { CheckResult, Inspection, SavedState } from "../core/source.ts";
 import { type MysqlConn, MysqlError } from "./conn.ts";
 import { connectTo, type ServerInfo, serverInfo } from "./connect.ts";
 import { parseMysqlUrl } from "./url.ts";
@@ -124,13 +124,13 @@ async function visible(c: MysqlConn, sql: string): Promise<(string | null)[][] |
 export async function inspect(
   opts: MysqlSourceOptions,
   state: SavedState | null,
-): Promise<Record<string, unknown>> {
+): Promise<Inspection> {
   const c = await connectTo(parseMysqlUrl(opts.url));
   try {
     const master = await visible(c, "SHOW MASTER STATUS");
     const [file, offset] = typeof master === "string" ? [master, master] : master[0] ?? [];
-    const out: Record<string, unknown> = {
-      server_file: file,
+    const details: Inspection["details"] = {
+      server_file: file ?? null,
       server_offset: typeof master === "string" ? master : Number(offset),
       saved_file: state?.position.file ?? null,
       saved_offset: state?.position.offset ?? null,
@@ -138,14 +138,25 @@ export async function inspect(
     // A sync streaming now is registered as a replica with its --server-id (MariaDB 10.5+
     // shows the list only with REPLICATION MASTER ADMIN, which sync itself does not need).
     const hosts = await visible(c, "SHOW SLAVE HOSTS");
-    out.replica_registered = typeof hosts === "string"
+    const registered = typeof hosts === "string"
       ? hosts
       : hosts.some(([id]) => Number(id) === opts.driver.serverId);
+    details.replica_registered = registered;
+    let measured: number | undefined;
     if (state?.position.file && file && typeof master !== "string") {
       const lag = await lagBytes(c, state, file, Number(offset));
-      if (lag !== undefined) out.lag_bytes = lag;
+      if (lag !== undefined) details.lag_bytes = lag;
+      if (typeof lag === "number") measured = lag;
     }
-    return out;
+    return {
+      lagBytes: measured,
+      streaming: typeof registered === "string"
+        ? { unknown: `${registered} to see whether a sync streams (SHOW SLAVE HOSTS)` }
+        : registered
+        ? { active: true, evidence: "a replica with this --server-id is registered" }
+        : { active: false },
+      details,
+    };
   } finally {
     c.close();
   }

@@ -3,7 +3,7 @@
  * would make `sync run` fail at start (design: Failure rules), each with what fixes it.
  */
 import type { PgSourceOptions } from "./options.ts";
-import type { CheckResult, SavedState } from "../core/source.ts";
+import type { CheckResult, Inspection, SavedState } from "../core/source.ts";
 import { ident, literal, type PgConn } from "./conn.ts";
 import { configErrorFor, connectPrimary } from "./connect.ts";
 import { parsePgUrl, type PgUrl } from "./url.ts";
@@ -261,7 +261,7 @@ async function publicationCheck(
 export async function inspect(
   opts: PgSourceOptions,
   state: SavedState | null,
-): Promise<Record<string, unknown>> {
+): Promise<Inspection> {
   const url = parsePgUrl(opts.url);
   const conn = await connectPrimary(url, false);
   try {
@@ -275,21 +275,35 @@ export async function inspect(
     // A saved position this server never reached: etcd holds another history (a restore).
     const saved = state?.position.lsn;
     const ahead = typeof saved === "string" && parseLsn(saved) > parseLsn(current)
-      ? { saved_ahead: `the saved ${saved} is past this server's WAL end: the next start dumps` }
+      ? `the saved ${saved} is past this server's WAL end`
+      : undefined;
+    const aheadLine: Inspection["details"] = ahead
+      ? { saved_ahead: `${ahead}: the next start dumps` }
       : {};
     if (!r.rows.length) {
-      return { slot: `${opts.driver.slot} (missing)`, server_lsn: current, ...ahead };
+      return {
+        streaming: { active: false },
+        dumps: ahead ?? "slot missing",
+        details: { slot: `${opts.driver.slot} (missing)`, server_lsn: current, ...aheadLine },
+      };
     }
     const [active, confirmed, , retained, lag] = r.rows[0];
     return {
-      slot: opts.driver.slot,
-      slot_active: active === "t",
-      confirmed_lsn: confirmed,
-      server_lsn: current,
-      retained_wal_bytes: Number(retained),
-      lag_bytes: Number(lag),
-      saved_lsn: saved ?? null,
-      ...ahead,
+      lagBytes: Number(lag),
+      streaming: active === "t"
+        ? { active: true, evidence: "the slot is in use" }
+        : { active: false },
+      dumps: ahead,
+      details: {
+        slot: opts.driver.slot,
+        slot_active: active === "t",
+        confirmed_lsn: confirmed,
+        server_lsn: current,
+        retained_wal_bytes: Number(retained),
+        lag_bytes: Number(lag),
+        saved_lsn: saved ?? null,
+        ...aheadLine,
+      },
     };
   } finally {
     conn.close();

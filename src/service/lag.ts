@@ -34,8 +34,8 @@ export function pollLagBytes(
         updatedAt: "",
       };
       const r = await inspect.call(factory, state);
-      if (typeof r.lag_bytes === "number" && Number.isFinite(r.lag_bytes)) {
-        status.lagBytes = Math.max(0, r.lag_bytes);
+      if (r.lagBytes !== undefined && Number.isFinite(r.lagBytes)) {
+        status.lagBytes = Math.max(0, r.lagBytes);
       }
     } catch (e) {
       log.debug("lag poll failed", { reason: (e as Error).message.split("\n")[0] });
