@@ -8,12 +8,15 @@ import { type MysqlConn, MysqlError } from "./conn.ts";
 import { qualifiedName } from "./schema.ts";
 import type { MysqlColumn, TableSchema } from "./types.ts";
 import { cellOf, isBinary, keyOf, type MysqlValue, NUMERIC } from "./values.ts";
+import { type BinlogSpot, readVisible } from "./visibility.ts";
 
 export interface MysqlChunkContext {
   /** A new connection (TLS and credentials as the session's). */
   connect(): Promise<MysqlConn>;
   /** The table behind a key table name as the server has it now; undefined: not replicated. */
   describe(conn: MysqlConn, table: string): Promise<TableSchema | undefined>;
+  /** Where the stream is (none: no stream runs, nothing to wait for). */
+  streamAt?(): BinlogSpot | undefined;
 }
 
 /** Types whose values compare as numbers: their cursor parts go into SQL bare. */
@@ -129,6 +132,8 @@ export async function chunkSession(conn: MysqlConn): Promise<MysqlConn> {
 export class MysqlChunks implements ChunkSource {
   readonly #c: MysqlChunkContext;
   #conn?: MysqlConn;
+  /** Per table, the stream's place when its snapshot began: chunks must see all before. */
+  readonly #visibleFrom = new Map<string, BinlogSpot | undefined>();
 
   constructor(c: MysqlChunkContext) {
     this.#c = c;
@@ -146,11 +151,15 @@ export class MysqlChunks implements ChunkSource {
     until?: readonly string[],
   ): Promise<SnapshotRow[] | null> {
     const conn = await this.#db();
+    if (from === null || !this.#visibleFrom.has(table)) {
+      this.#visibleFrom.set(table, this.#c.streamAt?.());
+    }
+    const target = this.#visibleFrom.get(table);
     for (let attempt = 1;; attempt++) {
       const t = await this.#c.describe(conn, table);
       if (!t?.keyColumns.length) return null;
       try {
-        return await readChunk(conn, t, from, limit, until);
+        return await readVisible(conn, target, () => readChunk(conn, t, from, limit, until));
       } catch (e) {
         if (!(e instanceof MysqlError)) throw e;
         if (e.code === 1146 /* no such table */) return null;

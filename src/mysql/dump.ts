@@ -12,6 +12,7 @@ import { type MysqlConn, MysqlError } from "./conn.ts";
 import { readChunk } from "./chunks.ts";
 import { sqlString } from "./schema.ts";
 import type { TableSchema } from "./types.ts";
+import { snapshotSpot } from "./visibility.ts";
 
 /** Rows per chunk of the first dump (each chunk is one SELECT held in memory). */
 export const DUMP_CHUNK_ROWS = 5000;
@@ -28,11 +29,9 @@ export async function hasSnapshotPosition(conn: MysqlConn): Promise<boolean> {
 export async function startSnapshot(conn: MysqlConn, mariadb: boolean): Promise<Position> {
   await conn.query("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ");
   await conn.query("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY");
-  const s = await conn.query("SHOW STATUS LIKE 'binlog_snapshot_%'");
-  const v = new Map(s.rows.map(([k, val]) => [k!.toLowerCase(), val ?? ""]));
-  const file = v.get("binlog_snapshot_file");
-  const offset = Number(v.get("binlog_snapshot_position"));
-  if (!file || !offset) throw new Error("the server gave no binlog position for the snapshot");
+  const spot = await snapshotSpot(conn);
+  if (!spot) throw new Error("the server gave no binlog position for the snapshot");
+  const { file, offset } = spot;
   const position: Position = { file, offset };
   if (mariadb) {
     const g = await conn.query(`SELECT BINLOG_GTID_POS(${sqlString(file)}, ${offset})`);

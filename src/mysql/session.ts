@@ -56,6 +56,8 @@ export class MysqlSession implements SourceSession {
   identity: SourceIdentity = {};
   #conn?: MysqlConn;
   #binlog?: MysqlConn;
+  /** The stream while it runs: chunk reads wait until what it passed is visible. */
+  #follower?: BinlogFollower;
   #info?: ServerInfo;
   #schemas = new Map<string, TableSchema>();
   #keyless: KeylessWarning;
@@ -316,6 +318,7 @@ export class MysqlSession implements SourceSession {
         from: this.#gtidStart ? { gtid } : { file, offset },
       });
       const follower = new BinlogFollower(this.#binlogTables(), from, out);
+      this.#follower = follower;
       if (this.#gtidStart) this.opts.log.info("streaming", { gtid });
       else this.opts.log.info("streaming", { file, offset });
       for await (const raw of events) await follower.feed(raw);
@@ -327,6 +330,7 @@ export class MysqlSession implements SourceSession {
       signal.removeEventListener("abort", onAbort);
       c.close();
       this.#binlog = undefined;
+      this.#follower = undefined;
     }
   }
 
@@ -365,6 +369,7 @@ export class MysqlSession implements SourceSession {
     return new MysqlChunks({
       connect: () => connectTo(this.url),
       describe: (conn, table) => this.#describe(conn, table),
+      streamAt: () => this.#follower?.passed(),
     });
   }
 

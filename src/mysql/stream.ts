@@ -14,6 +14,7 @@ import { addGtid } from "./gtid.ts";
 import { decodeRowsEvent } from "./rows.ts";
 import { schemaForEvent } from "./tablemeta.ts";
 import type { TableSchema } from "./types.ts";
+import type { BinlogSpot } from "./visibility.ts";
 
 /** What the session lends the translation: the selection and the tables' schemas. */
 export interface BinlogTables {
@@ -57,6 +58,11 @@ export class BinlogFollower {
     for (const inner of event.events) {
       await this.#handle({ ...inner.header, logPos: header.logPos }, inner.event);
     }
+  }
+
+  /** Where the stream is: the end of the last transaction (or heartbeat) it passed. */
+  passed(): BinlogSpot {
+    return { file: this.#file, offset: this.#lastOffset };
   }
 
   #pos(offset: number): Position {
