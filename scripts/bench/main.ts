@@ -1,7 +1,7 @@
 /**
  * `deno task bench` (`deno task bench --scale=0.1` for a quick run, `--out=FILE` to write
  * the report elsewhere than BENCHMARKS.md, `--only=pg,mysql` to run some benchmarks:
- * ceiling, pg, mysql, mysql-e2e, dump, stream, snapshot): the benchmarks of issues 7, 14 and
+ * ceiling, pg, mysql, mysql-e2e, dump, stream, snapshot, chunks): the benchmarks of issues 7, 14 and
  * 16 on
  * servers started here, each with absolute figures and ratios against a baseline
  * measured in the same run (the machine is shared, so only same-run ratios compare), written
@@ -16,7 +16,7 @@ import { benchPgDecode } from "./pg_decode.ts";
 import { benchMysqlDecode } from "./mysql_decode.ts";
 import { benchMysqlE2e } from "./mysql_e2e.ts";
 import { benchDump, benchStream } from "./sync_e2e.ts";
-import { benchSnapshot } from "./snapshot_e2e.ts";
+import { benchSnapshot, CHUNK_SIZES } from "./snapshot_e2e.ts";
 import { ROWS, SCALE, scaled } from "./lib.ts";
 import { render, type Results } from "./report.ts";
 
@@ -179,6 +179,21 @@ try {
       "snapshot",
       () => benchSnapshot(pg, etcd, ROWS, sizes.latencySeconds, progress),
     );
+  }
+
+  if (want("chunks")) {
+    // The default of --snapshot-chunk-rows: the same online snapshot at each size, in one run.
+    const rows = Math.max(1000, Math.round(ROWS / 5));
+    r.chunkSweep = [];
+    for (const chunkRows of CHUNK_SIZES) {
+      progress(`online snapshot of ${rows} rows in chunks of ${chunkRows}`);
+      await freshEtcd();
+      const one = await attempt(
+        "chunks",
+        () => benchSnapshot(pg, etcd, rows, sizes.latencySeconds / 3, progress, chunkRows),
+      );
+      if (one) r.chunkSweep.push(one);
+    }
   }
 
   if (want("ceiling")) {

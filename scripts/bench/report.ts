@@ -20,7 +20,10 @@ export interface Results {
     rows: number;
   };
   errors: Partial<
-    Record<"ceiling" | "pg" | "mysql" | "mysql-e2e" | "dump" | "stream" | "snapshot", string>
+    Record<
+      "ceiling" | "pg" | "mysql" | "mysql-e2e" | "dump" | "stream" | "snapshot" | "chunks",
+      string
+    >
   >;
   /** Incidents of the run worth a line (etcd restarted, ...). */
   notes: string[];
@@ -35,6 +38,8 @@ export interface Results {
   stream?: StreamResult;
   mysqlE2e?: MysqlE2eResult;
   snapshot?: SnapshotBenchResult;
+  /** The same online snapshot at each of `CHUNK_SIZES`. */
+  chunkSweep?: SnapshotBenchResult[];
   minutes?: number;
 }
 

@@ -6,7 +6,7 @@ import { cores, missing, ms, verdict } from "./report.ts";
 export function snapshotSection(r: Results): string[] {
   const out = ["## 8. Online snapshot while another table streams", ""];
   const s = r.snapshot;
-  if (!s) return [...out, ...missing(r, "snapshot")];
+  if (!s) return [...out, ...missing(r, "snapshot"), ...chunkSweep(r)];
   out.push(
     `An \`ALTER TABLE ... ADD COLUMN ... DEFAULT\` of a ${int(s.rows)}-row table (every row ` +
       "changes, none is streamed) makes sync read it again in chunks while another table " +
@@ -36,6 +36,31 @@ export function snapshotSection(r: Results): string[] {
       verdict(s.during.p99 <= 1000, `${ms(s.during.p99)} ms`)
     }.`,
     "",
+    ...chunkSweep(r),
   );
   return out;
+}
+
+/** The same snapshot at several `--snapshot-chunk-rows`: what the default rests on. */
+function chunkSweep(r: Results): string[] {
+  const runs = r.chunkSweep;
+  if (!runs?.length) return r.errors.chunks ? [`Chunk sizes: ${r.errors.chunks}.`, ""] : [];
+  const best = runs.reduce((a, b) => (b.rowsPerSec > a.rowsPerSec ? b : a));
+  return [
+    `The same snapshot of ${int(runs[0].rows)} rows at each \`--snapshot-chunk-rows\` ` +
+    "(one after the other, same servers), with the other table's stream beside it:",
+    "",
+    ...table(
+      ["chunk rows", "rows/s", "vs fastest", "stream p99 ms", "stream max ms", "sync CPU"],
+      runs.map((x) => [
+        int(x.chunkRows ?? 0),
+        int(x.rowsPerSec),
+        `${(x.rowsPerSec / best.rowsPerSec * 100).toFixed(0)}%`,
+        ms(x.during.p99),
+        ms(x.during.max),
+        cores(x.syncCpu),
+      ]),
+    ),
+    "",
+  ];
 }

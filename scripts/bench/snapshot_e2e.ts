@@ -11,8 +11,13 @@ import { startSync } from "../../testing/sync.ts";
 import { cpuSeconds, PAYLOAD } from "./lib.ts";
 import { benchSql, type Latency, latencyRun, syncArgs, until, watchEtcd } from "./sync_e2e.ts";
 
+/** The chunk sizes `--only=chunks` compares (1,000 is sync's default). */
+export const CHUNK_SIZES = [250, 500, 1000, 2000, 4000];
+
 export interface SnapshotBenchResult {
   rows: number;
+  /** `--snapshot-chunk-rows` (undefined: sync's default). */
+  chunkRows?: number;
   /** From the ALTER to the engine's "snapshot done", as sync logs it. */
   seconds: number;
   rowsPerSec: number;
@@ -29,6 +34,7 @@ export async function benchSnapshot(
   rows: number,
   latencySeconds: number,
   log: (s: string) => void,
+  chunkRows?: number,
 ): Promise<SnapshotBenchResult> {
   watchEtcd(etcd);
   await pg.psql(`DROP TABLE IF EXISTS snap_t, snap_lat, snap_lat2;
@@ -38,7 +44,9 @@ export async function benchSnapshot(
     INSERT INTO snap_t SELECT g, 'row ' || g, '${PAYLOAD}' FROM generate_series(1, ${rows}) g;`);
   const grpc = new Etcd3({ hosts: etcd.endpoint });
   const sql = benchSql(pg);
-  const sync = startSync(syncArgs(pg, etcd, "snap", "snap_t,snap_lat,snap_lat2"));
+  const args = syncArgs(pg, etcd, "snap", "snap_t,snap_lat,snap_lat2");
+  if (chunkRows) args.push(`--snapshot-chunk-rows=${chunkRows}`);
+  const sync = startSync(args);
   try {
     await until("sync to stream", () => /msg=streaming/.test(sync.output()), 600_000, sync);
     const insert = (table: string) => (i: number) =>
@@ -74,6 +82,7 @@ export async function benchSnapshot(
     }
     return {
       rows,
+      chunkRows,
       seconds: engineSeconds,
       rowsPerSec: rows / engineSeconds,
       syncCpu: (cpuSeconds(sync.pid) - cpu0) / seconds,
