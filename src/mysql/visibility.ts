@@ -15,8 +15,12 @@ export interface BinlogSpot {
   offset: number;
 }
 
-/** Give up waiting for a logged transaction to become visible after this long. */
-const PATIENCE_MS = 300_000;
+/**
+ * Give up waiting for a logged transaction to become visible after this long (semi-sync
+ * waits 10 s by default). The error ends the attempt, and the next one connects the stream
+ * and the chunk reader afresh, to one server (positions compare only within one).
+ */
+const PATIENCE_MS = 60_000;
 
 /** Binlog files sort by their numeric suffix (`bin.000009` < `bin.000010`). */
 function fileNumber(file: string): number {
