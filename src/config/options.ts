@@ -174,7 +174,9 @@ export const SPECS = [
     arg: "table=cols",
     default: [],
     description: "key columns for tables without a primary key: schema.table=col[+col...]",
-    doc: "E.g. `public.events=source+seq`. A primary key always wins over a configured one.",
+    doc: "E.g. `public.events=source+seq`. A primary key always wins over a configured one. " +
+      "Snapshots page such a table by these columns only when a unique index on NOT NULL " +
+      "columns among them covers them; otherwise they read it whole, in memory, with a warning.",
   },
   {
     name: "slot",

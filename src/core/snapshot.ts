@@ -15,6 +15,7 @@ import type {
   SnapshotStore,
   TableSnapshot,
 } from "./snapshot_types.ts";
+import { UnpageableTableError } from "./snapshot_types.ts";
 
 export interface SnapshotEvents {
   chunk?(table: string, read: number, written: number): void;
@@ -61,6 +62,8 @@ interface Job {
   request?: number;
   /** The generation whose queued writes were waited for before comparing with etcd. */
   settledGen?: number;
+  /** No unique index covers the table's key: read in one piece, the cursor left null. */
+  whole?: boolean;
 }
 
 export class SnapshotEngine {
@@ -227,11 +230,11 @@ export class SnapshotEngine {
     for (;;) {
       if (this.#stopped) return;
       const gen = job.gen;
-      if (job.replayTo !== null && !(await this.#replay(job))) return this.#vanished(job);
-      const rows = await this.#o.source.read(job.table, job.after, this.#o.chunkRows);
+      const rows = await this.#next(job);
       if (rows === null) return this.#vanished(job);
       if (!(await this.#writeChunk(job, gen, rows))) continue;
-      if (rows.length < this.#o.chunkRows && (await this.#sweep(job, gen))) break;
+      const last = job.whole || rows.length < this.#o.chunkRows;
+      if (last && (await this.#sweep(job, gen))) break;
     }
     this.#o.log.info("snapshot done", {
       table: job.table,
@@ -239,6 +242,27 @@ export class SnapshotEngine {
       seconds: Math.round((Date.now() - t0) / 100) / 10,
     });
     this.#jobs.delete(job.table);
+  }
+
+  /** The next chunk after the job's cursor, or every row when its key may repeat. */
+  async #next(job: Job): Promise<SnapshotRow[] | null> {
+    try {
+      if (!job.whole) {
+        if (job.replayTo !== null && !(await this.#replay(job))) return null;
+        return await this.#o.source.read(job.table, job.after, this.#o.chunkRows);
+      }
+    } catch (e) {
+      if (!(e instanceof UnpageableTableError)) throw e;
+      // Pages of a key that repeats would skip rows (and the sweep delete their keys).
+      this.#o.log.warn("table read whole: no unique index covers its configured key columns", {
+        table: job.table,
+      });
+      job.whole = true;
+      job.after = null;
+      job.replayTo = null;
+      job.rows = 0;
+    }
+    return await this.#o.source.read(job.table, null, Infinity);
   }
 
   /** Read the rows written before a restart again, to know them at the sweep. */
@@ -263,11 +287,15 @@ export class SnapshotEngine {
       await this.#o.settled?.();
       job.settledGen = gen;
     }
-    const current = rows.length
-      ? await this.#o.store.current(job.table, rows.map((r) => r.key))
+    // Rows sharing a key (a configured key without a unique index) are one etcd key: the
+    // last one read wins, as in a source transaction that writes a key twice.
+    const byKey = new Map<string, SnapshotRow>();
+    for (const r of rows) byKey.set(r.key, r);
+    const current = byKey.size
+      ? await this.#o.store.current(job.table, [...byKey.keys()])
       : new Map<string, string>();
     const differ: Change[] = [];
-    for (const r of rows) {
+    for (const r of byKey.values()) {
       const json = renderRow(r.columns, r.cells);
       if (current.get(r.key) === json) continue;
       const { key, columns, cells } = r;
@@ -278,7 +306,7 @@ export class SnapshotEngine {
       const changes = differ.filter((c) => c.op === "put" && !job.touched.has(c.key));
       for (const r of rows) job.seen.add(r.key);
       job.rows += rows.length;
-      if (rows.length) job.after = rows[rows.length - 1].after;
+      if (rows.length && !job.whole) job.after = rows[rows.length - 1].after;
       this.#set(job.table, this.#running(job));
       this.#o.events?.chunk?.(job.table, rows.length, changes.length);
       return { changes };

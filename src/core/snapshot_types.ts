@@ -14,12 +14,25 @@ export interface SnapshotRow {
   cells: readonly string[];
 }
 
+/**
+ * A chunk read of a table whose key no unique index covers (a keyless table's configured
+ * key): keyset pagination would skip the rows after a chunk's last one that share its key
+ * value, so the table is read whole instead.
+ */
+export class UnpageableTableError extends Error {
+  constructor(readonly table: string) {
+    super(`table ${table}: no unique index covers its configured key columns`);
+    this.name = "UnpageableTableError";
+  }
+}
+
 /** A driver's side of the engine: chunk reads on a connection of its own. */
 export interface ChunkSource {
   /**
    * Up to `limit` rows of `table` whose keys follow `after` (from the start when null), in
    * key order as the database compares them, up to `until` (inclusive) when given. Null
-   * when the table is no longer replicated.
+   * when the table is no longer replicated. `limit` Infinity reads every row (no LIMIT);
+   * a finite one throws `UnpageableTableError` when no unique index covers the table's key.
    */
   read(
     table: string,

@@ -3,7 +3,11 @@
  * in key order after a cursor, compared by the server itself (its collations, its types),
  * rendered by values.ts exactly as the binlog path renders the same row.
  */
-import type { ChunkSource, SnapshotRow } from "../core/snapshot_types.ts";
+import {
+  type ChunkSource,
+  type SnapshotRow,
+  UnpageableTableError,
+} from "../core/snapshot_types.ts";
 import { type MysqlConn, MysqlError } from "./conn.ts";
 import { qualifiedName } from "./schema.ts";
 import type { MysqlColumn, TableSchema } from "./types.ts";
@@ -84,8 +88,9 @@ function after(keys: string[], values: string[], last: ">" | "<="): string {
 
 /**
  * Up to `limit` rows of `t` after the cursor `from` (up to `until`, inclusive), in key
- * order. Cursor parts are the key values as text: hex for binary columns, a FLOAT's exact
- * double (its printed form rounds, and would compare below the stored value).
+ * order; `limit` Infinity: all of them (no LIMIT). Cursor parts are the key values as
+ * text: hex for binary columns, a FLOAT's exact double (its printed form rounds, and would
+ * compare below the stored value).
  */
 export async function readChunk(
   conn: MysqlConn,
@@ -106,9 +111,9 @@ export async function readChunk(
   const extra = keyCols.filter((_, i) => floats[i]).map((c) => `(${ident(c.name)} + 0e0)`);
   const sql = `SELECT ${[...t.columns.map(selected), ...extra].join(", ")} FROM ${
     qualifiedName(t.schema, t.table)
-  }${where.length ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY ${
-    keys.join(", ")
-  } LIMIT ${limit}`;
+  }${where.length ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY ${keys.join(", ")}${
+    limit === Infinity ? "" : ` LIMIT ${limit}`
+  }`;
   const r = await conn.query(sql);
   const binary = t.columns.map(isBinary);
   return r.rows.map((row) => {
@@ -158,6 +163,7 @@ export class MysqlChunks implements ChunkSource {
     for (let attempt = 1;; attempt++) {
       const t = await this.#c.describe(conn, table);
       if (!t?.keyColumns.length) return null;
+      if (limit !== Infinity && t.pageable === false) throw new UnpageableTableError(table);
       try {
         return await readVisible(conn, target, () => readChunk(conn, t, from, limit, until));
       } catch (e) {

@@ -62,15 +62,22 @@ export async function dumpTables(
 ): Promise<void> {
   for (const { table, name } of tables) {
     let rows = 0;
+    // A configured key no unique index covers may repeat: pages of it could skip rows.
+    const limit = table.pageable === false ? Infinity : DUMP_CHUNK_ROWS;
+    if (limit === Infinity) {
+      log.warn("table read whole: no unique index covers its configured key columns", {
+        table: name,
+      });
+    }
     // The next chunk is read while this one goes to etcd.
-    let next = readChunk(conn, table, null, DUMP_CHUNK_ROWS);
+    let next = readChunk(conn, table, null, limit);
     try {
       for (;;) {
         if (signal.aborted) throw new Error("dump aborted");
         const chunk = await next;
-        const full = chunk.length === DUMP_CHUNK_ROWS;
+        const full = chunk.length === limit;
         if (full) {
-          next = readChunk(conn, table, chunk[chunk.length - 1].after, DUMP_CHUNK_ROWS);
+          next = readChunk(conn, table, chunk[chunk.length - 1].after, limit);
           next.catch(() => {}); // awaited above, unless this table's rows fail to go out
         }
         for (const r of chunk) {

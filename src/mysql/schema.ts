@@ -53,9 +53,44 @@ export function applyKeyConfig(
   for (const t of schemas.values()) {
     if (t.keyColumns.length) continue;
     const idx = configuredKey(keys, t.schema, t.table, t.columns.map((c) => c.name));
-    if (idx) t.keyColumns = idx;
+    if (!idx) continue;
+    t.keyColumns = idx;
+    t.pageable = (t.uniqueKeys ?? []).some((u) => u.every((c) => idx.includes(c)));
   }
   return schemas;
+}
+
+/**
+ * The unique, NOT NULL, expression-free indexes of the tables without a primary key (a
+ * unique index admits many NULLs; an expression part has no COLUMN_NAME).
+ */
+async function loadUniqueKeys(
+  q: Queryable,
+  out: Map<string, TableSchema>,
+  inList: string,
+  tableCond: string,
+): Promise<void> {
+  if (![...out.values()].some((t) => !t.keyColumns.length)) return;
+  const r = await q.query(
+    `SELECT TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, COLUMN_NAME, NULLABLE
+     FROM information_schema.STATISTICS
+     WHERE TABLE_SCHEMA IN (${inList})${tableCond} AND NON_UNIQUE = 0
+     ORDER BY TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX`,
+  );
+  const indexes = new Map<string, { t: TableSchema; cols: number[]; ok: boolean }>();
+  for (const [schema, table, index, column, nullable] of r.rows) {
+    const t = out.get(`${schema}.${table}`);
+    if (!t || t.keyColumns.length) continue;
+    const id = `${schema}.${table}.${index}`;
+    let u = indexes.get(id);
+    if (!u) indexes.set(id, u = { t, cols: [], ok: true });
+    const at = column === null ? -1 : t.columns.findIndex((c) => c.name === column);
+    if (at < 0 || nullable === "YES") u.ok = false;
+    u.cols.push(at);
+  }
+  for (const { t, cols, ok } of indexes.values()) {
+    if (ok) (t.uniqueKeys ??= []).push(cols);
+  }
 }
 
 /**
@@ -107,6 +142,7 @@ export async function loadSchemas(
     if (!t) continue;
     t.keyColumns.push(t.columns.findIndex((c) => c.name === name));
   }
+  await loadUniqueKeys(q, out, inList, tableCond);
   if (mariadb) {
     const checks = await q.query(
       `SELECT CONSTRAINT_SCHEMA, TABLE_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS

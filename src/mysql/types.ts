@@ -27,4 +27,14 @@ export interface TableSchema {
   columns: MysqlColumn[];
   /** Indexes into `columns`, in primary-key order. Empty when the table has no key. */
   keyColumns: number[];
+  /**
+   * A table without a primary key: the column indexes of each unique index whose columns
+   * are all NOT NULL and none an expression (candidates to cover a configured key).
+   */
+  uniqueKeys?: number[][];
+  /**
+   * False when the key is configured and no unique index covers it: keyset pagination could
+   * skip rows sharing a key value (a primary key, or unset: pageable).
+   */
+  pageable?: boolean;
 }

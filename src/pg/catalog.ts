@@ -19,6 +19,11 @@ export interface TableInfo {
   estimate: number;
   /** True when the key comes from `--keys` (the table has no primary key). */
   keyConfigured?: boolean;
+  /**
+   * The key is unique and never NULL, so keyset pagination reads every row: a primary key,
+   * or a configured key that a unique index covers (see `COVERED_SQL`).
+   */
+  pageable: boolean;
   /** pg_class.relreplident: d(efault), n(othing), f(ull) or i(ndex). */
   replicaIdentity: string;
   /** REPLICA IDENTITY USING INDEX: the index and its columns (the old key a DELETE carries). */
@@ -118,6 +123,21 @@ const IDENTITY_SQL = (relid: string) =>
     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
     WHERE c.oid = ${relid} AND c.relreplident = 'i'`;
 
+/**
+ * Whether a unique index makes the configured key columns `cols` unique: valid, not partial,
+ * no expressions, every key column of it among `cols` and NOT NULL (a unique index admits
+ * many NULLs, and a NULL never compares greater than a cursor, NULLS NOT DISTINCT or not).
+ */
+const COVERED_SQL = (relid: string, version: number, cols: string[]) =>
+  `SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = ${relid} AND i.indisunique
+    AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL
+    AND NOT EXISTS (SELECT 1 FROM unnest(i.indkey) WITH ORDINALITY k(attnum, ord)
+      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+      WHERE k.ord <= ${version >= 110000 ? "i.indnkeyatts" : "i.indnatts"}
+        AND (NOT a.attnotnull OR a.attname <> ALL (ARRAY[${
+    cols.map(literal).join(", ")
+  }]::text[]))))`;
+
 /** Ordinary tables (and leaf partitions) selected by the filter, with keys and columns. */
 export async function listTables(
   conn: PgConn,
@@ -195,6 +215,8 @@ async function describe(
     columns.map((c) => c.name),
   );
   if (configured) keyColumns = configured.map((i) => columns[i].name);
+  const pageable = !configured ||
+    (await conn.query(COVERED_SQL(String(oid), version, keyColumns))).rows[0][0] === "t";
   return {
     oid,
     schema,
@@ -203,6 +225,7 @@ async function describe(
     columns,
     keyColumns,
     ...(configured ? { keyConfigured: true } : {}),
+    pageable,
     replicaIdentity: t.replicaIdentity,
     estimate: t.estimate,
     ...(identity.rows.length

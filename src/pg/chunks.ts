@@ -6,7 +6,11 @@
 import type { PgSourceOptions } from "./options.ts";
 import { JSON_NULL } from "../core/json.ts";
 import { rowKey, splitKeyTableName } from "../core/keys.ts";
-import type { ChunkSource, SnapshotRow } from "../core/snapshot_types.ts";
+import {
+  type ChunkSource,
+  type SnapshotRow,
+  UnpageableTableError,
+} from "../core/snapshot_types.ts";
 import { qualified, tableByOid, type TableInfo, type Types } from "./catalog.ts";
 import { ident, type PgConn } from "./conn.ts";
 import { missesCommitted, type RecentXids } from "./visibility.ts";
@@ -55,6 +59,7 @@ export class PgChunks implements ChunkSource {
     const conn = await this.#db();
     const t = await this.#describe(conn, table);
     if (!t) return null;
+    if (limit !== Infinity && !t.pageable) throw new UnpageableTableError(table);
     const columns = t.columns.map((c) => c.name);
     const renderers = t.columns.map((c) => this.#c.types.renderer(c.typeOid));
     const keyIdx = t.keyColumns.map((k) => columns.indexOf(k));
@@ -64,7 +69,8 @@ export class PgChunks implements ChunkSource {
     if (until) where.push(`${key} <= ${tuple(until.map(escaped))}`);
     const sql = `SELECT ${columns.map(ident).join(", ")} FROM ${qualified(t)}` +
       (where.length ? ` WHERE ${where.join(" AND ")}` : "") +
-      ` ORDER BY ${t.keyColumns.map(ident).join(", ")} LIMIT ${limit}`;
+      ` ORDER BY ${t.keyColumns.map(ident).join(", ")}` +
+      (limit === Infinity ? "" : ` LIMIT ${limit}`);
     const out: SnapshotRow[] = [];
     await this.#visibleSnapshot(conn);
     try {
