@@ -13,11 +13,15 @@
 import { Buffer } from "node:buffer";
 import type { PgServer } from "../../testing/postgres.ts";
 import { pgBin } from "../../testing/postgres.ts";
-import { decodePgOutput, type TupleValue } from "../../src/pg/pgoutput.ts";
+import { decodePgOutput } from "../../src/pg/pgoutput.ts";
+import {
+  decodeRowChange,
+  isRowChange,
+  type RowPlan,
+  rowPlan,
+  rowRelationId,
+} from "../../src/pg/row_change.ts";
 import { BUILTIN_TYPES, valueRenderer } from "../../src/pg/values.ts";
-import { rowKey } from "../../src/core/keys.ts";
-import { JSON_NULL } from "../../src/core/json.ts";
-import { UNCHANGED } from "../../src/core/change.ts";
 import { runBytes, sideBySide, timed } from "./lib.ts";
 
 const CHANGE_TAGS = new Set(["insert", "update", "delete"]);
@@ -88,36 +92,29 @@ async function loadPostgresJsParse(): Promise<
 }
 
 /**
- * What sync's pgx driver does per message (src/pg/relations.ts): decode, then render cells
- * and the key. One decoder per round; it keeps its relations across chunks.
+ * What sync's pgx driver does per message (src/pg/relations.ts): a row plan per Relation
+ * message, then each row change read by it into JSON cells and the key. One decoder per
+ * round; it keeps its relations across chunks.
  */
-function oursToChanges(): (messages: { m: Uint8Array }[]) => number {
-  const rels = new Map<number, { render: ((t: string) => string)[]; keyIdx: number[] }>();
+export function oursToChanges(): (messages: { m: Uint8Array }[]) => number {
+  const plans = new Map<number, RowPlan>();
   const types = (oid: number) => BUILTIN_TYPES.get(oid);
-  const keyOf = (row: TupleValue[], keyIdx: number[]) => {
-    const parts: string[] = [];
-    for (const i of keyIdx) parts.push(row[i] as string);
-    return rowKey(parts);
-  };
   return (messages) => {
     let changes = 0;
     for (const { m } of messages) {
+      if (isRowChange(m)) {
+        const plan = plans.get(rowRelationId(m, false))!;
+        const c = decodeRowChange(m, false, plan);
+        if (c.tag === "delete" ? c.oldKey !== null : c.key !== null && c.cells.length) changes++;
+        continue;
+      }
       const msg = decodePgOutput(m, false);
       if (msg.tag === "relation") {
-        rels.set(msg.relationId, {
-          render: msg.columns.map((c) => valueRenderer(c.typeOid, types)),
-          keyIdx: msg.columns.flatMap((c, i) => (c.key ? [i] : [])),
-        });
-      } else if (msg.tag === "insert" || msg.tag === "update") {
-        const r = rels.get(msg.relationId)!;
-        const cells = new Array<string | typeof UNCHANGED>(msg.row.length);
-        for (let i = 0; i < msg.row.length; i++) {
-          const v = msg.row[i];
-          cells[i] = v === null ? JSON_NULL : v === UNCHANGED ? UNCHANGED : r.render[i](v);
-        }
-        if (keyOf(msg.row, r.keyIdx) && cells.length) changes++;
-      } else if (msg.tag === "delete") {
-        if (keyOf(msg.old, rels.get(msg.relationId)!.keyIdx)) changes++;
+        const keyIdx = msg.columns.flatMap((c, i) => (c.key ? [i] : []));
+        plans.set(
+          msg.relationId,
+          rowPlan(msg.columns.map((c) => valueRenderer(c.typeOid, types)), keyIdx),
+        );
       }
     }
     return changes;

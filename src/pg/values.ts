@@ -109,7 +109,11 @@ const NUMERIC_NAMES = new Set(["numeric", "float4", "float8"]);
 /** PostgreSQL prints these as `-?[0-9]+` without leading zeros: JSON numbers as they are. */
 const INTEGER_NAMES = new Set(["int2", "int4", "int8", "oid"]);
 
-const asIs: Render = (s) => s;
+/**
+ * The renderer of integer columns: their text is the JSON number, and also their key part
+ * (digits and `-` need no percent-encoding). Exported so row plans can tell it apart.
+ */
+export const integerText: Render = (s) => s;
 
 /** Compile the renderer for one column type (once per column, not per value). */
 export function valueRenderer(oid: number, types: TypeLookup): Render {
@@ -137,7 +141,7 @@ function build(oid: number, types: TypeLookup, depth: number): Built {
 }
 
 function scalar(name: string): Render {
-  if (INTEGER_NAMES.has(name)) return asIs;
+  if (INTEGER_NAMES.has(name)) return integerText;
   if (NUMERIC_NAMES.has(name)) return jsonNumber;
   switch (name) {
     case "bool":

@@ -12,6 +12,15 @@ import {
   type PgOutputMessage,
   type TupleValue,
 } from "../../src/pg/pgoutput.ts";
+import {
+  decodeRowChange,
+  isRowChange,
+  type RowChange,
+  type RowPlan,
+  rowPlan,
+} from "../../src/pg/row_change.ts";
+import { BUILTIN_TYPES, valueRenderer } from "../../src/pg/values.ts";
+import { rowKey } from "../../src/core/keys.ts";
 
 const DIR = new URL("../fixtures/pg/", import.meta.url);
 
@@ -454,6 +463,90 @@ Deno.test("pgoutput: unknown, truncated and garbage messages fail with PgOutputE
     }
   }
   assert(Date.now() - started < 5000);
+});
+
+/**
+ * What a row change was before row plans: decodePgOutput's row, each value through its
+ * column's renderer, the key by rowKey from the key columns' text (null when one has none).
+ */
+function referenceRowChange(
+  msg: PgOutputMessage,
+  render: ((t: string) => string)[],
+  keyIdx: number[],
+): RowChange {
+  const keyOf = (row: TupleValue[]) => {
+    const parts = keyIdx.map((i) => row[i]);
+    return parts.every((p) => typeof p === "string") ? rowKey(parts as string[]) : null;
+  };
+  const cellsOf = (row: TupleValue[]) =>
+    row.map((v, i) => (v === null ? "null" : v === UNCHANGED ? UNCHANGED : render[i](v)));
+  if (msg.tag === "insert") {
+    return {
+      tag: "insert",
+      relationId: msg.relationId,
+      key: keyOf(msg.row),
+      cells: cellsOf(msg.row),
+    };
+  }
+  if (msg.tag === "update") {
+    return {
+      tag: "update",
+      relationId: msg.relationId,
+      oldKey: msg.old ? keyOf(msg.old) : undefined,
+      key: keyOf(msg.row),
+      cells: cellsOf(msg.row),
+    };
+  }
+  if (msg.tag === "delete") {
+    return { tag: "delete", relationId: msg.relationId, oldKey: keyOf(msg.old) };
+  }
+  throw new Error(`not a row change: ${msg.tag}`);
+}
+
+Deno.test("row plans read every captured row change as decodePgOutput and the renderers do", () => {
+  let n = 0;
+  for (const file of ["v1.jsonl", "v3.jsonl", "v2-stream.jsonl"]) {
+    const plans = new Map<
+      number,
+      { plan: RowPlan; render: ((t: string) => string)[]; keyIdx: number[] }
+    >();
+    let inStream = false;
+    for (const { bytes } of load(file)) {
+      const m = decodePgOutput(bytes, inStream);
+      if (m.tag === "stream_start") inStream = true;
+      if (m.tag === "stream_stop") inStream = false;
+      if (m.tag === "relation") {
+        const render = m.columns.map((c) => valueRenderer(c.typeOid, (o) => BUILTIN_TYPES.get(o)));
+        // The replica identity as the key, and every column as a (composite) key too.
+        const keyIdx = m.columns.flatMap((c, i) => (c.key ? [i] : []));
+        plans.set(m.relationId, { plan: rowPlan(render, keyIdx), render, keyIdx });
+        const all = m.columns.map((_, i) => i).reverse();
+        plans.set(-m.relationId, { plan: rowPlan(render, all), render, keyIdx: all });
+        continue;
+      }
+      assertEquals(
+        isRowChange(bytes),
+        m.tag === "insert" || m.tag === "update" || m.tag === "delete",
+      );
+      if (!isRowChange(bytes)) continue;
+      const id = (m as { relationId: number }).relationId;
+      for (const p of [plans.get(id)!, plans.get(-id)!]) {
+        assertEquals(
+          decodeRowChange(bytes, inStream, p.plan),
+          referenceRowChange(m, p.render, p.keyIdx),
+        );
+        // Every strict prefix, and one byte more, is a PgOutputError.
+        for (let len = 0; len < bytes.length; len += bytes.length > 64 ? 7 : 1) {
+          assertThrowsPg(() => decodeRowChange(bytes.subarray(0, len), inStream, p.plan));
+        }
+        const longer = new Uint8Array(bytes.length + 1);
+        longer.set(bytes);
+        assertThrowsPg(() => decodeRowChange(longer, inStream, p.plan), /unexpected bytes/);
+        n++;
+      }
+    }
+  }
+  assert(n > 20, `${n} row changes`);
 });
 
 Deno.test("formatLsn / parseLsn", () => {

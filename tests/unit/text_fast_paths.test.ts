@@ -2,13 +2,18 @@
  * The decoders' text fast paths give exactly what the plain ways give: pgoutput values cut
  * from one decoded string as TextDecoder decodes each value's bytes alone; jsonString as
  * JSON.stringify; the Buffer slices of core/text.ts as TextDecoder (UTF-8) and byte for
- * byte (Latin-1). Random values lean on what breaks such paths: quotes, backslashes,
+ * byte (Latin-1); jsonSafeBytes as a loop over the bytes; pgoutput row plans as decoding,
+ * rendering and keying one step after the other. Random values lean on what breaks such paths: quotes, backslashes,
  * controls, multi-byte and invalid UTF-8, a BOM, lone surrogates.
  */
 import { assertEquals } from "../../testing/assert.ts";
-import { decodePgOutput } from "../../src/pg/pgoutput.ts";
+import { decodePgOutput, type PgOutputMessage, type TupleValue } from "../../src/pg/pgoutput.ts";
+import { decodeRowChange, rowPlan } from "../../src/pg/row_change.ts";
+import { BUILTIN_TYPES, valueRenderer } from "../../src/pg/values.ts";
+import { UNCHANGED } from "../../src/core/change.ts";
 import { jsonString, renderRow } from "../../src/core/json.ts";
-import { latin1Slice, utf8Slice } from "../../src/core/text.ts";
+import { rowKey } from "../../src/core/keys.ts";
+import { jsonSafeBytes, latin1Slice, utf8Slice } from "../../src/core/text.ts";
 
 /** A small deterministic PRNG (mulberry32), so a failure repeats. */
 function rng(seed: number): () => number {
@@ -121,5 +126,119 @@ Deno.test("renderRow writes each column name as JSON.stringify does, once per ar
     // Twice: the second time from the cached lead-ins.
     assertEquals(renderRow(columns, cells), want);
     assertEquals(renderRow(columns, cells), want);
+  }
+});
+
+Deno.test("jsonSafeBytes is a loop over the bytes, at every offset and length", () => {
+  const r = rng(19);
+  const EDGE = [0x00, 0x1f, 0x20, 0x21, 0x22, 0x23, 0x5b, 0x5c, 0x5d, 0x7f, 0x80, 0xa2, 0xdc, 0xff];
+  const buf = new Uint8Array(301);
+  for (let t = 0; t < 20000; t++) {
+    for (let i = 0; i < buf.length; i++) {
+      buf[i] = r() < 0.01 ? EDGE[Math.floor(r() * EDGE.length)] : 0x20 + Math.floor(r() * 0x60);
+    }
+    // A view at an odd offset of its buffer, as a message inside a read chunk.
+    const b = buf.subarray(Math.floor(r() * 5));
+    const start = Math.floor(r() * 40);
+    const end = Math.min(b.length, start + Math.floor(r() * 120));
+    let want = true;
+    for (let k = start; k < end; k++) {
+      if (b[k] < 0x20 || b[k] === 0x22 || b[k] === 0x5c) want = false;
+    }
+    assertEquals(jsonSafeBytes(b, start, end), want, JSON.stringify([...b.subarray(start, end)]));
+  }
+});
+
+/** Renderers the random rows use: each takes any text (arrays would want array literals). */
+const TYPES = [23, 20, 25, 1043, 16, 1700, 3802, 17, 1114, 1184, 2950, 99999];
+const renderOf = (oid: number) => valueRenderer(oid, (o) => BUILTIN_TYPES.get(o));
+
+/** One value as the tuple carries it: 'n', 'u', or 't' with length and bytes. */
+function tupleValue(r: () => number, oid: number, out: number[]) {
+  const x = r();
+  if (x < 0.08) return out.push(0x6e);
+  if (x < 0.12) return out.push(0x75);
+  const v = oid === 23 || oid === 20
+    ? enc.encode(String(Math.floor((r() - 0.3) * 10 ** Math.floor(r() * 12))))
+    : r() < 0.3
+    ? enc.encode("x".repeat(Math.floor(r() * 200)))
+    : randomValue(r);
+  const n = v.length;
+  out.push(0x74, n >>> 24, (n >> 16) & 255, (n >> 8) & 255, n & 255, ...v);
+}
+
+/** The row change the old way: decodePgOutput, a renderer per cell, rowKey of the key's text. */
+function reference(msg: PgOutputMessage, render: ((t: string) => string)[], keyIdx: number[]) {
+  const keyOf = (row: TupleValue[]) => {
+    const parts = keyIdx.map((i) => row[i]);
+    return parts.every((p) => typeof p === "string") ? rowKey(parts as string[]) : null;
+  };
+  const cellsOf = (row: TupleValue[]) =>
+    row.map((v, i) => (v === null ? "null" : v === UNCHANGED ? UNCHANGED : render[i](v)));
+  if (msg.tag === "insert") {
+    return {
+      tag: msg.tag,
+      relationId: msg.relationId,
+      key: keyOf(msg.row),
+      cells: cellsOf(msg.row),
+    };
+  }
+  if (msg.tag === "update") {
+    const oldKey = msg.old ? keyOf(msg.old) : undefined;
+    return {
+      tag: msg.tag,
+      relationId: msg.relationId,
+      oldKey,
+      key: keyOf(msg.row),
+      cells: cellsOf(msg.row),
+    };
+  }
+  if (msg.tag === "delete") {
+    return { tag: msg.tag, relationId: msg.relationId, oldKey: keyOf(msg.old) };
+  }
+  throw new Error(msg.tag);
+}
+
+Deno.test("row plans give what decodePgOutput, the renderers and rowKey give", () => {
+  const r = rng(23);
+  for (let t = 0; t < 5000; t++) {
+    const oids = Array.from(
+      { length: 1 + Math.floor(r() * 6) },
+      () => TYPES[Math.floor(r() * TYPES.length)],
+    );
+    const render = oids.map(renderOf);
+    // Key columns in any order: one usually, sometimes several.
+    const keyIdx = oids.map((_, i) => i).filter(() => r() < 0.4).sort(() => r() - 0.5);
+    if (!keyIdx.length) keyIdx.push(Math.floor(r() * oids.length));
+    const inStream = r() < 0.2;
+    const tuple = (out: number[]) => {
+      out.push(oids.length >> 8, oids.length & 255);
+      for (const oid of oids) tupleValue(r, oid, out);
+    };
+    const tag = "IUD"[Math.floor(r() * 3)];
+    const out = [tag.charCodeAt(0)];
+    if (inStream) out.push(0, 0, 0x12, 0x34);
+    out.push(0, 0, 0x40, 0x01);
+    const old = r();
+    if (tag === "D" || (tag === "U" && old < 0.6)) {
+      out.push(old < 0.3 ? 0x4b : 0x4f);
+      tuple(out);
+    }
+    if (tag !== "D") {
+      out.push(0x4e);
+      tuple(out);
+    }
+    // Inside a bigger buffer at any offset: the four-byte steps of jsonSafeBytes meet
+    // every alignment.
+    const at = Math.floor(r() * 8);
+    const chunk = new Uint8Array(out.length + 16);
+    chunk.set(out, at);
+    const msg = chunk.subarray(at, at + out.length);
+    const plan = rowPlan(render, keyIdx);
+    assertEquals(
+      decodeRowChange(msg, inStream, plan),
+      reference(decodePgOutput(msg, inStream), render, keyIdx),
+      `${tag} ${oids} key ${keyIdx}: ${JSON.stringify([...msg])}`,
+    );
   }
 });
