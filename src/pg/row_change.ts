@@ -64,9 +64,13 @@ export function isRowChange(data: Uint8Array): boolean {
 
 /** The relation a row message is for, read before the rest (`inStream`: see decodePgOutput). */
 export function rowRelationId(data: Uint8Array, inStream: boolean): number {
-  const r = new Reader(data, String.fromCharCode(data[0]));
-  if (inStream) r.u32();
-  return r.u32();
+  const at = inStream ? 5 : 1;
+  if (data.length < at + 4) {
+    const r = new Reader(data, String.fromCharCode(data[0]));
+    r.i = at;
+    return r.u32(); // throws: truncated
+  }
+  return ((data[at] << 24) | (data[at + 1] << 16) | (data[at + 2] << 8) | data[at + 3]) >>> 0;
 }
 
 /** Tuple kinds: (K)ey or (O)ld before a change, (N)ew after. */

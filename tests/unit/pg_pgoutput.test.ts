@@ -18,6 +18,7 @@ import {
   type RowChange,
   type RowPlan,
   rowPlan,
+  rowRelationId,
 } from "../../src/pg/row_change.ts";
 import { BUILTIN_TYPES, valueRenderer } from "../../src/pg/values.ts";
 import { rowKey } from "../../src/core/keys.ts";
@@ -530,6 +531,9 @@ Deno.test("row plans read every captured row change as decodePgOutput and the re
       );
       if (!isRowChange(bytes)) continue;
       const id = (m as { relationId: number }).relationId;
+      assertEquals(rowRelationId(bytes, inStream), id);
+      const idEnd = inStream ? 9 : 5;
+      assertThrowsPg(() => rowRelationId(bytes.subarray(0, idEnd - 1), inStream), /truncated/);
       for (const p of [plans.get(id)!, plans.get(-id)!]) {
         assertEquals(
           decodeRowChange(bytes, inStream, p.plan),
