@@ -6,6 +6,11 @@ import { buildParts } from "./run.ts";
 import { setupLogging } from "./logging.ts";
 import { normalizePrefix } from "../core/keys.ts";
 import { EtcdError, prefixEnd } from "../etcd/client.ts";
+import { nameSettings } from "../core/errors.ts";
+import { settingFlag } from "../config/typed.ts";
+
+/** Settings named in low layers' messages, as the user writes them (`--db-url`). */
+const named = (s: string) => nameSettings(s, settingFlag);
 
 function firstLine(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split("\n")[0];
@@ -27,12 +32,10 @@ async function checkEtcd(s: Settings, parts: Awaited<ReturnType<typeof buildPart
       detail: authOn ? `logged in as ${s.etcdUsername}` : "no credentials given (auth off)",
     });
   } catch (e) {
-    // The client turns etcd's refusals into ConfigErrors that say what to change.
-    const msg = firstLine(e);
-    const authFailed = (e instanceof EtcdError && e.authFailed) ||
-      (e instanceof ConfigError && /etcd refused user|etcd requires authentication/.test(msg));
-    const denied = (e instanceof EtcdError && e.permissionDenied) ||
-      (e instanceof ConfigError && /permission denied/i.test(msg));
+    // The client turns etcd's refusals into ConfigErrors that say what to change, coded.
+    const code = e instanceof ConfigError ? e.code : undefined;
+    const authFailed = (e instanceof EtcdError && e.authFailed) || code === "auth";
+    const denied = (e instanceof EtcdError && e.permissionDenied) || code === "permission";
     if (e instanceof EtcdError || authFailed || denied) {
       // etcd answered: it is reachable, and the refusal is about who we are.
       out.push({ name: "etcd reachable", ok: true, detail: parts.client.endpoint });
@@ -97,7 +100,7 @@ export function splitCredentials(results: CheckResult[]): CheckResult[] {
   const out = [...results];
   if (r.ok) {
     out.splice(i + 1, 0, { name: "credentials", ok: true, detail: "login accepted" });
-  } else if (/password|authentication|access denied|auth/i.test(r.detail)) {
+  } else if (r.code === "auth") {
     out.splice(i, 1, { name: "database reachable", ok: true, detail: "the server answered" }, {
       name: "credentials",
       ok: false,
@@ -127,11 +130,11 @@ export async function runCheck(s: Settings): Promise<number> {
   }
   const w = Math.max(...results.map((r) => r.name.length));
   for (const r of results) {
-    console.log(
+    console.log(named(
       `${r.ok ? "PASS" : "FAIL"}  ${r.name.padEnd(w)}  ${r.detail}${
         !r.ok && r.fix ? `\n      fix: ${r.fix}` : ""
       }`,
-    );
+    ));
   }
   const failed = results.filter((r) => !r.ok).length;
   console.log(failed ? `${failed} of ${results.length} checks failed` : "all checks passed");
@@ -184,7 +187,7 @@ export async function runStatus(s: Settings, json: boolean): Promise<number> {
       snapshots: state?.snapshots ?? null,
       source: !source ? {} : "error" in source ? source : source.details,
     };
-    if (json) console.log(JSON.stringify(out, null, 2));
+    if (json) console.log(named(JSON.stringify(out, null, 2)));
     else {
       // One `name value` line each, the source's fields prefixed `source.`, names aligned.
       const lines: [string, unknown][] = [];
@@ -198,7 +201,7 @@ export async function runStatus(s: Settings, json: boolean): Promise<number> {
       }
       const w = Math.max(...lines.map(([k]) => k.length));
       for (const [k, v] of lines) {
-        console.log(`${k.padEnd(w)}  ${typeof v === "object" && v ? JSON.stringify(v) : v}`);
+        console.log(named(`${k.padEnd(w)}  ${typeof v === "object" && v ? JSON.stringify(v) : v}`));
       }
     }
     return 0;

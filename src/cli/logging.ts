@@ -10,6 +10,8 @@ import {
   reset,
 } from "@logtape/logtape";
 import type { Log, LogFields } from "../core/log.ts";
+import { nameSettings } from "../core/errors.ts";
+import { settingFlag } from "../config/typed.ts";
 
 const LEVELS: Record<string, LogLevel> = {
   debug: "debug",
@@ -30,12 +32,15 @@ function textValue(v: unknown): string {
   const s = v instanceof Date
     ? v.toISOString()
     : typeof v === "string"
-    ? v
+    ? named(v)
     : v instanceof Error
-    ? v.message
-    : JSON.stringify(v) ?? String(v);
+    ? named(v.message)
+    : named(JSON.stringify(v) ?? String(v));
   return /^[^\s"=]+$/.test(s) ? s : JSON.stringify(s);
 }
+
+/** Settings named in low layers' messages, as the user writes them (`--db-url`). */
+const named = (s: string) => nameSettings(s, settingFlag);
 
 export function formatText(r: LogRecord): string {
   let line = `time=${new Date(r.timestamp).toISOString()} level=${SHORT[r.level]} msg=${
@@ -50,12 +55,13 @@ export function formatJson(r: LogRecord): string {
   for (const [k, v] of Object.entries(r.properties)) {
     props[k] = v instanceof Error ? v.message : v;
   }
-  return JSON.stringify({
+  // A setting's mark and its name need no escaping in JSON: the line is named whole.
+  return named(JSON.stringify({
     time: new Date(r.timestamp).toISOString(),
     level: SHORT[r.level],
     msg: r.rawMessage,
     ...props,
-  }) + "\n";
+  })) + "\n";
 }
 
 /** Messages are constant, brace-free strings; details always go in fields. */

@@ -4,7 +4,8 @@
  */
 import { Command, CommanderError, Option } from "commander";
 import { OPTIONS, resolveSettings, UsageError } from "../config/options.ts";
-import { typedSettings } from "../config/typed.ts";
+import { settingFlag, typedSettings } from "../config/typed.ts";
+import { nameSettings } from "../core/errors.ts";
 import { parseConfigFile } from "../config/options.ts";
 import { addSettingFlags as addOptions, showRunFlags } from "./help.ts";
 import { ConfigError } from "../core/source.ts";
@@ -19,7 +20,7 @@ function camel(name: string): string {
 }
 
 function fail(message: string, code = 2): never {
-  console.error(`sync: ${message}`);
+  console.error(`sync: ${nameSettings(message, settingFlag)}`);
   Deno.exit(code);
 }
 

@@ -6,6 +6,7 @@
  */
 import { SPECS } from "./options.ts";
 import type { Settings } from "./values.ts";
+import { SETTING_IDS, type SettingId } from "../core/errors.ts";
 
 interface KindValue {
   string: string;
@@ -40,4 +41,21 @@ export function typedSettings(s: Settings): RunSettings {
     out[camel(o.name)] = v === "" ? undefined : v;
   }
   return out as RunSettings;
+}
+
+// Low layers name settings by these ids: each must be a setting (a compile error otherwise).
+const NAMED: readonly (keyof RunSettings)[] = SETTING_IDS;
+
+const flagOf = new Map(
+  SPECS.filter((o) => NAMED.includes(camel(o.name) as keyof RunSettings)).map((o) => [
+    camel(o.name) as SettingId,
+    o,
+  ]),
+);
+
+/** A setting a low layer named, as its flag: `--db-url`, `--oversize skip`. */
+export function settingFlag(id: SettingId, value?: string): string {
+  const o = flagOf.get(id)!;
+  if (value === undefined) return `--${o.name}`;
+  return o.kind === "bool" ? `--${o.name}=${value}` : `--${o.name} ${value}`;
 }

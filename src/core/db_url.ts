@@ -4,7 +4,7 @@
  * host, a database or an option belongs, and from there in a message, a log line, a page or
  * the state key's name. Both drivers' URL parsers start here.
  */
-import { ConfigError } from "./source.ts";
+import { ConfigError, setting } from "./errors.ts";
 
 export interface DbUrlParts {
   /** Lower-case scheme without `://`. */
@@ -28,7 +28,7 @@ const ENCODED: Record<string, string> = { "/": "%2F", "?": "%3F", "#": "%23", "@
  * `?`, `#` or `@` in a password would otherwise move part of it into the host or the path.
  * Such a URL is refused by naming the characters to encode, never by showing any of it.
  */
-export function splitDbUrl(url: string, what = "--db-url"): DbUrlParts {
+export function splitDbUrl(url: string, what = setting("dbUrl")): DbUrlParts {
   const m = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url);
   if (!m) throw new ConfigError(`${what} is not a URL (scheme://...)`);
   const rest = url.slice(m[0].length);
@@ -66,7 +66,7 @@ function hostList(s: string): string {
 }
 
 /** Percent-decoding that reports a bad escape without showing the text around it. */
-export function decodeUrlPart(s: string, what = "--db-url"): string {
+export function decodeUrlPart(s: string, what = setting("dbUrl")): string {
   try {
     return decodeURIComponent(s);
   } catch {
@@ -77,7 +77,7 @@ export function decodeUrlPart(s: string, what = "--db-url"): string {
 /** User name and password from the userinfo (`user[:password]`), decoded. */
 export function splitUserinfo(
   userinfo: string | undefined,
-  what = "--db-url",
+  what = setting("dbUrl"),
 ): { user?: string; password?: string } {
   if (userinfo === undefined) return {};
   const i = userinfo.indexOf(":");
@@ -91,7 +91,7 @@ export function splitUserinfo(
 export function splitHosts(
   hosts: string,
   port: number,
-  what = "--db-url",
+  what = setting("dbUrl"),
 ): { host: string; port: number }[] {
   return hosts.split(",").map((h) => {
     const hm = /^(\[[^\]]+\]|[^:]*)(?::(\d+))?$/.exec(h);

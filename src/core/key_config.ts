@@ -1,10 +1,12 @@
-import { ConfigError } from "./source.ts";
+import { ConfigError, setting } from "./errors.ts";
 
 /**
  * `--keys`: key columns for tables without a primary key (design: Keys), as entries
  * `schema.table=col` or `schema.table=col1+col2` (composite, in key order). For MySQL the
  * schema is the database.
  */
+
+const KEYS = setting("keys");
 
 export class KeyConfig {
   readonly #keys = new Map<string, string[]>();
@@ -16,14 +18,14 @@ export class KeyConfig {
       const columns = m?.[3].split("+").map((c) => c.trim());
       if (!m || !columns || columns.some((c) => !c)) {
         throw new Error(
-          `invalid value ${JSON.stringify(entry)} in --keys: expected schema.table=column ` +
+          `invalid value ${JSON.stringify(entry)} in ${KEYS}: expected schema.table=column ` +
             "(composite: schema.table=col1+col2)",
         );
       }
       const name = `${m[1]}.${m[2]}`;
-      if (this.#keys.has(name)) throw new Error(`--keys names ${name} twice`);
+      if (this.#keys.has(name)) throw new Error(`${KEYS} names ${name} twice`);
       if (new Set(columns).size !== columns.length) {
-        throw new Error(`--keys ${name} repeats a column`);
+        throw new Error(`${KEYS} ${name} repeats a column`);
       }
       this.#keys.set(name, columns);
     }
@@ -56,7 +58,7 @@ export function configuredKey(
   const missing = cols.filter((_, i) => idx[i] < 0);
   if (missing.length) {
     throw new ConfigError(
-      `--keys ${schema}.${table}: the table has no column ${missing.join(", ")}`,
+      `${KEYS} ${schema}.${table}: the table has no column ${missing.join(", ")}`,
     );
   }
   return idx;

@@ -7,6 +7,7 @@ import type { ChangeBatch, Position } from "./change.ts";
 import { splitDbUrl } from "./db_url.ts";
 import type { ChunkSource, SnapshotProgress } from "./snapshot_types.ts";
 import type { TableDefinitions } from "./tables.ts";
+import type { ConfigErrorCode } from "./errors.ts";
 
 /** Identity of the source, stored in the state key and compared on resume. */
 export type SourceIdentity = Record<string, string | number>;
@@ -105,10 +106,8 @@ export class ResyncNeeded extends Error {
   override name = "ResyncNeeded";
 }
 
-/** Errors no retry can fix (bad configuration): the service exits with status 2. */
-export class ConfigError extends Error {
-  override name = "ConfigError";
-}
+// Importers of the source contract find ConfigError here too.
+export { ConfigError } from "./errors.ts";
 
 /**
  * Options every driver receives; `driver` holds the driver's own (its type is the driver's
@@ -170,6 +169,8 @@ export interface CheckResult {
   detail: string;
   /** What to change when not ok. */
   fix?: string;
+  /** What a failed check is about, when the error said (`auth`: the login was refused). */
+  code?: ConfigErrorCode;
 }
 
 /**

@@ -4,7 +4,7 @@
  * that never answers gets its reason: a certificate, a name, or not being etcd at all.
  */
 
-import { ConfigError } from "../core/source.ts";
+import { ConfigError, setting } from "../core/errors.ts";
 import { NOT_RESOLVED } from "../core/net.ts";
 import { EtcdError, EtcdUnavailableError } from "./errors.ts";
 import { notEtcd, type ProbeTls } from "./probe.ts";
@@ -54,14 +54,15 @@ export async function unreachable(
   if (server) {
     return new ConfigError(
       `cannot verify etcd's TLS certificate at ${at} (${server}): give the CA that ` +
-        "signed it with --etcd-ca",
+        `signed it with ${setting("etcdCa")}`,
     );
   }
   const client = CLIENT_CERT_REJECTED.exec(why)?.[1];
   if (client) {
     return new ConfigError(
       `etcd at ${at} rejected the TLS client certificate (${client}): give ` +
-        "--etcd-cert and --etcd-key signed by a CA etcd trusts (its --trusted-ca-file)",
+        `${setting("etcdCert")} and ${setting("etcdKey")} signed by a CA etcd trusts (its ` +
+        "--trusted-ca-file)",
     );
   }
   // After the TLS rejections: a refused client certificate also ends the connection unanswered.
@@ -69,7 +70,7 @@ export async function unreachable(
     const not = await notEtcd(ep, tls, probeMs);
     if (not) {
       return new ConfigError(
-        `etcd endpoint ${ep} is not an etcd server (${not}): fix --etcd-endpoints`,
+        `etcd endpoint ${ep} is not an etcd server (${not}): fix ${setting("etcdEndpoints")}`,
       );
     }
   }
@@ -77,22 +78,26 @@ export async function unreachable(
 }
 
 /**
- * etcd's answers that no retry can fix become ConfigErrors saying what to change; a full
- * backend gets a clearer message. `user` is --etcd-username.
+ * etcd's answers that no retry can fix become ConfigErrors saying what to change (coded, so
+ * `sync check` tells a refused login from a missing permission); a full backend gets a
+ * clearer message. `user` is the etcd user name setting.
  */
 export function explain(e: unknown, user: string | undefined): unknown {
   if (!(e instanceof EtcdError)) return e;
+  const credentials = `${setting("etcdUsername")} and ${setting("etcdPassword")}`;
   if (e.authFailed) {
     return new ConfigError(
       user
-        ? `etcd refused user "${user}": ${e.message} (check --etcd-username and --etcd-password)`
-        : `etcd requires authentication: ${e.message} (set --etcd-username and --etcd-password)`,
+        ? `etcd refused user "${user}": ${e.message} (check ${credentials})`
+        : `etcd requires authentication: ${e.message} (set ${credentials})`,
+      { code: "auth" },
     );
   }
   if (e.permissionDenied) {
     return new ConfigError(
       `etcd: ${e.message} for ${user ? `user "${user}"` : "this client"} (grant its role ` +
-        "readwrite on --etcd-prefix and the state prefix)",
+        `readwrite on ${setting("etcdPrefix")} and the state prefix)`,
+      { code: "permission" },
     );
   }
   if (e.noSpace) {

@@ -5,6 +5,7 @@
  */
 import type { MysqlSourceOptions } from "./options.ts";
 import type { CheckResult, Inspection, SavedState } from "../core/source.ts";
+import { ConfigError, setting } from "../core/errors.ts";
 import { type MysqlConn, MysqlError } from "./conn.ts";
 import { connectTo, type ServerInfo, serverInfo } from "./connect.ts";
 import { parseMysqlUrl } from "./url.ts";
@@ -22,7 +23,8 @@ export async function check(opts: MysqlSourceOptions): Promise<CheckResult[]> {
       name: "database reachable",
       ok: false,
       detail: (e as Error).message.split("\n")[0],
-      fix: "check host, port, user and password in --db-url",
+      fix: `check host, port, user and password in ${setting("dbUrl")}`,
+      code: e instanceof ConfigError ? e.code : undefined,
     });
     return out;
   }
@@ -72,7 +74,7 @@ function settingChecks(i: ServerInfo, serverId: number): CheckResult[] {
       name: "server_id",
       ok: i.serverId > 0 && i.serverId !== serverId,
       detail: `server ${i.serverId}, sync registers as ${serverId}`,
-      fix: "give the server a non-zero server_id different from --server-id",
+      fix: `give the server a non-zero server_id different from ${setting("serverId")}`,
     },
   ];
 }
@@ -102,8 +104,8 @@ async function keyCheck(c: MysqlConn, opts: MysqlSourceOptions, database: string
     detail: noKey.length
       ? `not replicated: ${noKey.slice(0, 5).join(", ")}${noKey.length > 5 ? ", ..." : ""}`
       : `${selected.length} tables selected`,
-    fix: "add a primary key to each table, give it key columns with --keys, or leave it out " +
-      "with --exclude",
+    fix: `add a primary key to each table, give it key columns with ${setting("keys")}, or ` +
+      `leave it out with ${setting("exclude")}`,
   };
 }
 
@@ -153,7 +155,7 @@ export async function inspect(
       streaming: typeof registered === "string"
         ? { unknown: `${registered} to see whether a sync streams (SHOW SLAVE HOSTS)` }
         : registered
-        ? { active: true, evidence: "a replica with this --server-id is registered" }
+        ? { active: true, evidence: `a replica with this ${setting("serverId")} is registered` }
         : { active: false },
       details,
     };

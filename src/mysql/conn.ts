@@ -4,7 +4,7 @@
  * replication commands (COM_REGISTER_SLAVE, COM_BINLOG_DUMP).
  */
 import { connectFailure } from "../core/net.ts";
-import { ConfigError } from "../core/source.ts";
+import { ConfigError, setting } from "../core/errors.ts";
 import {
   rsaSealPassword,
   scramblePassword,
@@ -135,7 +135,8 @@ export class MysqlConn {
       this.#tls = true;
     } else if (o.sslMode !== "DISABLED" && o.sslMode !== "PREFERRED") {
       throw new ConfigError(
-        `${o.host}:${o.port} does not offer TLS but --db-url has ssl-mode=${o.sslMode}`,
+        `${o.host}:${o.port} does not offer TLS but ${setting("dbUrl")} has ` +
+          `ssl-mode=${o.sslMode}`,
       );
     }
     // An unknown default plugin: answer as mysql_native_password, the server switches.
@@ -162,7 +163,7 @@ export class MysqlConn {
     const notMysql = (why: string) =>
       new ConfigError(
         `${o.host}:${o.port} is not speaking the MySQL protocol (${why}): ` +
-          "check the host and port in --db-url",
+          `check the host and port in ${setting("dbUrl")}`,
       );
     await this.#fill(5);
     const h = this.#buf.subarray(this.#start, this.#start + 5);
@@ -242,7 +243,7 @@ export class MysqlConn {
     try {
       return scramblePassword(plugin, password, nonce);
     } catch (e) {
-      if (e instanceof UnsupportedAuthError) throw new ConfigError(e.message);
+      if (e instanceof UnsupportedAuthError) throw new ConfigError(e.message, { code: "auth" });
       throw e;
     }
   }

@@ -3,27 +3,31 @@
  * host that answers, the server's replication settings, and errors no retry can fix said as
  * what to change.
  */
-import { ConfigError } from "../core/source.ts";
+import { asConfigError, ConfigError, type ConfigErrorRules, setting } from "../core/errors.ts";
 import { MysqlConn, MysqlError } from "./conn.ts";
 import type { MysqlUrl } from "./url.ts";
 
-/** Errors a retry cannot fix, by MySQL error code. */
-export function configErrorFor(e: unknown, url: MysqlUrl): unknown {
-  if (!(e instanceof MysqlError)) return e;
-  switch (e.code) {
-    case 1045: // access denied
-    case 1698:
-      return new ConfigError(
-        `${e.message.split("\n")[0]} (check the user and password in --db-url)`,
-      );
-    case 1049: // unknown database
-      return new ConfigError(`${e.message} (fix the database in --db-url)`);
-    case 1227: // missing privilege
-      return new ConfigError(
-        `${e.message} (grant REPLICATION SLAVE, REPLICATION CLIENT and SELECT to ${url.user})`,
-      );
-  }
-  return e;
+/** Server errors a retry cannot fix, by MySQL error code. */
+export function mysqlConfigErrors(url: MysqlUrl): ConfigErrorRules {
+  return (e) => {
+    if (!(e instanceof MysqlError)) return undefined;
+    switch (e.code) {
+      case 1045: // access denied
+      case 1698:
+        return new ConfigError(
+          `${e.message.split("\n")[0]} (check the user and password in ${setting("dbUrl")})`,
+          { code: "auth" },
+        );
+      case 1049: // unknown database
+        return new ConfigError(`${e.message} (fix the database in ${setting("dbUrl")})`);
+      case 1227: // missing privilege
+        return new ConfigError(
+          `${e.message} (grant REPLICATION SLAVE, REPLICATION CLIENT and SELECT to ${url.user})`,
+          { code: "permission" },
+        );
+    }
+    return undefined;
+  };
 }
 
 export async function connectTo(url: MysqlUrl): Promise<MysqlConn> {
@@ -40,7 +44,7 @@ export async function connectTo(url: MysqlUrl): Promise<MysqlConn> {
         sslCa: url.sslCa,
       });
     } catch (e) {
-      last = configErrorFor(e, url);
+      last = asConfigError(e, mysqlConfigErrors(url));
       if (last instanceof ConfigError) throw last;
     }
   }
@@ -108,7 +112,7 @@ export function requireSettings(i: ServerInfo) {
 export function serverIdClash(server: number, ours: number): ConfigError | undefined {
   if (server !== ours) return undefined;
   return new ConfigError(
-    `--server-id ${ours} is the server's own server_id: give sync an id no server or ` +
+    `${setting("serverId", ours)} is the server's own server_id: give sync an id no server or ` +
       "replica uses (1 to 4294967295)",
   );
 }

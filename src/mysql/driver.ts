@@ -8,7 +8,8 @@
 import type { MysqlSourceOptions } from "./options.ts";
 import type { SourceFactory } from "../core/source.ts";
 import { parseMysqlUrl } from "./url.ts";
-import { configErrorFor, serverIdClash } from "./connect.ts";
+import { mysqlConfigErrors, serverIdClash } from "./connect.ts";
+import { openSession } from "../core/errors.ts";
 import { check, inspect } from "./admin.ts";
 import { MysqlSession } from "./session.ts";
 
@@ -18,15 +19,11 @@ export function createMysqlSource(opts: MysqlSourceOptions): SourceFactory {
     connect: async (signal) => {
       const url = parseMysqlUrl(opts.url);
       const s = new MysqlSession(opts, url);
-      try {
+      return await openSession(s, async () => {
         await s.open(signal);
         const clash = serverIdClash(Number(s.identity.serverId), opts.driver.serverId);
         if (clash) throw clash;
-      } catch (e) {
-        await s.close();
-        throw configErrorFor(e, url);
-      }
-      return s;
+      }, mysqlConfigErrors(url));
     },
     check: () => check(opts),
     inspect: (state) => inspect(opts, state),

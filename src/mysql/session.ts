@@ -25,9 +25,10 @@ import type { ChunkSource } from "../core/snapshot_types.ts";
 import { DumpBatches, KeylessWarning } from "../core/stream.ts";
 import { type MysqlConn, MysqlConnectionError } from "./conn.ts";
 import type { MysqlUrl } from "./url.ts";
+import { withConfigErrors } from "../core/errors.ts";
 import {
-  configErrorFor,
   connectTo,
+  mysqlConfigErrors,
   requireSettings,
   type ServerInfo,
   serverInfo,
@@ -234,12 +235,8 @@ export class MysqlSession implements SourceSession {
     if (!old || !sameDefinition(old, def)) this.#defs = { ...this.#defs, [name]: def };
   }
 
-  async dump(out: BatchOutput, signal: AbortSignal, progress?: DumpProgress): Promise<DumpResult> {
-    try {
-      return await this.#dump(out, signal, progress);
-    } catch (e) {
-      throw configErrorFor(e, this.url);
-    }
+  dump(out: BatchOutput, signal: AbortSignal, progress?: DumpProgress): Promise<DumpResult> {
+    return withConfigErrors(mysqlConfigErrors(this.url), () => this.#dump(out, signal, progress));
   }
 
   async #dump(
@@ -292,12 +289,8 @@ export class MysqlSession implements SourceSession {
     }
   }
 
-  async stream(from: Position, out: BatchOutput, signal: AbortSignal): Promise<void> {
-    try {
-      await this.#stream(from, out, signal);
-    } catch (e) {
-      throw configErrorFor(e, this.url);
-    }
+  stream(from: Position, out: BatchOutput, signal: AbortSignal): Promise<void> {
+    return withConfigErrors(mysqlConfigErrors(this.url), () => this.#stream(from, out, signal));
   }
 
   async #stream(from: Position, out: BatchOutput, signal: AbortSignal): Promise<void> {

@@ -4,7 +4,7 @@
  */
 import * as nodeTls from "node:tls";
 import { Duplex } from "node:stream";
-import { ConfigError } from "../core/source.ts";
+import { ConfigError, setting } from "../core/errors.ts";
 import type { MysqlSslMode } from "./url.ts";
 
 /** What the client reads and writes: a TCP connection, or TLS over it. */
@@ -46,7 +46,7 @@ export async function startTls(
   } catch (e) {
     throw new ConfigError(
       `TLS to ${o.host}:${o.port} failed: ${(e as Error).message.split("\n")[0]} ` +
-        "(give the CA with ssl-ca=<file> in --db-url, or ssl-mode=DISABLED)",
+        `(give the CA with ssl-ca=<file> in ${setting("dbUrl")}, or ssl-mode=DISABLED)`,
     );
   }
 }

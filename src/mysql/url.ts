@@ -1,5 +1,5 @@
 /** mysql:// URLs (`mysql://user:pass@h1:3306,h2:3306/db?ssl-mode=REQUIRED&ssl-ca=/ca.pem`). */
-import { ConfigError } from "../core/source.ts";
+import { ConfigError, setting } from "../core/errors.ts";
 import { decodeUrlPart, splitDbUrl, splitHosts, splitUserinfo } from "../core/db_url.ts";
 
 export type MysqlSslMode = "DISABLED" | "PREFERRED" | "REQUIRED" | "VERIFY_CA" | "VERIFY_IDENTITY";
@@ -20,7 +20,7 @@ export interface MysqlUrl {
 export function parseMysqlUrl(url: string): MysqlUrl {
   const parts = splitDbUrl(url);
   if (parts.scheme !== "mysql" && parts.scheme !== "mariadb") {
-    throw new ConfigError("--db-url is not a mysql:// URL");
+    throw new ConfigError(`${setting("dbUrl")} is not a mysql:// URL`);
   }
   const auth = splitUserinfo(parts.userinfo);
   const hosts = splitHosts(parts.hosts || "127.0.0.1", 3306);
@@ -28,7 +28,9 @@ export function parseMysqlUrl(url: string): MysqlUrl {
   const mode = (params.get("ssl-mode") ?? params.get("sslmode") ?? "PREFERRED").toUpperCase()
     .replace("-", "_") as MysqlSslMode;
   if (!MODES.includes(mode)) {
-    throw new ConfigError(`--db-url ssl-mode=${mode} is not one of ${MODES.join(", ")}`);
+    throw new ConfigError(
+      `${setting("dbUrl")} ssl-mode=${mode} is not one of ${MODES.join(", ")}`,
+    );
   }
   return {
     hosts,

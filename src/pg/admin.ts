@@ -4,12 +4,13 @@
  */
 import type { PgSourceOptions } from "./options.ts";
 import type { CheckResult, Inspection, SavedState } from "../core/source.ts";
+import { asConfigError, ConfigError, setting } from "../core/errors.ts";
 import { ident, literal, type PgConn } from "./conn.ts";
-import { configErrorFor, connectPrimary } from "./connect.ts";
+import { connectPrimary, pgConfigErrors } from "./connect.ts";
 import { parsePgUrl, type PgUrl } from "./url.ts";
 import { parseLsn } from "./pgoutput.ts";
 import { identityProblem, listTables, qualified, type TableInfo } from "./catalog.ts";
-import { failoverChecks } from "./failover.ts";
+import { failoverChecks, failoverStatus } from "./failover.ts";
 
 /** The first few names of a list, for one line. */
 function some(names: string[]): string {
@@ -24,12 +25,12 @@ async function reach(url: PgUrl, out: CheckResult[]): Promise<PgConn | undefined
     out.push({ name: "database reachable", ok: true, detail: where });
     return conn;
   } catch (e) {
-    let err = configErrorFor(e, url) as Error;
+    let err = asConfigError(e, pgConfigErrors(url)) as Error;
     // A role without REPLICATION cannot open a replication connection: connect plainly so
     // the other checks still run (the privilege check below fails, with its fix).
     if (/must be superuser or replication role/.test(err.message)) {
       const plain = await connectPrimary(url, false).catch((e2) => {
-        err = configErrorFor(e2, url) as Error;
+        err = asConfigError(e2, pgConfigErrors(url)) as Error;
         return undefined;
       });
       if (plain) {
@@ -42,6 +43,7 @@ async function reach(url: PgUrl, out: CheckResult[]): Promise<PgConn | undefined
       ok: false,
       detail: err.message.split("\n")[0],
       fix: "check host, port, user, password and pg_hba.conf (replication connections too)",
+      code: err instanceof ConfigError ? err.code : undefined,
     });
     return undefined;
   }
@@ -130,7 +132,7 @@ async function slotChecks(
         : usable
         ? `${slot} exists (pgoutput, database ${database})`
         : `${slot} is a ${plugin} slot${database ? ` of database ${database}` : ""}`,
-      fix: `choose another --slot, or drop that one: SELECT pg_drop_replication_slot(` +
+      fix: `choose another ${setting("slot")}, or drop that one: SELECT pg_drop_replication_slot(` +
         `${literal(slot)})`,
     },
     {
@@ -150,8 +152,8 @@ function tableChecks(tables: TableInfo[]): CheckResult[] {
       name: "tables have primary keys",
       ok: noKey.length === 0,
       detail: noKey.length ? `not replicated: ${some(noKey)}` : `${tables.length} tables selected`,
-      fix: "add a primary key to each table, give it key columns with --keys (and REPLICA " +
-        "IDENTITY FULL), or leave it out with --exclude",
+      fix: `add a primary key to each table, give it key columns with ${setting("keys")} ` +
+        `(and REPLICA IDENTITY FULL), or leave it out with ${setting("exclude")}`,
     },
     {
       name: "replica identity carries the key",
@@ -218,7 +220,7 @@ async function publicationCheck(
       ok: same,
       detail: same
         ? detail
-        : `${detail}; following --tables means changing it, which takes its owner`,
+        : `${detail}; following ${setting("tables")} means changing it, which takes its owner`,
       fix: `ALTER PUBLICATION ${ident(pub)} OWNER TO ${ident(url.user)}, or drop it so sync ` +
         "creates it",
     };
@@ -231,7 +233,7 @@ async function publicationCheck(
       ok: false,
       detail: `${pub} is missing, and creating it FOR ALL TABLES takes a superuser`,
       fix: `create it once as a superuser: CREATE PUBLICATION ${ident(pub)} FOR ALL TABLES; ` +
-        "or run sync as a superuser; or name the tables with --tables (a FOR TABLE " +
+        `or run sync as a superuser; or name the tables with ${setting("tables")} (a FOR TABLE ` +
         "publication takes CREATE on the database and owning the tables)",
     };
   }
@@ -303,6 +305,7 @@ export async function inspect(
         lag_bytes: Number(lag),
         saved_lsn: saved ?? null,
         ...aheadLine,
+        ...await failoverStatus(conn, opts.driver.slot, url),
       },
     };
   } finally {

@@ -21,7 +21,7 @@ import {
 } from "./protocol.ts";
 import { md5Password, ScramClient } from "./scram.ts";
 import type { SslMode } from "./url.ts";
-import { ConfigError } from "../core/source.ts";
+import { ConfigError, setting } from "../core/errors.ts";
 
 import { describeByte, notPostgres } from "./sql.ts";
 
@@ -146,13 +146,14 @@ export class PgConn {
           } catch { /* closed */ }
           throw new ConfigError(
             `TLS to ${o.host}:${o.port} failed: ${(e as Error).message.split("\n")[0]}` +
-              " (set sslrootcert=<CA file> in --db-url, or sslmode=disable)",
+              ` (set sslrootcert=<CA file> in ${setting("dbUrl")}, or sslmode=disable)`,
           );
         }
       } else if (o.sslMode !== "prefer") {
         tcp.close();
         throw new ConfigError(
-          `${o.host}:${o.port} does not accept TLS but --db-url has sslmode=${o.sslMode}`,
+          `${o.host}:${o.port} does not accept TLS but ${setting("dbUrl")} has ` +
+            `sslmode=${o.sslMode}`,
         );
       }
     }
@@ -189,7 +190,9 @@ export class PgConn {
         const password = o.password;
         if (code !== 0 && password === undefined) {
           throw new ConfigError(
-            `the server asks for a password for user "${o.user}" but --db-url has none`,
+            `the server asks for a password for user "${o.user}" but ${setting("dbUrl")} ` +
+              "has none",
+            { code: "auth" },
           );
         }
         if (code === 3) await this.send(passwordMessage(password!));
@@ -207,7 +210,9 @@ export class PgConn {
         } else if (code === 12 && scram) {
           scram.verify(body.subarray(4));
         } else {
-          throw new ConfigError(`unsupported authentication method (code ${code})`);
+          throw new ConfigError(`unsupported authentication method (code ${code})`, {
+            code: "auth",
+          });
         }
       } else if (type === K) {
         // BackendKeyData: only needed to cancel a query, which sync never does.

@@ -2,7 +2,7 @@
  * Connecting to PostgreSQL for the driver and for `sync check`, `status` and `drop`: the
  * first primary of a multi-host URL, and errors no retry can fix said as what to change.
  */
-import { ConfigError } from "../core/source.ts";
+import { asConfigError, ConfigError, type ConfigErrorRules, setting } from "../core/errors.ts";
 import { PgConn, PgConnectionError } from "./conn.ts";
 import { PgError } from "./protocol.ts";
 import type { PgUrl } from "./url.ts";
@@ -34,37 +34,44 @@ export function privilegeFix(message: string, user: string, detail = ""): string
 /** The ways to a publication a role with only REPLICATION cannot create itself. */
 export const PUBLICATION_FIX = "sync creates the publication when it is missing, which " +
   "REPLICATION does not allow: create it once as a superuser (CREATE PUBLICATION name FOR " +
-  "ALL TABLES, named by --publication), or run sync as a superuser; with --tables, CREATE on " +
-  "the database and owning those tables is enough";
+  `ALL TABLES, named by ${setting("publication")}), or run sync as a superuser; with ` +
+  `${setting("tables")}, CREATE on the database and owning those tables is enough`;
 
-/** Errors a retry cannot fix, by SQLSTATE: say what to change instead of retrying. */
-export function configErrorFor(e: unknown, url: PgUrl): unknown {
-  if (!(e instanceof PgError)) return e;
-  const where = `${url.hosts.map((h) => `${h.host}:${h.port}`).join(",")}`;
-  switch (e.code) {
-    case "28P01":
-    case "28000":
-      return new ConfigError(
-        `PostgreSQL at ${where} refused user "${url.user}": ${e.message} ` +
-          "(check the user and password in --db-url, and pg_hba.conf)",
-      );
-    case "3D000":
-      return new ConfigError(`PostgreSQL at ${where}: ${e.message} (fix the database in --db-url)`);
-    case "42501":
-      return new ConfigError(
-        `PostgreSQL: ${e.message} (${privilegeFix(e.message, url.user, e.detail)})`,
-      );
-    case "42602": // invalid name (a slot name PostgreSQL refuses)
-      return new ConfigError(`PostgreSQL: ${e.message} (fix --slot or --publication)`);
-    case "55000":
-      return new ConfigError(
-        `PostgreSQL: ${e.message}${e.hint ? ` (${e.hint})` : ""} ` +
-          "(set max_replication_slots > 0 and wal_level = logical, then restart PostgreSQL)",
-      );
-    case "53400":
-      return e; // e.g. all replication slots in use: may free up
-  }
-  return e;
+/** Server errors a retry cannot fix, by SQLSTATE: say what to change instead of retrying. */
+export function pgConfigErrors(url: PgUrl): ConfigErrorRules {
+  return (e) => {
+    if (!(e instanceof PgError)) return undefined;
+    const where = `${url.hosts.map((h) => `${h.host}:${h.port}`).join(",")}`;
+    switch (e.code) {
+      case "28P01":
+      case "28000":
+        return new ConfigError(
+          `PostgreSQL at ${where} refused user "${url.user}": ${e.message} ` +
+            `(check the user and password in ${setting("dbUrl")}, and pg_hba.conf)`,
+          { code: "auth" },
+        );
+      case "3D000":
+        return new ConfigError(
+          `PostgreSQL at ${where}: ${e.message} (fix the database in ${setting("dbUrl")})`,
+        );
+      case "42501":
+        return new ConfigError(
+          `PostgreSQL: ${e.message} (${privilegeFix(e.message, url.user, e.detail)})`,
+          { code: "permission" },
+        );
+      case "42602": // invalid name (a slot name PostgreSQL refuses)
+        return new ConfigError(
+          `PostgreSQL: ${e.message} (fix ${setting("slot")} or ${setting("publication")})`,
+        );
+      case "55000":
+        return new ConfigError(
+          `PostgreSQL: ${e.message}${e.hint ? ` (${e.hint})` : ""} ` +
+            "(set max_replication_slots > 0 and wal_level = logical, then restart PostgreSQL)",
+        );
+    }
+    // Anything else is retried, e.g. 53400 (all replication slots in use: may free up).
+    return undefined;
+  };
 }
 
 async function readCaCerts(url: PgUrl): Promise<string[] | undefined> {
@@ -109,7 +116,7 @@ export async function connectPrimary(url: PgUrl, replication: boolean): Promise<
       return conn;
     } catch (e) {
       conn?.close();
-      const err = configErrorFor(e, url);
+      const err = asConfigError(e, pgConfigErrors(url));
       if (err instanceof ConfigError) throw err;
       if (url.hosts.length === 1) throw err;
       reasons.push(`${h.host}:${h.port}: ${(err as Error).message}`);

@@ -8,7 +8,8 @@
 import type { PgSourceOptions } from "./options.ts";
 import type { SourceFactory } from "../core/source.ts";
 import { parsePgUrl } from "./url.ts";
-import { configErrorFor } from "./connect.ts";
+import { pgConfigErrors } from "./connect.ts";
+import { openSession } from "../core/errors.ts";
 import { check, drop, inspect } from "./admin.ts";
 import { PgSession } from "./session.ts";
 
@@ -18,13 +19,7 @@ export function createPgSource(opts: PgSourceOptions): SourceFactory {
     connect: async (signal) => {
       const url = parsePgUrl(opts.url);
       const s = new PgSession(opts, url);
-      try {
-        await s.open(signal);
-      } catch (e) {
-        await s.close();
-        throw configErrorFor(e, url);
-      }
-      return s;
+      return await openSession(s, () => s.open(signal), pgConfigErrors(url));
     },
     check: () => check(opts),
     inspect: (state) => inspect(opts, state),

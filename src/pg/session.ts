@@ -20,7 +20,8 @@ import {
 } from "../core/source.ts";
 import { literal, type PgConn } from "./conn.ts";
 import type { PgUrl } from "./url.ts";
-import { configErrorFor, connectPrimary } from "./connect.ts";
+import { connectPrimary, pgConfigErrors } from "./connect.ts";
+import { setting, withConfigErrors } from "../core/errors.ts";
 import { identityProblem, listTables, qualified, tableByOid, type TableInfo } from "./catalog.ts";
 import { Types } from "./catalog.ts";
 import { formatLsn, parseLsn } from "./pgoutput.ts";
@@ -120,12 +121,8 @@ export class PgSession implements SourceSession {
     });
   }
 
-  async plan(state: SavedState | null): Promise<StartPlan> {
-    try {
-      return await this.#plan(state);
-    } catch (e) {
-      throw configErrorFor(e, this.url);
-    }
+  plan(state: SavedState | null): Promise<StartPlan> {
+    return withConfigErrors(pgConfigErrors(this.url), () => this.#plan(state));
   }
 
   async #plan(state: SavedState | null): Promise<StartPlan> {
@@ -235,19 +232,15 @@ export class PgSession implements SourceSession {
       this.opts.filter.all
         ? {
           hint: "the publication (FOR ALL TABLES) makes PostgreSQL refuse their UPDATE and " +
-            "DELETE: give each a primary key, or REPLICA IDENTITY FULL and --keys, or " +
-            "--exclude them",
+            `DELETE: give each a primary key, or REPLICA IDENTITY FULL and ${setting("keys")}, ` +
+            `or ${setting("exclude")} them`,
         }
         : undefined,
     );
   }
 
-  async dump(out: BatchOutput, signal: AbortSignal, progress?: DumpProgress): Promise<DumpResult> {
-    try {
-      return await this.#dump(out, signal, progress);
-    } catch (e) {
-      throw configErrorFor(e, this.url);
-    }
+  dump(out: BatchOutput, signal: AbortSignal, progress?: DumpProgress): Promise<DumpResult> {
+    return withConfigErrors(pgConfigErrors(this.url), () => this.#dump(out, signal, progress));
   }
 
   async #dump(

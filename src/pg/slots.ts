@@ -1,6 +1,6 @@
 /** What the server says of sync's replication slot, and taking it from a former leader. */
 import type { Log } from "../core/log.ts";
-import { ConfigError } from "../core/source.ts";
+import { ConfigError, setting } from "../core/errors.ts";
 import { literal, type PgConn } from "./conn.ts";
 import { parseLsn } from "./pgoutput.ts";
 
@@ -32,7 +32,7 @@ export async function slotState(
   if (j.plugin !== "pgoutput" || j.database !== database) {
     throw new ConfigError(
       `replication slot ${slot} exists but is not a pgoutput slot of database ${database}: ` +
-        "choose another --slot or drop it",
+        `choose another ${setting("slot")} or drop it`,
     );
   }
   const lsn = j.confirmed_flush_lsn;

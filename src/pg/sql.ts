@@ -1,5 +1,5 @@
 /** Quoting for the SQL sync sends, and how a peer that is not PostgreSQL is described. */
-import { ConfigError } from "../core/source.ts";
+import { ConfigError, setting } from "../core/errors.ts";
 
 /** Quote an identifier. */
 export function ident(name: string): string {
@@ -15,7 +15,7 @@ export function literal(s: string): string {
 export function notPostgres(o: { host: string; port: number }, why: string): ConfigError {
   return new ConfigError(
     `${o.host}:${o.port} is not speaking the PostgreSQL protocol (${why}): ` +
-      "check the host and port in --db-url",
+      `check the host and port in ${setting("dbUrl")}`,
   );
 }
 

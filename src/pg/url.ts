@@ -2,7 +2,7 @@
  * libpq-style connection URLs, including several hosts
  * (`postgres://u:p@h1:5432,h2:5433/db?sslmode=require&target_session_attrs=read-write`).
  */
-import { ConfigError } from "../core/source.ts";
+import { ConfigError, setting } from "../core/errors.ts";
 import { decodeUrlPart, splitDbUrl, splitHosts, splitUserinfo } from "../core/db_url.ts";
 
 export type SslMode = "disable" | "allow" | "prefer" | "require" | "verify-ca" | "verify-full";
@@ -26,7 +26,7 @@ export interface PgUrl {
 export function parsePgUrl(url: string): PgUrl {
   const parts = splitDbUrl(url);
   if (parts.scheme !== "postgres" && parts.scheme !== "postgresql") {
-    throw new ConfigError("--db-url is not a postgres:// URL");
+    throw new ConfigError(`${setting("dbUrl")} is not a postgres:// URL`);
   }
   const auth = splitUserinfo(parts.userinfo);
   const user = auth.user ?? "postgres";
@@ -35,11 +35,13 @@ export function parsePgUrl(url: string): PgUrl {
   const hosts = splitHosts(parts.hosts || params.get("host") || "localhost", defaultPort);
   const sslMode = (params.get("sslmode") ?? "prefer") as SslMode;
   if (!SSL_MODES.includes(sslMode)) {
-    throw new ConfigError(`--db-url sslmode=${sslMode} is not one of ${SSL_MODES.join(", ")}`);
+    throw new ConfigError(
+      `${setting("dbUrl")} sslmode=${sslMode} is not one of ${SSL_MODES.join(", ")}`,
+    );
   }
   const tsa = params.get("target_session_attrs") ?? "read-write";
   if (tsa !== "read-write" && tsa !== "any" && tsa !== "primary") {
-    throw new ConfigError(`--db-url target_session_attrs=${tsa} is not supported`);
+    throw new ConfigError(`${setting("dbUrl")} target_session_attrs=${tsa} is not supported`);
   }
   const timeout = Number(params.get("connect_timeout") ?? 10);
   return {

@@ -1,6 +1,8 @@
 /** What the service is doing, for logs, health checks and metrics. */
 import type { SnapshotProgress } from "../core/snapshot_types.ts";
 import type { Position } from "../core/change.ts";
+import { nameSettings } from "../core/errors.ts";
+import { settingFlag } from "../config/typed.ts";
 
 export type Phase = "starting" | "standby" | "dump" | "sync" | "retrying" | "stopped";
 
@@ -233,7 +235,10 @@ export function statusJson(s: Status, now: Date = new Date()): Record<string, un
     transactions: s.transactions,
     changesTotal,
     lastCommitTime: s.lastCommitTime?.toISOString() ?? null,
-    lastError: s.lastError ?? null,
+    // Low layers name settings by id; the page shows them as flags (`--db-url`).
+    lastError: s.lastError
+      ? { ...s.lastError, message: nameSettings(s.lastError.message, settingFlag) }
+      : null,
     tables: [...tables].sort(([a], [b]) => (a < b ? -1 : 1)).map(([table, r]) => ({
       table,
       ...r,

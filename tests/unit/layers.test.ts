@@ -112,3 +112,148 @@ async function intoTests(dir: string): Promise<string[]> {
 Deno.test("layers: testing/ and scripts/ import nothing from tests/", async () => {
   assertEquals([...await intoTests("testing"), ...await intoTests("scripts")], []);
 });
+
+/**
+ * The string literals of a TypeScript source (template literals by their text parts), its
+ * comments left out. A small scanner: a `/` after an operator or a keyword starts a regular
+ * expression, read whole so a quote inside it starts nothing. Throws when a literal does not
+ * end, so a scanner that lost its way fails loudly rather than seeing nothing.
+ */
+export function stringLiterals(src: string): string[] {
+  const out: string[] = [];
+  const braces: number[] = []; // for each open `${`, the brace depth it closes at
+  let depth = 0;
+  let i = 0;
+  let last = ""; // the last significant character or word of code, for regex detection
+  const template = () => {
+    // From after a backtick or a `}` closing `${`: text up to the next backtick or `${`.
+    let text = "";
+    while (i < src.length) {
+      const c = src[i];
+      if (c === "\\") {
+        text += src.slice(i, i + 2);
+        i += 2;
+      } else if (c === "`") {
+        i++;
+        out.push(text);
+        last = "`";
+        return;
+      } else if (c === "$" && src[i + 1] === "{") {
+        i += 2;
+        out.push(text);
+        braces.push(depth++);
+        last = "{";
+        return;
+      } else text += src[i++];
+    }
+    throw new Error("unterminated template literal");
+  };
+  while (i < src.length) {
+    const c = src[i];
+    if (c === "/" && src[i + 1] === "/") {
+      i = src.indexOf("\n", i) < 0 ? src.length : src.indexOf("\n", i);
+    } else if (c === "/" && src[i + 1] === "*") {
+      const end = src.indexOf("*/", i + 2);
+      if (end < 0) throw new Error("unterminated comment");
+      i = end + 2;
+    } else if (c === '"' || c === "'") {
+      let j = i + 1;
+      while (j < src.length && src[j] !== c) {
+        if (src[j] === "\n") throw new Error(`unterminated string at ${i}`);
+        j += src[j] === "\\" ? 2 : 1;
+      }
+      out.push(src.slice(i + 1, j));
+      i = j + 1;
+      last = c;
+    } else if (c === "`") {
+      i++;
+      template();
+    } else if (
+      c === "/" &&
+      (/[(,=:[!&|?{};+\-*%<>~^]/.test(last) || /^(return|typeof|case|in|of)$/.test(last) ||
+        last === "")
+    ) {
+      let j = i + 1;
+      let cls = false;
+      while (j < src.length && (cls || src[j] !== "/")) {
+        if (src[j] === "\n") throw new Error(`unterminated regular expression at ${i}`);
+        if (src[j] === "[") cls = true;
+        else if (src[j] === "]") cls = false;
+        j += src[j] === "\\" ? 2 : 1;
+      }
+      i = j + 1;
+      last = "/regex";
+    } else if (c === "{") {
+      depth++;
+      i++;
+      last = c;
+    } else if (c === "}") {
+      depth--;
+      i++;
+      if (braces.length && braces[braces.length - 1] === depth) {
+        braces.pop();
+        template();
+      } else last = c;
+    } else if (/\s/.test(c)) i++;
+    else if (/[A-Za-z_$0-9]/.test(c)) {
+      const m = /^[A-Za-z_$0-9]+/.exec(src.slice(i, i + 64))!;
+      last = m[0];
+      i += m[0].length;
+    } else {
+      last = c;
+      i++;
+    }
+  }
+  if (braces.length) throw new Error("unterminated template substitution");
+  return out;
+}
+
+/** The flags of ours (from the options table) that `literals` spell out. */
+function flagsNamed(literals: string[], names: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const s of literals) {
+    for (const name of names) {
+      if (new RegExp(`(^|[^-\\w])--${name}(?![\\w-])`).test(s)) out.push(`--${name}`);
+    }
+  }
+  return out;
+}
+
+Deno.test("layers: low layers name settings by id, never by a flag's spelling", async () => {
+  const { OPTIONS } = await import("../../src/config/options.ts");
+  const names = OPTIONS.map((o) => o.name);
+  const found: string[] = [];
+  let n = 0;
+  let strings = 0;
+  for (const layer of ["core", "pg", "mysql", "etcd"]) {
+    const dir = new URL(`${layer}/`, SRC);
+    for await (const f of files(dir)) {
+      n++;
+      const literals = stringLiterals(await Deno.readTextFile(new URL(f, dir)));
+      strings += literals.length;
+      for (const flag of flagsNamed(literals, names)) found.push(`${layer}/${f}: ${flag}`);
+    }
+  }
+  // `setting("dbUrl")` instead: the CLI renders it as `--db-url` (issue 13).
+  assertEquals(found, []);
+  if (n < 40 || strings < 1000) throw new Error(`read only ${n} files, ${strings} strings`);
+});
+
+Deno.test("layers: the literal scanner sees strings, not comments or regexes", () => {
+  const src = [
+    '// "--db-url" in a comment',
+    '/* `--keys` */ const a = "--db-url is bad";',
+    "const r = /[\"'`]--slot/.test(x) ? 'x' : `at ${b ? \"--keys\" : `--tables ${c}`} end`;",
+    "const d = x / 2 / y; const e = 'it\\'s --keys'.length;",
+    'if (!/^a\\/\'/.test(s)) throw new Error("--etcd-endpoints");',
+  ].join("\n");
+  const lits = stringLiterals(src);
+  assertEquals(flagsNamed(lits, ["db-url", "keys", "slot", "tables", "etcd-endpoints"]), [
+    "--db-url",
+    "--keys",
+    "--tables",
+    "--keys",
+    "--etcd-endpoints",
+  ]);
+  assertEquals(flagsNamed(["--slot-failover=false", "etcd's --max-request-bytes"], ["slot"]), []);
+});
