@@ -14,7 +14,12 @@ let view: Buffer & {
   latin1Slice(start: number, end: number): string;
 };
 
+/** The array last seen: `.buffer` is a call, and one message asks many times. */
+let lastArray: Uint8Array | undefined;
+
 function viewFor(b: Uint8Array): typeof view {
+  if (b === lastArray) return view;
+  lastArray = b;
   if (b.buffer !== viewOf) {
     viewOf = b.buffer;
     view = Buffer.from(b.buffer) as typeof view;
@@ -33,6 +38,7 @@ export function latin1Slice(b: Uint8Array, start: number, end: number): string {
 }
 
 let wordsOf: ArrayBufferLike | undefined;
+let wordsArray: Uint8Array | undefined;
 let words: Int32Array;
 
 /**
@@ -52,9 +58,12 @@ export function jsonSafeBytes(b: Uint8Array, start: number, end: number): boolea
   const wEnd = (off + end) >> 2;
   let w = (off + k) >> 2;
   if (w < wEnd) {
-    if (b.buffer !== wordsOf) {
-      wordsOf = b.buffer;
-      words = new Int32Array(b.buffer, 0, b.buffer.byteLength >> 2);
+    if (b !== wordsArray) {
+      wordsArray = b;
+      if (b.buffer !== wordsOf) {
+        wordsOf = b.buffer;
+        words = new Int32Array(b.buffer, 0, b.buffer.byteLength >> 2);
+      }
     }
     for (; w < wEnd; w++) {
       const x = words[w];

@@ -28,7 +28,16 @@ export class Reader {
   /** The message from byte `#base` on, decoded once; "" when not (yet) decoded. */
   #rest = "";
   #base = -1;
-  constructor(readonly b: Uint8Array, readonly tag: string) {}
+  constructor(public b: Uint8Array, public tag: string) {}
+  /** Read another message with this reader (one object for every row change, not one each). */
+  reset(b: Uint8Array): this {
+    this.b = b;
+    this.tag = String.fromCharCode(b[0]);
+    this.i = 1;
+    this.#rest = "";
+    this.#base = -1;
+    return this;
+  }
   need(n: number) {
     if (this.i + n > this.b.length) {
       throw new PgOutputError(

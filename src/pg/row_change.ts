@@ -76,6 +76,8 @@ export function rowRelationId(data: Uint8Array, inStream: boolean): number {
 /** Tuple kinds: (K)ey or (O)ld before a change, (N)ew after. */
 const TUPLE_K = 0x4b, TUPLE_O = 0x4f, TUPLE_N = 0x4e;
 
+const reader = new Reader(new Uint8Array(1), "");
+
 /** Read an insert, update or delete message of the relation `plan` was built for. */
 export function decodeRowChange(data: Uint8Array, inStream: boolean, plan: RowPlan): RowChange {
   if (!isRowChange(data)) {
@@ -85,7 +87,7 @@ export function decodeRowChange(data: Uint8Array, inStream: boolean, plan: RowPl
         : "empty pgoutput message",
     );
   }
-  const r = new Reader(data, String.fromCharCode(data[0]));
+  const r = reader.reset(data);
   if (inStream) r.u32();
   const relationId = r.u32();
   let kind = r.u8();
