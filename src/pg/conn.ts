@@ -23,7 +23,7 @@ import { md5Password, ScramClient } from "./scram.ts";
 import type { SslMode } from "./url.ts";
 import { ConfigError, setting } from "../core/errors.ts";
 
-import { describeByte, notPostgres } from "./sql.ts";
+import { describeByte, notPostgres, tlsFailed, tlsRefused } from "./sql.ts";
 
 export { ident, literal } from "./sql.ts";
 
@@ -144,17 +144,11 @@ export class PgConn {
           try {
             tcp.close();
           } catch { /* closed */ }
-          throw new ConfigError(
-            `TLS to ${o.host}:${o.port} failed: ${(e as Error).message.split("\n")[0]}` +
-              ` (set sslrootcert=<CA file> in ${setting("dbUrl")}, or sslmode=disable)`,
-          );
+          throw tlsFailed(o, e);
         }
       } else if (o.sslMode !== "prefer") {
         tcp.close();
-        throw new ConfigError(
-          `${o.host}:${o.port} does not accept TLS but ${setting("dbUrl")} has ` +
-            `sslmode=${o.sslMode}`,
-        );
+        throw tlsRefused(o);
       }
     }
     const c = new PgConn(conn);

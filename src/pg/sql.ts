@@ -19,6 +19,21 @@ export function notPostgres(o: { host: string; port: number }, why: string): Con
   );
 }
 
+/** TLS with the server failed (its certificate, say): the URL's TLS options fix that. */
+export function tlsFailed(o: { host: string; port: number }, e: unknown): ConfigError {
+  return new ConfigError(
+    `TLS to ${o.host}:${o.port} failed: ${(e as Error).message.split("\n")[0]}` +
+      ` (set sslrootcert=<CA file> in ${setting("dbUrl")}, or sslmode=disable)`,
+  );
+}
+
+/** The server does not do TLS, and the URL's sslmode requires it. */
+export function tlsRefused(o: { host: string; port: number; sslMode: string }): ConfigError {
+  return new ConfigError(
+    `${o.host}:${o.port} does not accept TLS but ${setting("dbUrl")} has sslmode=${o.sslMode}`,
+  );
+}
+
 /** A byte as hex, and as the character it is when printable. */
 export function describeByte(b: number): string {
   return `0x${b.toString(16).padStart(2, "0")}` +
