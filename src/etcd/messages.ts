@@ -57,14 +57,30 @@ function writeCompare(w: ProtoWriter, c: TxnCompare): void {
     .uint(6, c.modRevision, c.modRevision !== undefined).bytes(7, c.value, c.value !== undefined);
 }
 
-function writeOp(w: ProtoWriter, op: TxnOp): void {
+/**
+ * One RequestOp (a oneof: range 1, put 2, delete 3) in place, its two nested lengths sized
+ * for ASCII keys and values, so the usual put is written once with no bytes moved.
+ */
+function writeOp(w: ProtoWriter, field: number, op: TxnOp): void {
   if ("put" in op) {
-    w.message(2, (m) => writePut(m, op.put.key, op.put.value, op.put.lease));
-  } else if ("delete" in op) {
-    w.message(3, (m) => m.bytes(1, op.delete.key).bytes(2, op.delete.rangeEnd));
-  } else {
-    w.message(1, (m) => m.bytes(1, op.range.key).bytes(2, op.range.rangeEnd));
+    const { key, value, lease } = op.put;
+    // Tags, lengths and a lease: a few bytes beyond the key and value.
+    const size = key.length + value.length + 6 + (lease ? 11 : 0);
+    const outer = w.open(field, size + 3);
+    const inner = w.open(2, size);
+    writePut(w, key, value, lease);
+    w.close(inner);
+    w.close(outer);
+    return;
   }
+  const outer = w.open(field);
+  const [which, key, rangeEnd] = "delete" in op
+    ? [3, op.delete.key, op.delete.rangeEnd]
+    : [1, op.range.key, op.range.rangeEnd];
+  const inner = w.open(which);
+  w.bytes(1, key).bytes(2, rangeEnd);
+  w.close(inner);
+  w.close(outer);
 }
 
 export function encodeTxn(t: TxnRequest): Uint8Array {
@@ -75,8 +91,8 @@ export function encodeTxn(t: TxnRequest): Uint8Array {
   }
   const w = new ProtoWriter(size);
   for (const c of t.compare ?? []) w.message(1, (m) => writeCompare(m, c));
-  for (const op of t.success) w.message(2, (m) => writeOp(m, op));
-  for (const op of t.failure ?? []) w.message(3, (m) => writeOp(m, op));
+  for (const op of t.success) writeOp(w, 2, op);
+  for (const op of t.failure ?? []) writeOp(w, 3, op);
   return w.finish();
 }
 

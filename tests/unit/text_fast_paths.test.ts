@@ -3,7 +3,8 @@
  * from one decoded string as TextDecoder decodes each value's bytes alone; jsonString as
  * JSON.stringify; the Buffer slices of core/text.ts as TextDecoder (UTF-8) and byte for
  * byte (Latin-1); jsonSafeBytes as a loop over the bytes; pgoutput row plans as decoding,
- * rendering and keying one step after the other. Random values lean on what breaks such paths: quotes, backslashes,
+ * rendering and keying one step after the other; etcd transactions (strings copied by a
+ * loop while ASCII, nested lengths sized in advance) as a plain protobuf writer. Random values lean on what breaks such paths: quotes, backslashes,
  * controls, multi-byte and invalid UTF-8, a BOM, lone surrogates.
  */
 import { assertEquals } from "../../testing/assert.ts";
@@ -14,6 +15,8 @@ import { UNCHANGED } from "../../src/core/change.ts";
 import { jsonString, renderRow } from "../../src/core/json.ts";
 import { rowKey } from "../../src/core/keys.ts";
 import { jsonSafeBytes, latin1Slice, utf8Slice } from "../../src/core/text.ts";
+import { encodeTxn } from "../../src/etcd/messages.ts";
+import type { TxnOp } from "../../src/etcd/types.ts";
 
 /** A small deterministic PRNG (mulberry32), so a failure repeats. */
 function rng(seed: number): () => number {
@@ -240,5 +243,59 @@ Deno.test("row plans give what decodePgOutput, the renderers and rowKey give", (
       reference(decodePgOutput(msg, inStream), render, keyIdx),
       `${tag} ${oids} key ${keyIdx}: ${JSON.stringify([...msg])}`,
     );
+  }
+});
+
+/** A plain protobuf writer: canonical varints, each nested message built before its length. */
+const pb = {
+  varint(n: number | bigint): number[] {
+    let v = BigInt.asUintN(64, BigInt(n));
+    const out: number[] = [];
+    while (v >= 0x80n) {
+      out.push(Number(v & 0x7fn) | 0x80);
+      v >>= 7n;
+    }
+    out.push(Number(v));
+    return out;
+  },
+  len(field: number, body: number[]): number[] {
+    return [...pb.varint(field * 8 + 2), ...pb.varint(body.length)].concat(body);
+  },
+  str(field: number, s: string | undefined): number[] {
+    return s ? pb.len(field, Array.from(enc.encode(s))) : [];
+  },
+};
+
+Deno.test("encodeTxn writes what a plain protobuf writer writes, ASCII or not", () => {
+  const r = rng(29);
+  // Around the lengths where a varint grows, and units UTF-8 writes as 2, 3 and 4 bytes.
+  const sizes = [0, 1, 31, 32, 33, 40, 120, 127, 128, 129, 200, 16383, 16384, 16390];
+  const text = (n: number) => {
+    let s = "";
+    while (s.length < n) s += r() < 0.03 ? ["é", "€", "😀", "\ud800"][Math.floor(r() * 4)] : "a";
+    return s;
+  };
+  for (let t = 0; t < 300; t++) {
+    const ops: TxnOp[] = Array.from({ length: 1 + Math.floor(r() * 4) }, () => {
+      const key = text(sizes[Math.floor(r() * 8)]) || "k";
+      const x = r();
+      if (x < 0.6) {
+        const lease = r() < 0.2 ? String(Math.floor(r() * 2 ** 40)) : undefined;
+        return { put: { key, value: text(sizes[Math.floor(r() * sizes.length)]), lease } };
+      }
+      return x < 0.8 ? { delete: { key, rangeEnd: r() < 0.5 ? key + "0" : undefined } } : {
+        range: { key },
+      };
+    });
+    const want = ops.flatMap((op) => {
+      if ("put" in op) {
+        const { key, value, lease } = op.put as { key: string; value: string; lease?: string };
+        const lz = lease ? [...pb.varint(3 * 8), ...pb.varint(BigInt(lease))] : [];
+        return pb.len(2, pb.len(2, [...pb.str(1, key), ...pb.str(2, value), ...lz]));
+      }
+      const [which, o] = "delete" in op ? [3, op.delete] : [1, op.range];
+      return pb.len(2, pb.len(which, [...pb.str(1, o.key), ...pb.str(2, o.rangeEnd)]));
+    });
+    assertEquals(Array.from(encodeTxn({ success: ops })), want);
   }
 });
