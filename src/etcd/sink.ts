@@ -14,8 +14,9 @@ import { fullKey, tablePrefix } from "../core/keys.ts";
 import type { Log } from "../core/log.ts";
 import { silentLog } from "../core/log.ts";
 import { ConfigError, type SavedState } from "../core/source.ts";
+import { setting } from "../core/errors.ts";
 import type { SnapshotProgress } from "../core/snapshot_types.ts";
-import { StateKeys } from "./state.ts";
+import { FencedError, StateKeys, StateMovedError } from "./state.ts";
 import { addOp, Budget, newPending, type Pending } from "./pending.ts";
 import { staleKeys } from "./sweep.ts";
 import { fillUnchanged } from "./fill.ts";
@@ -61,12 +62,16 @@ export interface TxnInfo {
   withState: boolean;
 }
 
-export { OversizeError };
+export { FencedError, OversizeError, StateMovedError };
 
-/** This process lost its leadership: another sync instance owns the source now. */
-export class FencedError extends Error {
-  override name = "FencedError";
-}
+/**
+ * What a transaction is fenced by (docs/topologies.md, "Late writes"): `dump`, the dump
+ * marker (dump rows and sweeps, written alongside the dump's states); `part`, the state
+ * key (writes beside the sequence of state writes: snapshot parts, running at once);
+ * `seq`, the state key, moved by the transaction itself (it carries the state, or the
+ * state put again unchanged when it carries part of a source transaction).
+ */
+type Fenced = "dump" | "part" | "seq";
 
 /**
  * Dump transactions in flight at once. A dump's rows are independent (no state key rides
@@ -103,7 +108,7 @@ export class EtcdSink implements Sink {
     this.#fence = opts.fence;
     this.#onTxn = opts.onTxn;
     this.#onOversize = opts.onOversize;
-    if (this.#maxOps < 2) throw new Error("--etcd-max-txn-ops must be at least 2");
+    if (this.#maxOps < 2) throw new Error(`${setting("etcdMaxTxnOps")} must be at least 2`);
     this.#budget = new Budget(this.#maxOps, this.#maxBytes, this.#prefix);
   }
 
@@ -132,14 +137,9 @@ export class EtcdSink implements Sink {
    * Begin a dump: forget the old position (a crash mid-dump must lead to a new dump, not a
    * resume) and return the revision the sweep compares against.
    */
-  async startDump(): Promise<number> {
+  startDump(): Promise<number> {
     this.#state.forget();
-    const r = await this.client.txn({
-      compare: this.#fence?.() ?? [],
-      success: this.#state.all().map((key) => ({ delete: { key } })),
-    });
-    if (!r.succeeded) throw new FencedError("lost leadership before the dump");
-    return r.revision;
+    return this.#state.startDump(this.client, this.#fence?.() ?? []);
   }
 
   /**
@@ -167,7 +167,7 @@ export class EtcdSink implements Sink {
   async #dumpCommit(p: Pending): Promise<void> {
     while (this.#dumpInFlight.size >= DUMP_IN_FLIGHT) await Promise.race(this.#dumpInFlight);
     if (this.#dumpError !== undefined) throw this.#dumpError;
-    const t: Promise<void> = this.#commit(p, null)
+    const t: Promise<void> = this.#commit(p, null, "dump")
       .catch((e) => void (this.#dumpError ??= e))
       .finally(() => this.#dumpInFlight.delete(t));
     this.#dumpInFlight.add(t);
@@ -198,12 +198,12 @@ export class EtcdSink implements Sink {
     let p = newPending();
     for (const key of stale) {
       if (!this.#budget.fits(p, key, opSize(key, 0), 0)) {
-        await this.#commit(p, null);
+        await this.#commit(p, null, "dump");
         p = newPending();
       }
       addOp(p, key, null, opSize(key, 0));
     }
-    if (p.ops.size) await this.#commit(p, null);
+    if (p.ops.size) await this.#commit(p, null, "dump");
     return stale.length;
   }
 
@@ -215,6 +215,7 @@ export class EtcdSink implements Sink {
     batches: readonly ChangeBatch[],
     stateAt: (position: Position, snapshot?: SnapshotProgress) => SavedState,
   ): Promise<Position | undefined> {
+    if (this.#state.dumpOpen) await this.#state.closeDump(this.client, this.#fence?.() ?? []);
     let p = newPending();
     let pending: ChangeBatch["commit"];
     let committed: Position | undefined;
@@ -224,7 +225,7 @@ export class EtcdSink implements Sink {
     // Reserve room for the state key in every transaction.
     let reserve = stateBytes(batches[batches.length - 1]?.commit);
     const flush = async () => {
-      await this.#commit(p, pending ? stateOf(pending) : null);
+      await this.#commit(p, pending ? stateOf(pending) : null, "seq");
       if (pending) committed = pending.position;
       pending = undefined;
       p = newPending();
@@ -327,11 +328,11 @@ export class EtcdSink implements Sink {
     throw new OversizeError(
       `row too large for etcd: table ${table} key ${key} needs ${bytes} bytes, over the ` +
         `${this.#maxBytes}-byte request limit; raise etcd's --max-request-bytes and ` +
-        `--etcd-max-txn-bytes, or run with --oversize skip`,
+        `${setting("etcdMaxTxnBytes")}, or run with ${setting("oversize", "skip")}`,
     );
   }
 
-  async #commit(p: Pending, state: SavedState | null): Promise<void> {
+  async #commit(p: Pending, state: SavedState | null, how: Fenced = "part"): Promise<void> {
     const success: TxnOp[] = [];
     for (const r of p.ranges) success.push({ delete: { key: r.start, rangeEnd: r.end } });
     for (const [key, op] of p.ops) {
@@ -339,8 +340,11 @@ export class EtcdSink implements Sink {
         op.value === null ? { delete: { key } } : { put: { key, value: op.value } },
       );
     }
+    let put: string | undefined;
+    const fence = this.#fence?.() ?? [];
+    const leader = fence.find((c) => c.target === "CREATE")?.key;
     if (state) {
-      const s = this.#state.ops(state);
+      const s = this.#state.ops(state, leader);
       // Definitions that grew past the room kept for them: the changes go first, and the
       // state follows alone, as after the chunks of a large transaction.
       if (
@@ -351,12 +355,23 @@ export class EtcdSink implements Sink {
         return this.#commit(newPending(), state);
       }
       success.push(...s.ops);
+      put = s.value;
     }
     if (success.length === 0) return;
+    await this.#state.known(this.client);
+    if (!state && how === "seq") {
+      const touch = this.#state.touch(leader);
+      success.push(...touch);
+      if (touch.length) put = (touch[0] as { put: { value: string } }).put.value;
+    }
+    const compare = [
+      ...fence,
+      how === "dump" ? this.#state.dumpFence() : this.#state.stateFence(),
+    ];
     const t0 = performance.now();
     let r;
     try {
-      r = await this.client.txn({ compare: this.#fence?.() ?? [], success });
+      r = await this.client.txn({ compare, success, failure: this.#state.failureReads() });
     } catch (e) {
       if (!(e instanceof EtcdError && e.tooLarge)) throw e;
       // Our budget is above etcd's --max-request-bytes: no retry can fix that.
@@ -365,10 +380,11 @@ export class EtcdSink implements Sink {
       for (const [key, op] of p.ops) if (op.bytes > most) [big, most] = [key, op.bytes];
       throw new ConfigError(
         `etcd refused a ${p.bytes}-byte transaction as too large (largest op: key ${big}, ` +
-          `${most} bytes): set --etcd-max-txn-bytes below etcd's --max-request-bytes`,
+          `${most} bytes): set ${setting("etcdMaxTxnBytes")} below etcd's --max-request-bytes`,
       );
     }
-    if (!r.succeeded) throw new FencedError("lost leadership: another sync instance took over");
+    this.#state.refused(r, how === "dump");
+    if (put !== undefined) this.#state.wrote(r.revision, put);
     if (state) this.#state.committed(state);
     this.#onTxn?.({
       ops: success.length,

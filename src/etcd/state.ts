@@ -3,19 +3,47 @@
  * (design: Position and state). The definitions change rarely and can be large, so they
  * are written only in a transaction whose state carries changed ones: each of those
  * transactions holds the position and the definitions that belong together.
+ *
+ * It also fences late writes (docs/topologies.md, "Late writes"): a transaction that sat in
+ * a frozen member's socket and is applied after newer ones must not overwrite them. Every
+ * transaction compares the state key's mod revision with the one this process last saw
+ * (rows of a dump: the dump marker's instead), so one sent before the state moved fails.
  */
 import type { Log } from "../core/log.ts";
 import type { SavedState } from "../core/source.ts";
 import type { TableDefinitions } from "../core/tables.ts";
 import type { SnapshotProgress } from "../core/snapshot_types.ts";
-import { type EtcdClient, opSize, type TxnOp } from "./client.ts";
+import {
+  type EtcdClient,
+  type KeyValue,
+  opSize,
+  type TxnCompare,
+  type TxnOp,
+  type TxnResult,
+} from "./client.ts";
 
 const utf8 = new TextEncoder();
+const dec = new TextDecoder();
 
 /** What recording a state adds to a transaction. */
 export interface StateOps {
   ops: TxnOp[];
   bytes: number;
+  /** The state key's value. */
+  value: string;
+}
+
+/**
+ * etcd's state moved under this process: a late write landed, or another process wrote the
+ * state. Nothing was written; the next attempt reads the state again and resumes from it.
+ */
+export class StateMovedError extends Error {
+  override name = "StateMovedError";
+}
+
+/** This process lost its leadership: another sync instance owns the source now. */
+export class FencedError extends Error {
+  override name = "FencedError";
 }
 
 export class StateKeys {
@@ -26,6 +54,14 @@ export class StateKeys {
   readonly snapshotsKey: string;
   /** `<state key>/snapshot-request`: tables `sync snapshot` asks to read again. */
   readonly requestKey: string;
+  /** `<state key>/dump`: put when a dump starts, deleted before the stream first writes. */
+  readonly dumpKey: string;
+  /** The state key's mod revision as this process last saw it (0: absent; not read yet). */
+  #rev?: number;
+  /** Its value then (put again unchanged to move the fence, see `touch`). */
+  #raw?: string;
+  /** The dump marker's mod revision (0: no dump open). */
+  #dumpRev = 0;
   /** The definitions etcd holds now (same object: unchanged). */
   #written?: TableDefinitions;
   /** The snapshot progress etcd holds now (same object: unchanged). */
@@ -36,45 +72,160 @@ export class StateKeys {
     this.tablesKey = `${key}/tables`;
     this.snapshotsKey = `${key}/snapshots`;
     this.requestKey = `${key}/snapshot-request`;
+    this.dumpKey = `${key}/dump`;
   }
 
-  /** The state key and the keys beside it (definitions, snapshots and their requests). */
+  /** The state key and the keys beside it (definitions, snapshots, requests, dump marker). */
   all(): string[] {
-    return [this.key, this.tablesKey, this.snapshotsKey, this.requestKey];
+    return [this.key, this.tablesKey, this.snapshotsKey, this.requestKey, this.dumpKey];
   }
 
-  /** The saved state with its definitions, or null when there is none or it is unreadable. */
+  /** A dump's rows may still be written under the marker: close it before streaming. */
+  get dumpOpen(): boolean {
+    return this.#dumpRev !== 0;
+  }
+
+  /** Learn the fences' revisions if nothing was read or written yet (a sink used alone). */
+  async known(client: EtcdClient): Promise<void> {
+    if (this.#rev !== undefined) return;
+    const keys = [this.key, this.dumpKey];
+    const r = await client.txn({ success: keys.map((key) => ({ range: { key } })) });
+    if (this.#rev !== undefined) return;
+    const [main, dump] = r.ranges.map((kvs) => kvs?.[0]);
+    this.#rev = main?.modRevision ?? 0;
+    this.#raw = main ? dec.decode(main.value) : undefined;
+    this.#dumpRev = dump?.modRevision ?? 0;
+  }
+
+  /** What a transaction that writes or follows the state compares: its mod revision. */
+  stateFence(): TxnCompare {
+    return { key: this.key, target: "MOD", result: "EQUAL", modRevision: this.#rev ?? 0 };
+  }
+
+  /** What a dump's rows and sweeps compare: no other dump began, and this one is open. */
+  dumpFence(): TxnCompare {
+    return { key: this.dumpKey, target: "MOD", result: "EQUAL", modRevision: this.#dumpRev };
+  }
+
+  /** Reads a refused transaction's failure branch makes to tell why it was refused. */
+  failureReads(): TxnOp[] {
+    return [{ range: { key: this.key } }, { range: { key: this.dumpKey } }];
+  }
+
+  /**
+   * Throw for a refused transaction (its failure branch made `failureReads`): the fences'
+   * keys moved under this process, or else another compare (leadership, `--ha`) failed.
+   */
+  refused(r: TxnResult, dump: boolean): void {
+    if (r.succeeded) return;
+    const rev = (kvs?: KeyValue[]) => kvs?.[0]?.modRevision ?? 0;
+    if (rev(r.ranges[0]) !== this.#rev || (dump && rev(r.ranges[1]) !== this.#dumpRev)) {
+      throw new StateMovedError(
+        "etcd's sync state moved since this process last wrote it (a late write, or another " +
+          "sync on this source); reading it again",
+      );
+    }
+    throw new FencedError("lost leadership: another sync instance took over");
+  }
+
+  /**
+   * Begin a dump: delete the state and the keys beside it, and put a new dump marker (rows
+   * of an earlier dump, landing late, no longer match it). Returns the revision.
+   */
+  async startDump(client: EtcdClient, fence: TxnCompare[]): Promise<number> {
+    await this.known(client);
+    const keys = this.all().filter((k) => k !== this.dumpKey);
+    const r = await client.txn({
+      compare: [...fence, this.stateFence(), this.dumpFence()],
+      success: [
+        ...keys.map((key) => ({ delete: { key } })),
+        { put: { key: this.dumpKey, value: JSON.stringify({ started: new Date() }) } },
+      ],
+      failure: this.failureReads(),
+    });
+    this.refused(r, true);
+    this.#rev = 0;
+    this.#raw = undefined;
+    this.#dumpRev = r.revision;
+    return r.revision;
+  }
+
+  /** Before the stream's first write after a dump: no late dump row may land after it. */
+  async closeDump(client: EtcdClient, fence: TxnCompare[]): Promise<void> {
+    const r = await client.txn({
+      compare: [...fence, this.stateFence(), this.dumpFence()],
+      success: [{ delete: { key: this.dumpKey } }],
+      failure: this.failureReads(),
+    });
+    this.refused(r, true);
+    this.#dumpRev = 0;
+  }
+
+  /**
+   * The state key put again with its position (unchanged), for a transaction that carries
+   * part of a source transaction: a replay of an earlier part then finds it moved. `leader`
+   * as in `ops`.
+   */
+  touch(leader?: string): TxnOp[] {
+    if (this.#raw === undefined) return [];
+    let value = this.#raw;
+    if (leader !== undefined) {
+      try {
+        value = JSON.stringify({ ...JSON.parse(value), leader });
+      } catch { /* not ours to mend: read() says so at the next attempt */ }
+    }
+    return [{ put: { key: this.key, value } }];
+  }
+
+  /** A transaction that put the state key with `value` committed at `revision`. */
+  wrote(revision: number, value: string): void {
+    this.#rev = revision;
+    this.#raw = value;
+  }
+
+  /**
+   * The saved state with its definitions, or null when there is none or it is unreadable;
+   * read in one transaction, which also gives the fences their revisions.
+   */
   async read(client: EtcdClient, log: Log): Promise<SavedState | null> {
-    const raw = await client.get(this.key);
-    if (raw === undefined) return null;
+    const keys = [this.key, this.tablesKey, this.snapshotsKey, this.dumpKey];
+    const r = await client.txn({ success: keys.map((key) => ({ range: { key } })) });
+    const [main, tables, snapshots, dump] = r.ranges.map((kvs) => kvs?.[0]);
+    this.#rev = main?.modRevision ?? 0;
+    this.#raw = main ? dec.decode(main.value) : undefined;
+    this.#dumpRev = dump?.modRevision ?? 0;
+    if (this.#raw === undefined) return null;
     let state: SavedState;
     try {
-      state = JSON.parse(raw) as SavedState;
+      state = JSON.parse(this.#raw) as SavedState;
     } catch {
       log.warn("state key holds no valid JSON; starting over", { key: this.key });
       return null;
     }
     const beside = [
-      ["tables", this.tablesKey, "table definitions"],
-      ["snapshots", this.snapshotsKey, "snapshot progress"],
-    ];
-    for (const [field, key, what] of beside) {
-      const raw = await client.get(key);
-      if (raw === undefined) continue;
+      ["tables", tables, "table definitions"],
+      ["snapshots", snapshots, "snapshot progress"],
+    ] as const;
+    for (const [field, kv, what] of beside) {
+      if (kv === undefined) continue;
       try {
-        state = { ...state, [field]: JSON.parse(raw) };
+        state = { ...state, [field]: JSON.parse(dec.decode(kv.value)) };
       } catch {
-        log.warn(`${what} hold no valid JSON; starting over`, { key });
+        log.warn(`${what} hold no valid JSON; starting over`, { key: kv.key });
         return null;
       }
     }
     return state;
   }
 
-  /** The puts that record `state`: its definitions only when they are not in etcd yet. */
-  ops(state: SavedState): StateOps {
+  /**
+   * The puts that record `state`: its definitions only when they are not in etcd yet.
+   * `leader`: the `--ha` leader key the transaction is fenced by, recorded with the state so
+   * etcd's history tells which leader wrote each state.
+   */
+  ops(state: SavedState, leader?: string): StateOps {
     const { tables, snapshots, ...rest } = state;
-    const value = JSON.stringify(rest);
+    const value = JSON.stringify(leader === undefined ? rest : { ...rest, leader });
     const ops: TxnOp[] = [{ put: { key: this.key, value } }];
     let bytes = opSize(this.key, utf8.encode(value).length);
     if (tables && tables !== this.#written) {
@@ -87,7 +238,7 @@ export class StateKeys {
       ops.push({ put: { key: this.snapshotsKey, value: v } });
       bytes += opSize(this.snapshotsKey, utf8.encode(v).length);
     }
-    return { ops, bytes };
+    return { ops, bytes, value };
   }
 
   /** A transaction carrying `state` committed. */
