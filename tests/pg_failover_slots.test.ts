@@ -3,7 +3,8 @@
  * keeps a synchronized copy, and after `pg_ctl promote` sync, given both hosts, resumes from
  * that copy without a dump and loses nothing. A slot the standby did not synchronize is not
  * trusted (dump). Changes at or below etcd's position are not applied twice. `sync check`
- * says whether the slot is failover-ready and names what is missing.
+ * says whether the slot is failover-ready and names what is missing; `sync status` shows the
+ * slot's failover flag and each standby's copy.
  */
 import type postgres from "postgres";
 import { test } from "../testing/deadline.ts";
@@ -50,6 +51,20 @@ function writer(sql: Sql, from: number) {
       await done;
     },
   };
+}
+
+/**
+ * `sync status --json`: the slot's failover flag, and the one standby's copy as it prints
+ * it (the standby of `url` reached on its own connection).
+ */
+async function failoverStatus(url: string, etcd: string, prefix: string) {
+  const r = await runSync(["status", "--json", ...syncArgs(url, etcd, prefix)]);
+  assertEquals(r.code, 0, r.stderr);
+  const source = JSON.parse(r.stdout).source as Record<string, unknown>;
+  const copies = Object.entries(source).filter(([k]) => k.startsWith("failover_standby "));
+  assertEquals(copies.length, 1, r.stdout);
+  assertMatch(copies[0][0], /^failover_standby 127\.0\.0\.1:\d+$/);
+  return { flag: source.failover_slot, copy: String(copies[0][1]) };
 }
 
 /** sync's log after the first "dump done": how it came back after the failover. */
@@ -108,6 +123,10 @@ for (const major of [17, 18]) {
           await slotSynced(p, s);
           const check = await runSync(["check", ...syncArgs(pair.syncUrl, etcd, "/f")]);
           assertMatch(check.stdout, /PASS\s+failover slot: 127\.0\.0\.1:\d+\s+synced=true/);
+          assertEquals(await failoverStatus(pair.syncUrl, etcd, "/f"), {
+            flag: true,
+            copy: "synced=true, invalidation_reason=none",
+          });
           await waitFor("more changes", () => w.count() > 100, 30_000);
           const crashed = Date.now();
           await failover(pair);
@@ -171,6 +190,11 @@ test(
       const sync = launchSync(syncArgs(pair.syncUrl, etcd, "/u"));
       try {
         await assertConverges(etcd, "/u/", () => expectedFromPg(p, "/u"), 90_000);
+        // The standby's own slot of that name is not a synchronized copy: status says so.
+        assertEquals(await failoverStatus(pair.syncUrl, etcd, "/u"), {
+          flag: true,
+          copy: "synced=false, invalidation_reason=none",
+        });
         await p`UPDATE t SET v = 'before' WHERE id <= 20`;
         await assertConverges(etcd, "/u/", () => expectedFromPg(p, "/u"), 60_000);
         await failover(pair);

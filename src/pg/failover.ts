@@ -2,12 +2,14 @@
  * `sync check` on failover slots (PostgreSQL 17+): is the slot one the standbys keep in step,
  * does the primary hold changes back until they have the WAL, and does each standby the URL
  * names keep a usable synchronized copy. Each missing setting is named with its value.
+ * `sync status` shows the same state, without judging it.
  */
 import type { PgSourceOptions } from "./options.ts";
-import type { CheckResult } from "../core/source.ts";
+import type { CheckResult, InspectionValue } from "../core/source.ts";
 import { literal, type PgConn } from "./conn.ts";
 import { connectPrimary } from "./connect.ts";
 import type { PgUrl } from "./url.ts";
+import { setting as named } from "../core/errors.ts";
 
 const NAME = "failover slot";
 
@@ -44,7 +46,7 @@ export async function failoverChecks(
     }];
   }
   if (opts.driver.failover === false) {
-    return [{ name: NAME, ok: true, detail: "off (--slot-failover=false)" }];
+    return [{ name: NAME, ok: true, detail: `off (${named("slotFailover", false)})` }];
   }
   const slot = opts.driver.slot;
   const row = await slotRow(primary, slot);
@@ -83,7 +85,9 @@ function primaryCheck(
     detail: problems.length
       ? problems.join("; ")
       : `${slotText}, synchronized_standby_slots = '${waitFor}'${
-        url.hosts.length === 1 ? " (no standby in --db-url: a failover needs both hosts)" : ""
+        url.hosts.length === 1
+          ? ` (no standby in ${named("dbUrl")}: a failover needs both hosts)`
+          : ""
       }`,
     fix: [
       ...(flag ? [] : [
@@ -114,7 +118,7 @@ async function standbyCheck(
       name,
       ok: false,
       detail: `unreachable: ${(e as Error).message.split("\n")[0]}`,
-      fix: "start it, or take it out of --db-url",
+      fix: `start it, or take it out of ${named("dbUrl")}`,
     };
   }
   try {
@@ -141,6 +145,61 @@ async function standbyCheck(
           "primary's can be synchronized"
         : "wait for the slot sync worker (see the standby's log), or fix what it reports",
     };
+  } finally {
+    conn.close();
+  }
+}
+
+/**
+ * `sync status` on PostgreSQL 17+: the slot's failover flag (`failover_slot`), and for each
+ * standby the URL names, its copy (`failover_standby <host:port>`: synced,
+ * invalidation_reason), or why there is none to read. Empty before 17 or without the slot.
+ */
+export async function failoverStatus(
+  primary: PgConn,
+  slot: string,
+  url: PgUrl,
+): Promise<Record<string, InspectionValue>> {
+  if (Number(await setting(primary, "server_version_num")) < 170000) return {};
+  const row = await slotRow(primary, slot);
+  if (row === null) return {};
+  const out: Record<string, InspectionValue> = { failover_slot: row.failover === true };
+  for (const h of url.hosts.slice(1)) {
+    const where = `${h.host}:${h.port}`;
+    const seen = copies.get(`${slot} ${where}`);
+    if (seen && Date.now() - seen.at < STANDBY_EVERY_MS) {
+      out[`failover_standby ${where}`] = seen.text;
+      continue;
+    }
+    const one = { ...url, hosts: [h], targetSessionAttrs: "any" as const };
+    const text = await standbyCopy(one, slot);
+    copies.set(`${slot} ${where}`, { at: Date.now(), text });
+    out[`failover_standby ${where}`] = text;
+  }
+  return out;
+}
+
+/**
+ * A running sync's lag poll inspects every few seconds: each standby is asked at most once
+ * a minute (`sync status`, a process of its own, always asks).
+ */
+const STANDBY_EVERY_MS = 60_000;
+const copies = new Map<string, { at: number; text: string }>();
+
+/** One standby's copy of the slot, as `sync status` prints it. */
+async function standbyCopy(url: PgUrl, slot: string): Promise<string> {
+  let conn: PgConn;
+  try {
+    conn = await connectPrimary(url, false);
+  } catch (e) {
+    return `unreachable: ${(e as Error).message.split("\n")[0]}`;
+  }
+  try {
+    const standby = (await conn.query("SELECT pg_is_in_recovery()")).rows[0][0] === "t";
+    if (!standby) return "a primary, not a standby";
+    const row = await slotRow(conn, slot);
+    if (row === null) return "no copy of the slot";
+    return `synced=${row.synced}, invalidation_reason=${row.invalidation_reason ?? "none"}`;
   } finally {
     conn.close();
   }
