@@ -1028,8 +1028,9 @@ export const CASES: Case[] = [
   {
     input: "wrong etcd password",
     says: 'etcd refused user "sync": etcdserver: authentication failed, invalid user ID or ' +
-      "password (check --etcd-username and --etcd-password)",
-    line: /etcd refused user "sync": etcdserver: authentication failed.*--etcd-password/,
+      "password (check --etcd-username and SYNC_ETCD_PASSWORD)",
+    line:
+      /etcd refused user "sync": etcdserver: auth.*check --etcd-username and SYNC_ETCD_PASSWORD/,
     outcome: EXIT2,
     expect: { exit: 2 },
     needs: ["pg", "etcdAuth"],
@@ -1043,8 +1044,9 @@ export const CASES: Case[] = [
   {
     input: "wrong etcd password with `--ha` (the election is the first request)",
     says: 'etcd refused user "sync": etcdserver: authentication failed, invalid user ID or ' +
-      "password (check --etcd-username and --etcd-password)",
-    line: /etcd refused user "sync": etcdserver: authentication failed.*--etcd-password/,
+      "password (check --etcd-username and SYNC_ETCD_PASSWORD)",
+    line:
+      /etcd refused user "sync": etcdserver: auth.*check --etcd-username and SYNC_ETCD_PASSWORD/,
     outcome: EXIT2,
     expect: { exit: 2 },
     needs: ["pg", "etcdAuth"],

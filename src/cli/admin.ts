@@ -6,11 +6,11 @@ import { buildParts } from "./run.ts";
 import { setupLogging } from "./logging.ts";
 import { normalizePrefix } from "../core/keys.ts";
 import { EtcdError, prefixEnd } from "../etcd/client.ts";
-import { nameSettings } from "../core/errors.ts";
-import { settingFlag } from "../config/typed.ts";
+import { nameSettings, setting } from "../core/errors.ts";
+import { settingName } from "../config/typed.ts";
 
-/** Settings named in low layers' messages, as the user writes them (`--db-url`). */
-const named = (s: string) => nameSettings(s, settingFlag);
+/** Settings named in low layers' messages, as the user gave them (`--db-url`). */
+const named = (s: string) => nameSettings(s, settingName);
 
 function firstLine(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split("\n")[0];
@@ -45,8 +45,9 @@ async function checkEtcd(s: Settings, parts: Awaited<ReturnType<typeof buildPart
           ok: false,
           detail: firstLine(e),
           fix: authOn
-            ? "check --etcd-username and --etcd-password"
-            : "etcd has auth enabled: give --etcd-username and --etcd-password",
+            ? `check ${setting("etcdUsername")} and ${setting("etcdPassword")}`
+            : `etcd has auth enabled: give ${setting("etcdUsername")} and ` +
+              setting("etcdPassword"),
         });
       } else if (denied) {
         out.push({ name: "etcd auth", ok: true, detail: `logged in as ${s.etcdUsername}` });
@@ -63,7 +64,7 @@ async function checkEtcd(s: Settings, parts: Awaited<ReturnType<typeof buildPart
       name: "etcd reachable",
       ok: false,
       detail: firstLine(e),
-      fix: `start etcd or fix --etcd-endpoints (${endpoints})`,
+      fix: `start etcd or fix ${setting("etcdEndpoints")} (${endpoints})`,
     });
     return out;
   }
@@ -105,7 +106,7 @@ export function splitCredentials(results: CheckResult[]): CheckResult[] {
       name: "credentials",
       ok: false,
       detail: r.detail,
-      fix: "check the user and password in --db-url (and pg_hba.conf for PostgreSQL)",
+      fix: `check the user and password in ${setting("dbUrl")} (and pg_hba.conf for PostgreSQL)`,
     });
   }
   return out;

@@ -11,7 +11,7 @@ import {
 } from "@logtape/logtape";
 import type { Log, LogFields } from "../core/log.ts";
 import { nameSettings } from "../core/errors.ts";
-import { settingFlag } from "../config/typed.ts";
+import { settingName } from "../config/typed.ts";
 
 const LEVELS: Record<string, LogLevel> = {
   debug: "debug",
@@ -39,8 +39,8 @@ function textValue(v: unknown): string {
   return /^[^\s"=]+$/.test(s) ? s : JSON.stringify(s);
 }
 
-/** Settings named in low layers' messages, as the user writes them (`--db-url`). */
-const named = (s: string) => nameSettings(s, settingFlag);
+/** Settings named in low layers' messages, as the user gave them (`--db-url`). */
+const named = (s: string) => nameSettings(s, settingName);
 
 export function formatText(r: LogRecord): string {
   let line = `time=${new Date(r.timestamp).toISOString()} level=${SHORT[r.level]} msg=${

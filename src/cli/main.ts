@@ -3,8 +3,8 @@
  * binary.
  */
 import { Command, CommanderError, Option } from "commander";
-import { OPTIONS, resolveSettings, UsageError } from "../config/options.ts";
-import { settingFlag, typedSettings } from "../config/typed.ts";
+import { OPTIONS, type Origin, resolveSettings, UsageError } from "../config/options.ts";
+import { nameAsGiven, settingName, typedSettings } from "../config/typed.ts";
 import { nameSettings } from "../core/errors.ts";
 import { parseConfigFile } from "../config/options.ts";
 import { addSettingFlags as addOptions, showRunFlags } from "./help.ts";
@@ -20,7 +20,7 @@ function camel(name: string): string {
 }
 
 function fail(message: string, code = 2): never {
-  console.error(`sync: ${nameSettings(message, settingFlag)}`);
+  console.error(`sync: ${nameSettings(message, settingName)}`);
   Deno.exit(code);
 }
 
@@ -42,7 +42,10 @@ async function loadSettings(opts: Record<string, unknown>) {
     }
     file = parseConfigFile(text, path);
   }
-  return typedSettings(resolveSettings(flags, env, file));
+  const origins = new Map<string, Origin>();
+  const settings = typedSettings(resolveSettings(flags, env, file, origins));
+  nameAsGiven(origins, path);
+  return settings;
 }
 
 export async function main(args: string[]): Promise<number> {

@@ -373,21 +373,32 @@ export function parseConfigFile(text: string, path: string): Settings {
   return out;
 }
 
-/** Combine flag > env > file > default into the settings of one run. */
+/** Where a setting's value came from (messages name it the way it was given). */
+export type Origin = "flag" | "env" | "file" | "default";
+
+/** Combine flag > env > file > default into the settings of one run; `origins` says which. */
 export function resolveSettings(
   flags: Record<string, unknown>,
   env: Record<string, string | undefined>,
   file: Settings,
+  origins?: Map<string, Origin>,
 ): Settings {
   const out: Settings = {};
   for (const spec of OPTIONS) {
     const flag = flags[spec.name];
     const ev = env[envName(spec.name)];
-    if (flag !== undefined) out[spec.name] = parseValue(spec, flag, `--${spec.name}`);
-    else if (ev !== undefined && ev !== "") {
+    let from: Origin = "default";
+    if (flag !== undefined) {
+      out[spec.name] = parseValue(spec, flag, `--${spec.name}`);
+      from = "flag";
+    } else if (ev !== undefined && ev !== "") {
       out[spec.name] = parseValue(spec, ev, envName(spec.name));
-    } else if (file[spec.name] !== undefined) out[spec.name] = file[spec.name];
-    else out[spec.name] = spec.default as Settings[string];
+      from = "env";
+    } else if (file[spec.name] !== undefined) {
+      out[spec.name] = file[spec.name];
+      from = "file";
+    } else out[spec.name] = spec.default as Settings[string];
+    origins?.set(spec.name, from);
   }
   return out;
 }

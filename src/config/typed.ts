@@ -4,7 +4,7 @@
  * choices, possibly undefined only when it has no default. The one place the untyped
  * `Settings` record is read.
  */
-import { SPECS } from "./options.ts";
+import { envName, type Origin, SPECS } from "./options.ts";
 import type { Settings } from "./values.ts";
 import { SETTING_IDS, type SettingId } from "../core/errors.ts";
 
@@ -58,4 +58,27 @@ export function settingFlag(id: SettingId, value?: string): string {
   const o = flagOf.get(id)!;
   if (value === undefined) return `--${o.name}`;
   return o.kind === "bool" ? `--${o.name}=${value}` : `--${o.name} ${value}`;
+}
+
+/** How this run got its settings (see `nameAsGiven`); until told, every one is a flag. */
+let given: { origins: ReadonlyMap<string, Origin>; path?: string } = { origins: new Map() };
+
+/** From now on, `settingName` names each setting the way this run was given it. */
+export function nameAsGiven(origins: ReadonlyMap<string, Origin>, path?: string): void {
+  given = { origins, path };
+}
+
+/**
+ * A setting a low layer named, the way the user gave it: `--db-url`, `SYNC_DB_URL` or
+ * `db-url in sync.yaml`; with the value that fixes things: `--oversize skip`,
+ * `SYNC_OVERSIZE=skip`, `oversize: skip in sync.yaml`. One not given at all: its flag.
+ */
+export function settingName(id: SettingId, value?: string): string {
+  const name = flagOf.get(id)!.name;
+  const from = given.origins.get(name);
+  if (from === "env") return envName(name) + (value === undefined ? "" : `=${value}`);
+  if (from === "file" && given.path) {
+    return `${name}${value === undefined ? "" : `: ${value}`} in ${given.path}`;
+  }
+  return settingFlag(id, value);
 }

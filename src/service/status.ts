@@ -2,7 +2,7 @@
 import type { SnapshotProgress } from "../core/snapshot_types.ts";
 import type { Position } from "../core/change.ts";
 import { nameSettings } from "../core/errors.ts";
-import { settingFlag } from "../config/typed.ts";
+import { settingName } from "../config/typed.ts";
 
 export type Phase = "starting" | "standby" | "dump" | "sync" | "retrying" | "stopped";
 
@@ -235,9 +235,9 @@ export function statusJson(s: Status, now: Date = new Date()): Record<string, un
     transactions: s.transactions,
     changesTotal,
     lastCommitTime: s.lastCommitTime?.toISOString() ?? null,
-    // Low layers name settings by id; the page shows them as flags (`--db-url`).
+    // Low layers name settings by id; the page names them as given (`--db-url`).
     lastError: s.lastError
-      ? { ...s.lastError, message: nameSettings(s.lastError.message, settingFlag) }
+      ? { ...s.lastError, message: nameSettings(s.lastError.message, settingName) }
       : null,
     tables: [...tables].sort(([a], [b]) => (a < b ? -1 : 1)).map(([table, r]) => ({
       table,

@@ -4,8 +4,8 @@
  */
 import { assert, assertEquals, assertThrows } from "../../testing/assert.ts";
 import { nameSettings, setting, SETTING_IDS } from "../../src/core/errors.ts";
-import { settingFlag } from "../../src/config/typed.ts";
-import { OPTIONS } from "../../src/config/options.ts";
+import { nameAsGiven, settingFlag, settingName } from "../../src/config/typed.ts";
+import { OPTIONS, type Origin, resolveSettings } from "../../src/config/options.ts";
 import { formatJson, formatText } from "../../src/cli/logging.ts";
 import { parsePgUrl } from "../../src/pg/url.ts";
 import { KeyConfig } from "../../src/core/key_config.ts";
@@ -50,4 +50,30 @@ Deno.test("log lines name settings as flags, in text and JSON", () => {
   const json = JSON.parse(formatJson(record(reason, { reason })));
   assertEquals(json.msg, "bad (fix --db-url or --oversize skip)");
   assertEquals(json.reason, json.msg);
+});
+
+Deno.test("a setting given as a variable or in the config file is named so", () => {
+  const origins = new Map<string, Origin>();
+  resolveSettings(
+    { "etcd-username": "u" },
+    { SYNC_ETCD_PASSWORD: "pw", SYNC_OVERSIZE: "fail" },
+    { "db-url": "postgres://h/db" },
+    origins,
+  );
+  const text = `check ${setting("etcdUsername")} and ${setting("etcdPassword")}; fix ` +
+    `${setting("dbUrl")}; run with ${setting("oversize", "skip")}; ${setting("slot")}`;
+  try {
+    nameAsGiven(origins, "/etc/sync.yaml");
+    assertEquals(
+      nameSettings(text, settingName),
+      "check --etcd-username and SYNC_ETCD_PASSWORD; fix db-url in /etc/sync.yaml; run with " +
+        "SYNC_OVERSIZE=skip; --slot",
+    );
+    assertEquals(settingName("serverId", "7"), "--server-id 7");
+    nameAsGiven(new Map([["server-id", "file"]]), "s.yaml");
+    assertEquals(settingName("serverId", "7"), "server-id: 7 in s.yaml");
+  } finally {
+    nameAsGiven(new Map());
+  }
+  assertEquals(nameSettings(text, settingName), flag(text));
 });
