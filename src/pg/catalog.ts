@@ -5,6 +5,7 @@ import { BUILTIN_TYPES, type PgType, typeQuery, valueRenderer } from "./values.t
 import type { TableFilter } from "../core/filter.ts";
 import { keyTableName } from "../core/keys.ts";
 import { configuredKey, type KeyConfig } from "../core/key_config.ts";
+import { setting } from "../core/errors.ts";
 
 export interface TableInfo {
   oid: number;
@@ -40,14 +41,15 @@ export function identityProblem(t: TableInfo): string | undefined {
     const table = qualified(t);
     return `table ${table} has no primary key and REPLICA IDENTITY ${
       t.replicaIdentity === "n" ? "NOTHING" : "DEFAULT"
-    }, so its deletes carry no --keys columns (${t.keyColumns.join(", ")}) and PostgreSQL ` +
+    }, so its deletes carry no ${setting("keys")} columns (${t.keyColumns.join(", ")}) and ` +
+      "PostgreSQL " +
       `refuses them: run ALTER TABLE ${table} REPLICA IDENTITY FULL`;
   }
   if (!idx || !t.keyColumns.length) return undefined;
   const missing = t.keyColumns.filter((k) => !idx.columns.includes(k));
   if (!missing.length) return undefined;
   const table = qualified(t);
-  const what = t.keyConfigured ? "--keys" : "primary-key";
+  const what = t.keyConfigured ? setting("keys") : "primary-key";
   return `table ${table} has REPLICA IDENTITY USING INDEX ${idx.name}, which leaves out ` +
     `${what} column${missing.length > 1 ? "s" : ""} ${missing.join(", ")}, so its deletes ` +
     `cannot be mapped to keys: run ALTER TABLE ${table} REPLICA IDENTITY ${
