@@ -17,6 +17,8 @@ export interface ClusterMember {
   readonly running: boolean;
   readonly frozen: boolean;
   readonly proc: Spawned | undefined;
+  /** Where it logs every client request, when added with `logRequests`. */
+  readonly requestLog?: string;
   /** SIGTERM, or SIGKILL when `kill`; keeps the data dir. */
   stop(kill?: boolean): Promise<void>;
   /** Start again on the same ports and data; waits until it serves. */
@@ -34,8 +36,12 @@ export interface EtcdCluster {
   leader(): Promise<ClusterMember>;
   /** A running member that is not frozen (for the test's own reads). */
   live(except?: ClusterMember): ClusterMember;
-  /** Add a new member at new URLs as a learner, start it, wait until it serves. */
-  addLearner(): Promise<ClusterMember>;
+  /**
+   * Add a new member at new URLs as a learner, start it, wait until it serves. `logRequests`:
+   * it logs every client request it gets (etcd's debug level) to its `requestLog` file (the
+   * process's output keeps only its last lines).
+   */
+  addLearner(o?: { logRequests?: boolean }): Promise<ClusterMember>;
   promote(m: ClusterMember): Promise<void>;
   /** Remove `m` from the cluster and stop its process. */
   remove(m: ClusterMember): Promise<void>;
@@ -83,7 +89,12 @@ export async function startEtcdCluster(size = 3): Promise<EtcdCluster> {
   for (let i = 0; i < size; i++) specs.push(await spec());
   const initial = specs.map((s) => `${s.name}=${url(s.peerPort)}`).join(",");
 
-  const member = (s: MemberSpec, cluster: string, state: "new" | "existing") => {
+  const member = (
+    s: MemberSpec,
+    cluster: string,
+    state: "new" | "existing",
+    logLevel = "warn",
+  ) => {
     const endpoint = url(s.clientPort);
     const args = [
       `--name=${s.name}`,
@@ -95,7 +106,8 @@ export async function startEtcdCluster(size = 3): Promise<EtcdCluster> {
       `--initial-cluster=${cluster}`,
       `--initial-cluster-state=${state}`,
       "--initial-cluster-token=sync-test",
-      "--log-level=warn",
+      `--log-level=${logLevel}`,
+      ...(logLevel === "debug" ? [`--log-outputs=${s.dir}/requests.log`] : []),
       "--logger=zap",
     ];
     let proc: Spawned | undefined;
@@ -124,6 +136,7 @@ export async function startEtcdCluster(size = 3): Promise<EtcdCluster> {
       get proc() {
         return proc;
       },
+      requestLog: logLevel === "debug" ? `${s.dir}/requests.log` : undefined,
       boot() {
         proc = spawn("etcd", { args, env: { ETCD_UNSUPPORTED_ARCH: "" } });
       },
@@ -193,7 +206,7 @@ export async function startEtcdCluster(size = 3): Promise<EtcdCluster> {
       }
       throw new Error("no etcd member says it leads");
     },
-    async addLearner() {
+    async addLearner(o = {}) {
       const s = await spec();
       specs.push(s);
       step(`adding etcd member ${s.name} as a learner`);
@@ -208,7 +221,7 @@ export async function startEtcdCluster(size = 3): Promise<EtcdCluster> {
       }, 30_000);
       const all = (await list())
         .map((x) => `${x.name || s.name}=${x.peerURLs[0]}`).join(",");
-      const m = member(s, all, "existing");
+      const m = member(s, all, "existing", o.logRequests ? "debug" : "warn");
       m.boot();
       await m.serving();
       members.push(m);
@@ -235,4 +248,93 @@ export async function startEtcdCluster(size = 3): Promise<EtcdCluster> {
       for (const s of specs) await Deno.remove(s.dir, { recursive: true }).catch(() => {});
     },
   };
+}
+
+/** One write in etcd's history (a watch from revision 1). */
+export interface HistoryEvent {
+  type: "PUT" | "DELETE";
+  key: string;
+  value: string;
+  modRevision: number;
+  createRevision: number;
+}
+
+/**
+ * Every write etcd applied, in revision order, up to its current revision: a watch on the
+ * whole key space from revision 1 over the JSON gateway (the test clusters never compact).
+ */
+export async function etcdHistory(endpoint: string): Promise<HistoryEvent[]> {
+  const head = await gateway(endpoint, "/v3/kv/range", { key: btoa("\0"), count_only: true });
+  const until = Number((head.header as { revision: string }).revision);
+  const stop = AbortSignal.timeout(60_000);
+  const r = await fetch(`${endpoint}/v3/watch`, {
+    method: "POST",
+    body: JSON.stringify({
+      create_request: { key: btoa("\0"), range_end: btoa("\0"), start_revision: "1" },
+    }),
+    signal: stop,
+  });
+  const out: HistoryEvent[] = [];
+  const text = new TextDecoder();
+  let buf = "";
+  const reader = r.body!.getReader();
+  try {
+    while (out.length === 0 || out[out.length - 1].modRevision < until) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`etcd's watch ended before revision ${until}`);
+      buf += text.decode(value, { stream: true });
+      let nl;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, nl).trim();
+        buf = buf.slice(nl + 1);
+        if (!line) continue;
+        const msg = JSON.parse(line) as { result?: { events?: RawEvent[] } };
+        for (const e of msg.result?.events ?? []) out.push(event(e));
+      }
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+  return out;
+}
+
+interface RawEvent {
+  type?: string;
+  kv: { key: string; value?: string; mod_revision: string; create_revision?: string };
+}
+
+const utf8 = new TextDecoder();
+const unb64 = (s: string | undefined) =>
+  s ? utf8.decode(Uint8Array.from(atob(s), (c) => c.charCodeAt(0))) : "";
+
+function event(e: RawEvent): HistoryEvent {
+  return {
+    type: e.type === "DELETE" ? "DELETE" : "PUT",
+    key: unb64(e.kv.key),
+    value: unb64(e.kv.value),
+    modRevision: Number(e.kv.mod_revision),
+    createRevision: Number(e.kv.create_revision ?? 0),
+  };
+}
+
+/** The etcd client ports sync's process has open TCP connections to (from /proc). */
+export async function connectedPorts(pid: number): Promise<Set<number>> {
+  const inodes = new Set<string>();
+  for await (const e of Deno.readDir(`/proc/${pid}/fd`)) {
+    const link = await Deno.readLink(`/proc/${pid}/fd/${e.name}`).catch(() => "");
+    const m = /^socket:\[(\d+)\]$/.exec(link);
+    if (m) inodes.add(m[1]);
+  }
+  const ports = new Set<number>();
+  for (const table of ["tcp", "tcp6"]) {
+    const text = await Deno.readTextFile(`/proc/${pid}/net/${table}`).catch(() => "");
+    for (const line of text.split("\n").slice(1)) {
+      const f = line.trim().split(/\s+/);
+      // remote address, state 01 (ESTABLISHED), inode
+      if (f.length > 9 && f[3] === "01" && inodes.has(f[9])) {
+        ports.add(parseInt(f[2].split(":")[1], 16));
+      }
+    }
+  }
+  return ports;
 }

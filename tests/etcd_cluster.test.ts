@@ -8,8 +8,13 @@
  * equals the database (the independent checker).
  */
 import { test } from "../testing/deadline.ts";
-import { assert } from "../testing/assert.ts";
-import { type ClusterMember, type EtcdCluster, startEtcdCluster } from "../testing/etcd_cluster.ts";
+import { assert, assertEquals } from "../testing/assert.ts";
+import {
+  type ClusterMember,
+  connectedPorts,
+  type EtcdCluster,
+  startEtcdCluster,
+} from "../testing/etcd_cluster.ts";
 import { type PgServer, startPostgres } from "../testing/postgres.ts";
 import { launchSync, streaming, type SyncRun } from "../testing/sync.ts";
 import { assertConverges } from "../testing/checker.ts";
@@ -177,28 +182,6 @@ async function ends(s: Setup, w: Workload): Promise<void> {
   console.log(`figure: worst ${s.worst.ms} ms for a change to reach etcd (${s.worst.what})`);
 }
 
-/** The etcd client ports sync's process has open TCP connections to (from /proc). */
-async function connectedPorts(pid: number): Promise<Set<number>> {
-  const inodes = new Set<string>();
-  for await (const e of Deno.readDir(`/proc/${pid}/fd`)) {
-    const link = await Deno.readLink(`/proc/${pid}/fd/${e.name}`).catch(() => "");
-    const m = /^socket:\[(\d+)\]$/.exec(link);
-    if (m) inodes.add(m[1]);
-  }
-  const ports = new Set<number>();
-  for (const table of ["tcp", "tcp6"]) {
-    const text = await Deno.readTextFile(`/proc/${pid}/net/${table}`).catch(() => "");
-    for (const line of text.split("\n").slice(1)) {
-      const f = line.trim().split(/\s+/);
-      // remote address, state 01 (ESTABLISHED), inode
-      if (f.length > 9 && f[3] === "01" && inodes.has(f[9])) {
-        ports.add(parseInt(f[2].split(":")[1], 16));
-      }
-    }
-  }
-  return ports;
-}
-
 /** The member sync sends its requests to now (the one it holds a connection to). */
 async function memberInUse(s: Setup): Promise<ClusterMember> {
   let found: ClusterMember | undefined;
@@ -321,6 +304,48 @@ test("etcd cluster: every member replaced at a URL sync was never given", opts, 
     const seeds = new Set(s.cluster.seeds);
     assert(s.cluster.members.every((m) => !seeds.has(m.endpoint)), "a seed is still a member");
     await reaches(s, "only new members");
+    await ends(s, w);
+  } finally {
+    await teardown(s);
+  }
+});
+
+/** The client requests etcd member `m` logged (etcd's debug "request stats"), by method. */
+async function requestsTo(m: ClusterMember): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const line of (await Deno.readTextFile(m.requestLog!)).split("\n")) {
+    const method = /"msg":"request stats".*"response type":"\/etcdserverpb\.(\w+\/\w+)"/
+      .exec(line)?.[1];
+    if (method) out[method] = (out[method] ?? 0) + 1;
+  }
+  return out;
+}
+
+test("etcd cluster: a learner given as an endpoint is never written to", opts, async () => {
+  const [cluster, pg] = await Promise.all([startEtcdCluster(), startPostgres()]);
+  // It logs every client request it gets, refused ones too (a learner refuses writes).
+  const learner = await cluster.addLearner({ logRequests: true });
+  await pg.sql`CREATE TABLE t (id int PRIMARY KEY, v text, n int NOT NULL DEFAULT 0)`;
+  await pg.sql`INSERT INTO t SELECT g, 'v' || g, 0 FROM generate_series(1, 1000) g`;
+  // The learner first: sync's first request goes there, and must not be a write.
+  const sync = launchSync([
+    "--driver=pgx",
+    `--db-url=${pg.url}`,
+    `--etcd-endpoints=${learner.endpoint},${cluster.seeds[0]}`,
+    `--etcd-prefix=${PREFIX}`,
+  ]);
+  const s: Setup = { cluster, pg, sync, worst: { ms: 0, what: "" } };
+  try {
+    await streaming(sync);
+    const w = workload(s);
+    for (let i = 0; i < 5; i++) await reaches(s, `a learner ${learner.name} among the endpoints`);
+    const got = await requestsTo(learner);
+    console.log(`requests the learner got: ${JSON.stringify(got)}`);
+    // Not one write reached it (it would refuse it: rpc not supported for learner).
+    const writes = Object.keys(got).filter((m) => /^KV\/(Txn|Put|DeleteRange)$|^Lease\//.test(m));
+    assertEquals(writes, [], `writes sent to the learner: ${JSON.stringify(got)}`);
+    const ports = await connectedPorts(sync.pid);
+    assert(!ports.has(learner.clientPort), `sync holds a connection to ${learner.name}`);
     await ends(s, w);
   } finally {
     await teardown(s);
