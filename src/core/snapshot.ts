@@ -15,7 +15,7 @@ import type {
   SnapshotStore,
   TableSnapshot,
 } from "./snapshot_types.ts";
-import { UnpageableTableError } from "./snapshot_types.ts";
+import { KeyChangedError, UnpageableTableError } from "./snapshot_types.ts";
 
 export interface SnapshotEvents {
   chunk?(table: string, read: number, written: number): void;
@@ -230,7 +230,15 @@ export class SnapshotEngine {
     for (;;) {
       if (this.#stopped) return;
       const gen = job.gen;
-      const rows = await this.#next(job);
+      let rows;
+      try {
+        rows = await this.#next(job);
+      } catch (e) {
+        if (!(e instanceof KeyChangedError)) throw e;
+        this.#o.log.info("snapshot starts over: the key columns changed", { table: job.table });
+        this.#reset(job);
+        continue;
+      }
       if (rows === null) return this.#vanished(job);
       if (!(await this.#writeChunk(job, gen, rows))) continue;
       const last = job.whole || rows.length < this.#o.chunkRows;
@@ -268,9 +276,12 @@ export class SnapshotEngine {
   /** Read the rows written before a restart again, to know them at the sweep. */
   async #replay(job: Job): Promise<boolean> {
     const until = job.replayTo!;
+    const gen = job.gen;
     let after: readonly string[] | null = null;
     for (;;) {
       const rows = await this.#o.source.read(job.table, after, this.#o.chunkRows, until);
+      // Started over meanwhile (a table changed while sync was stopped): nothing to replay.
+      if (job.gen !== gen) return true;
       if (rows === null) return false;
       for (const r of rows) job.seen.add(r.key);
       if (rows.length < this.#o.chunkRows) break;

@@ -26,6 +26,29 @@ export class UnpageableTableError extends Error {
   }
 }
 
+/**
+ * A chunk read after a cursor taken under other key columns (an ALTER changed the key):
+ * the cursor means nothing now, and the table's snapshot starts over.
+ */
+export class KeyChangedError extends Error {
+  constructor(readonly table: string) {
+    super(`table ${table}: its key columns changed during its snapshot`);
+    this.name = "KeyChangedError";
+  }
+}
+
+/** Each table's key columns as of its cursor, for a chunk reader to check (see above). */
+export class CursorKeys {
+  readonly #keys = new Map<string, string>();
+
+  /** `key` (the key columns and types, as text) now; throws when `after` has other ones. */
+  check(table: string, key: string, after: readonly string[] | null): void {
+    const was = this.#keys.get(table);
+    this.#keys.set(table, key);
+    if (after !== null && was !== undefined && was !== key) throw new KeyChangedError(table);
+  }
+}
+
 /** A driver's side of the engine: chunk reads on a connection of its own. */
 export interface ChunkSource {
   /**
@@ -33,6 +56,7 @@ export interface ChunkSource {
    * key order as the database compares them, up to `until` (inclusive) when given. Null
    * when the table is no longer replicated. `limit` Infinity reads every row (no LIMIT);
    * a finite one throws `UnpageableTableError` when no unique index covers the table's key.
+   * Throws `KeyChangedError` when `after` was read under other key columns.
    */
   read(
     table: string,

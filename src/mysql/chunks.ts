@@ -5,6 +5,7 @@
  */
 import {
   type ChunkSource,
+  CursorKeys,
   type SnapshotRow,
   UnpageableTableError,
 } from "../core/snapshot_types.ts";
@@ -139,6 +140,7 @@ export class MysqlChunks implements ChunkSource {
   #conn?: MysqlConn;
   /** Per table, the stream's place when its snapshot began: chunks must see all before. */
   readonly #visibleFrom = new Map<string, BinlogSpot | undefined>();
+  readonly #keys = new CursorKeys();
 
   constructor(c: MysqlChunkContext) {
     this.#c = c;
@@ -164,6 +166,8 @@ export class MysqlChunks implements ChunkSource {
       const t = await this.#c.describe(conn, table);
       if (!t?.keyColumns.length) return null;
       if (limit !== Infinity && t.pageable === false) throw new UnpageableTableError(table);
+      const key = t.keyColumns.map((i) => `${t.columns[i].name}:${t.columns[i].columnType}`);
+      this.#keys.check(table, key.join(","), from);
       try {
         return await readVisible(conn, target, () => readChunk(conn, t, from, limit, until));
       } catch (e) {

@@ -8,11 +8,13 @@ import { JSON_NULL } from "../core/json.ts";
 import { rowKey, splitKeyTableName } from "../core/keys.ts";
 import {
   type ChunkSource,
+  CursorKeys,
   type SnapshotRow,
   UnpageableTableError,
 } from "../core/snapshot_types.ts";
 import { qualified, tableByOid, type TableInfo, type Types } from "./catalog.ts";
 import { ident, type PgConn } from "./conn.ts";
+import { PgError } from "./protocol.ts";
 import { missesCommitted, type RecentXids } from "./visibility.ts";
 
 export interface PgChunkContext {
@@ -40,6 +42,7 @@ function tuple(items: readonly string[]): string {
 export class PgChunks implements ChunkSource {
   readonly #c: PgChunkContext;
   #conn?: PgConn;
+  readonly #keys = new CursorKeys();
 
   constructor(c: PgChunkContext) {
     this.#c = c;
@@ -60,6 +63,8 @@ export class PgChunks implements ChunkSource {
     const t = await this.#describe(conn, table);
     if (!t) return null;
     if (limit !== Infinity && !t.pageable) throw new UnpageableTableError(table);
+    const types = new Map(t.columns.map((c) => [c.name, c.typeOid]));
+    this.#keys.check(table, t.keyColumns.map((k) => `${k}:${types.get(k)}`).join(","), after);
     const columns = t.columns.map((c) => c.name);
     const renderers = t.columns.map((c) => this.#c.types.renderer(c.typeOid));
     const keyIdx = t.keyColumns.map((k) => columns.indexOf(k));
@@ -83,6 +88,10 @@ export class PgChunks implements ChunkSource {
         const parts = keyIdx.map((i) => row[i] ?? "");
         out.push({ key: rowKey(parts), after: parts, columns, cells });
       });
+    } catch (e) {
+      // Dropped or renamed since it was described (42P01: undefined table): gone.
+      if (e instanceof PgError && e.code === "42P01") return null;
+      throw e;
     } finally {
       await conn.query("COMMIT");
     }
