@@ -64,14 +64,15 @@ const SIDE_BY_SIDE = "The in-process decoders run on the same bytes side by side
   "one chunk of one round and both decoders meet the same machine.";
 
 /** What made the decoders fast (issue 16), profiled with `deno run --cpu-prof`. */
-const PG_HOW = "What it takes (profiled with `deno run --cpu-prof`): a row message's text " +
-  "values are cut from one decoded string of the message (one decoder call per message, " +
-  "through a Buffer view of the read buffer, about half a TextDecoder call) when that " +
-  "string has one character per byte, else decoded one by one as before; integers are read " +
-  "without a DataView; a JSON string is written as is when one anchored regex finds nothing " +
-  "to escape (faster than JSON.stringify and than a charCodeAt loop over a cut string); " +
-  "integer columns render as printed. What remains is spread out: garbage collection of " +
-  "the per-change objects (message, row, cells), the decoder call, the regex, the key.";
+const PG_HOW = "What it takes (profiled with `deno run --cpu-prof`): a row plan per " +
+  "relation (src/pg/row_change.ts), built when its Relation message arrives, reads each " +
+  "insert, update and delete straight from its bytes into the JSON cells and the key, with " +
+  "no row of text values, message object or key-part array between; the message's values " +
+  "are cut from one decoded string of it (one decoder call per message, through a Buffer " +
+  "view of the read buffer); integer columns are their own cell and key part; a text value " +
+  "is quoted as it is when its bytes, checked four at a time, need no escaping. What " +
+  "remains: the decoder call (about a quarter), the escaping check (about a fifth), the " +
+  "cells array and the strings.";
 const MY_HOW = "What it takes (profiled with `deno run --cpu-prof`): CRC32 through zlib's " +
   "native crc32 (the table loop in JS took 17% of the decode, ~100× slower); a row plan " +
   "per table, built when its table map and schema arrive and kept while they read rows the " +
@@ -137,9 +138,9 @@ function pgSection(r: Results): string[] {
         "its private `parse()` from the installed src/subscribe.js is loaded unchanged with an " +
         "`export` appended, so the code measured is what `subscribe()` runs per XLogData " +
         "message (its subscriber dispatch replaced by a counter, which favours it). sync's " +
-        "row is what the pgx driver does per change (src/pg/relations.ts): decode, a JSON " +
-        "cell per column by the column's renderer, the key. pg_recvlogical reads the same " +
-        "slot up to the same LSN.",
+        "row is what the pgx driver does per change (src/pg/relations.ts): its relation's " +
+        "row plan reads the message into a JSON cell per column and the key. " +
+        "pg_recvlogical reads the same slot up to the same LSN.",
       "",
       ...table(["decoder", "changes/s", "vs postgres.js"], [
         [
@@ -164,9 +165,10 @@ function pgSection(r: Results): string[] {
       `Target ≥3× the npm peer: ${verdict(ratioPg >= 3, ratio(ratioPg))}. Measured: ` +
         `${ratio(ratioPg)} for rows ready to write (${
           ratio(pg.oursChanges / pg.pgjsText)
-        } against postgres.js without type parsers); JSON cells and the key take ${
-          pct(1 - pg.oursChanges / pg.oursDecode)
-        } of sync's time per change. ` + PG_HOW,
+        } against postgres.js without type parsers); rows ready to write take ${
+          ratio(pg.oursDecode / pg.oursChanges)
+        } the time per change of decodePgOutput alone (the general decoder: text values, ` +
+        "no JSON, no key). " + PG_HOW,
       "",
       `Both decoders are ${
         ratio(Math.min(pg.oursChanges, pg.pgjsParsers) / pg.recvlogical)
