@@ -3,24 +3,24 @@
  * looks like, whether it is replicated, how its rows render, and whether it changed in a
  * way the stream cannot express (then a resync).
  */
-import { UNCHANGED } from "../core/change.ts";
-import { JSON_NULL } from "../core/json.ts";
-import { rowKey } from "../core/keys.ts";
 import type { Log } from "../core/log.ts";
 import type { ChangeStream } from "../core/stream.ts";
 import { sameDefinition, type TableDefinition, type TableDefinitions } from "../core/tables.ts";
 import { relationSignature, type TableInfo } from "./catalog.ts";
 import { PgConnectionError } from "./conn.ts";
-import type { decodePgOutput, TupleValue } from "./pgoutput.ts";
+import type { decodePgOutput } from "./pgoutput.ts";
+import { decodeRowChange, type RowPlan, rowPlan, rowRelationId } from "./row_change.ts";
 
 type Message = ReturnType<typeof decodePgOutput>;
 export type RelationMessage = Extract<Message, { tag: "relation" }>;
-export type RowMessage = Extract<Message, { tag: "insert" | "update" | "delete" | "truncate" }>;
+export type TruncateMessage = Extract<Message, { tag: "truncate" }>;
 
 /** A selected table as it was when its rows were last read (dump snapshot or resume). */
 interface Seen {
   keyName: string;
   signature: string;
+  /** The key columns, comma-joined: other ones make every etcd key of the table stale. */
+  key: string;
   /** False for a table without a key: its rows were never read. */
   keyed: boolean;
 }
@@ -32,6 +32,7 @@ export function baselineOf(tables: TableInfo[]): Baseline {
   return new Map(tables.map((t) => [t.oid, {
     keyName: t.keyName,
     signature: relationSignature(t.schema, t.name, t.columns),
+    key: t.keyColumns.join(","),
     keyed: t.keyColumns.length > 0,
   }]));
 }
@@ -68,6 +69,8 @@ export interface RelationContext {
   keyless(name: string): void;
   /** A replicated table's definition as the stream now carries it. */
   defined(table: string, def: TableDefinition): void;
+  /** The key columns (comma-joined) a snapshot last read the table under, if one did. */
+  snapshotKey?(table: string): string | undefined;
 }
 
 interface StreamRelation {
@@ -78,8 +81,8 @@ interface StreamRelation {
   /** Selected by the filter but without a usable key (not replicated). */
   keyless?: boolean;
   columns: string[];
-  renderers: ((text: string) => string)[];
-  keyIdx: number[];
+  /** How its row changes are read (selected tables only). */
+  plan?: RowPlan;
   /**
    * The replica identity leaves out a key column (USING INDEX): old keys cannot name etcd
    * keys, so its deletes and key changes are left to the dump this forces.
@@ -122,9 +125,15 @@ export class Relations {
       });
       this.#resync ??= rel.info!.keyName;
     }
-    // Renamed, or columns added, dropped or retyped: rows not touched since have changed
-    // without any change being streamed, so the table is read again.
-    if (before?.keyed && before.signature !== rel.signature) {
+    // Renamed, columns added, dropped or retyped, or other key columns: rows not touched
+    // since have changed (or lost their keys) without any change being streamed, so the
+    // table is read again (its snapshot's sweep removes the keys of the old layout).
+    // Other key columns than the stream last saw, or than a snapshot last read the table
+    // under (it starts over under key columns the stream may not have seen yet).
+    const key = rel.info?.keyColumns.join(",");
+    const read = rel.selected ? this.#ctx.snapshotKey?.(rel.info!.keyName) : undefined;
+    const rekeyed = rel.selected && (before?.key !== key || (read ?? key) !== key);
+    if (before?.keyed && (before.signature !== rel.signature || rekeyed)) {
       // Renamed: the old name's keys go in the same transaction, the snapshot writes the
       // rows under the new one.
       if (rel.info?.keyName !== before.keyName || !rel.selected) cs.truncate(before.keyName);
@@ -147,16 +156,17 @@ export class Relations {
     const seen = this.#byId.get(id);
     if (!seen) return this.#baseline.get(id);
     if (seen.selected) {
-      return { keyName: seen.info!.keyName, signature: seen.signature, keyed: true };
+      const key = seen.info!.keyColumns.join(",");
+      return { keyName: seen.info!.keyName, signature: seen.signature, key, keyed: true };
     }
-    if (seen.keyless) return { keyName: "", signature: seen.signature, keyed: false };
+    if (seen.keyless) return { keyName: "", signature: seen.signature, key: "", keyed: false };
     return undefined;
   }
 
   async #describe(msg: RelationMessage): Promise<StreamRelation> {
     const columns = msg.columns.map((c) => c.name);
     const signature = relationSignature(msg.schema, msg.name, msg.columns);
-    const none = { selected: false, signature, columns, renderers: [], keyIdx: [] };
+    const none = { selected: false, signature, columns };
     if (!this.#ctx.selected(msg.schema, msg.name)) return none;
     const info = await this.#ctx.describe(msg.relationId, msg.columns.map((c) => c.typeOid));
     const keyCols = info?.keyColumns ?? [];
@@ -170,54 +180,37 @@ export class Relations {
       signature,
       selected: true,
       columns,
-      renderers: msg.columns.map((c) => this.#ctx.renderer(c.typeOid)),
-      keyIdx,
+      plan: rowPlan(msg.columns.map((c) => this.#ctx.renderer(c.typeOid)), keyIdx),
       // NOTHING: the server refuses the table's updates and deletes, so none arrive.
       identityGap: msg.replicaIdentity !== "n" && keyIdx.some((i) => !msg.columns[i].key),
     };
   }
 
-  changes(msg: RowMessage, cs: ChangeStream): void {
-    if (msg.tag === "truncate") {
-      for (const id of msg.relationIds) {
-        const r = this.#byId.get(id);
-        if (r?.selected) cs.truncate(r.info!.keyName);
-      }
-      return;
+  truncate(msg: TruncateMessage, cs: ChangeStream): void {
+    for (const id of msg.relationIds) {
+      const r = this.#byId.get(id);
+      if (r?.selected) cs.truncate(r.info!.keyName);
     }
-    const r = this.#byId.get(msg.relationId);
-    if (!r) throw new PgConnectionError(`change for unknown relation ${msg.relationId}`);
+  }
+
+  /** An insert, update or delete, read from its bytes by its relation's row plan. */
+  row(data: Uint8Array, cs: ChangeStream): void {
+    const id = rowRelationId(data, false);
+    const r = this.#byId.get(id);
+    if (!r) throw new PgConnectionError(`change for unknown relation ${id}`);
     if (!r.selected) return;
     const table = r.info!.keyName;
-    if (msg.tag === "delete") {
-      const key = keyOf(r, msg.old);
-      if (key !== null) cs.delete(table, key);
+    const c = decodeRowChange(data, false, r.plan!);
+    if (c.tag === "delete") {
+      if (c.oldKey !== null) cs.delete(table, c.oldKey);
       else if (!r.identityGap) {
         throw new PgConnectionError(`delete from ${table} without its key columns`);
       }
       return;
     }
-    const row = msg.row;
-    const cells = new Array<string | typeof UNCHANGED>(row.length);
-    for (let i = 0; i < row.length; i++) {
-      const v = row[i];
-      cells[i] = v === null ? JSON_NULL : v === UNCHANGED ? UNCHANGED : r.renderers[i](v);
-    }
-    const key = keyOf(r, row);
-    if (key === null) throw new PgConnectionError(`row of ${table} without a key value`);
-    const oldKey = msg.tag === "update" && msg.old ? keyOf(r, msg.old) : null;
-    if (oldKey !== null && oldKey !== key) cs.move(table, oldKey, key, r.columns, cells);
-    else cs.put(table, key, r.columns, cells);
+    if (c.key === null) throw new PgConnectionError(`row of ${table} without a key value`);
+    const oldKey = c.tag === "update" ? c.oldKey ?? null : null;
+    if (oldKey !== null && oldKey !== c.key) cs.move(table, oldKey, c.key, r.columns, c.cells);
+    else cs.put(table, c.key, r.columns, c.cells);
   }
-}
-
-/** The row's key, or null when a key column is missing (an old row without the key). */
-function keyOf(r: StreamRelation, row: TupleValue[]): string | null {
-  const parts: string[] = [];
-  for (const i of r.keyIdx) {
-    const v = row[i];
-    if (typeof v !== "string") return null;
-    parts.push(v);
-  }
-  return rowKey(parts);
 }

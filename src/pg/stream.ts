@@ -11,6 +11,7 @@ import { type PgConn, PgConnectionError } from "./conn.ts";
 import { decodePgOutput, formatLsn } from "./pgoutput.ts";
 import { errorFromBody } from "./protocol.ts";
 import type { Relations } from "./relations.ts";
+import { isRowChange } from "./row_change.ts";
 import type { RecentXids } from "./visibility.ts";
 import { parseReplicationMessage, pgTimeToDate, standbyStatus } from "./replication.ts";
 
@@ -82,6 +83,12 @@ export async function followSlot(
         }
         continue;
       }
+      // Row changes, most of the stream, go straight from their bytes to cells and keys.
+      if (isRowChange(rm.data)) {
+        relations.row(rm.data, cs);
+        await cs.settle();
+        continue;
+      }
       const msg = decodePgOutput(rm.data, false);
       if (msg.tag === "begin") xid = msg.xid;
       else if (msg.tag === "commit") s.committed?.add(xid);
@@ -119,11 +126,8 @@ async function apply(
     case "relation":
       await relations.relation(msg, cs);
       return undefined;
-    case "insert":
-    case "update":
-    case "delete":
     case "truncate":
-      relations.changes(msg, cs);
+      relations.truncate(msg, cs);
       await cs.settle();
       return undefined;
     default:
