@@ -4,27 +4,20 @@
  * drives `--help` (grouped) and docs/configuration.md (generated, tests/unit/docs.test.ts).
  */
 import YAML from "yaml";
-import { HOUR, MINUTE, type OptionSpec, parseValue, SECOND, type Settings } from "./values.ts";
+import {
+  HOUR,
+  identifier,
+  MINUTE,
+  type OptionSpec,
+  parseValue,
+  SECOND,
+  type Settings,
+  slotName,
+} from "./values.ts";
 import { UsageError } from "./values.ts";
 
 // Importers keep one module to read settings from.
 export * from "./values.ts";
-
-/**
- * PostgreSQL's rule for slot names; anything else fails only when the slot is created, which
- * is too late to say so in one line at start.
- */
-function slotName(v: string): string | undefined {
-  return /^[a-z0-9_]{1,63}$/.test(v)
-    ? undefined
-    : "expected lower-case letters, digits and underscores (at most 63)";
-}
-
-/** PostgreSQL truncates longer identifiers (with a notice): two names would become one. */
-function identifier(v: string): string | undefined {
-  const n = new TextEncoder().encode(v).length;
-  return n > 0 && n <= 63 ? undefined : "expected a name of 1 to 63 bytes";
-}
 
 /** The table itself, its literal types kept for `RunSettings` (typed.ts). */
 export const SPECS = [

@@ -189,3 +189,19 @@ export function parseValue(spec: OptionSpec, raw: unknown, from: string): Value 
   }
   return v;
 }
+
+/**
+ * PostgreSQL's rule for slot names; anything else fails only when the slot is created, which
+ * is too late to say so in one line at start.
+ */
+export function slotName(v: string): string | undefined {
+  return /^[a-z0-9_]{1,63}$/.test(v)
+    ? undefined
+    : "expected lower-case letters, digits and underscores (at most 63)";
+}
+
+/** PostgreSQL truncates longer identifiers (with a notice): two names would become one. */
+export function identifier(v: string): string | undefined {
+  const n = new TextEncoder().encode(v).length;
+  return n > 0 && n <= 63 ? undefined : "expected a name of 1 to 63 bytes";
+}
