@@ -232,6 +232,8 @@ interface KeyRound {
   then?: string;
   /** A key the new layout has and the old one has not. */
   newKey: string;
+  /** The change comes while no snapshot runs (only the stream can notice it). */
+  idle?: boolean;
 }
 
 async function keyChange(src: Source, rounds: KeyRound[]): Promise<void> {
@@ -241,8 +243,8 @@ async function keyChange(src: Source, rounds: KeyRound[]): Promise<void> {
     await converges(src, ["moving", "steady"]).catch(fail);
     const before = await readEtcdKvs(src.etcd.endpoint, "/s/");
     for (const [i, r] of rounds.entries()) {
-      step(`round ${i + 1}: the key columns change while moving's snapshot is under way`);
-      await midSnapshot(src, sync, "moving");
+      step(`round ${i + 1}: the key columns change${r.idle ? "" : " mid-snapshot"}`);
+      if (!r.idle) await midSnapshot(src, sync, "moving");
       await src.exec(r.then ? `${r.alter}; ${r.then};` : `${r.alter};`);
       // Keys under the new key columns only (none of the old layout left), values equal.
       await converges(src, ["moving", "steady"]).catch(fail);
@@ -267,25 +269,43 @@ async function keyChange(src: Source, rounds: KeyRound[]): Promise<void> {
   }
 }
 
-test("pgx: the key columns change mid-snapshot: it restarts under the new key", opts, async () => {
-  const src = await pgSource(PG_MOVING);
-  try {
-    await keyChange(src, [
-      {
-        alter: "ALTER TABLE moving DROP CONSTRAINT moving_pkey, ADD PRIMARY KEY (other)",
-        then: "UPDATE moving SET v = 'after' WHERE id = 1",
-        newKey: "/s/moving/99999",
-      },
-      // No row change follows: the stream does not learn of it, the chunk reads do.
-      {
-        alter: "ALTER TABLE moving DROP CONSTRAINT moving_pkey, ADD PRIMARY KEY (id)",
-        newKey: "/s/moving/1",
-      },
-    ]);
-  } finally {
-    await src.close();
-  }
-});
+test(
+  "pgx: the key columns change, mid-snapshot or not: etcd follows the new key",
+  opts,
+  async () => {
+    const src = await pgSource(PG_MOVING);
+    try {
+      const pk = (cols: string) =>
+        `ALTER TABLE moving DROP CONSTRAINT moving_pkey, ADD PRIMARY KEY (${cols})`;
+      await keyChange(src, [
+        // No snapshot runs: the stream sees other key columns in the Relation message.
+        {
+          alter: pk("other"),
+          then: "UPDATE moving SET v = 'idle' WHERE id = 3",
+          newKey: "/s/moving/99999",
+          idle: true,
+        },
+        // No row change follows: the stream does not learn of it, the chunk reads do.
+        { alter: pk("id"), newKey: "/s/moving/1" },
+        // The stream last saw `other`, and sees it again; the snapshot read `id` meanwhile.
+        {
+          alter: pk("other"),
+          then: "UPDATE moving SET v = 'again' WHERE id = 3",
+          newKey: "/s/moving/99999",
+          idle: true,
+        },
+        // The usual migration: the key changes, rows change after it.
+        {
+          alter: pk("id"),
+          then: "UPDATE moving SET v = 'after' WHERE id = 1",
+          newKey: "/s/moving/1",
+        },
+      ]);
+    } finally {
+      await src.close();
+    }
+  },
+);
 
 test(
   "mysql: the key columns change mid-snapshot: it restarts under the new key",

@@ -24,6 +24,8 @@ export interface PgChunkContext {
   types: Types;
   /** Transactions the stream has seen commit: a read must see them all. */
   committed?: RecentXids;
+  /** The key columns a read found: the table's etcd keys take them from its snapshot on. */
+  keyRead?(table: string, key: readonly string[]): void;
 }
 
 /** How long a read waits for transactions the stream passed to become visible. */
@@ -65,6 +67,7 @@ export class PgChunks implements ChunkSource {
     if (limit !== Infinity && !t.pageable) throw new UnpageableTableError(table);
     const types = new Map(t.columns.map((c) => [c.name, c.typeOid]));
     this.#keys.check(table, t.keyColumns.map((k) => `${k}:${types.get(k)}`).join(","), after);
+    this.#c.keyRead?.(table, t.keyColumns);
     const columns = t.columns.map((c) => c.name);
     const renderers = t.columns.map((c) => this.#c.types.renderer(c.typeOid));
     const keyIdx = t.keyColumns.map((k) => columns.indexOf(k));

@@ -58,6 +58,8 @@ export class PgSession implements SourceSession {
   #xids = new RecentXids();
   /** The server's WAL end when this session connected (IDENTIFY_SYSTEM). */
   #walEnd = 0n;
+  /** Each table's key columns as its snapshot last read them (see Relations). */
+  #snapshotKeys = new Map<string, string>();
 
   constructor(readonly opts: PgSourceOptions, readonly url: PgUrl) {
     this.#keyless = new KeylessWarning(opts.log);
@@ -348,6 +350,7 @@ export class PgSession implements SourceSession {
       renderer: (oid) => this.#types.renderer(oid),
       keyless: (name) => this.#warnNoKeyNames([name]),
       defined: (table, def) => (this.#defs = { ...this.#defs, [table]: def }),
+      snapshotKey: (table) => this.#snapshotKeys.get(table),
     };
   }
 
@@ -360,6 +363,7 @@ export class PgSession implements SourceSession {
       opts: this.opts,
       types: this.#types,
       committed: this.#xids,
+      keyRead: (table, key) => this.#snapshotKeys.set(table, key.join(",")),
     });
   }
 
