@@ -56,3 +56,28 @@ export function addOp(p: Pending, key: string, value: string | null, bytes: numb
   p.ops.set(key, { value, bytes });
   p.bytes += bytes;
 }
+
+// deno-lint-ignore no-control-regex
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/**
+ * `s`'s length in UTF-8, as TextEncoder would encode it (a lone surrogate as U+FFFD), without
+ * encoding it: the value is encoded once, into the request. Most rows are ASCII: one regex.
+ */
+export function utf8Length(s: string): number {
+  if (!NON_ASCII.test(s)) return s.length;
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c < 0xdc00 && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d < 0xe000) {
+        n += 4;
+        i++;
+      } else n += 3;
+    } else n += 3;
+  }
+  return n;
+}

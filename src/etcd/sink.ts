@@ -17,7 +17,7 @@ import { ConfigError, type SavedState } from "../core/source.ts";
 import { setting } from "../core/errors.ts";
 import type { SnapshotProgress } from "../core/snapshot_types.ts";
 import { FencedError, StateKeys, StateMovedError } from "./state.ts";
-import { addOp, Budget, newPending, type Pending } from "./pending.ts";
+import { addOp, Budget, newPending, type Pending, utf8Length } from "./pending.ts";
 import { staleKeys } from "./sweep.ts";
 import { fillUnchanged } from "./fill.ts";
 import { OversizeError, type Sink } from "../core/sink.ts";
@@ -29,8 +29,6 @@ import {
   type TxnCompare,
   type TxnOp,
 } from "./client.ts";
-
-const enc = new TextEncoder();
 
 /** etcd's default --max-request-bytes is 1.5 MiB; keep room for framing. */
 export const DEFAULT_MAX_TXN_BYTES = 1536 * 1024 - 32 * 1024;
@@ -153,7 +151,7 @@ export class EtcdSink implements Sink {
       if (c.op !== "put") continue;
       const key = fullKey(this.#prefix, c.table, c.key);
       const value = renderRow(c.columns, c.cells);
-      const bytes = opSize(key, enc.encode(value).length);
+      const bytes = opSize(key, utf8Length(value));
       if (this.#tooBig(c.table, c.key, bytes, 0)) continue;
       if (!this.#budget.fits(p, key, bytes, 0)) {
         await this.#dumpCommit(p);
@@ -307,7 +305,7 @@ export class EtcdSink implements Sink {
         )
         : c.json ?? renderRow(c.columns, c.cells);
     }
-    const bytes = opSize(key, value === null ? 0 : enc.encode(value).length);
+    const bytes = opSize(key, value === null ? 0 : utf8Length(value));
     if (value !== null && this.#tooBig(c.table, c.key, bytes, reserve)) return;
     // A key inside a range truncated in this txn would overlap it: etcd rejects that.
     const overlaps = p.ranges.some((r) => key >= r.start && key < r.end);
