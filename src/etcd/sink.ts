@@ -213,7 +213,13 @@ export class EtcdSink implements Sink {
     batches: readonly ChangeBatch[],
     stateAt: (position: Position, snapshot?: SnapshotProgress) => SavedState,
   ): Promise<Position | undefined> {
-    if (this.#state.dumpOpen) await this.#state.closeDump(this.client, this.#fence?.() ?? []);
+    if (this.#state.dumpOpen) {
+      const t0 = performance.now();
+      await this.#state.closeDump(this.client, this.#fence?.() ?? []);
+      // An etcd transaction like the others: the metrics count every revision sync makes.
+      const seconds = (performance.now() - t0) / 1000;
+      this.#onTxn?.({ ops: 1, bytes: 0, seconds, withState: false });
+    }
     let p = newPending();
     let pending: ChangeBatch["commit"];
     let committed: Position | undefined;
