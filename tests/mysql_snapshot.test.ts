@@ -313,7 +313,8 @@ test(
       assertEquals((await progress(etcd.endpoint)).b_big?.state, "running", "killed mid-dump");
 
       sync = startSync(args);
-      await assertConverges(etcd.endpoint, "/s/", expected, 120_000).catch(fail);
+      // 150,000 rows in 16-op transactions: over 100 s on a machine the whole suite loads.
+      await assertConverges(etcd.endpoint, "/s/", expected, 300_000).catch(fail);
       assert(!/dump starting/.test(sync.output()), `resumed without a dump:\n${sync.output()}`);
       // Nothing the dump wrote before the kill is written again: the finished table is not read
       // again, and the unfinished one's rows already in etcd are equal.
