@@ -15,13 +15,12 @@ import {
 import {
   decodeRowChange,
   isRowChange,
-  type RowChange,
   type RowPlan,
   rowPlan,
   rowRelationId,
 } from "../../src/pg/row_change.ts";
 import { BUILTIN_TYPES, valueRenderer } from "../../src/pg/values.ts";
-import { rowKey } from "../../src/core/keys.ts";
+import { referenceRowChange } from "./pg_row_reference.ts";
 
 const DIR = new URL("../fixtures/pg/", import.meta.url);
 
@@ -465,44 +464,6 @@ Deno.test("pgoutput: unknown, truncated and garbage messages fail with PgOutputE
   }
   assert(Date.now() - started < 5000);
 });
-
-/**
- * What a row change was before row plans: decodePgOutput's row, each value through its
- * column's renderer, the key by rowKey from the key columns' text (null when one has none).
- */
-function referenceRowChange(
-  msg: PgOutputMessage,
-  render: ((t: string) => string)[],
-  keyIdx: number[],
-): RowChange {
-  const keyOf = (row: TupleValue[]) => {
-    const parts = keyIdx.map((i) => row[i]);
-    return parts.every((p) => typeof p === "string") ? rowKey(parts as string[]) : null;
-  };
-  const cellsOf = (row: TupleValue[]) =>
-    row.map((v, i) => (v === null ? "null" : v === UNCHANGED ? UNCHANGED : render[i](v)));
-  if (msg.tag === "insert") {
-    return {
-      tag: "insert",
-      relationId: msg.relationId,
-      key: keyOf(msg.row),
-      cells: cellsOf(msg.row),
-    };
-  }
-  if (msg.tag === "update") {
-    return {
-      tag: "update",
-      relationId: msg.relationId,
-      oldKey: msg.old ? keyOf(msg.old) : undefined,
-      key: keyOf(msg.row),
-      cells: cellsOf(msg.row),
-    };
-  }
-  if (msg.tag === "delete") {
-    return { tag: "delete", relationId: msg.relationId, oldKey: keyOf(msg.old) };
-  }
-  throw new Error(`not a row change: ${msg.tag}`);
-}
 
 Deno.test("row plans read every captured row change as decodePgOutput and the renderers do", () => {
   let n = 0;

@@ -8,12 +8,11 @@
  * controls, multi-byte and invalid UTF-8, a BOM, lone surrogates.
  */
 import { assertEquals } from "../../testing/assert.ts";
-import { decodePgOutput, type PgOutputMessage, type TupleValue } from "../../src/pg/pgoutput.ts";
+import { decodePgOutput } from "../../src/pg/pgoutput.ts";
 import { decodeRowChange, rowPlan } from "../../src/pg/row_change.ts";
 import { BUILTIN_TYPES, valueRenderer } from "../../src/pg/values.ts";
-import { UNCHANGED } from "../../src/core/change.ts";
 import { jsonString, renderRow } from "../../src/core/json.ts";
-import { rowKey } from "../../src/core/keys.ts";
+import { referenceRowChange } from "./pg_row_reference.ts";
 import { jsonSafeBytes, latin1Slice, utf8Slice } from "../../src/core/text.ts";
 import { encodeTxn } from "../../src/etcd/messages.ts";
 import type { TxnOp } from "../../src/etcd/types.ts";
@@ -170,38 +169,6 @@ function tupleValue(r: () => number, oid: number, out: number[]) {
   out.push(0x74, n >>> 24, (n >> 16) & 255, (n >> 8) & 255, n & 255, ...v);
 }
 
-/** The row change the old way: decodePgOutput, a renderer per cell, rowKey of the key's text. */
-function reference(msg: PgOutputMessage, render: ((t: string) => string)[], keyIdx: number[]) {
-  const keyOf = (row: TupleValue[]) => {
-    const parts = keyIdx.map((i) => row[i]);
-    return parts.every((p) => typeof p === "string") ? rowKey(parts as string[]) : null;
-  };
-  const cellsOf = (row: TupleValue[]) =>
-    row.map((v, i) => (v === null ? "null" : v === UNCHANGED ? UNCHANGED : render[i](v)));
-  if (msg.tag === "insert") {
-    return {
-      tag: msg.tag,
-      relationId: msg.relationId,
-      key: keyOf(msg.row),
-      cells: cellsOf(msg.row),
-    };
-  }
-  if (msg.tag === "update") {
-    const oldKey = msg.old ? keyOf(msg.old) : undefined;
-    return {
-      tag: msg.tag,
-      relationId: msg.relationId,
-      oldKey,
-      key: keyOf(msg.row),
-      cells: cellsOf(msg.row),
-    };
-  }
-  if (msg.tag === "delete") {
-    return { tag: msg.tag, relationId: msg.relationId, oldKey: keyOf(msg.old) };
-  }
-  throw new Error(msg.tag);
-}
-
 Deno.test("row plans give what decodePgOutput, the renderers and rowKey give", () => {
   const r = rng(23);
   for (let t = 0; t < 5000; t++) {
@@ -240,7 +207,7 @@ Deno.test("row plans give what decodePgOutput, the renderers and rowKey give", (
     const plan = rowPlan(render, keyIdx);
     assertEquals(
       decodeRowChange(msg, inStream, plan),
-      reference(decodePgOutput(msg, inStream), render, keyIdx),
+      referenceRowChange(decodePgOutput(msg, inStream), render, keyIdx),
       `${tag} ${oids} key ${keyIdx}: ${JSON.stringify([...msg])}`,
     );
   }
