@@ -6,6 +6,7 @@
  * write. docs/snapshots.md argues why etcd ends exact.
  */
 import type { Change, ChangeBatch, Position } from "./change.ts";
+import { Touched } from "./touched.ts";
 import { renderRow } from "./json.ts";
 import type { Log } from "./log.ts";
 import type {
@@ -55,7 +56,7 @@ interface Job {
   /** Keys the snapshot read: the sweep keeps them. */
   seen: Set<string>;
   /** Keys the stream changed since the snapshot began: the stream's values win. */
-  touched: Set<string>;
+  touched: Touched;
   /** Rows up to this cursor were written before a restart: read again only to be seen. */
   replayTo: readonly string[] | null;
   /** The operator's request this job answers (its etcd revision). */
@@ -148,7 +149,7 @@ export class SnapshotEngine {
         if (job) this.#reset(job);
         continue;
       }
-      this.#jobs.get(c.table)?.touched.add(c.key);
+      this.#jobs.get(c.table)?.touched.add(c);
     }
     if (batch.resnapshot?.length) this.request(batch.resnapshot);
   }
@@ -176,7 +177,7 @@ export class SnapshotEngine {
       rows: after === null ? 0 : rows,
       started,
       seen: new Set(),
-      touched: new Set(),
+      touched: new Touched(),
       replayTo: after,
     };
   }
@@ -314,7 +315,7 @@ export class SnapshotEngine {
     }
     return await this.#emit(() => {
       if (job.gen !== gen) return null;
-      const changes = differ.filter((c) => c.op === "put" && !job.touched.has(c.key));
+      const changes = differ.flatMap((c) => job.touched.chunkRow(c));
       for (const r of rows) job.seen.add(r.key);
       job.rows += rows.length;
       if (rows.length && !job.whole) job.after = rows[rows.length - 1].after;
