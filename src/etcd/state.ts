@@ -21,8 +21,8 @@ import {
   type TxnOp,
   type TxnResult,
 } from "./client.ts";
+import { utf8Length } from "./pending.ts";
 
-const utf8 = new TextEncoder();
 const dec = new TextDecoder();
 
 /** What recording a state adds to a transaction. */
@@ -227,16 +227,16 @@ export class StateKeys {
     const { tables, snapshots, ...rest } = state;
     const value = JSON.stringify(leader === undefined ? rest : { ...rest, leader });
     const ops: TxnOp[] = [{ put: { key: this.key, value } }];
-    let bytes = opSize(this.key, utf8.encode(value).length);
+    let bytes = opSize(this.key, utf8Length(value));
     if (tables && tables !== this.#written) {
       const defs = JSON.stringify(tables);
       ops.push({ put: { key: this.tablesKey, value: defs } });
-      bytes += opSize(this.tablesKey, utf8.encode(defs).length);
+      bytes += opSize(this.tablesKey, utf8Length(defs));
     }
     if (snapshots && snapshots !== this.#snapshots) {
       const v = JSON.stringify(snapshots);
       ops.push({ put: { key: this.snapshotsKey, value: v } });
-      bytes += opSize(this.snapshotsKey, utf8.encode(v).length);
+      bytes += opSize(this.snapshotsKey, utf8Length(v));
     }
     return { ops, bytes, value };
   }
