@@ -119,8 +119,6 @@ interface Attempt {
   /** While streaming, a stop drains first (see `follow`). */
   drain?: () => void;
   dumpRevision: number;
-  /** Tables the current dump has finished and swept. */
-  swept: Set<string>;
   /** Each table's online snapshot, as the state last recorded it. */
   snapshots?: SnapshotProgress;
 }
@@ -133,7 +131,7 @@ async function runOnce(o: ServiceOptions, status: Status, streaming: () => void)
   let session: SourceSession | undefined;
   try {
     session = await o.factory.connect(abort.signal);
-    a = { o, status, session, abort, dumpRevision: 0, swept: new Set() };
+    a = { o, status, session, abort, dumpRevision: 0 };
     const state = await o.sink.readState();
     const plan = await session.plan(state);
     let position: Position | undefined;
@@ -181,7 +179,6 @@ async function dump(a: Attempt, reason: string, warn?: boolean): Promise<Positio
   else log.info("dump starting", { reason });
   a.dumpRevision = await sink.startDump();
   a.snapshots = {};
-  a.swept = new Set();
   let result;
   try {
     result = await a.session.dump(
@@ -198,13 +195,14 @@ async function dump(a: Attempt, reason: string, warn?: boolean): Promise<Positio
   }
   await sink.settleDump();
   if (a.abort.signal.aborted) return undefined;
-  // Tables the dump swept as it finished them are not scanned again.
-  const done = a.swept;
+  // Tables the dump swept as it finished them (marked done) are not scanned again.
+  const progress = a.snapshots ?? {};
+  const left = (t: string) => progress[t]?.state !== "done";
   const owns = result.owns;
   const swept = await sink.sweep(
-    result.tables.filter((t) => !done.has(t)),
+    result.tables.filter(left),
     a.dumpRevision,
-    owns && ((t) => !done.has(t) && owns(t)),
+    owns && ((t) => left(t) && owns(t)),
   );
   const position = result.position;
   await sink.writeState(stateAt(a, position));
@@ -239,7 +237,6 @@ function dumpProgress(a: Attempt): DumpProgress {
       return save(async () => {
         await a.o.sink.settleDump();
         await a.o.sink.sweep([table], a.dumpRevision);
-        a.swept.add(table);
         const done = { state: "done", rows, at, done: new Date().toISOString() } as const;
         a.snapshots = { ...a.snapshots, [table]: done };
         await a.o.sink.writeState(stateAt(a, at));
