@@ -36,6 +36,14 @@ export interface Sink {
   ): Promise<Position | undefined>;
 }
 
+/**
+ * This process lost its leadership (`--ha`): another sync instance owns the source now, and
+ * the sink refuses to write. Retrying cannot help; the leadership has to be won again.
+ */
+export class FencedError extends Error {
+  override name = "FencedError";
+}
+
 /** A row larger than the sink accepts (design: Failure rules); stops sync unless skipped. */
 export class OversizeError extends Error {
   override name = "OversizeError";

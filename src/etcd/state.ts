@@ -11,6 +11,7 @@
  */
 import type { Log } from "../core/log.ts";
 import type { SavedState } from "../core/source.ts";
+import { FencedError } from "../core/sink.ts";
 import type { TableDefinitions } from "../core/tables.ts";
 import type { SnapshotProgress } from "../core/snapshot_types.ts";
 import {
@@ -41,10 +42,7 @@ export class StateMovedError extends Error {
   override name = "StateMovedError";
 }
 
-/** This process lost its leadership: another sync instance owns the source now. */
-export class FencedError extends Error {
-  override name = "FencedError";
-}
+export { FencedError };
 
 export class StateKeys {
   readonly key: string;

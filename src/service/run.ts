@@ -13,7 +13,7 @@ import {
   type SourceFactory,
   type SourceSession,
 } from "../core/source.ts";
-import { OversizeError, type Sink } from "../core/sink.ts";
+import { FencedError, OversizeError, type Sink } from "../core/sink.ts";
 import type { SnapshotSettings } from "../core/snapshot.ts";
 import type { SnapshotProgress } from "../core/snapshot_types.ts";
 import { Pipeline } from "./pipeline.ts";
@@ -85,6 +85,12 @@ export async function runService(o: ServiceOptions): Promise<void> {
     } catch (e) {
       if (o.signal.aborted) break;
       if (e instanceof OversizeError) throw new FatalError(e.message, 1);
+      // Another instance leads now: end here, so the caller campaigns again; a retry would
+      // take the slot back from the new leader, and be refused again.
+      if (e instanceof FencedError) {
+        o.log.warn("fenced out by a new leader", { reason: e.message });
+        break;
+      }
       if (e instanceof ResyncNeeded) {
         // Not a failure: the position is saved with its resync mark; dump at once.
         o.log.info("dumping again", { reason: e.message });
