@@ -340,8 +340,8 @@ export class EtcdClient {
   }
 
   /** Returns the lease's remaining TTL: 0 when it had expired. */
-  leaseKeepAlive(id: string): Promise<number> {
-    return this.#do((t, c) => t.leaseKeepAlive(id, c));
+  leaseKeepAlive(id: string, timeoutMs?: number): Promise<number> {
+    return this.#do((t, c) => t.leaseKeepAlive(id, c), timeoutMs);
   }
 
   leaseRevoke(id: string): Promise<void> {

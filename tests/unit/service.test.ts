@@ -6,7 +6,7 @@
 import { assert, assertEquals, assertRejects } from "../../testing/assert.ts";
 import { FatalError, runService } from "../../src/service/run.ts";
 import type { ChangeBatch, Position } from "../../src/core/change.ts";
-import { OversizeError, type Sink } from "../../src/core/sink.ts";
+import { FencedError, OversizeError, type Sink } from "../../src/core/sink.ts";
 import {
   type BatchOutput,
   ConfigError,
@@ -231,4 +231,17 @@ Deno.test("service: a row too big for the sink stops with status 1", async () =>
   }, FatalError);
   assertEquals(e.exitCode, 1);
   assertEquals(sink.state?.position, { lsn: "0/10" }, "nothing past the failed transaction");
+});
+
+Deno.test("service: fenced out by a new leader, it ends without retrying", async () => {
+  const sink = new MemorySink();
+  sink.failNext = new FencedError("lost leadership: another sync instance took over");
+  // A retry would open the source again and take the slot from the new leader.
+  const { lines } = await run([
+    { dumpAt: "0/10", txns: [["1", "a", "0/20"]] },
+    { txns: [["9", "z", "0/30"]] },
+  ], sink);
+  assert(lines.some((l) => l.startsWith("warn fenced out by a new leader")), lines.join("\n"));
+  assert(!lines.some((l) => l.includes("retrying")), lines.join("\n"));
+  assertEquals(sink.rows.get("t/9"), undefined, "a second attempt ran after the fence");
 });
