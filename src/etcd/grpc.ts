@@ -6,8 +6,10 @@
  * gateway is the bottleneck of a dump. KV, Authenticate, leases and elections go this way.
  */
 
-import http2 from "node:http2";
 import { EtcdError } from "./errors.ts";
+import type { H2Target } from "./h2_dial.ts";
+import { H2Session, type StreamEvents } from "./h2_session.ts";
+import { encodeHeaders, type HeaderField } from "./hpack.ts";
 import { ConnectionWatch, KEEPALIVE, type KeepaliveSettings, type Waiting } from "./keepalive.ts";
 import {
   decodeMemberList,
@@ -59,11 +61,12 @@ export class GrpcConnectionError extends Error {
   override name = "GrpcConnectionError";
 }
 
-/** The 5-byte gRPC message prefix: not compressed, then the length (big-endian). */
-function prefix(len: number): Uint8Array {
-  const p = new Uint8Array(5);
-  new DataView(p.buffer).setUint32(1, len);
-  return p;
+/** A gRPC message: not compressed, its length (big-endian), then the message. */
+function framed(body: Uint8Array): Uint8Array {
+  const out = new Uint8Array(5 + body.length);
+  new DataView(out.buffer).setUint32(1, body.length);
+  out.set(body, 5);
+  return out;
 }
 
 /** The one message of a unary gRPC answer. */
@@ -102,19 +105,17 @@ const UNWATCHED: Pick<ConnectionWatch, "begin" | "heard" | "end"> = {
 };
 
 /** A unary call's request headers (a keepalive `probe` goes without "hasleader"). */
-function callHeaders(method: string, c: CallOptions, probe: boolean): http2.OutgoingHttpHeaders {
-  const headers: http2.OutgoingHttpHeaders = {
-    ":method": "POST",
-    ":path": `/${method}`,
-    "content-type": "application/grpc",
-    te: "trailers",
-    "grpc-timeout": grpcTimeout(c.timeoutMs),
-  };
+function callHeaders(fixed: Uint8Array, c: CallOptions, probe: boolean): Uint8Array {
+  const more: HeaderField[] = [["grpc-timeout", grpcTimeout(c.timeoutMs)]];
   // etcd's require-leader metadata: a member cut off from its cluster answers "no leader"
   // at once instead of holding the request until it times out.
-  if (!probe) headers.hasleader = "true";
-  if (c.token) headers.token = c.token;
-  return headers;
+  if (!probe) more.push(["hasleader", "true"]);
+  if (c.token) more.push(["token", c.token]);
+  const tail = encodeHeaders(more);
+  const out = new Uint8Array(fixed.length + tail.length);
+  out.set(fixed);
+  out.set(tail, fixed.length);
+  return out;
 }
 
 /** Why a call that ended without gRPC status 0 failed. */
@@ -132,10 +133,24 @@ function failure(
   return new GrpcConnectionError(why, { cause: sessionError });
 }
 
+/** An endpoint URL as the session needs it. */
+function target(url: string, tls: GrpcTls): H2Target {
+  const u = new URL(url);
+  const secure = u.protocol === "https:";
+  return {
+    hostname: u.hostname.replace(/^\[(.*)\]$/, "$1"),
+    port: Number(u.port) || (secure ? 443 : 80),
+    tls: secure ? { ca: tls.ca, cert: tls.cert, key: tls.key } : undefined,
+  };
+}
+
 export class GrpcTransport implements EtcdTransport, MemberLister {
   readonly #url: string;
   readonly #tls: GrpcTls;
-  #session?: http2.ClientHttp2Session;
+  readonly #target: H2Target;
+  /** Each method's constant request headers, encoded once. */
+  readonly #fixed = new Map<string, Uint8Array>();
+  #session?: H2Session;
   #watch?: ConnectionWatch;
   /** Why the last session failed (a refused connection, a TLS error), for messages. */
   #sessionError?: Error;
@@ -143,6 +158,7 @@ export class GrpcTransport implements EtcdTransport, MemberLister {
   constructor(endpoint: string, tls: GrpcTls) {
     this.#url = endpoint.replace(/\/+$/, "");
     this.#tls = tls;
+    this.#target = target(this.#url, tls);
   }
 
   close(): void {
@@ -151,25 +167,29 @@ export class GrpcTransport implements EtcdTransport, MemberLister {
     this.#session = undefined;
   }
 
-  #connect(): { session: http2.ClientHttp2Session; watch: ConnectionWatch } {
+  #connect(): { session: H2Session; watch: ConnectionWatch } {
     const current = this.#session;
-    if (current && !current.closed && !current.destroyed) {
-      return { session: current, watch: this.#watch! };
-    }
-    const s = http2.connect(this.#url, {
-      ...(this.#tls.ca ? { ca: this.#tls.ca } : {}),
-      ...(this.#tls.cert && this.#tls.key ? { cert: this.#tls.cert, key: this.#tls.key } : {}),
-    });
+    if (current?.usable) return { session: current, watch: this.#watch! };
     this.#sessionError = undefined;
+    let s: H2Session | undefined = undefined;
     const drop = () => {
-      if (this.#session === s) this.#session = undefined;
+      if (s && this.#session === s) this.#session = undefined;
     };
-    // A connection that stops answering is given up: its requests fail, the client moves on.
-    const watch = new ConnectionWatch(s, {
-      dead: (why) => {
-        if (this.#session === s) this.#sessionError = new Error(`${this.#url}: ${why}`);
+    s = new H2Session(this.#target, {
+      // An error, a GOAWAY or the end of the connection: later requests take a new one.
+      gone: (err) => {
+        if (err && this.#session === s) this.#sessionError = err;
+        if (s!.destroyed) watch.stop();
         drop();
-        s.destroy();
+      },
+    });
+    const session = s;
+    // A connection that stops answering is given up: its requests fail, the client moves on.
+    const watch = new ConnectionWatch(session, {
+      dead: (why) => {
+        if (this.#session === session) this.#sessionError = new Error(`${this.#url}: ${why}`);
+        drop();
+        session.destroy(new Error(`${this.#url}: ${why}`));
       },
       // Asked without "hasleader": mid-election is when the term matters.
       term: async () =>
@@ -180,17 +200,25 @@ export class GrpcTransport implements EtcdTransport, MemberLister {
         ),
     }, this.#tls.keepalive ?? KEEPALIVE);
     this.#watch = watch;
-    s.on("error", (e: Error) => {
-      this.#sessionError = e;
-      drop();
-    });
-    s.on("goaway", drop);
-    s.on("close", () => {
-      watch.stop();
-      drop();
-    });
-    this.#session = s;
-    return { session: s, watch };
+    if (!session.destroyed) this.#session = session;
+    return { session, watch };
+  }
+
+  /** The headers every call of `method` sends. */
+  #fixedHeaders(method: string): Uint8Array {
+    let h = this.#fixed.get(method);
+    if (!h) {
+      h = encodeHeaders([
+        [":method", "POST"],
+        [":scheme", this.#target.tls ? "https" : "http"],
+        [":path", `/${method}`],
+        [":authority", `${this.#target.hostname}:${this.#target.port}`],
+        ["content-type", "application/grpc"],
+        ["te", "trailers"],
+      ]);
+      this.#fixed.set(method, h);
+    }
+    return h;
   }
 
   /**
@@ -208,71 +236,65 @@ export class GrpcTransport implements EtcdTransport, MemberLister {
         if (err) reject(err);
         else resolve(value!);
       };
-      const headers = callHeaders(method, c, probe);
-      let req: http2.ClientHttp2Stream;
+      const chunks: Uint8Array[] = [];
+      let total = 0;
+      let httpStatus = 0;
+      let grpcStatus: string | undefined;
+      let grpcMessage = "";
+      const events: StreamEvents = {
+        // A "trailers-only" answer (an error) carries its status in its only headers.
+        headers: (fields) => {
+          watch.heard();
+          for (const [name, value] of fields) {
+            if (name === ":status") httpStatus = Number(value);
+            else if (name === "grpc-status") grpcStatus = value;
+            else if (name === "grpc-message") grpcMessage = decodeURIComponent(value);
+          }
+        },
+        data: (d) => {
+          watch.heard();
+          chunks.push(d);
+          total += d.length;
+        },
+        fail: (e) => finish(new GrpcConnectionError((this.#sessionError ?? e).message)),
+        end: () => {
+          if (grpcStatus !== "0") {
+            return finish(failure(grpcStatus, grpcMessage, httpStatus, this.#sessionError));
+          }
+          try {
+            const message = unframe(concat(chunks, total));
+            watch.heard(headerTerm(message));
+            finish(undefined, message);
+          } catch (e) {
+            finish(e as Error);
+          }
+        },
+      };
+      let session: H2Session;
       let watch: Pick<ConnectionWatch, "begin" | "heard" | "end">;
+      let id: number;
       try {
         const conn = this.#connect();
+        session = conn.session;
         watch = probe ? UNWATCHED : conn.watch;
-        req = conn.session.request(headers);
+        id = session.request(
+          callHeaders(this.#fixedHeaders(method), c, probe),
+          framed(body),
+          events,
+        );
       } catch (e) {
         this.close();
         reject(e);
         return;
       }
       const waiting: Waiting = watch.begin((why) => {
-        req.close(http2.constants.NGHTTP2_CANCEL);
+        session.cancel(id);
         finish(new EtcdError(why, 14, 200));
       });
       const timer = setTimeout(() => {
-        req.close(http2.constants.NGHTTP2_CANCEL);
+        session.cancel(id);
         finish(new DOMException(`etcd did not answer within ${c.timeoutMs} ms`, "TimeoutError"));
       }, c.timeoutMs);
-      const chunks: Uint8Array[] = [];
-      let total = 0;
-      let httpStatus = 0;
-      let grpcStatus: string | undefined;
-      let grpcMessage = "";
-      const status = (h: http2.IncomingHttpHeaders) => {
-        if (h["grpc-status"] !== undefined) {
-          grpcStatus = String(h["grpc-status"]);
-          grpcMessage = decodeURIComponent(String(h["grpc-message"] ?? ""));
-        }
-      };
-      req.on("response", (h) => {
-        watch.heard();
-        httpStatus = Number(h[":status"]);
-        status(h); // a "trailers-only" answer (an error) carries its status here
-      });
-      req.on("trailers", (h) => {
-        watch.heard();
-        status(h);
-      });
-      req.on("data", (d: Uint8Array) => {
-        watch.heard();
-        chunks.push(d);
-        total += d.length;
-      });
-      req.on("error", (e: Error) => {
-        const first = this.#sessionError ?? e;
-        // Node's wording wraps the socket's reason: keep the reason.
-        const why = /caused by: (.*)\)$/.exec(first.message)?.[1] ?? first.message;
-        finish(new GrpcConnectionError(why));
-      });
-      req.on("close", () => {
-        if (grpcStatus !== "0") {
-          return finish(failure(grpcStatus, grpcMessage, httpStatus, this.#sessionError));
-        }
-        try {
-          const message = unframe(concat(chunks, total));
-          watch.heard(headerTerm(message));
-          finish(undefined, message);
-        } catch (e) {
-          finish(e as Error);
-        }
-      });
-      req.write(prefix(body.length));
-      req.end(body);
     });
   }
 

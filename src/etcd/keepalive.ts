@@ -33,7 +33,7 @@ export const KEEPALIVE: KeepaliveSettings = {
   minIntervalMs: 5_000,
 };
 
-/** What the watch needs of a session: node:http2's `ping`, and whether it is gone. */
+/** What the watch needs of a session: an HTTP/2 `ping`, and whether it is gone. */
 export interface Pingable {
   ping(callback: (err: Error | null) => void): boolean;
   readonly destroyed: boolean;
