@@ -5,6 +5,7 @@
  * keys and values in-process, as a dump and as a stream. The ceiling is the best of all of
  * these (report.ts), and every etcd figure of sync is reported against it.
  */
+import process from "node:process";
 import { Etcd3 } from "etcd3";
 import { EtcdClient, type EtcdTransportKind } from "../../src/etcd/client.ts";
 import { EtcdSink } from "../../src/etcd/sink.ts";
@@ -69,6 +70,15 @@ export async function etcdCeiling(endpoint: string, n: number, tag: string): Pro
 export interface SinkRates {
   dump8: number;
   stream1: number;
+  /** sync's CPU-seconds (user + system, this process) per 1,000,000 keys written. */
+  dumpCpuPerM?: number;
+  streamCpuPerM?: number;
+}
+
+/** CPU-seconds this process used (user + system). */
+function cpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
 }
 
 /** keys/s of sync's sink alone (no source): dump batches on 8 writers, stream batches 1 at a time. */
@@ -87,6 +97,7 @@ export async function sinkRates(
   });
   try {
     const dumpSink = new EtcdSink(client, { prefix: "/sinkdump", stateKey: "/sinkdump-state/s" });
+    const cpu0 = cpuSeconds();
     const sd = await timed(async () => {
       let next = 0;
       await Promise.all(Array.from({ length: 8 }, async () => {
@@ -100,6 +111,7 @@ export async function sinkRates(
       }));
       await dumpSink.settleDump();
     });
+    const cpu1 = cpuSeconds();
     const streamSink = new EtcdSink(client, {
       prefix: "/sinkstream",
       stateKey: "/sinkstream-state/s",
@@ -122,11 +134,17 @@ export async function sinkRates(
         }));
       }
     });
+    const cpu2 = cpuSeconds();
     const grpc = new Etcd3({ hosts: endpoint });
     await grpc.delete().prefix("/sinkdump");
     await grpc.delete().prefix("/sinkstream");
     grpc.close();
-    return { dump8: n / sd, stream1: n / ss };
+    return {
+      dump8: n / sd,
+      stream1: n / ss,
+      dumpCpuPerM: ((cpu1 - cpu0) / n) * 1e6,
+      streamCpuPerM: ((cpu2 - cpu1) / n) * 1e6,
+    };
   } finally {
     client.close();
   }

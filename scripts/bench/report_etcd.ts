@@ -55,6 +55,15 @@ export function ceilingSection(r: Results): string[] {
         ),
       ]),
       "",
+      ...([["grpc", r.sink], ["gateway", r.sinkGateway]] as const).flatMap(([via, x]) =>
+        x?.dumpCpuPerM !== undefined
+          ? [
+            `sync's CPU-seconds per 1,000,000 keys written by the sink alone (${via}): dump ` +
+            `${x.dumpCpuPerM.toFixed(1)}, stream ${x.streamCpuPerM?.toFixed(1)}.`,
+            "",
+          ]
+          : []
+      ),
     );
   } else out.push(...missing(r, "ceiling"));
 
