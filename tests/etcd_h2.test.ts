@@ -1,0 +1,90 @@
+/**
+ * The gRPC transport's hand-written HTTP/2 client against a real etcd, where node:http2 did
+ * the work before: flow control both ways (a request above etcd's 64 KiB send window, answers
+ * beyond our receive windows), many requests at once on one connection, a connection lost
+ * under a waiting request and a new one after it, and an idle connection that lets the
+ * process exit. etcd's contents are read back with the etcd3 package (testing/checker.ts).
+ */
+import { test } from "../testing/deadline.ts";
+import { step } from "../testing/steps.ts";
+import { assert, assertEquals, assertRejects } from "../testing/assert.ts";
+import { startEtcd } from "../testing/etcd.ts";
+import { readEtcd } from "../testing/checker.ts";
+import { run } from "../testing/process.ts";
+import { GrpcConnectionError, GrpcTransport } from "../src/etcd/grpc.ts";
+
+const CALL = { timeoutMs: 30_000 };
+const dec = new TextDecoder();
+
+/** A value of `size` octets that differs per key and per position (so a shifted or mixed-up
+ * chunk shows). */
+function value(key: string, size: number): string {
+  const unit = `${key}:0123456789abcdefghijklmnopqrstuvwxyz|`;
+  return unit.repeat(Math.ceil(size / unit.length)).slice(0, size);
+}
+
+test("etcd gRPC over the hand-written HTTP/2 client", async () => {
+  const etcd = await startEtcd();
+  const t = new GrpcTransport(etcd.endpoint, {});
+  try {
+    step("a transaction of 1.2 MB: beyond etcd's initial send window of 64 KiB");
+    const big = Array.from({ length: 12 }, (_, i) => `/h2/txn/${i}`);
+    const r = await t.txn({
+      success: big.map((k) => ({ put: { key: k, value: value(k, 100_000) } })),
+    }, CALL);
+    assert(r.succeeded);
+    assertEquals(
+      await readEtcd(etcd.endpoint, "/h2/txn/"),
+      new Map(big.map((k) => [k, value(k, 100_000)])),
+    );
+
+    step("answers of 18 MB, four times: beyond our stream and connection windows");
+    const huge = Array.from({ length: 18 }, (_, i) => `/h2/huge/${String(i).padStart(2, "0")}`);
+    for (const k of huge) await t.put(k, value(k, 1_000_000), CALL);
+    for (let round = 0; round < 4; round++) {
+      const got = await t.range("/h2/huge/", { rangeEnd: "/h2/huge0" }, CALL);
+      assertEquals(got.kvs.map((kv) => kv.key), huge);
+      for (const kv of got.kvs) assert(dec.decode(kv.value) === value(kv.key, 1_000_000), kv.key);
+    }
+
+    step("500 requests at once on one connection");
+    const many = Array.from({ length: 500 }, (_, i) => `/h2/many/${i}`);
+    await Promise.all(many.map((k) => t.put(k, k.repeat(3), CALL)));
+    assertEquals(
+      await readEtcd(etcd.endpoint, "/h2/many/"),
+      new Map(many.map((k) => [k, k.repeat(3)])),
+    );
+
+    step("etcd killed under a waiting request: it fails at once as a lost connection");
+    const holder = await t.leaseGrant(60, CALL);
+    const waiter = await t.leaseGrant(60, CALL);
+    await t.campaign("/h2/election", holder, "first", CALL);
+    const waiting = t.campaign("/h2/election", waiter, "second", { timeoutMs: 60_000 });
+    await new Promise((r) => setTimeout(r, 300));
+    const killedAt = Date.now();
+    const failed = assertRejects(() => waiting, GrpcConnectionError);
+    await etcd.stop(true);
+    const e = await failed;
+    assert(Date.now() - killedAt < 5_000, `failed after ${Date.now() - killedAt} ms: ${e.message}`);
+    await assertRejects(() => t.put("/h2/after", "x", CALL), GrpcConnectionError);
+
+    step("etcd back: the same transport opens a new connection");
+    await etcd.restart();
+    await t.put("/h2/after", "back", CALL);
+    assertEquals(await readEtcd(etcd.endpoint, "/h2/after"), new Map([["/h2/after", "back"]]));
+
+    step("an idle connection left open does not keep a process alive");
+    const script = `
+      import { GrpcTransport } from ${
+      JSON.stringify(new URL("../src/etcd/grpc.ts", import.meta.url).href)
+    };
+      const t = new GrpcTransport(${JSON.stringify(etcd.endpoint)}, {});
+      await t.put("/h2/idle", "left open", { timeoutMs: 10000 });
+      console.log("put done");`;
+    const out = await run(Deno.execPath(), { args: ["eval", script], timeoutMs: 20_000 });
+    assert(out.includes("put done"), out);
+  } finally {
+    t.close();
+    await etcd.close();
+  }
+});
