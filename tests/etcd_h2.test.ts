@@ -88,3 +88,18 @@ test("etcd gRPC over the hand-written HTTP/2 client", async () => {
     await etcd.close();
   }
 });
+
+test("etcd's MAX_CONCURRENT_STREAMS: requests beyond it wait for a stream", async () => {
+  const etcd = await startEtcd({ args: ["--max-concurrent-streams=2"] });
+  const t = new GrpcTransport(etcd.endpoint, {});
+  try {
+    // The first requests go before etcd's SETTINGS arrive: etcd refuses those beyond 2.
+    await t.put("/h2/first", "1", CALL);
+    const keys = Array.from({ length: 100 }, (_, i) => `/h2/limited/${i}`);
+    await Promise.all(keys.map((k) => t.put(k, k, CALL)));
+    assertEquals(await readEtcd(etcd.endpoint, "/h2/limited/"), new Map(keys.map((k) => [k, k])));
+  } finally {
+    t.close();
+    await etcd.close();
+  }
+});

@@ -212,7 +212,7 @@ export class GrpcTransport implements EtcdTransport, MemberLister {
         [":method", "POST"],
         [":scheme", this.#target.tls ? "https" : "http"],
         [":path", `/${method}`],
-        [":authority", `${this.#target.hostname}:${this.#target.port}`],
+        [":authority", new URL(this.#url).host],
         ["content-type", "application/grpc"],
         ["te", "trailers"],
       ]);
@@ -272,12 +272,12 @@ export class GrpcTransport implements EtcdTransport, MemberLister {
       };
       let session: H2Session;
       let watch: Pick<ConnectionWatch, "begin" | "heard" | "end">;
-      let id: number;
+      let cancel: () => void;
       try {
         const conn = this.#connect();
         session = conn.session;
         watch = probe ? UNWATCHED : conn.watch;
-        id = session.request(
+        cancel = session.request(
           callHeaders(this.#fixedHeaders(method), c, probe),
           framed(body),
           events,
@@ -288,11 +288,11 @@ export class GrpcTransport implements EtcdTransport, MemberLister {
         return;
       }
       const waiting: Waiting = watch.begin((why) => {
-        session.cancel(id);
+        cancel();
         finish(new EtcdError(why, 14, 200));
       });
       const timer = setTimeout(() => {
-        session.cancel(id);
+        cancel();
         finish(new DOMException(`etcd did not answer within ${c.timeoutMs} ms`, "TimeoutError"));
       }, c.timeoutMs);
     });

@@ -1,4 +1,9 @@
-/** The connection under an HTTP/2 session: TCP (h2c, prior knowledge) or TLS with ALPN "h2". */
+/**
+ * The connection under an HTTP/2 session: TCP (h2c, prior knowledge) or TLS with ALPN "h2",
+ * and the queue its frames are written from.
+ */
+
+import { concat } from "./h2_frames.ts";
 
 export interface H2Target {
   hostname: string;
@@ -33,4 +38,53 @@ export async function dial(target: H2Target): Promise<Deno.Conn> {
     throw e;
   }
   return conn;
+}
+
+/**
+ * Frames queued in one tick leave in one `write` (requests issued together, their HEADERS and
+ * DATA), one batch at a time; what is queued before the connection is up waits for it.
+ */
+export class FrameWriter {
+  readonly #failed: (e: Error) => void;
+  #conn?: Deno.Conn;
+  #queue: Uint8Array[] = [];
+  #scheduled = false;
+  #writing = false;
+
+  constructor(failed: (e: Error) => void) {
+    this.#failed = failed;
+  }
+
+  start(conn: Deno.Conn): void {
+    this.#conn = conn;
+    this.#pump();
+  }
+
+  send(bytes: Uint8Array): void {
+    this.#queue.push(bytes);
+    if (this.#scheduled || this.#writing) return;
+    this.#scheduled = true;
+    queueMicrotask(() => {
+      this.#scheduled = false;
+      this.#pump();
+    });
+  }
+
+  async #pump(): Promise<void> {
+    const conn = this.#conn;
+    if (!conn || this.#writing) return;
+    this.#writing = true;
+    try {
+      while (this.#queue.length > 0) {
+        const parts = this.#queue;
+        this.#queue = [];
+        const buf = parts.length === 1 ? parts[0] : concat(parts);
+        for (let at = 0; at < buf.length;) at += await conn.write(buf.subarray(at));
+      }
+    } catch (e) {
+      this.#queue = [];
+      this.#failed(e as Error);
+    }
+    this.#writing = false;
+  }
 }

@@ -34,7 +34,7 @@ import {
   settingsFrame,
   windowUpdateFrame,
 } from "./h2_frames.ts";
-import { dial, type H2Target } from "./h2_dial.ts";
+import { dial, FrameWriter, type H2Target } from "./h2_dial.ts";
 import { type HeaderField, HpackDecoder, HpackError } from "./hpack.ts";
 
 /** What a stream reports to its caller. Exactly one of `end` and `fail` ends it. */
@@ -79,12 +79,13 @@ export class H2Session {
   readonly #hpack = new HpackDecoder();
   /** A header block spread over CONTINUATION frames. */
   #cont?: { stream: number; parts: Uint8Array[]; end: boolean };
-  #queue: Uint8Array[] = [];
-  #scheduled = false;
-  #writing = false;
+  readonly #writer = new FrameWriter((e) => this.destroy(e));
   readonly #pings = new Map<number, (err: Error | null) => void>();
   #pingId = 0;
   #refed = true;
+  #maxStreams = Infinity;
+  /** Requests waiting for a stream (MAX_CONCURRENT_STREAMS). */
+  readonly #later: { events: StreamEvents; start(): void }[] = [];
 
   constructor(target: H2Target, hooks: SessionHooks) {
     this.#target = target;
@@ -117,13 +118,24 @@ export class H2Session {
     if (this.#destroyed) return conn.close();
     this.#conn = conn;
     if (this.#streams.size === 0) this.#ref(false);
-    this.#pump();
+    this.#writer.start(conn);
     this.#readLoop(conn);
   }
 
-  /** Start a request: its header block and its whole body; the stream id is returned. */
-  request(block: Uint8Array, body: Uint8Array, events: StreamEvents): number {
+  /**
+   * Start a request (its header block and whole body), at once or, when etcd's
+   * MAX_CONCURRENT_STREAMS are open, when one ends. Returns how to give it up.
+   */
+  request(block: Uint8Array, body: Uint8Array, events: StreamEvents): () => void {
     if (!this.usable) throw new Error("HTTP/2 connection closing");
+    let id = 0;
+    const later = { events, start: () => (id = this.#start(block, body, events)) };
+    if (this.#streams.size < this.#maxStreams) later.start();
+    else this.#later.push(later);
+    return () => id ? this.#cancel(id) : this.#later.splice(this.#later.indexOf(later) >>> 0, 1);
+  }
+
+  #start(block: Uint8Array, body: Uint8Array, events: StreamEvents): number {
     const id = this.#nextId;
     this.#nextId += 2;
     const s: Stream = { id, events, window: this.#peerInitial, unacked: 0 };
@@ -142,7 +154,7 @@ export class H2Session {
   }
 
   /** Give a stream up (RST_STREAM CANCEL); its events are not called again. */
-  cancel(id: number): void {
+  #cancel(id: number): void {
     if (!this.#forget(id)) return;
     if (!this.#destroyed) this.#send(rstStreamFrame(id, H2_ERROR.CANCEL));
   }
@@ -163,7 +175,7 @@ export class H2Session {
     if (this.#destroyed) return;
     this.#destroyed = true;
     const why = err ?? new Error("connection closed");
-    const streams = [...this.#streams.values()];
+    const streams = [...this.#streams.values(), ...this.#later.splice(0)];
     this.#streams.clear();
     this.#blocked = [];
     for (const s of streams) s.events.fail(why);
@@ -181,6 +193,7 @@ export class H2Session {
     if (!s) return false;
     this.#streams.delete(id);
     if (s.pending) this.#blocked = this.#blocked.filter((b) => b !== s);
+    if (this.#later.length > 0 && !this.#destroyed) this.#later.shift()!.start();
     if (this.#streams.size === 0) {
       this.#ref(false);
       if (this.#goaway) this.destroy();
@@ -188,7 +201,7 @@ export class H2Session {
     return true;
   }
 
-  /** An idle connection does not keep the process alive (node's sockets do not either). */
+  /** An idle connection does not keep the process alive. */
   #ref(on: boolean): void {
     if (on === this.#refed || !this.#conn) return;
     this.#refed = on;
@@ -197,31 +210,7 @@ export class H2Session {
   }
 
   #send(bytes: Uint8Array): void {
-    this.#queue.push(bytes);
-    if (this.#scheduled || this.#writing) return;
-    this.#scheduled = true;
-    queueMicrotask(() => {
-      this.#scheduled = false;
-      this.#pump();
-    });
-  }
-
-  /** Write what is queued, in one `write` per batch, one batch at a time. */
-  async #pump(): Promise<void> {
-    const conn = this.#conn;
-    if (!conn || this.#writing || this.#destroyed) return;
-    this.#writing = true;
-    try {
-      while (this.#queue.length > 0 && !this.#destroyed) {
-        const parts = this.#queue;
-        this.#queue = [];
-        const buf = parts.length === 1 ? parts[0] : concat(parts);
-        for (let at = 0; at < buf.length;) at += await conn.write(buf.subarray(at));
-      }
-    } catch (e) {
-      this.destroy(e as Error);
-    }
-    this.#writing = false;
+    if (!this.#destroyed) this.#writer.send(bytes);
   }
 
   async #readLoop(conn: Deno.Conn): Promise<void> {
@@ -332,7 +321,8 @@ export class H2Session {
         const delta = value - this.#peerInitial;
         this.#peerInitial = value;
         for (const s of this.#streams.values()) s.window += delta;
-      } else if (id === SETTING.MAX_FRAME_SIZE) {
+      } else if (id === SETTING.MAX_CONCURRENT_STREAMS) this.#maxStreams = value;
+      else if (id === SETTING.MAX_FRAME_SIZE) {
         if (value < DEFAULT_MAX_FRAME || value > 0xffffff) {
           throw new H2ProtocolError(`MAX_FRAME_SIZE ${value}`);
         }
@@ -361,9 +351,11 @@ export class H2Session {
     const why = new Error(
       `etcd closed the connection (HTTP/2 GOAWAY, error code ${code}${debug ? `: ${debug}` : ""})`,
     );
+    const later = this.#later.splice(0); // never to start here
     for (const s of [...this.#streams.values()]) {
       if (s.id > lastStream && this.#forget(s.id)) s.events.fail(why);
     }
+    for (const l of later) l.events.fail(why);
     this.#hooks.gone(why);
     if (this.#streams.size === 0) this.destroy(why);
   }
