@@ -9,10 +9,11 @@ import {
   type SnapshotRow,
   UnpageableTableError,
 } from "../core/snapshot_types.ts";
-import { type MysqlConn, MysqlError } from "./conn.ts";
+import { type MysqlConn, MysqlConnectionError, MysqlError } from "./conn.ts";
 import { qualifiedName } from "./schema.ts";
 import type { MysqlColumn, TableSchema } from "./types.ts";
-import { cellOf, isBinary, keyOf, type MysqlValue, NUMERIC } from "./values.ts";
+import { readTextRow, textRowPlan } from "./text_rows.ts";
+import { isBinary, NUMERIC } from "./values.ts";
 import { type BinlogSpot, readVisible } from "./visibility.ts";
 
 export interface MysqlChunkContext {
@@ -37,12 +38,6 @@ function hexOf(bytes: Uint8Array): string {
   let s = "";
   for (const b of bytes) s += b.toString(16).padStart(2, "0");
   return s;
-}
-
-function bytesOf(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length >> 1);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return out;
 }
 
 /** The column as the text protocol should send it: hex for bytes, BIT as its number. */
@@ -115,18 +110,15 @@ export async function readChunk(
   }${where.length ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY ${keys.join(", ")}${
     limit === Infinity ? "" : ` LIMIT ${limit}`
   }`;
-  const r = await conn.query(sql);
-  const binary = t.columns.map(isBinary);
-  return r.rows.map((row) => {
-    const values: MysqlValue[] = row.slice(0, columns.length).map((v, i) =>
-      v !== null && binary[i] ? bytesOf(v) : v
+  const plan = textRowPlan(t, columns);
+  const rows: SnapshotRow[] = [];
+  const r = await conn.query(sql, (p) => rows.push(readTextRow(plan, p)));
+  if (r.columns.length !== plan.width) {
+    throw new MysqlConnectionError(
+      `chunk of ${t.table}: ${r.columns.length} columns where ${plan.width} were selected`,
     );
-    const cells = t.columns.map((c, i) => cellOf(c, values[i]));
-    let f = columns.length;
-    const cursor = t.keyColumns.map((k, i) => floats[i] ? row[f++]! : row[k] ?? "");
-    const key = keyOf(keyCols, t.keyColumns.map((k) => values[k]));
-    return { key, after: cursor, columns, cells };
-  });
+  }
+  return rows;
 }
 
 /** Sessions read in UTC: the binlog path renders TIMESTAMPs in UTC. */

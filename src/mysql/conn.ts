@@ -17,6 +17,7 @@ import {
   framePackets,
   isEof,
   lenencInt,
+  loginHead,
   MAX_PACKET,
   MysqlConnectionError,
   MysqlError,
@@ -24,6 +25,7 @@ import {
   PacketReader,
   parseErr,
   SERVER_MORE_RESULTS_EXISTS,
+  textRowValues,
 } from "./packets.ts";
 import type { MysqlSslMode } from "./url.ts";
 import { startTls, type Transport } from "./tls.ts";
@@ -56,20 +58,9 @@ const CLIENT = {
   PLUGIN_AUTH: 0x80000,
   PLUGIN_AUTH_LENENC: 0x200000,
 };
-const UTF8MB4_GENERAL_CI = 45;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 const errFrom = parseErr;
-
-/** The first 32 bytes of a login (and of an SSL request): flags, packet size, charset. */
-function loginHead(flags: number): Uint8Array {
-  const head = new Uint8Array(32);
-  const v = new DataView(head.buffer);
-  v.setUint32(0, flags, true);
-  v.setUint32(4, MAX_PACKET, true);
-  head[8] = UTF8MB4_GENERAL_CI;
-  return head;
-}
 
 function isSupported(plugin: string): boolean {
   return (SUPPORTED_PLUGINS as readonly string[]).includes(plugin);
@@ -295,6 +286,17 @@ export class MysqlConn {
     }
   }
 
+  /** The next packet when it is whole in the read buffer (read without an await). */
+  bufferedPacket(): Uint8Array | undefined {
+    const b = this.#buf, s = this.#start;
+    if (this.#end - s < 4) return undefined;
+    const len = b[s] | (b[s + 1] << 8) | (b[s + 2] << 16);
+    if (len >= MAX_PACKET || this.#end - s < 4 + len) return undefined;
+    this.#seq = (b[s + 3] + 1) & 0xff;
+    this.#start = s + 4 + len;
+    return b.subarray(s + 4, s + 4 + len);
+  }
+
   async writePacket(payload: Uint8Array): Promise<void> {
     const { bytes, seq } = framePackets(payload, this.#seq);
     this.#seq = seq;
@@ -318,11 +320,16 @@ export class MysqlConn {
     await this.writePacket(p);
   }
 
-  /** COM_QUERY with the text protocol; the first result set's rows (OK: no rows). */
-  async query(sql: string): Promise<QueryResult> {
+  /**
+   * COM_QUERY with the text protocol; the first result set's rows (OK: no rows). With
+   * `each`, its rows go there instead, as their packets (lenenc values, 0xfb for NULL; a
+   * view valid during the call), and the result is read to its end if `each` throws.
+   */
+  async query(sql: string, each?: (packet: Uint8Array) => void): Promise<QueryResult> {
     await this.command(0x03, enc.encode(sql));
     let result: QueryResult | undefined;
     let error: MysqlError | undefined;
+    let failed: unknown;
     for (;;) {
       const p = await this.readPacket();
       let more = false;
@@ -331,17 +338,22 @@ export class MysqlConn {
         result ??= { columns: [], rows: [] };
         more = (okStatus(p) & SERVER_MORE_RESULTS_EXISTS) !== 0;
       } else {
-        const r = await this.#resultSet(p);
+        const r = await this.#resultSet(p, result ? undefined : each);
         result ??= r.result;
         more = r.more;
+        failed ??= r.failed;
       }
       if (!more) break;
     }
     if (error) throw error;
+    if (failed) throw failed;
     return result!;
   }
 
-  async #resultSet(first: Uint8Array): Promise<{ result: QueryResult; more: boolean }> {
+  async #resultSet(
+    first: Uint8Array,
+    each?: (packet: Uint8Array) => void,
+  ): Promise<{ result: QueryResult; more: boolean; failed?: unknown }> {
     const n = new PacketReader(first).lenenc() ?? 0;
     const columns: string[] = [];
     for (let i = 0; i < n; i++) {
@@ -351,22 +363,23 @@ export class MysqlConn {
     }
     await this.readPacket(); // EOF after column definitions
     const rows: (string | null)[][] = [];
+    let failed: unknown;
     for (;;) {
-      const p = await this.readPacket();
+      const p = this.bufferedPacket() ?? await this.readPacket();
       if (isEof(p)) {
-        return {
-          result: { columns, rows },
-          more: (eofStatus(p) & SERVER_MORE_RESULTS_EXISTS) !== 0,
-        };
+        const more = (eofStatus(p) & SERVER_MORE_RESULTS_EXISTS) !== 0;
+        return { result: { columns, rows }, more, failed };
       }
       if (p[0] === 0xff) throw errFrom(p);
-      const r = new PacketReader(p);
-      const row: (string | null)[] = new Array(n);
-      for (let i = 0; i < n; i++) {
-        const len = r.lenenc();
-        row[i] = len === null ? null : dec.decode(r.bytes(len));
+      if (each) {
+        try {
+          if (!failed) each(p);
+        } catch (e) {
+          failed = e;
+        }
+        continue;
       }
-      rows.push(row);
+      rows.push(textRowValues(p, n));
     }
   }
 

@@ -98,6 +98,27 @@ export class PacketReader {
   }
 }
 
+/** A text protocol result row's values (n of them) as text, NULL as null. */
+export function textRowValues(p: Uint8Array, n: number): (string | null)[] {
+  const r = new PacketReader(p);
+  const row: (string | null)[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const len = r.lenenc();
+    row[i] = len === null ? null : dec.decode(r.bytes(len));
+  }
+  return row;
+}
+
+/** The first 32 bytes of a login (and of an SSL request): flags, packet size, charset. */
+export function loginHead(flags: number): Uint8Array {
+  const head = new Uint8Array(32);
+  const v = new DataView(head.buffer);
+  v.setUint32(0, flags, true);
+  v.setUint32(4, MAX_PACKET, true);
+  head[8] = 45; // utf8mb4_general_ci
+  return head;
+}
+
 /** A length-encoded integer's bytes. */
 export function lenencInt(n: number): Uint8Array {
   if (n < 0xfb) return new Uint8Array([n]);

@@ -53,7 +53,19 @@ function isZeroDate(s: string): boolean {
   return s.startsWith("0000-00-00");
 }
 
-/** The JSON fragment of one value. */
+/** Types `cellOf` renders their own way although they are neither numbers nor bytes. */
+const OWN_RENDERING = new Set(["set", "datetime", "timestamp"]);
+
+/**
+ * Whether `cellOf` writes the column's values as JSON strings of their text as it is (its
+ * default branch: text, ENUM labels, DATE, TIME, ...): fast paths may quote them directly.
+ */
+export function rendersAsString(col: MysqlColumn): boolean {
+  return !isBinary(col) && !col.json && !NUMERIC.has(col.dataType) &&
+    !OWN_RENDERING.has(col.dataType);
+}
+
+/** The JSON fragment of one value (see `rendersAsString` when adding a branch). */
 export function cellOf(col: MysqlColumn, v: MysqlValue): string {
   if (v === null) return "null";
   if (isBinary(col)) return jsonBase64(typeof v === "string" ? enc.encode(v) : v);
