@@ -40,10 +40,25 @@ export type {
 export { BinlogError } from "./binlog/types.ts";
 export { crc32 } from "./binlog/bytes.ts";
 
+/** Table maps whose bytes are kept to recognise them (tables written to in turn). */
+const RECENT_MAPS = 16;
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** Decodes events in order, remembering the format description and the table maps. */
 export class BinlogDecoder {
   #checksum = false;
   #maps = new Map<bigint, TableMap>();
+  /**
+   * The latest table maps with their bytes: a table map comes with every transaction, and
+   * the same bytes give the same map, so the same object (and the row plan and schema
+   * built for it) serves again.
+   */
+  #recentMaps: { bytes: Uint8Array; map: TableMap }[] = [];
   /** Post-header length per event type (index type - 1), from the FORMAT_DESCRIPTION. */
   #postHeader: Uint8Array | undefined;
 
@@ -98,6 +113,7 @@ export class BinlogDecoder {
     if (header.type === EVENT.FORMAT_DESCRIPTION && body.length >= FDE_FIXED_LEN) {
       this.#postHeader = body.slice(FDE_FIXED_LEN);
       this.#maps.clear();
+      this.#recentMaps = [];
     }
     try {
       return { header, event: this.#body(header, body) };
@@ -129,7 +145,7 @@ export class BinlogDecoder {
       case EVENT.XID:
         return xidEvent(b);
       case EVENT.TABLE_MAP: {
-        const map = tableMapEvent(b, tableIdLen(this.#post(EVENT.TABLE_MAP, 8)));
+        const map = this.#tableMap(b);
         this.#maps.set(map.tableId, map);
         return { kind: "table_map", map };
       }
@@ -147,6 +163,19 @@ export class BinlogDecoder {
     const rows = ROWS_EVENTS[h.type];
     if (rows) return rowsEvent(b, h.type, rows, tableIdLen(this.#post(h.type, 8)));
     return { kind: "other", type: h.type };
+  }
+
+  #tableMap(b: Uint8Array): TableMap {
+    const recent = this.#recentMaps;
+    for (let i = 0; i < recent.length; i++) {
+      if (!sameBytes(recent[i].bytes, b)) continue;
+      const hit = recent[i];
+      if (i > 0) recent.unshift(...recent.splice(i, 1)); // the least recently seen go first
+      return hit.map;
+    }
+    const map = tableMapEvent(b, tableIdLen(this.#post(EVENT.TABLE_MAP, 8)));
+    if (recent.unshift({ bytes: b.slice(), map }) > RECENT_MAPS) recent.pop();
+    return map;
   }
 
   /** The events inside a TRANSACTION_PAYLOAD (no checksums), decoded in order. */

@@ -102,7 +102,7 @@ export async function* binlogDump(
 
 async function* binlogEvents(c: MysqlConn): AsyncIterableIterator<Uint8Array> {
   for (;;) {
-    const p = await c.readPacket();
+    const p = c.bufferedPacket() ?? await c.readPacket();
     if (p[0] === 0x00) yield p.slice(1);
     else if (p[0] === 0xff) throw parseErr(p);
     else if (isEof(p)) return;

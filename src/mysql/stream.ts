@@ -13,8 +13,15 @@ import { ddlTargets } from "./ddl.ts";
 import { addGtid } from "./gtid.ts";
 import { decodeRowsEvent } from "./rows.ts";
 import { schemaForEvent } from "./tablemeta.ts";
+import type { TableMap } from "./binlog.ts";
 import type { TableSchema } from "./types.ts";
 import type { BinlogSpot } from "./visibility.ts";
+
+interface EventSchema {
+  current: TableSchema | undefined;
+  schema: TableSchema | undefined;
+  columns: string[];
+}
 
 /** What the session lends the translation: the selection and the tables' schemas. */
 export interface BinlogTables {
@@ -41,6 +48,12 @@ export class BinlogFollower {
   #lastOffset: number;
   /** Tables to snapshot again when the current transaction commits. */
   readonly #again = new Set<string>();
+  /**
+   * Per table map (the decoder hands the same one again for the same bytes): the schema
+   * built from it and the table's, and its column names, kept while the table's schema
+   * is the same one (so the row plan and the JSON lead-ins are reused too).
+   */
+  readonly #bySchema = new WeakMap<TableMap, EventSchema>();
 
   constructor(t: BinlogTables, from: Position, out: BatchOutput) {
     this.#t = t;
@@ -79,7 +92,6 @@ export class BinlogFollower {
 
   async #handle(header: EventHeader, event: BinlogEvent): Promise<void> {
     const cs = this.#cs;
-    const time = new Date(header.timestamp * 1000);
     switch (event.kind) {
       case "rotate":
         this.#file = event.file;
@@ -93,10 +105,10 @@ export class BinlogFollower {
         this.#txnGtid = event.gtid;
         break;
       case "query":
-        await this.#query(event.query.trim(), event.schema, header, time);
+        await this.#query(event.query.trim(), event.schema, header);
         break;
       case "xid":
-        await this.#commit(header, time);
+        await this.#commit(header);
         break;
       case "rows":
         await this.#rows(event);
@@ -114,19 +126,20 @@ export class BinlogFollower {
     }
   }
 
-  async #query(q: string, schema: string, header: EventHeader, time: Date): Promise<void> {
+  async #query(q: string, schema: string, header: EventHeader): Promise<void> {
     const cs = this.#cs;
     if (/^BEGIN$/i.test(q)) cs.begin();
-    else if (/^COMMIT$/i.test(q)) await this.#commit(header, time);
+    else if (/^COMMIT$/i.test(q)) await this.#commit(header);
     else if (/^\s*(ALTER|CREATE|DROP|RENAME|TRUNCATE)\b/i.test(q)) {
       const inTxn = cs.open;
       await this.#ddl(q, schema);
-      if (!inTxn) await this.#commit(header, time);
+      if (!inTxn) await this.#commit(header);
     }
   }
 
   /** The transaction ends; tables a DDL statement reshaped are snapshotted again from here. */
-  async #commit(header: EventHeader, time: Date): Promise<void> {
+  async #commit(header: EventHeader): Promise<void> {
+    const time = new Date(header.timestamp * 1000);
     const again = [...this.#again];
     this.#again.clear();
     const at = this.#ended(header);
@@ -164,7 +177,14 @@ export class BinlogFollower {
     const t = this.#t;
     const map = this.#decoder.tableMap(event.tableId);
     if (!map || !t.selected(map.schema, map.table)) return;
-    const schema = schemaForEvent(map, await t.schemaOf(map.schema, map.table));
+    const current = await t.schemaOf(map.schema, map.table);
+    let known = this.#bySchema.get(map);
+    if (!known || known.current !== current) {
+      const schema = schemaForEvent(map, current);
+      const columns = schema?.columns.map((col) => col.name) ?? [];
+      this.#bySchema.set(map, known = { current, schema, columns });
+    }
+    const { schema, columns } = known;
     if (!schema) {
       throw new Error(
         `table ${map.schema}.${map.table} changed since this event was written and ` +
@@ -173,7 +193,6 @@ export class BinlogFollower {
     }
     if (!schema.keyColumns.length) return;
     const table = t.keyName(map.schema, map.table);
-    const columns = schema.columns.map((col) => col.name);
     const cs = this.#cs;
     for (const r of decodeRowsEvent(event, map, schema)) {
       const after = r.after;
