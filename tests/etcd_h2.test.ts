@@ -12,6 +12,7 @@ import { startEtcd } from "../testing/etcd.ts";
 import { readEtcd } from "../testing/checker.ts";
 import { run } from "../testing/process.ts";
 import { GrpcConnectionError, GrpcTransport } from "../src/etcd/grpc.ts";
+import { H2Session } from "../src/etcd/h2_session.ts";
 
 const CALL = { timeoutMs: 30_000 };
 const dec = new TextDecoder();
@@ -100,6 +101,27 @@ test("etcd's MAX_CONCURRENT_STREAMS: requests beyond it wait for a stream", asyn
     assertEquals(await readEtcd(etcd.endpoint, "/h2/limited/"), new Map(keys.map((k) => [k, k])));
   } finally {
     t.close();
+    await etcd.close();
+  }
+});
+
+test("etcd's GOAWAY (pings with no request open) ends the session with its reason", async () => {
+  const etcd = await startEtcd();
+  const { hostname, port } = new URL(etcd.endpoint);
+  let gone: Error | undefined;
+  const s = new H2Session({ hostname, port: Number(port) }, { gone: (e) => (gone ??= e) });
+  try {
+    // etcd's gRPC server (--grpc-keepalive-min-time 5 s) allows 2 such pings, then says GOAWAY.
+    const deadline = Date.now() + 10_000;
+    while (s.usable) {
+      assert(Date.now() < deadline, "no GOAWAY from etcd within 10 s of pings");
+      await new Promise<void>((answered) => {
+        if (!s.ping(() => answered())) answered();
+      });
+    }
+    assert(/GOAWAY, error code 11: too_many_pings/.test(gone?.message ?? ""), gone?.message);
+  } finally {
+    s.destroy();
     await etcd.close();
   }
 });
