@@ -74,6 +74,13 @@ export interface ChangeBatch {
    * new key): they are snapshotted again from this point of the stream on.
    */
   readonly resnapshot?: readonly string[];
+  /**
+   * Tables whose changes the stream can no longer map to keys, from this point on: held
+   * (none applied) until `resnapshot` names them again.
+   */
+  readonly hold?: readonly { table: string; why: string }[];
+  /** Tables no longer replicated from this point on (dropped, renamed): their keys go. */
+  readonly gone?: readonly string[];
   /** Written by an online snapshot, not by the stream (counted apart). */
   readonly fromSnapshot?: boolean;
 }

@@ -6,7 +6,7 @@
  * write. docs/snapshots.md argues why etcd ends exact.
  */
 import type { Change, ChangeBatch, Position } from "./change.ts";
-import { Touched } from "./touched.ts";
+import { type Job, newJob } from "./snapshot_job.ts";
 import { renderRow } from "./json.ts";
 import type { Log } from "./log.ts";
 import type {
@@ -46,27 +46,6 @@ export interface SnapshotOptions extends SnapshotSettings {
   onFailure?: (e: unknown) => void;
 }
 
-interface Job {
-  table: string;
-  /** Bumped when the table's rows are reset (TRUNCATE, a new request): older reads drop. */
-  gen: number;
-  after: readonly string[] | null;
-  rows: number;
-  started: string;
-  /** Keys the snapshot read: the sweep keeps them. */
-  seen: Set<string>;
-  /** Keys the stream changed since the snapshot began: the stream's values win. */
-  touched: Touched;
-  /** Rows up to this cursor were written before a restart: read again only to be seen. */
-  replayTo: readonly string[] | null;
-  /** The operator's request this job answers (its etcd revision). */
-  request?: number;
-  /** The generation whose queued writes were waited for before comparing with etcd. */
-  settledGen?: number;
-  /** No unique index covers the table's key: read in one piece, the cursor left null. */
-  whole?: boolean;
-}
-
 export class SnapshotEngine {
   readonly #o: SnapshotOptions;
   #progress: SnapshotProgress;
@@ -87,7 +66,7 @@ export class SnapshotEngine {
     this.#progress = o.progress ?? {};
     for (const [table, s] of Object.entries(this.#progress)) {
       if (s.state !== "running") continue;
-      this.#enqueue({ ...this.#job(table, s.after, s.rows, s.started), request: s.request });
+      this.#enqueue({ ...newJob(table, s.after, s.rows, s.started), request: s.request });
     }
   }
 
@@ -108,13 +87,18 @@ export class SnapshotEngine {
    */
   request(tables: readonly string[], request?: number): void {
     for (const table of tables) {
+      if (request !== undefined && this.#progress[table]?.state === "held") {
+        // Its changes are not applied: a snapshot now would mark it done, and stale.
+        this.#o.log.warn("snapshot request ignored: table held", { table });
+        continue;
+      }
       const old = this.#jobs.get(table);
       if (old) {
         old.request = request ?? old.request;
         this.#reset(old);
         continue;
       }
-      this.#enqueue({ ...this.#job(table, null, 0, new Date().toISOString()), request });
+      this.#enqueue({ ...newJob(table, null, 0, new Date().toISOString()), request });
     }
     this.#spawn();
   }
@@ -151,7 +135,23 @@ export class SnapshotEngine {
       }
       this.#jobs.get(c.table)?.touched.add(c);
     }
+    const since = new Date().toISOString();
+    for (const { table, why } of batch.hold ?? []) this.#end(table, { state: "held", why, since });
+    for (const table of batch.gone ?? []) this.#end(table, undefined);
     if (batch.resnapshot?.length) this.request(batch.resnapshot);
+  }
+
+  /** The table's snapshot ends where it stands (held, or gone: `s` undefined). */
+  #end(table: string, s: TableSnapshot | undefined): void {
+    const job = this.#jobs.get(table);
+    if (job) {
+      job.ended = true;
+      job.gen++;
+      this.#jobs.delete(table);
+      const i = this.#queue.indexOf(job);
+      if (i >= 0) this.#queue.splice(i, 1);
+    }
+    this.#set(table, s);
   }
 
   #locked<T>(fn: () => Promise<T>): Promise<T> {
@@ -167,19 +167,6 @@ export class SnapshotEngine {
     this.#wake = [];
     for (const w of wake) w();
     this.#o.source.close();
-  }
-
-  #job(table: string, after: readonly string[] | null, rows: number, started: string): Job {
-    return {
-      table,
-      gen: 0,
-      after: null,
-      rows: after === null ? 0 : rows,
-      started,
-      seen: new Set(),
-      touched: new Touched(),
-      replayTo: after,
-    };
   }
 
   #enqueue(job: Job): void {
@@ -229,7 +216,7 @@ export class SnapshotEngine {
   async #work(job: Job): Promise<void> {
     const t0 = Date.now();
     for (;;) {
-      if (this.#stopped) return;
+      if (this.#stopped || job.ended) return;
       const gen = job.gen;
       let rows;
       try {
@@ -250,7 +237,11 @@ export class SnapshotEngine {
       rows: job.rows,
       seconds: Math.round((Date.now() - t0) / 100) / 10,
     });
-    this.#jobs.delete(job.table);
+    this.#forget(job);
+  }
+
+  #forget(job: Job): void {
+    if (this.#jobs.get(job.table) === job) this.#jobs.delete(job.table);
   }
 
   /** The next chunk after the job's cursor, or every row when its key may repeat. */
@@ -352,10 +343,11 @@ export class SnapshotEngine {
   /** The table is no longer replicated (dropped, renamed, deselected): its keys go. */
   async #vanished(job: Job): Promise<void> {
     await this.#emit(() => {
+      if (job.ended) return null;
       this.#set(job.table, undefined);
       return { changes: [{ op: "truncate", table: job.table }] };
     });
-    this.#jobs.delete(job.table);
+    this.#forget(job);
   }
 
   /**

@@ -88,6 +88,15 @@ export type TableSnapshot =
       started: string;
     }
     | { state: "done"; rows: number; at: Position; done: string }
+    | {
+      /**
+       * The stream cannot map the table's changes to keys (its replica identity leaves a
+       * key column out): none are applied until a snapshot reads it again.
+       */
+      state: "held";
+      why: string;
+      since: string;
+    }
   )
   & {
     /** The etcd revision of the `sync snapshot` request this snapshot answers. */

@@ -4,7 +4,7 @@
  * the position only on its last, an idle source's position moved on, a key change as put
  * then delete, and a stop for a resync recorded in the position first.
  */
-import type { Cell, Change, Position } from "./change.ts";
+import type { Cell, Change, ChangeBatch, Position } from "./change.ts";
 import type { Log, LogFields } from "./log.ts";
 import { type BatchOutput, ResyncNeeded } from "./source.ts";
 
@@ -85,13 +85,19 @@ export class ChangeStream {
   /**
    * The open transaction (or none) committed at `position`, and `tables` changed in ways
    * the stream cannot express: they are snapshotted again from here (online when the
-   * service runs snapshots, else by a full dump after this commit).
+   * service runs snapshots, else by a full dump after this commit); `also` holds tables
+   * (see ChangeBatch.hold) or says which ones are gone.
    */
-  async commitResnapshot(position: Position, time: Date | undefined, tables: string[]) {
+  async commitResnapshot(
+    position: Position,
+    time: Date | undefined,
+    tables: string[],
+    also?: Pick<ChangeBatch, "hold" | "gone">,
+  ) {
     const changes = this.#txn ?? [];
     this.#txn = null;
     const commit = time ? { position, time } : { position };
-    await this.#out({ changes, commit, resnapshot: tables });
+    await this.#out({ changes, commit, resnapshot: tables, ...also });
   }
 
   /**

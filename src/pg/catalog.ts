@@ -6,6 +6,8 @@ import type { TableFilter } from "../core/filter.ts";
 import { keyTableName } from "../core/keys.ts";
 import { configuredKey, type KeyConfig } from "../core/key_config.ts";
 import { setting } from "../core/errors.ts";
+import { parseLsn } from "./pgoutput.ts";
+import type { SnapshotProgress } from "../core/snapshot_types.ts";
 
 export interface TableInfo {
   oid: number;
@@ -55,6 +57,26 @@ export function identityProblem(t: TableInfo): string | undefined {
     `cannot be mapped to keys: run ALTER TABLE ${table} REPLICA IDENTITY ${
       t.keyConfigured ? "FULL" : "DEFAULT (or FULL)"
     }`;
+}
+
+/**
+ * The tables the state records as held (their identity left out a key column): those still
+ * so, with why, and those fixed meanwhile (or gone), which a snapshot reads again.
+ */
+export function heldAtResume(
+  saved: SnapshotProgress | undefined,
+  tables: TableInfo[],
+): { held: Map<string, string>; fixed: string[] } {
+  const held = new Map<string, string>();
+  const fixed: string[] = [];
+  for (const [name, s] of Object.entries(saved ?? {})) {
+    if (s.state !== "held") continue;
+    const t = tables.find((t) => t.keyName === name);
+    const why = t && identityProblem(t);
+    if (why) held.set(name, why);
+    else fixed.push(name);
+  }
+  return { held, fixed };
 }
 
 /** Known types: the built-ins, plus whatever the catalogue was asked about. */
@@ -236,7 +258,30 @@ async function describe(
   };
 }
 
-/** `schema.table` quoted for SQL. */
+/**
+ * Which of the tables `oids` exist now, by key table name, and the server's WAL insert
+ * position read after the catalogue (past the commit of any DROP or RENAME it shows).
+ */
+export async function catalogNow(
+  conn: PgConn,
+  oids: number[],
+): Promise<{ lsn: bigint; present: Map<number, string> }> {
+  const r = await conn.query(
+    `SELECT c.oid, n.nspname, c.relname, pg_current_wal_insert_lsn()::text FROM pg_class c
+     JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.oid = ANY('{${oids.join(",")}}'::oid[])
+     UNION ALL SELECT NULL, NULL, NULL, pg_current_wal_insert_lsn()::text`,
+  );
+  let lsn = 0n;
+  const present = new Map<number, string>();
+  for (const [oid, schema, name, at] of r.rows) {
+    const l = parseLsn(at!);
+    if (l > lsn) lsn = l;
+    if (oid !== null) present.set(Number(oid), keyTableName(schema!, name!, "public"));
+  }
+  return { lsn, present };
+}
+
 /**
  * Name and columns as one string, the same whether built from the catalogue or from a
  * pgoutput Relation message: a change means the table was renamed or altered.
@@ -250,8 +295,32 @@ export function relationSignature(
     columns.map((c) => `${c.name}:${c.typeOid}:${c.typmod}`).join(",") + ")";
 }
 
+/** `schema.table` quoted for SQL. */
 export function qualified(t: { schema: string; name: string }): string {
   return `"${t.schema.replaceAll('"', '""')}"."${t.name.replaceAll('"', '""')}"`;
 }
 
 export { literal };
+
+/** FOR ALL TABLES includes keyless tables, and PostgreSQL then refuses their UPDATE and DELETE. */
+export const KEYLESS_ALL = {
+  hint: "the publication (FOR ALL TABLES) makes PostgreSQL refuse their UPDATE and " +
+    `DELETE: give each a primary key, or REPLICA IDENTITY FULL and ${setting("keys")}, ` +
+    `or ${setting("exclude")} them`,
+};
+
+/** The tables to snapshot at a resume: those that drifted (unless held), and held ones fixed. */
+export function withFixed(
+  drift: { reason: string; tables: string[] } | undefined,
+  fixed: string[],
+  held: ReadonlyMap<string, string>,
+) {
+  // A table still held is snapshotted once its identity is fixed, not before.
+  const tables = (drift?.tables ?? []).filter((t) => !held.has(t));
+  const why = `replica identity carries the key again: ${fixed.join(", ")}`;
+  if (!fixed.length) return tables.length ? { reason: drift!.reason, tables } : undefined;
+  return {
+    reason: drift && tables.length ? `${drift.reason}; ${why}` : why,
+    tables: [...new Set([...tables, ...fixed])],
+  };
+}

@@ -1,12 +1,13 @@
 /**
  * pgoutput's Relation and row messages turned into ChangeStream calls: what each relation
  * looks like, whether it is replicated, how its rows render, and whether it changed in a
- * way the stream cannot express (then a resync).
+ * way the stream cannot express (then a snapshot of it, or a hold while its replica identity
+ * leaves out a key column).
  */
 import type { Log } from "../core/log.ts";
 import type { ChangeStream } from "../core/stream.ts";
 import { sameDefinition, type TableDefinition, type TableDefinitions } from "../core/tables.ts";
-import { relationSignature, type TableInfo } from "./catalog.ts";
+import { identityProblem, relationSignature, type TableInfo } from "./catalog.ts";
 import { PgConnectionError } from "./conn.ts";
 import type { decodePgOutput } from "./pgoutput.ts";
 import { decodeRowChange, type RowPlan, rowPlan, rowRelationId } from "./row_change.ts";
@@ -71,7 +72,14 @@ export interface RelationContext {
   defined(table: string, def: TableDefinition): void;
   /** The key columns (comma-joined) a snapshot last read the table under, if one did. */
   snapshotKey?(table: string): string | undefined;
+  /** A replicated table is no longer (dropped, renamed): the state forgets it. */
+  dropped?(table: string): void;
 }
+
+/** How often a held table's warning is repeated while its changes arrive. */
+const HELD_WARN_MS = 60_000;
+export const HELD_WARNING =
+  "table held: its changes are not applied until its replica identity carries the key";
 
 interface StreamRelation {
   info?: TableInfo;
@@ -84,10 +92,14 @@ interface StreamRelation {
   /** How its row changes are read (selected tables only). */
   plan?: RowPlan;
   /**
-   * The replica identity leaves out a key column (USING INDEX): old keys cannot name etcd
-   * keys, so its deletes and key changes are left to the dump this forces.
+   * Why old keys cannot name etcd keys (an identity index leaves out a key column, or a
+   * `--keys` table has no identity): the table is held.
    */
-  identityGap?: boolean;
+  identityGap?: string;
+  /** Held: its changes are dropped (see `Relations.held`). */
+  held?: boolean;
+  /** Gone from the catalogue: the key table name whose keys the poll removes. */
+  vanishing?: string;
 }
 
 export class Relations {
@@ -95,18 +107,23 @@ export class Relations {
   readonly #baseline: Baseline;
   readonly #ctx: RelationContext;
   readonly #defs: TableDefinitions;
-  #resync?: string;
   readonly #again = new Set<string>();
+  /** Held tables (key table name) with why, and when their warning was last given. */
+  readonly #held = new Map<string, { why: string; warned: number }>();
+  #holds: { table: string; why: string }[] = [];
+  readonly #gone = new Set<string>();
 
-  constructor(baseline: Baseline, defs: TableDefinitions, ctx: RelationContext) {
+  /** `held`: tables the state records as held (key table name to why). */
+  constructor(
+    baseline: Baseline,
+    defs: TableDefinitions,
+    ctx: RelationContext,
+    held: Iterable<[string, string]> = [],
+  ) {
     this.#baseline = baseline;
     this.#defs = { ...defs };
     this.#ctx = ctx;
-  }
-
-  /** The table whose change the stream cannot express, once one was seen. */
-  get resync(): string | undefined {
-    return this.#resync;
+    for (const [table, why] of held) this.#held.set(table, { why, warned: 0 });
   }
 
   /** Tables to snapshot again since the last call (a rename, ALTER, a new key). */
@@ -116,14 +133,42 @@ export class Relations {
     return out;
   }
 
+  /** Tables held since the last call, and tables gone (see ChangeBatch). */
+  takeHeldAndGone(): { hold?: { table: string; why: string }[]; gone?: string[] } {
+    const hold = this.#holds;
+    const gone = [...this.#gone];
+    this.#holds = [];
+    this.#gone.clear();
+    return { ...(hold.length ? { hold } : {}), ...(gone.length ? { gone } : {}) };
+  }
+
+  /** Every replicated table the stream knows: OID to key table name. */
+  streamed(): Map<number, string> {
+    const out = new Map<number, string>();
+    for (const id of new Set([...this.#baseline.keys(), ...this.#byId.keys()])) {
+      const seen = this.#before(id);
+      if (seen?.keyed) out.set(id, seen.keyName);
+    }
+    return out;
+  }
+
   async relation(msg: RelationMessage, cs: ChangeStream): Promise<void> {
     const before = this.#before(msg.relationId);
     const rel = await this.#describe(msg);
-    if (rel.identityGap) {
-      this.#ctx.log.warn("replica identity leaves out the primary key: dumping again", {
-        table: rel.info!.keyName,
+    if (rel.vanishing !== undefined && before?.keyed) {
+      // Dropped since (the stream is behind): its changes are not applied, and the catalogue
+      // poll removes its keys once the stream has passed the DROP.
+      rel.vanishing = before.keyName;
+      return void this.#byId.set(msg.relationId, rel);
+    }
+    const name = rel.info?.keyName;
+    if (name && rel.identityGap) rel.held = this.#hold(name, rel.identityGap);
+    else if (name && this.#held.delete(name)) {
+      // Deletes made while it was held left keys behind: its snapshot's sweep removes them.
+      this.#ctx.log.info("replica identity carries the key again: snapshotting the table", {
+        table: name,
       });
-      this.#resync ??= rel.info!.keyName;
+      this.#again.add(name);
     }
     // Renamed, columns added, dropped or retyped, or other key columns: rows not touched
     // since have changed (or lost their keys) without any change being streamed, so the
@@ -136,12 +181,14 @@ export class Relations {
     if (before?.keyed && (before.signature !== rel.signature || rekeyed)) {
       // Renamed: the old name's keys go in the same transaction, the snapshot writes the
       // rows under the new one.
-      if (rel.info?.keyName !== before.keyName || !rel.selected) cs.truncate(before.keyName);
+      if (rel.info?.keyName !== before.keyName || !rel.selected) this.#drop(before.keyName, cs);
       if (rel.selected) this.#again.add(rel.info!.keyName);
     } else if (before && !before.keyed && rel.selected) {
       // It gained a key: its rows from before were never read.
       this.#again.add(rel.info!.keyName);
     }
+    // A held table is snapshotted once its identity carries the key again, not before.
+    if (rel.held) this.#again.delete(name!);
     this.#byId.set(msg.relationId, rel);
     if (!rel.selected || !rel.info) return;
     const def = definitionOf(msg.relationId, msg.columns, rel.info.keyColumns, msg.replicaIdentity);
@@ -149,6 +196,45 @@ export class Relations {
     if (old && sameDefinition(old, def)) return;
     this.#defs[rel.info.keyName] = def;
     this.#ctx.defined(rel.info.keyName, def);
+  }
+
+  /** Hold `table` (true); warned at once, and again at most every HELD_WARN_MS. */
+  #hold(table: string, why: string): true {
+    if (this.#held.has(table)) return true;
+    this.#held.set(table, { why, warned: 0 });
+    this.#holds.push({ table, why });
+    this.#warnHeld(table);
+    return true;
+  }
+
+  #warnHeld(table: string): void {
+    const h = this.#held.get(table)!;
+    if (Date.now() - h.warned < HELD_WARN_MS) return;
+    h.warned = Date.now();
+    this.#ctx.log.warn(HELD_WARNING, { table, why: h.why });
+  }
+
+  /** The table's keys go, in stream order, and the state forgets it. */
+  #drop(table: string, cs: ChangeStream): void {
+    cs.truncate(table);
+    this.#gone.add(table);
+    this.#held.delete(table);
+    delete this.#defs[table];
+    this.#ctx.dropped?.(table);
+  }
+
+  /**
+   * The catalogue no longer shows table `oid` as `table` (found by a poll, and the stream
+   * has passed the change since): dropped, or renamed as its next Relation message would
+   * tell. Nothing when a Relation message told it already.
+   */
+  async vanished(oid: number, table: string, cs: ChangeStream): Promise<void> {
+    const before = this.#before(oid);
+    if (!before?.keyed || before.keyName !== table) return;
+    const info = await this.#ctx.describe(oid, []);
+    if (info) return await this.relation(relationOf(info), cs);
+    this.#drop(table, cs);
+    this.#byId.set(oid, { selected: false, signature: "", columns: [] });
   }
 
   /** What the table looked like before this Relation message, if it was selected. */
@@ -160,6 +246,7 @@ export class Relations {
       return { keyName: seen.info!.keyName, signature: seen.signature, key, keyed: true };
     }
     if (seen.keyless) return { keyName: "", signature: seen.signature, key: "", keyed: false };
+    if (seen.vanishing) return { keyName: seen.vanishing, signature: "", key: "", keyed: true };
     return undefined;
   }
 
@@ -169,7 +256,8 @@ export class Relations {
     const none = { selected: false, signature, columns };
     if (!this.#ctx.selected(msg.schema, msg.name)) return none;
     const info = await this.#ctx.describe(msg.relationId, msg.columns.map((c) => c.typeOid));
-    const keyCols = info?.keyColumns ?? [];
+    if (!info) return { ...none, vanishing: "" };
+    const keyCols = info.keyColumns;
     const keyIdx = keyCols.map((k) => columns.indexOf(k));
     if (!keyCols.length || keyIdx.includes(-1)) {
       this.#ctx.keyless(`${msg.schema}.${msg.name}`);
@@ -181,15 +269,14 @@ export class Relations {
       selected: true,
       columns,
       plan: rowPlan(msg.columns.map((c) => this.#ctx.renderer(c.typeOid)), keyIdx),
-      // NOTHING: the server refuses the table's updates and deletes, so none arrive.
-      identityGap: msg.replicaIdentity !== "n" && keyIdx.some((i) => !msg.columns[i].key),
+      identityGap: identityGap(msg, keyIdx, info!),
     };
   }
 
   truncate(msg: TruncateMessage, cs: ChangeStream): void {
     for (const id of msg.relationIds) {
       const r = this.#byId.get(id);
-      if (r?.selected) cs.truncate(r.info!.keyName);
+      if (r?.selected && !r.held) cs.truncate(r.info!.keyName);
     }
   }
 
@@ -200,17 +287,51 @@ export class Relations {
     if (!r) throw new PgConnectionError(`change for unknown relation ${id}`);
     if (!r.selected) return;
     const table = r.info!.keyName;
+    if (r.held) return this.#warnHeld(table);
     const c = decodeRowChange(data, false, r.plan!);
     if (c.tag === "delete") {
-      if (c.oldKey !== null) cs.delete(table, c.oldKey);
-      else if (!r.identityGap) {
+      if (c.oldKey === null) {
         throw new PgConnectionError(`delete from ${table} without its key columns`);
       }
-      return;
+      return cs.delete(table, c.oldKey);
     }
     if (c.key === null) throw new PgConnectionError(`row of ${table} without a key value`);
     const oldKey = c.tag === "update" ? c.oldKey ?? null : null;
     if (oldKey !== null && oldKey !== c.key) cs.move(table, oldKey, c.key, r.columns, c.cells);
     else cs.put(table, c.key, r.columns, c.cells);
   }
+}
+
+/**
+ * Why the table's old keys cannot name its etcd keys (undefined: they can). NOTHING on a
+ * table with a primary key is no gap: the server refuses its updates and deletes.
+ */
+function identityGap(msg: RelationMessage, keyIdx: number[], info: TableInfo) {
+  const gap = msg.replicaIdentity === "n"
+    ? info.keyConfigured
+    : keyIdx.some((i) => !msg.columns[i].key);
+  if (!gap) return undefined;
+  return identityProblem(info) ?? `table ${info.keyName}: its replica identity leaves out the key`;
+}
+
+/** A Relation message as the catalogue describes the table now. */
+function relationOf(info: TableInfo): RelationMessage {
+  const ri = info.replicaIdentity;
+  const identity = new Set(
+    ri === "f"
+      ? info.columns.map((c) => c.name)
+      : ri === "i"
+      ? info.identityIndex?.columns ?? []
+      : ri === "d" && !info.keyConfigured
+      ? info.keyColumns
+      : [],
+  );
+  return {
+    tag: "relation",
+    relationId: info.oid,
+    schema: info.schema,
+    name: info.name,
+    replicaIdentity: ri,
+    columns: info.columns.map((c) => ({ ...c, key: identity.has(c.name) })),
+  };
 }

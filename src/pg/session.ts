@@ -21,13 +21,13 @@ import {
 import { literal, type PgConn } from "./conn.ts";
 import type { PgUrl } from "./url.ts";
 import { connectPrimary, pgConfigErrors } from "./connect.ts";
-import { setting, withConfigErrors } from "../core/errors.ts";
-import { identityProblem, listTables, qualified, tableByOid, type TableInfo } from "./catalog.ts";
-import { Types } from "./catalog.ts";
+import { withConfigErrors } from "../core/errors.ts";
+import { catalogNow, heldAtResume, identityProblem, KEYLESS_ALL, listTables } from "./catalog.ts";
+import { qualified, tableByOid, type TableInfo, Types, withFixed } from "./catalog.ts";
 import { formatLsn, parseLsn } from "./pgoutput.ts";
 import { standbyStatus } from "./replication.ts";
 import { failoverLoss, historyText } from "./timeline.ts";
-import { type Baseline, baselineOf, definitionsOf, Relations } from "./relations.ts";
+import { type Baseline, baselineOf, definitionsOf, HELD_WARNING, Relations } from "./relations.ts";
 import type { RelationContext } from "./relations.ts";
 import { createLogicalSlot, dropSlot, identifySystem, timelineHistory } from "./commands.ts";
 import { ensurePublication } from "./publication.ts";
@@ -60,6 +60,9 @@ export class PgSession implements SourceSession {
   #walEnd = 0n;
   /** Each table's key columns as its snapshot last read them (see Relations). */
   #snapshotKeys = new Map<string, string>();
+  /** Tables the state records as held that still are, with why (see Relations). */
+  #held = new Map<string, string>();
+  #metaTail: Promise<unknown> = Promise.resolve();
 
   constructor(readonly opts: PgSourceOptions, readonly url: PgUrl) {
     this.#keyless = new KeylessWarning(opts.log);
@@ -110,6 +113,13 @@ export class PgSession implements SourceSession {
   async #metaConn(): Promise<PgConn> {
     if (!this.#meta || this.#meta.closed) this.#meta = await connectPrimary(this.url, false);
     return this.#meta;
+  }
+
+  /** While streaming, its look-ups and the catalogue poll take turns on the connection. */
+  #onMeta<T>(fn: (c: PgConn) => Promise<T>): Promise<T> {
+    const run = this.#metaTail.then(async () => fn(await this.#metaConn()));
+    this.#metaTail = run.catch(() => {});
+    return run;
   }
 
   /** Create the publication when missing; true when it or its table list changed. */
@@ -176,7 +186,11 @@ export class PgSession implements SourceSession {
     }
     const meta = await this.#metaConn();
     const tables = await this.#tables(meta);
-    this.#checkTables(tables);
+    // A table held at the last stop stays held (refused only at a first start or a dump).
+    const { held, fixed } = heldAtResume(state.snapshots, tables);
+    this.#checkTables(tables.filter((t) => !held.has(t.keyName)));
+    this.#held = held;
+    for (const [table, why] of held) this.#log.warn(HELD_WARNING, { table, why });
     const keyed = tables.filter((t) => t.keyColumns.length);
     const current = definitionsOf(keyed);
     // States written before definitions were recorded: take today's as the starting point.
@@ -187,7 +201,8 @@ export class PgSession implements SourceSession {
       });
     this.#defs = current;
     this.#baseline = baselineOf(tables);
-    return { mode: "resume", position: { lsn: formatLsn(at) }, resnapshot: drift || undefined };
+    const again = withFixed(drift || undefined, fixed, held);
+    return { mode: "resume", position: { lsn: formatLsn(at) }, resnapshot: again };
   }
 
   tables(): TableDefinitions {
@@ -228,17 +243,7 @@ export class PgSession implements SourceSession {
   }
 
   #warnNoKeyNames(missing: string[]) {
-    // FOR ALL TABLES includes them, and PostgreSQL then refuses their UPDATEs and DELETEs.
-    this.#keyless.warn(
-      missing,
-      this.opts.filter.all
-        ? {
-          hint: "the publication (FOR ALL TABLES) makes PostgreSQL refuse their UPDATE and " +
-            `DELETE: give each a primary key, or REPLICA IDENTITY FULL and ${setting("keys")}, ` +
-            `or ${setting("exclude")} them`,
-        }
-        : undefined,
-    );
+    this.#keyless.warn(missing, this.opts.filter.all ? KEYLESS_ALL : undefined);
   }
 
   dump(out: BatchOutput, signal: AbortSignal, progress?: DumpProgress): Promise<DumpResult> {
@@ -325,7 +330,9 @@ export class PgSession implements SourceSession {
         publication: this.opts.driver.publication,
         protoVersion: this.#protoVersion,
         statusIntervalMs: this.opts.driver.statusIntervalMs,
-        relations: new Relations(baseline, this.#defs, this.#relationContext()),
+        relations: new Relations(baseline, this.#defs, this.#relationContext(), this.#held),
+        catalog: (oids) => this.#onMeta((c) => catalogNow(c, oids)),
+        catalogPollMs: Math.min(5000, this.opts.driver.statusIntervalMs),
         confirmed: () => this.#confirmed,
         copying: (on) => (this.#streaming = on),
         committed: this.#xids,
@@ -341,15 +348,19 @@ export class PgSession implements SourceSession {
     return {
       log: this.#log,
       selected: (schema, name) => this.opts.filter.matches(schema, name),
-      describe: async (oid, typeOids) => {
-        const meta = await this.#metaConn();
-        const info = await tableByOid(meta, this.#version, oid, this.opts.keys);
-        await this.#types.load(meta, typeOids);
-        return info;
-      },
+      describe: (oid, typeOids) =>
+        this.#onMeta(async (meta) => {
+          const info = await tableByOid(meta, this.#version, oid, this.opts.keys);
+          await this.#types.load(meta, typeOids);
+          return info;
+        }),
       renderer: (oid) => this.#types.renderer(oid),
       keyless: (name) => this.#warnNoKeyNames([name]),
       defined: (table, def) => (this.#defs = { ...this.#defs, [table]: def }),
+      dropped: (table) => {
+        const { [table]: _, ...rest } = this.#defs;
+        this.#defs = rest;
+      },
       snapshotKey: (table) => this.#snapshotKeys.get(table),
     };
   }

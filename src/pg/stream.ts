@@ -3,6 +3,7 @@
  * handed to the change stream, standby status sent on time and on request, and an idle
  * slot's position moved with the server's.
  */
+import type { Position } from "../core/change.ts";
 import type { Log } from "../core/log.ts";
 import type { BatchOutput } from "../core/source.ts";
 import { ChangeStream } from "../core/stream.ts";
@@ -29,6 +30,20 @@ export interface SlotStream {
   copying(on: boolean): void;
   /** Where committed transaction IDs are noted (for snapshot reads, see visibility.ts). */
   committed?: RecentXids;
+  /**
+   * The catalogue now: which of `oids` exist, by key table name, and the server's WAL
+   * insert position once it was read (see `watchCatalog`).
+   */
+  catalog?(oids: number[]): Promise<{ lsn: bigint; present: Map<number, string> }>;
+  /** How often the catalogue is polled for dropped or renamed tables (default 5 s). */
+  catalogPollMs?: number;
+}
+
+/** A replicated table the catalogue showed gone (or renamed) before WAL position `lsn`. */
+interface Vanished {
+  lsn: bigint;
+  oid: number;
+  table: string;
 }
 
 /** Stream from `start` until `signal` aborts (resolves) or the connection fails (throws). */
@@ -64,6 +79,7 @@ export async function followSlot(
   let lastEnd = start;
   let lastBeat = Date.now();
   let xid = 0;
+  const watch = watchCatalog(s, cs);
   try {
     for (;;) {
       const m = await repl.readMessage();
@@ -73,6 +89,7 @@ export async function followSlot(
       const rm = parseReplicationMessage(m.body);
       if (rm.kind === "keepalive") {
         if (rm.replyRequested) sendStatus();
+        if (!cs.open) await watch.remove(rm.walEnd, rm.walEnd > lastEnd ? rm.walEnd : lastEnd);
         // Nothing of ours in flight: move the saved position with the server's, so the
         // slot does not hold WAL for changes to tables we do not replicate.
         const idle = !cs.open && s.confirmed() >= lastEnd && rm.walEnd > lastEnd;
@@ -90,8 +107,11 @@ export async function followSlot(
         continue;
       }
       const msg = decodePgOutput(rm.data, false);
-      if (msg.tag === "begin") xid = msg.xid;
-      else if (msg.tag === "commit") s.committed?.add(xid);
+      if (msg.tag === "begin") {
+        xid = msg.xid;
+        // Commits after the catalogue showed them gone: every change to them is in.
+        await watch.remove(msg.finalLsn, lastEnd);
+      } else if (msg.tag === "commit") s.committed?.add(xid);
       const end = await apply(msg, relations, cs);
       if (end !== undefined) lastEnd = end;
     }
@@ -99,6 +119,7 @@ export async function followSlot(
     if (signal.aborted) return;
     throw e;
   } finally {
+    watch.stop();
     clearInterval(timer);
     signal.removeEventListener("abort", onAbort);
     s.copying(false);
@@ -117,10 +138,7 @@ async function apply(
       return undefined;
     case "commit": {
       const position = { lsn: formatLsn(msg.endLsn) };
-      const time = pgTimeToDate(msg.commitTime);
-      const again = relations.takeResnapshot();
-      if (again.length && !relations.resync) await cs.commitResnapshot(position, time, again);
-      else await cs.commit(position, time, relations.resync ?? again[0]);
+      await finish(relations, cs, position, pgTimeToDate(msg.commitTime));
       return msg.endLsn;
     }
     case "relation":
@@ -133,4 +151,74 @@ async function apply(
     default:
       return undefined; // origin, type, message: nothing to replicate
   }
+}
+
+/** The open transaction committed, with the tables it re-snapshots, holds or loses. */
+async function finish(relations: Relations, cs: ChangeStream, position: Position, time?: Date) {
+  const again = relations.takeResnapshot();
+  const also = relations.takeHeldAndGone();
+  if (again.length || also.hold || also.gone) {
+    await cs.commitResnapshot(position, time, again, also);
+  } else await cs.commit(position, time);
+}
+
+/** The tables the catalogue showed gone, removed where the stream stands (`at`). */
+async function removeVanished(
+  gone: Vanished[],
+  relations: Relations,
+  cs: ChangeStream,
+  at: bigint,
+): Promise<void> {
+  cs.begin();
+  for (const v of gone) await relations.vanished(v.oid, v.table, cs);
+  await finish(relations, cs, { lsn: formatLsn(at) });
+}
+
+/**
+ * pgoutput carries no DDL: a dropped table sends nothing, and a renamed one tells only with
+ * its next change. So the catalogue is polled for the streamed tables; one it shows gone or
+ * renamed is noted with the WAL insert position read after it, which lies past the DROP's
+ * (or RENAME's) commit and so past every change to the table (they hold locks the DDL waits
+ * for). The stream removes it once it has passed that position: a transaction committed
+ * after it begins, or a keepalive reports it sent. A status that asks for a reply brings
+ * that keepalive when the server is idle. `remove(at, pos)`: the tables shown gone before
+ * `at` go, with the saved position at `pos` (where the stream stands).
+ */
+function watchCatalog(s: SlotStream, cs: ChangeStream) {
+  let vanished: Vanished[] = [];
+  const remove = async (at: bigint, pos: bigint) => {
+    const now = vanished.filter((v) => v.lsn <= at);
+    if (!now.length) return;
+    vanished = vanished.filter((v) => v.lsn > at);
+    await removeVanished(now, s.relations, cs, pos);
+  };
+  const catalog = s.catalog;
+  if (!catalog) return { remove, stop() {} };
+  let busy = false;
+  const poll = async () => {
+    if (busy || s.repl.closed) return;
+    busy = true;
+    try {
+      const known = s.relations.streamed();
+      const { lsn, present } = await catalog([...known.keys()]);
+      for (const [oid, table] of known) {
+        if (present.get(oid) === table || vanished.some((v) => v.oid === oid)) continue;
+        s.log.info("table gone from the catalogue: removing it where the stream passes", {
+          table,
+          at: formatLsn(lsn),
+        });
+        vanished.push({ lsn, oid, table });
+      }
+      if (vanished.length) {
+        await s.repl.sendCopyData(standbyStatus(s.confirmed(), Date.now(), true));
+      }
+    } catch (e) {
+      // A lost connection ends the stream's own read; the next poll tries again.
+      s.log.debug("catalogue poll failed", { reason: e instanceof Error ? e.message : String(e) });
+    } finally {
+      busy = false;
+    }
+  };
+  const timer = setInterval(poll, s.catalogPollMs ?? 5000);
+  return { remove, stop: () => clearInterval(timer) };
 }

@@ -27,6 +27,9 @@ export function readiness(status: Status, maxLagMs: number): { ok: boolean; reas
   if (reading.length) {
     return { ok: false, reason: `snapshot running: ${reading.map(([t]) => t).join(", ")}` };
   }
+  // A held table's changes are not applied (its replica identity leaves out the key).
+  const held = Object.entries(status.snapshots).filter(([, s]) => s.state === "held");
+  if (held.length) return { ok: false, reason: `held: ${held.map(([t]) => t).join(", ")}` };
   const lag = status.lagSeconds();
   if (lag * 1000 > maxLagMs) return { ok: false, reason: `lag ${lag.toFixed(1)}s over limit` };
   return { ok: true, reason: "streaming" };

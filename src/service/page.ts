@@ -184,6 +184,8 @@ function render(s) {
     const cell = el("td");
     if (t.snapshot && t.snapshot.state === "running") {
       cell.textContent = "snapshot, " + fmtInt(t.snapshot.rows) + " rows read";
+    } else if (t.snapshot && t.snapshot.state === "held") {
+      cell.textContent = "held: " + t.snapshot.why;
     } else if (t.dumped > 0 || s.phase === "dump") {
       const bar = el("span", undefined, done ? "bar done" : "bar");
       const fill = el("i"); fill.style.width = pct + "%";

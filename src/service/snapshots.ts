@@ -110,8 +110,9 @@ export function startSnapshots(
 function withoutEngine(push: Push): SnapshotRun {
   return {
     async take(batch) {
-      const tables = batch.resnapshot;
-      if (!tables?.length || !batch.commit) return await push(batch);
+      // A held table too: the dump refuses it until its identity is fixed, as at start.
+      const tables = [...batch.resnapshot ?? [], ...(batch.hold ?? []).map((h) => h.table)];
+      if (!tables.length || !batch.commit) return await push(batch);
       const position = resyncAt(batch.commit.position, tables[0]);
       await push({ ...batch, commit: { ...batch.commit, position } });
       throw resyncNeeded(tables[0]);

@@ -208,7 +208,9 @@ export function statusJson(s: Status, now: Date = new Date()): Record<string, un
   for (const [t, n] of s.dumpRows) row(t).dumped = n;
   for (const [t, n] of s.rowsEstimated) row(t).estimated = n;
   for (const [t, snap] of Object.entries(s.snapshots)) {
-    row(t).snapshot = { state: snap.state, rows: snap.rows };
+    row(t).snapshot = snap.state === "held"
+      ? { state: snap.state, why: snap.why }
+      : { state: snap.state, rows: snap.rows };
   }
   let changesTotal = 0;
   for (const [k, n] of s.changes) {

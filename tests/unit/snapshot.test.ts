@@ -347,3 +347,31 @@ Deno.test("a table whose key may repeat is read whole, once, and warned of", asy
   assertEquals(reads, [2, Infinity]);
   assertEquals(warned.length, 2, "once per snapshot");
 });
+
+Deno.test("a table held mid-snapshot writes nothing until the stream asks again", async () => {
+  const table = new Table();
+  for (let i = 1; i <= 30; i++) table.rows.set(i, `v${i}`);
+  const etcd = new Etcd();
+  const engine = setup(table, etcd);
+  let held = false;
+  etcd.duringCurrent = async () => {
+    if (held) return;
+    held = true;
+    // Its first chunk is read, not yet written: the stream holds the table.
+    const hold = [{ table: "t", why: "identity" }];
+    await engine.take({ changes: [], commit: { position: { lsn: "0/2" } }, hold });
+  };
+  engine.request(["t"]);
+  await until("the hold", () => etcd.progress?.t?.state === "held");
+  const reads = table.reads;
+  engine.request(["t"], 7); // an operator's request: ignored while held
+  await new Promise((r) => setTimeout(r, 20));
+  assertEquals([etcd.rows.size, table.reads, etcd.progress?.t?.state], [0, reads, "held"]);
+  await engine.take({ changes: [], commit: { position: { lsn: "0/3" } }, resnapshot: ["t"] });
+  await until("the snapshot", () => etcd.progress?.t?.state === "done");
+  assertEquals(etcd.rows, expected(table));
+  const gone = { changes: [{ op: "truncate" as const, table: "t" }], gone: ["t"] };
+  await engine.take({ ...gone, commit: { position: { lsn: "0/4" } } });
+  assertEquals([etcd.rows.size, "t" in etcd.progress!], [0, false]);
+  engine.stop();
+});
