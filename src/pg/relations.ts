@@ -224,11 +224,27 @@ export class Relations {
   }
 
   /**
-   * The catalogue no longer shows table `oid` as `table` (found by a poll, and the stream
-   * has passed the change since): dropped, or renamed as its next Relation message would
-   * tell. Nothing when a Relation message told it already.
+   * Held tables whose replica identity, as the catalogue has it now, carries the key again
+   * (OID to key table name): fixed with no change since, which would bring a Relation message.
    */
-  async vanished(oid: number, table: string, cs: ChangeStream): Promise<void> {
+  async fixedHeld(): Promise<Map<number, string>> {
+    const out = new Map<number, string>();
+    if (!this.#held.size) return out;
+    for (const [oid, table] of this.streamed()) {
+      if (!this.#held.has(table)) continue;
+      const info = await this.#ctx.describe(oid, []);
+      if (info?.keyName === table && !identityProblem(info)) out.set(oid, table);
+    }
+    return out;
+  }
+
+  /**
+   * The catalogue no longer shows table `oid` as `table` as the stream knew it (found by a
+   * poll, and the stream has passed the change since): dropped, renamed as its next Relation
+   * message would tell, or held with its identity fixed (released, as by that message).
+   * Nothing when a Relation message told it already.
+   */
+  async recheck(oid: number, table: string, cs: ChangeStream): Promise<void> {
     const before = this.#before(oid);
     if (!before?.keyed || before.keyName !== table) return;
     const info = await this.#ctx.describe(oid, []);

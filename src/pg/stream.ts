@@ -39,8 +39,11 @@ export interface SlotStream {
   catalogPollMs?: number;
 }
 
-/** A replicated table the catalogue showed gone (or renamed) before WAL position `lsn`. */
-interface Vanished {
+/**
+ * A replicated table the catalogue showed gone (or renamed), or held with its replica identity
+ * fixed, before WAL position `lsn`.
+ */
+interface Recheck {
   lsn: bigint;
   oid: number;
   table: string;
@@ -109,7 +112,7 @@ export async function followSlot(
       const msg = decodePgOutput(rm.data, false);
       if (msg.tag === "begin") {
         xid = msg.xid;
-        // Commits after the catalogue showed them gone: every change to them is in.
+        // Commits after the catalogue showed them gone (or fixed): every change to them is in.
         await watch.remove(msg.finalLsn, lastEnd);
       } else if (msg.tag === "commit") s.committed?.add(xid);
       const end = await apply(msg, relations, cs);
@@ -162,15 +165,15 @@ async function finish(relations: Relations, cs: ChangeStream, position: Position
   } else await cs.commit(position, time);
 }
 
-/** The tables the catalogue showed gone, removed where the stream stands (`at`). */
-async function removeVanished(
-  gone: Vanished[],
+/** The tables the catalogue showed gone or fixed, removed or released where the stream stands. */
+async function recheckTables(
+  due: Recheck[],
   relations: Relations,
   cs: ChangeStream,
   at: bigint,
 ): Promise<void> {
   cs.begin();
-  for (const v of gone) await relations.vanished(v.oid, v.table, cs);
+  for (const v of due) await relations.recheck(v.oid, v.table, cs);
   await finish(relations, cs, { lsn: formatLsn(at) });
 }
 
@@ -181,16 +184,20 @@ async function removeVanished(
  * (or RENAME's) commit and so past every change to the table (they hold locks the DDL waits
  * for). The stream removes it once it has passed that position: a transaction committed
  * after it begins, or a keepalive reports it sent. A status that asks for a reply brings
- * that keepalive when the server is idle. `remove(at, pos)`: the tables shown gone before
- * `at` go, with the saved position at `pos` (where the stream stands).
+ * that keepalive when the server is idle. A held table whose identity carries the key again
+ * with no change since (no Relation message to tell) is released the same way: read before
+ * the position, so every change made under the old identity (ALTER waits for their writers)
+ * lies before it and stays unapplied, and its snapshot starts where the stream passed it.
+ * `remove(at, pos)`: the tables shown gone or fixed before `at` are removed or released, with
+ * the saved position at `pos` (where the stream stands).
  */
 function watchCatalog(s: SlotStream, cs: ChangeStream) {
-  let vanished: Vanished[] = [];
+  let pending: Recheck[] = [];
   const remove = async (at: bigint, pos: bigint) => {
-    const now = vanished.filter((v) => v.lsn <= at);
+    const now = pending.filter((v) => v.lsn <= at);
     if (!now.length) return;
-    vanished = vanished.filter((v) => v.lsn > at);
-    await removeVanished(now, s.relations, cs, pos);
+    pending = pending.filter((v) => v.lsn > at);
+    await recheckTables(now, s.relations, cs, pos);
   };
   const catalog = s.catalog;
   if (!catalog) return { remove, stop() {} };
@@ -199,17 +206,23 @@ function watchCatalog(s: SlotStream, cs: ChangeStream) {
     if (busy || s.repl.closed) return;
     busy = true;
     try {
+      // Before the position is read: it must lie past the identity's fix.
+      const fixed = await s.relations.fixedHeld();
       const known = s.relations.streamed();
       const { lsn, present } = await catalog([...known.keys()]);
       for (const [oid, table] of known) {
-        if (present.get(oid) === table || vanished.some((v) => v.oid === oid)) continue;
-        s.log.info("table gone from the catalogue: removing it where the stream passes", {
-          table,
-          at: formatLsn(lsn),
-        });
-        vanished.push({ lsn, oid, table });
+        if (pending.some((v) => v.oid === oid)) continue;
+        const gone = present.get(oid) !== table;
+        if (!gone && fixed.get(oid) !== table) continue;
+        s.log.info(
+          gone
+            ? "table gone from the catalogue: removing it where the stream passes"
+            : "replica identity carries the key again: releasing the table where the stream passes",
+          { table, at: formatLsn(lsn) },
+        );
+        pending.push({ lsn, oid, table });
       }
-      if (vanished.length) {
+      if (pending.length) {
         await s.repl.sendCopyData(standbyStatus(s.confirmed(), Date.now(), true));
       }
     } catch (e) {
