@@ -4,6 +4,7 @@
  */
 
 import { concat } from "./h2_frames.ts";
+import { ALPN_REFUSED, nodeTls } from "./h2_node_tls.ts";
 
 export interface H2Target {
   hostname: string;
@@ -12,32 +13,43 @@ export interface H2Target {
   tls?: { ca?: string; cert?: string; key?: string };
 }
 
+/** What a session needs of its connection: a `Deno.Conn`, or node:tls's socket adapted. */
+export interface H2Conn {
+  read(p: Uint8Array): Promise<number | null>;
+  write(p: Uint8Array): Promise<number>;
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
 /**
  * Connect, and for TLS finish the handshake here: a certificate either side rejects then
  * fails the connection with the TLS library's reason, which explain.ts recognizes.
+ *
+ * TCP_NODELAY matters: Deno's TLS writes each record (16 KiB at most) in its own send, and
+ * with Nagle's algorithm a request of two records waits for etcd's delayed ACK (40 ms on
+ * loopback). `Deno.connectTls` cannot set it, so TLS starts on a TCP connection that has it;
+ * `Deno.startTls` takes no client certificate, so with one node:tls (which sets it) is used.
  */
-export async function dial(target: H2Target): Promise<Deno.Conn> {
+export async function dial(target: H2Target): Promise<H2Conn> {
   const { hostname, port, tls } = target;
-  if (!tls) {
-    const conn = await Deno.connect({ hostname, port });
-    conn.setNoDelay(true); // requests and answers are small: no Nagle delay
-    return conn;
-  }
-  const conn = await Deno.connectTls({
-    hostname,
-    port,
-    caCerts: tls.ca ? [tls.ca] : undefined,
-    ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
-    alpnProtocols: ["h2"],
-  });
+  if (tls?.cert && tls.key) return await nodeTls(target);
+  const tcp = await Deno.connect({ hostname, port });
+  tcp.setNoDelay(true);
+  if (!tls) return tcp;
   try {
+    const conn = await Deno.startTls(tcp, {
+      hostname,
+      caCerts: tls.ca ? [tls.ca] : undefined,
+      alpnProtocols: ["h2"],
+    });
     const { alpnProtocol } = await conn.handshake();
-    if (alpnProtocol !== "h2") throw new Error("the server did not agree to HTTP/2 (ALPN h2)");
+    if (alpnProtocol !== "h2") throw new Error(ALPN_REFUSED);
+    return conn;
   } catch (e) {
-    conn.close();
+    tcp.close();
     throw e;
   }
-  return conn;
 }
 
 /**
@@ -46,7 +58,7 @@ export async function dial(target: H2Target): Promise<Deno.Conn> {
  */
 export class FrameWriter {
   readonly #failed: (e: Error) => void;
-  #conn?: Deno.Conn;
+  #conn?: H2Conn;
   #queue: Uint8Array[] = [];
   #scheduled = false;
   #writing = false;
@@ -55,7 +67,7 @@ export class FrameWriter {
     this.#failed = failed;
   }
 
-  start(conn: Deno.Conn): void {
+  start(conn: H2Conn): void {
     this.#conn = conn;
     this.#pump();
   }

@@ -34,7 +34,7 @@ import {
   settingsFrame,
   windowUpdateFrame,
 } from "./h2_frames.ts";
-import { dial, FrameWriter, type H2Target } from "./h2_dial.ts";
+import { dial, FrameWriter, type H2Conn, type H2Target } from "./h2_dial.ts";
 import { type HeaderField, HpackDecoder, HpackError } from "./hpack.ts";
 
 /** What a stream reports to its caller. Exactly one of `end` and `fail` ends it. */
@@ -66,7 +66,7 @@ const CONN_WINDOW = 64 << 20;
 export class H2Session {
   readonly #target: H2Target;
   readonly #hooks: SessionHooks;
-  #conn?: Deno.Conn;
+  #conn?: H2Conn;
   #destroyed = false;
   #goaway = false;
   #nextId = 1;
@@ -109,7 +109,7 @@ export class H2Session {
   }
 
   async #open(): Promise<void> {
-    let conn: Deno.Conn;
+    let conn: H2Conn;
     try {
       conn = await dial(this.#target);
     } catch (e) {
@@ -213,7 +213,7 @@ export class H2Session {
     if (!this.#destroyed) this.#writer.send(bytes);
   }
 
-  async #readLoop(conn: Deno.Conn): Promise<void> {
+  async #readLoop(conn: H2Conn): Promise<void> {
     const reader = new FrameReader();
     try {
       for (;;) {
