@@ -14,8 +14,13 @@ import { sqlString } from "./schema.ts";
 import type { TableSchema } from "./types.ts";
 import { snapshotSpot } from "./visibility.ts";
 
-/** Rows per chunk of the first dump (each chunk is one SELECT held in memory). */
-export const DUMP_CHUNK_ROWS = 5000;
+/**
+ * Rows per chunk of the first dump (each chunk is one SELECT held in memory, the next read
+ * meanwhile). 1,000, not 5,000: rows held that long outlive the young generation, and the
+ * old generation's collections cost more; measured 300k-row dumps, 1,000 took ~15% less
+ * CPU per row (500: no better, 2,000: between).
+ */
+export const DUMP_CHUNK_ROWS = 1000;
 
 /** Whether the server tells a consistent snapshot's binlog position (MariaDB does). */
 export async function hasSnapshotPosition(conn: MysqlConn): Promise<boolean> {
