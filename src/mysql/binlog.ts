@@ -4,7 +4,7 @@
  * This module keeps the decoder's state (checksums on or off, post-header lengths, table
  * maps) and dispatches each event's body to its decoder in binlog/.
  */
-import { crc32, eventSizeAt, readHeader } from "./binlog/bytes.ts";
+import { crc32, eventSizeAt, readHeader, u32le } from "./binlog/bytes.ts";
 import { EVENT, FDE_FIXED_LEN, HEADER_LEN } from "./binlog/constants.ts";
 import {
   formatEvent,
@@ -80,8 +80,7 @@ export class BinlogDecoder {
     // checksum when the replica asked for one (@master_binlog_checksum); only the bytes
     // tell. Read as part of the name, it would save a file name the server never knew.
     if (header.type === EVENT.ROTATE && !this.#postHeader && ev.length >= HEADER_LEN + 8 + 4) {
-      const sum = new DataView(ev.buffer, ev.byteOffset, ev.byteLength)
-        .getUint32(ev.length - 4, true);
+      const sum = u32le(ev, ev.length - 4);
       return this.#decode(ev, header, sum === crc32(ev.subarray(0, ev.length - 4)));
     }
     return this.#decode(ev, header, this.#checksum);
@@ -101,8 +100,7 @@ export class BinlogDecoder {
     } else if (checksummed) end -= 4;
     if (end < HEADER_LEN) throw new BinlogError(`truncated binlog event type ${header.type}`);
     if (checksummed) {
-      const want = new DataView(ev.buffer, ev.byteOffset, ev.byteLength)
-        .getUint32(ev.length - 4, true);
+      const want = u32le(ev, ev.length - 4);
       if (want !== crc32(ev.subarray(0, ev.length - 4))) {
         throw new BinlogError(
           `binlog event checksum mismatch at position ${header.logPos} (corrupt stream)`,

@@ -15,7 +15,13 @@ export interface BinlogRequest {
   from: { file: string; offset: number } | { gtid: string };
 }
 
-/** The raw binlog events from the request's position on; the connection is the stream's. */
+const COM_BINLOG_DUMP = 0x12, COM_BINLOG_DUMP_GTID = 0x1e;
+
+/**
+ * The raw binlog events from the request's position on; the connection is the stream's.
+ * Each event is a view of the connection's read buffer, valid until the next is asked for
+ * (a copy per event was the stream's largest cost of its own): decode it before that.
+ */
 export async function requestBinlog(
   c: MysqlConn,
   r: BinlogRequest,
@@ -30,16 +36,16 @@ export async function requestBinlog(
   await c.query("SET @master_heartbeat_period = 5000000000");
   await registerReplica(c, r.serverId);
   if (!("gtid" in r.from)) {
-    return binlogDump(c, { file: r.from.file, position: r.from.offset, serverId: r.serverId });
+    const o = { file: r.from.file, position: r.from.offset, serverId: r.serverId };
+    await c.command(COM_BINLOG_DUMP, dumpBody(o));
+  } else if (!r.mariadb) {
+    const gtidSet = encodeGtidSet(parseGtidSet(r.from.gtid));
+    await c.command(COM_BINLOG_DUMP_GTID, dumpGtidBody({ gtidSet, serverId: r.serverId }));
+  } else {
+    // MariaDB finds the file from @slave_connect_state; the first ROTATE names it.
+    await c.command(COM_BINLOG_DUMP, dumpBody({ file: "", position: 4, serverId: r.serverId }));
   }
-  if (!r.mariadb) {
-    return binlogDumpGtid(c, {
-      gtidSet: encodeGtidSet(parseGtidSet(r.from.gtid)),
-      serverId: r.serverId,
-    });
-  }
-  // MariaDB finds the file from @slave_connect_state; the first ROTATE names it.
-  return binlogDump(c, { file: "", position: 4, serverId: r.serverId });
+  return binlogEvents(c, false);
 }
 
 const enc = new TextEncoder();
@@ -66,6 +72,11 @@ export async function* binlogDumpGtid(
   c: MysqlConn,
   o: { gtidSet: Uint8Array; serverId: number; nonBlock?: boolean },
 ): AsyncIterableIterator<Uint8Array> {
+  await c.command(COM_BINLOG_DUMP_GTID, dumpGtidBody(o));
+  yield* binlogEvents(c, true);
+}
+
+function dumpGtidBody(o: { gtidSet: Uint8Array; serverId: number; nonBlock?: boolean }) {
   // flags (2), server id (4), file name length (4) and name (none), position (8),
   // GTID data length (4) and data; BINLOG_THROUGH_GTID = 0x04.
   const body = new Uint8Array(22 + o.gtidSet.length);
@@ -76,8 +87,7 @@ export async function* binlogDumpGtid(
   v.setBigUint64(10, 4n, true);
   v.setUint32(18, o.gtidSet.length, true);
   body.set(o.gtidSet, 22);
-  await c.command(0x1e, body);
-  yield* binlogEvents(c);
+  return body;
 }
 
 /**
@@ -89,6 +99,11 @@ export async function* binlogDump(
   c: MysqlConn,
   o: { file: string; position: number; serverId: number; nonBlock?: boolean },
 ): AsyncIterableIterator<Uint8Array> {
+  await c.command(COM_BINLOG_DUMP, dumpBody(o));
+  yield* binlogEvents(c, true);
+}
+
+function dumpBody(o: { file: string; position: number; serverId: number; nonBlock?: boolean }) {
   const name = enc.encode(o.file);
   const body = new Uint8Array(10 + name.length);
   const v = new DataView(body.buffer);
@@ -96,14 +111,14 @@ export async function* binlogDump(
   v.setUint16(4, o.nonBlock ? 1 : 0, true);
   v.setUint32(6, o.serverId, true);
   body.set(name, 10);
-  await c.command(0x12, body);
-  yield* binlogEvents(c);
+  return body;
 }
 
-async function* binlogEvents(c: MysqlConn): AsyncIterableIterator<Uint8Array> {
+/** The events after a dump request: copies, or views valid until the next is asked for. */
+async function* binlogEvents(c: MysqlConn, copy: boolean): AsyncIterableIterator<Uint8Array> {
   for (;;) {
     const p = c.bufferedPacket() ?? await c.readPacket();
-    if (p[0] === 0x00) yield p.slice(1);
+    if (p[0] === 0x00) yield copy ? p.slice(1) : p.subarray(1);
     else if (p[0] === 0xff) throw parseErr(p);
     else if (isEof(p)) return;
     else throw new MysqlConnectionError(`unexpected packet 0x${p[0].toString(16)} in binlog`);

@@ -22,16 +22,20 @@ export function lenenc(b: Uint8Array, at: number): [number, number] {
   return [Number(v.getBigUint64(0, true)), at + 9];
 }
 
-/** The 19-byte v4 event header. */
+/** A little-endian uint32 at `at` (read per event: no DataView to allocate). */
+export function u32le(b: Uint8Array, at: number): number {
+  return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
+}
+
+/** The 19-byte v4 event header (the caller checked its length). */
 export function readHeader(ev: Uint8Array): EventHeader {
-  const v = new DataView(ev.buffer, ev.byteOffset, ev.byteLength);
   return {
-    timestamp: v.getUint32(0, true),
+    timestamp: u32le(ev, 0),
     type: ev[4],
-    serverId: v.getUint32(5, true),
-    eventSize: v.getUint32(9, true),
-    logPos: v.getUint32(13, true),
-    flags: v.getUint16(17, true),
+    serverId: u32le(ev, 5),
+    eventSize: u32le(ev, 9),
+    logPos: u32le(ev, 13),
+    flags: ev[17] | (ev[18] << 8),
   };
 }
 
