@@ -81,3 +81,41 @@ export function utf8Length(s: string): number {
   }
   return n;
 }
+
+/**
+ * The stream's etcd transactions, one in flight: the next is built while the last is on its
+ * way and sent once it landed, so building and etcd's work overlap instead of taking turns.
+ */
+export class Serial {
+  #last?: Promise<void>;
+  #failed?: { error: unknown };
+
+  /** Wait for the transaction in flight, then start `send` without waiting for it. */
+  async next(send: () => Promise<void>): Promise<void> {
+    await this.landed();
+    this.#last = send().catch((error) => void (this.#failed = { error }));
+  }
+
+  /** Resolves once nothing is in flight; throws what the last one sent failed with. */
+  async landed(): Promise<void> {
+    await this.#last;
+    this.#last = undefined;
+    const f = this.#failed;
+    this.#failed = undefined;
+    if (f) throw f.error;
+  }
+
+  /** Wait for the transaction in flight, whatever its outcome (another error is thrown). */
+  async idle(): Promise<void> {
+    await this.#last;
+  }
+}
+
+/** A transaction etcd refused as too large although it fit our budget. */
+export function tooLargeTxn(p: Pending, limitFlag: string): string {
+  let big = "";
+  let most = -1;
+  for (const [key, op] of p.ops) if (op.bytes > most) [big, most] = [key, op.bytes];
+  return `etcd refused a ${p.bytes}-byte transaction as too large (largest op: key ${big}, ` +
+    `${most} bytes): set ${limitFlag} below etcd's --max-request-bytes`;
+}

@@ -17,7 +17,9 @@ import { ConfigError, type SavedState } from "../core/source.ts";
 import { setting } from "../core/errors.ts";
 import type { SnapshotProgress } from "../core/snapshot_types.ts";
 import { FencedError, StateKeys, StateMovedError } from "./state.ts";
-import { addOp, Budget, newPending, type Pending, utf8Length } from "./pending.ts";
+import { addOp, Budget, newPending, type Pending, Serial, tooLargeTxn } from "./pending.ts";
+import { utf8Length } from "./pending.ts";
+import type { SinkOptions, TxnInfo } from "./sink_options.ts";
 import { staleKeys } from "./sweep.ts";
 import { fillUnchanged } from "./fill.ts";
 import { OversizeError, type Sink } from "../core/sink.ts";
@@ -33,33 +35,7 @@ import {
 /** etcd's default --max-request-bytes is 1.5 MiB; keep room for framing. */
 export const DEFAULT_MAX_TXN_BYTES = 1536 * 1024 - 32 * 1024;
 
-export interface SinkOptions {
-  /** Data prefix, no trailing slash. */
-  prefix: string;
-  /** The state key of this source (outside the data prefix). */
-  stateKey: string;
-  /** etcd's --max-txn-ops (default 128). */
-  maxTxnOps?: number;
-  /** Request size budget per transaction. */
-  maxTxnBytes?: number;
-  /** What to do with a row larger than one etcd request: stop (default) or skip it. */
-  oversize?: "fail" | "skip";
-  log?: Log;
-  /** Compares every data transaction must pass (HA fencing); a failed one throws FencedError. */
-  fence?: () => TxnCompare[];
-  /** Called after each committed transaction (metrics). */
-  onTxn?: (info: TxnInfo) => void;
-  /** Called for each skipped oversize row (metrics). */
-  onOversize?: (table: string, key: string, bytes: number) => void;
-}
-
-export interface TxnInfo {
-  ops: number;
-  bytes: number;
-  seconds: number;
-  withState: boolean;
-}
-
+export type { SinkOptions, TxnInfo };
 export { FencedError, OversizeError, StateMovedError };
 
 /**
@@ -228,11 +204,14 @@ export class EtcdSink implements Sink {
       this.#state.ops(c ? stateOf(c) : stateAt({})).bytes + 64;
     // Reserve room for the state key in every transaction.
     let reserve = stateBytes(batches[batches.length - 1]?.commit);
+    const serial = new Serial();
     const flush = async () => {
-      await this.#commit(p, pending ? stateOf(pending) : null, "seq");
-      if (pending) committed = pending.position;
-      pending = undefined;
-      p = newPending();
+      const [txn, commit] = [p, pending];
+      [p, pending] = [newPending(), undefined];
+      await serial.next(async () => {
+        await this.#commit(txn, commit ? stateOf(commit) : null, "seq");
+        if (commit) committed = commit.position;
+      });
     };
     // A snapshot chunk's rows are independent of each other and of the stream's (design:
     // Snapshots): its parts without the state go several at once, all landed before the
@@ -240,6 +219,7 @@ export class EtcdSink implements Sink {
     const parts = new Set<Promise<void>>();
     let partError: unknown;
     const flushPart = async () => {
+      await serial.landed();
       while (parts.size >= DUMP_IN_FLIGHT) await Promise.race(parts);
       const t: Promise<void> = this.#commit(p, null)
         .catch((e) => void (partError ??= e))
@@ -247,26 +227,35 @@ export class EtcdSink implements Sink {
       parts.add(t);
       p = newPending();
     };
-    for (const batch of batches) {
-      // A source transaction that fits in an etcd transaction of its own is never split
-      // (design: Ordering and atomicity): start a new one when this one has too little room.
-      const whole = batch.commit && !this.#midTxn;
-      if (whole && (p.ops.size || p.ranges.length) && !this.#budget.fitsWhole(p, batch, reserve)) {
-        if (this.#budget.fitsWhole(newPending(), batch, reserve)) await flush();
+    // A TOAST fill reads etcd: only once what was sent before it has landed.
+    const landed = () => serial.landed();
+    try {
+      for (const batch of batches) {
+        // A source transaction that fits in an etcd transaction of its own is never split
+        // (design: Ordering and atomicity): start a new one when this one has too little room.
+        const whole = batch.commit && !this.#midTxn;
+        if (
+          whole && (p.ops.size || p.ranges.length) && !this.#budget.fitsWhole(p, batch, reserve)
+        ) {
+          if (this.#budget.fitsWhole(newPending(), batch, reserve)) await flush();
+        }
+        const chunk = batch.fromSnapshot && !pending && !p.ops.size && !p.ranges.length;
+        for (const c of batch.changes) {
+          await this.#addChange(p, c, reserve, chunk ? flushPart : flush, () => p, landed);
+        }
+        while (parts.size) await Promise.all(parts);
+        if (partError !== undefined) throw partError;
+        this.#midTxn = !batch.commit;
+        if (batch.commit) {
+          pending = batch.commit;
+          reserve = Math.max(reserve, stateBytes(pending));
+        }
       }
-      const chunk = batch.fromSnapshot && !pending && !p.ops.size && !p.ranges.length;
-      for (const c of batch.changes) {
-        await this.#addChange(p, c, reserve, chunk ? flushPart : flush, () => p);
-      }
-      while (parts.size) await Promise.all(parts);
-      if (partError !== undefined) throw partError;
-      this.#midTxn = !batch.commit;
-      if (batch.commit) {
-        pending = batch.commit;
-        reserve = Math.max(reserve, stateBytes(pending));
-      }
+      if (p.ops.size || p.ranges.length || pending) await flush();
+      await serial.landed();
+    } finally {
+      await serial.idle();
     }
-    if (p.ops.size || p.ranges.length || pending) await flush();
     return committed;
   }
 
@@ -276,6 +265,7 @@ export class EtcdSink implements Sink {
     reserve: number,
     flush: () => Promise<void>,
     current: () => Pending,
+    landed: () => Promise<void>,
   ): Promise<void> {
     let p = start;
     if (c.op === "truncate") {
@@ -299,6 +289,7 @@ export class EtcdSink implements Sink {
     const key = fullKey(this.#prefix, c.table, c.key);
     let value: string | null = null;
     if (c.op === "put") {
+      if (c.cells.includes(UNCHANGED)) await landed();
       value = c.cells.includes(UNCHANGED)
         ? await fillUnchanged(
           this.client,
@@ -379,13 +370,7 @@ export class EtcdSink implements Sink {
     } catch (e) {
       if (!(e instanceof EtcdError && e.tooLarge)) throw e;
       // Our budget is above etcd's --max-request-bytes: no retry can fix that.
-      let big = "";
-      let most = -1;
-      for (const [key, op] of p.ops) if (op.bytes > most) [big, most] = [key, op.bytes];
-      throw new ConfigError(
-        `etcd refused a ${p.bytes}-byte transaction as too large (largest op: key ${big}, ` +
-          `${most} bytes): set ${setting("etcdMaxTxnBytes")} below etcd's --max-request-bytes`,
-      );
+      throw new ConfigError(tooLargeTxn(p, setting("etcdMaxTxnBytes")));
     }
     this.#state.refused(r, how === "dump");
     if (put !== undefined) this.#state.wrote(r.revision, put);
