@@ -4,7 +4,7 @@
  * serial rate is kept beside it as what one transaction in flight allows.
  */
 import { OPS } from "./etcd.ts";
-import type { StreamResult } from "./sync_e2e.ts";
+import type { Phase, StreamResult } from "./sync_e2e.ts";
 import { int, pct, ratio, rowValue, table } from "./lib.ts";
 // A cycle with report.ts, which renders these sections: only used at call time.
 import { cores, missing, ms, type Results, verdict } from "./report.ts";
@@ -74,7 +74,7 @@ export function ceilingSection(r: Results): string[] {
 function bound(r: Results, p: { syncCpu: number; etcdCpu: number }): string {
   const ceil = ceilingOf(r);
   return `sync used ${cores(p.syncCpu)} and etcd ${cores(p.etcdCpu)} of the 2 cores, which ` +
-    "PostgreSQL (the source) shares; the ceiling runs without a source" +
+    "the database (the source) shares; the ceiling runs without a source" +
     (r.sink && ceil
       ? ` (sync's sink alone, no source, in-process: ${
         pct(r.sink.dump8 / ceil.best)
@@ -95,31 +95,38 @@ export function dumpSection(r: Results): string[] {
   const ceil = ceilingOf(r);
   const out: string[] = [];
   out.push("## 4. Dump", "");
-  const dump = r.dump;
-  if (dump && ceil) {
-    const frac = dump.perSec / ceil.best;
-    out.push(
-      `sync as its own process dumping the ${int(sizes.rows)}-row PostgreSQL table (the one ` +
-        "decoded above) into an etcd that holds no keys of it, from `dump starting` to " +
-        "`dump done` in its log (the sweep included), then every key's value checked. The dump " +
-        "keeps 4 transactions in flight. CPU per wall second from /proc.",
-      "",
-      ...table(["", "rows/s", "of ceiling", "vs serial", "sync CPU", "etcd CPU"], [[
-        "dump",
-        int(dump.perSec),
-        pct(frac),
-        ratio(dump.perSec / ceil.serial),
-        cores(dump.syncCpu),
-        cores(dump.etcdCpu),
-      ]]),
-      "",
-      `Target ≥85% of the etcd ceiling: ${
-        verdict(frac >= 0.85, `${pct(frac)}; ${bound(r, dump)}`)
-      }.`,
-      "",
-    );
-  } else out.push(...missing(r, "dump"));
-
+  const dumps: [string, Phase][] = [];
+  if (r.dump) dumps.push(["pgx dump", r.dump]);
+  if (r.mysqlE2e) dumps.push(["mysql dump", r.mysqlE2e.dump]);
+  if (!dumps.length || !ceil) return [...out, ...missing(r, "dump")];
+  out.push(
+    `sync as its own process dumping the ${int(sizes.rows)}-row PostgreSQL table (the one ` +
+      "decoded above) into an etcd that holds no keys of it, from `dump starting` to " +
+      "`dump done` in its log (the sweep included), then every key's value checked; the " +
+      "mysql row likewise for the MariaDB table of section 3 (sync reads it itself, in " +
+      "chunks: no mysqldump). The dump keeps 4 transactions in flight. CPU per wall second " +
+      "from /proc.",
+    "",
+    ...table(
+      ["", "rows/s", "of ceiling", "vs serial", "sync CPU", "etcd CPU"],
+      dumps.map(([name, d]) => [
+        name,
+        int(d.perSec),
+        pct(d.perSec / ceil.best),
+        ratio(d.perSec / ceil.serial),
+        cores(d.syncCpu),
+        cores(d.etcdCpu),
+      ]),
+    ),
+    "",
+    `Target ≥85% of the etcd ceiling: ${
+      dumps.map(([name, d]) => {
+        const frac = d.perSec / ceil.best;
+        return `${name} ${verdict(frac >= 0.85, `${pct(frac)}; ${bound(r, d)}`)}`;
+      }).join("; ")
+    }.`,
+    "",
+  );
   return out;
 }
 
