@@ -85,14 +85,15 @@ export function cpuSection(r: Results): string[] {
  * Where sync's CPU per change goes: one profile, not re-measured by each run (it needs a
  * sync started with --cpu-prof), so it carries its date.
  */
-const PROFILE = "Where it goes (2026-12-02, `deno run --cpu-prof` on a sync streaming 300,000 " +
-  "inserts in transactions of 10 from PostgreSQL, after the decoder work of sections 2 and " +
-  "3; 6.5 CPU-s busy on its main thread, start-up included): garbage collection 22%, " +
-  "node:http2's native writeBuffer 21% and the rest of Deno's node:http2 and core JS 17% " +
-  "(the gRPC transport to etcd), the sink and its protobuf encoding (src/etcd/) about 12%, " +
-  "the pgoutput reading, decoding and rendering (src/pg/, core/json.ts, the decoder call) " +
-  "about 9%. The decoders are no longer where a change's CPU goes: halving it means the " +
-  "etcd transport and the allocations per change (src/etcd/, src/service/).";
+const PROFILE = "Where it goes (2026-12-02 16:55 UTC, `deno run --cpu-prof` on a sync dumping " +
+  "300,000 rows from PostgreSQL and then streaming 200,000 inserts in transactions of 10, " +
+  "after the HTTP/2 client and the overlapped stream transactions; 8.6 CPU-s busy on its main " +
+  "thread, idle 45% of the run): garbage collection 18%, socket writes (`op_write`) 10%, the " +
+  "sink's transaction budget (src/etcd/pending.ts: the check of each new key string against " +
+  "the transaction's map 7%, its UTF-8 length 3%) 12%, the rest of src/etcd/ about 11%, the " +
+  "HTTP/2 client itself about 3.5% (node:http2 took about 40% before), src/pg/ about 10%, " +
+  "text decoding and encoding 4%. What is left per change is allocation (the key and JSON " +
+  "strings, the change objects: GC) and the unavoidable socket writes.";
 
 function verdicts(rows: [string, Phase, number][]): string {
   const judged = rows.filter(([name]) => BEFORE[name]);

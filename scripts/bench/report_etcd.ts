@@ -86,9 +86,9 @@ function bound(r: Results, p: { syncCpu: number; etcdCpu: number }): string {
 
 /** Why streaming stays below the ceiling even when neither process fills a core. */
 const streamGap = "Streaming keeps one transaction in flight: each carries the state key, " +
-  "and etcd does not promise to apply concurrent requests in the order sent. So sync's " +
-  "share of a transaction (reading, decoding, building and encoding it) and etcd's " +
-  "(applying it) take turns instead of overlapping";
+  "and etcd does not promise to apply concurrent requests in the order sent. The sink builds " +
+  "the next transaction while one is in flight, but reading and decoding the source, building " +
+  "and etcd's applying share two cores with the database";
 
 export function dumpSection(r: Results): string[] {
   const { sizes } = r;
