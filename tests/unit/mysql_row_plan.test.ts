@@ -6,6 +6,7 @@
  * to the general path (UTF-16, VARBINARY, ENUM).
  */
 import { assertEquals } from "../../testing/assert.ts";
+import { Rng } from "../../scripts/torture_lib/prng.ts";
 import { decodeRowsEvent, type RowChange, type RowImage } from "../../src/mysql/rows.ts";
 import { Cursor } from "../../src/mysql/binlog/cursor.ts";
 import { value } from "../../src/mysql/binlog/row_values.ts";
@@ -13,13 +14,10 @@ import type { TableMap } from "../../src/mysql/binlog/types.ts";
 import { cellOf, keyOf } from "../../src/mysql/values.ts";
 import type { MysqlColumn, TableSchema } from "../../src/mysql/types.ts";
 
+/** The torture runs' seeded generator, as a function. */
 function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 const enc = new TextEncoder();

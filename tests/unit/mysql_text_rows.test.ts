@@ -7,18 +7,16 @@
  * numbers with leading zeros and signs, NULLs, long values (2-byte lengths), composite keys.
  */
 import { assertEquals } from "../../testing/assert.ts";
+import { Rng } from "../../scripts/torture_lib/prng.ts";
 import { textRowValues } from "../../src/mysql/packets.ts";
 import { readTextRow, textRowPlan } from "../../src/mysql/text_rows.ts";
 import { cellOf, isBinary, keyOf, type MysqlValue } from "../../src/mysql/values.ts";
 import type { MysqlColumn, TableSchema } from "../../src/mysql/types.ts";
 
+/** The torture runs' seeded generator, as a function. */
 function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 const enc = new TextEncoder();

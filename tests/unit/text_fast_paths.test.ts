@@ -8,6 +8,7 @@
  * controls, multi-byte and invalid UTF-8, a BOM, lone surrogates.
  */
 import { assertEquals } from "../../testing/assert.ts";
+import { Rng } from "../../scripts/torture_lib/prng.ts";
 import { decodePgOutput } from "../../src/pg/pgoutput.ts";
 import { decodeRowChange, rowPlan } from "../../src/pg/row_change.ts";
 import { BUILTIN_TYPES, valueRenderer } from "../../src/pg/values.ts";
@@ -18,13 +19,10 @@ import { encodeTxn } from "../../src/etcd/messages.ts";
 import type { TxnOp } from "../../src/etcd/types.ts";
 
 /** A small deterministic PRNG (mulberry32), so a failure repeats. */
+/** The torture runs' seeded generator, as a function. */
 function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 const enc = new TextEncoder();
