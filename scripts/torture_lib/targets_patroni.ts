@@ -143,14 +143,19 @@ export async function startPatroniTarget(): Promise<Target> {
     },
     failover: () =>
       withLogs(async () => {
-        // Crash the primary once the replica streams from it (Patroni promotes only a
-        // replica that was following, within maximum_lag_on_failover).
-        await waitFor("a streaming replica", async () => {
+        // Crash the primary once the replica streams from it and holds the primary's WAL up
+        // to the moment the fault began (Patroni promotes a replica within
+        // maximum_lag_on_failover, which a young cluster's whole schema fits in: promoted
+        // before it arrived, the replica had no tables, and the run tested nothing). Commits
+        // after that moment may still be lost, as asynchronous replication allows.
+        let since: string | undefined;
+        await waitFor("a streaming replica holding the primary's WAL", async () => {
           const l = await leader();
           const c = client(`127.0.0.1:${l.pgPort}`);
           try {
-            return (await c`SELECT 1 FROM pg_stat_replication WHERE state = 'streaming'`)
-              .length > 0;
+            since ??= (await c`SELECT pg_current_wal_lsn()::text AS lsn`)[0].lsn as string;
+            return (await c`SELECT 1 FROM pg_stat_replication
+              WHERE state = 'streaming' AND flush_lsn >= ${since}::pg_lsn`).length > 0;
           } finally {
             await c.end({ timeout: 1 }).catch(() => {});
           }
