@@ -8,6 +8,7 @@
 
 import { EtcdError } from "./errors.ts";
 import type { H2Target } from "./h2_dial.ts";
+import { concat } from "./h2_frames.ts";
 import { H2Session, type StreamEvents } from "./h2_session.ts";
 import { encodeHeaders, type HeaderField } from "./hpack.ts";
 import { ConnectionWatch, KEEPALIVE, type KeepaliveSettings, type Waiting } from "./keepalive.ts";
@@ -84,17 +85,6 @@ export function grpcTimeout(ms: number): string {
   if (n < 1e8) return `${n}m`;
   if (n < 1e11) return `${Math.ceil(n / 1000)}S`;
   return `${Math.min(99_999_999, Math.ceil(n / 3_600_000))}H`;
-}
-
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0];
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }
 
 /** What a probe's request reports to: nothing (see `#unary`). */
@@ -237,7 +227,6 @@ export class GrpcTransport implements EtcdTransport, MemberLister {
         else resolve(value!);
       };
       const chunks: Uint8Array[] = [];
-      let total = 0;
       let httpStatus = 0;
       let grpcStatus: string | undefined;
       let grpcMessage = "";
@@ -254,7 +243,6 @@ export class GrpcTransport implements EtcdTransport, MemberLister {
         data: (d) => {
           watch.heard();
           chunks.push(d);
-          total += d.length;
         },
         fail: (e) => finish(new GrpcConnectionError((this.#sessionError ?? e).message)),
         end: () => {
@@ -262,7 +250,7 @@ export class GrpcTransport implements EtcdTransport, MemberLister {
             return finish(failure(grpcStatus, grpcMessage, httpStatus, this.#sessionError));
           }
           try {
-            const message = unframe(concat(chunks, total));
+            const message = unframe(concat(chunks));
             watch.heard(headerTerm(message));
             finish(undefined, message);
           } catch (e) {

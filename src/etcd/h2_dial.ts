@@ -90,7 +90,7 @@ export class FrameWriter {
       while (this.#queue.length > 0) {
         const parts = this.#queue;
         this.#queue = [];
-        const buf = parts.length === 1 ? parts[0] : concat(parts);
+        const buf = concat(parts);
         for (let at = 0; at < buf.length;) at += await conn.write(buf.subarray(at));
       }
     } catch (e) {

@@ -249,9 +249,7 @@ export function requestFrames(
 ): { bytes: Uint8Array; sent: number } {
   const headerFrames = Math.max(1, Math.ceil(block.length / maxFrame));
   const sent = Math.min(data.length, dataLimit);
-  const dataFrames = sent === data.length
-    ? Math.max(1, Math.ceil(sent / maxFrame))
-    : Math.ceil(sent / maxFrame);
+  const dataFrames = dataFrameCount(sent, maxFrame, sent === data.length);
   const out = new Uint8Array(
     FRAME_HEADER * (headerFrames + dataFrames) + block.length + sent,
   );
@@ -283,9 +281,7 @@ function dataInto(
   maxFrame: number,
   end: boolean,
 ): number {
-  const frames = end
-    ? Math.max(1, Math.ceil(data.length / maxFrame))
-    : Math.ceil(data.length / maxFrame);
+  const frames = dataFrameCount(data.length, maxFrame, end);
   for (let i = 0; i < frames; i++) {
     const part = data.subarray(i * maxFrame, (i + 1) * maxFrame);
     frameHeader(
@@ -309,15 +305,20 @@ export function dataFrames(
   maxFrame: number,
   end: boolean,
 ): Uint8Array {
-  const frames = end
-    ? Math.max(1, Math.ceil(data.length / maxFrame))
-    : Math.ceil(data.length / maxFrame);
+  const frames = dataFrameCount(data.length, maxFrame, end);
   const out = new Uint8Array(FRAME_HEADER * frames + data.length);
   dataInto(out, 0, stream, data, maxFrame, end);
   return out;
 }
 
+/** DATA frames for `len` bytes: one at least when it ends the stream (END_STREAM rides on it). */
+function dataFrameCount(len: number, maxFrame: number, end: boolean): number {
+  return end ? Math.max(1, Math.ceil(len / maxFrame)) : Math.ceil(len / maxFrame);
+}
+
+/** The parts as one array (the part itself when there is one). */
 export function concat(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0];
   let total = 0;
   for (const p of parts) total += p.length;
   const out = new Uint8Array(total);

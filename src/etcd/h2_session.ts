@@ -296,7 +296,7 @@ export class H2Session {
     if (!(flags & FLAG.END_HEADERS)) return;
     this.#cont = undefined;
     // Decoded even for a stream given up: the dynamic table must follow every block.
-    const fields = this.#hpack.decode(c.parts.length === 1 ? c.parts[0] : concat(c.parts));
+    const fields = this.#hpack.decode(concat(c.parts));
     const s = this.#streams.get(stream);
     if (!s) return;
     s.events.headers(fields, c.end);
