@@ -21,7 +21,7 @@ test("pgx follows a Patroni failover", {
   const etcd = await startEtcd();
   const cluster = await startPatroni(etcd.endpoint, "sync");
   const sql = postgres(cluster.url.replace("?sslmode=disable&connect_timeout=3", ""), {
-    target_session_attrs: "read-write",
+    target_session_attrs: "primary",
     onnotice: () => {},
     max: 1,
     connect_timeout: 3,

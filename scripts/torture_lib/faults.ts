@@ -129,13 +129,18 @@ export async function inject(kind: Fault, c: FaultContext, a: number, b: number)
       return true;
     case "ddl": {
       const { what, stmts } = ddlStatements(c.target, a);
-      let ok = true;
+      let failed: string | undefined;
       for (const stmt of stmts) {
-        const r = await c.target.exec({ kind: "ddl", stmts: [stmt], end: "auto" }, c.opTimeoutMs);
-        ok &&= r.ok;
+        // A pooled connection may have died with an earlier fault's server: try again.
+        let r = { ok: false, error: "" } as { ok: boolean; error?: string };
+        for (let i = 0; i < 3 && !r.ok; i++) {
+          if (i) await sleep(1000);
+          r = await c.target.exec({ kind: "ddl", stmts: [stmt], end: "auto" }, c.opTimeoutMs);
+        }
+        if (!r.ok) failed ??= r.error ?? "no error text";
       }
-      c.say(`  ${what}${ok ? "" : " (failed)"}`);
-      return ok;
+      c.say(`  ${what}${failed === undefined ? "" : ` (failed: ${failed})`}`);
+      return failed === undefined;
     }
   }
 }

@@ -44,7 +44,9 @@ export async function startPatroniTarget(): Promise<Target> {
   const hosts = cluster.nodes.map((n) => `127.0.0.1:${n.pgPort}`).join(",");
   const client = (h: string) =>
     postgres(`postgres://postgres:postgres@${h}/postgres`, {
-      target_session_attrs: "read-write",
+      // Not "read-write": postgres.js reads that from default_transaction_read_only, which
+      // a hot standby reports as off, so a fresh pool could land on the replica.
+      target_session_attrs: "primary",
       onnotice: () => {},
       max: 2,
       connect_timeout: 3,
