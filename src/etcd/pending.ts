@@ -1,5 +1,7 @@
 /** One etcd transaction being built, and the limits it must keep (ops and request bytes). */
 import type { ChangeBatch } from "../core/change.ts";
+import type { TxnOp } from "./types.ts";
+import { tablePrefix } from "../core/keys.ts";
 
 export interface Pending {
   /** Merged puts (value) and deletes (null), in first-seen order. */
@@ -45,6 +47,26 @@ export class Budget {
   }
 }
 
+/** The operations of `p`: its truncated ranges, then its puts and deletes. */
+export function txnOps(p: Pending): TxnOp[] {
+  const ops: TxnOp[] = [];
+  for (const r of p.ranges) ops.push({ delete: { key: r.start, rangeEnd: r.end } });
+  for (const [key, op] of p.ops) {
+    ops.push(op.value === null ? { delete: { key } } : { put: { key, value: op.value } });
+  }
+  return ops;
+}
+
+/** Drop `p`'s ops on keys in [start, end): a truncate of their table supersedes them. */
+export function dropRange(p: Pending, start: string, end: string): void {
+  for (const [k, op] of p.ops) {
+    if (k >= start && k < end) {
+      p.bytes -= op.bytes;
+      p.ops.delete(k);
+    }
+  }
+}
+
 /** Add a put (value) or delete (null) to `p`, merged with an earlier op on the key. */
 export function addOp(p: Pending, key: string, value: string | null, bytes: number): void {
   const old = p.ops.get(key);
@@ -55,6 +77,26 @@ export function addOp(p: Pending, key: string, value: string | null, bytes: numb
   }
   p.ops.set(key, { value, bytes });
   p.bytes += bytes;
+}
+
+/**
+ * `s`'s UTF-8 length, or for a short string a bound from above (3 bytes per UTF-16 unit)
+ * that spares the scan: a transaction of such rows is far from its byte limit anyway.
+ */
+export function utf8Bound(s: string): number {
+  return s.length <= 1024 ? 3 * s.length : utf8Length(s);
+}
+
+/** Each table's key prefix, built (and percent-encoded) once, not for every row. */
+export class TablePrefixes {
+  readonly #of = new Map<string, string>();
+  constructor(readonly prefix: string) {}
+
+  of(table: string): string {
+    let p = this.#of.get(table);
+    if (p === undefined) this.#of.set(table, p = tablePrefix(this.prefix, table));
+    return p;
+  }
 }
 
 // deno-lint-ignore no-control-regex
@@ -80,35 +122,6 @@ export function utf8Length(s: string): number {
     } else n += 3;
   }
   return n;
-}
-
-/**
- * The stream's etcd transactions, one in flight: the next is built while the last is on its
- * way and sent once it landed, so building and etcd's work overlap instead of taking turns.
- */
-export class Serial {
-  #last?: Promise<void>;
-  #failed?: { error: unknown };
-
-  /** Wait for the transaction in flight, then start `send` without waiting for it. */
-  async next(send: () => Promise<void>): Promise<void> {
-    await this.landed();
-    this.#last = send().catch((error) => void (this.#failed = { error }));
-  }
-
-  /** Resolves once nothing is in flight; throws what the last one sent failed with. */
-  async landed(): Promise<void> {
-    await this.#last;
-    this.#last = undefined;
-    const f = this.#failed;
-    this.#failed = undefined;
-    if (f) throw f.error;
-  }
-
-  /** Wait for the transaction in flight, whatever its outcome (another error is thrown). */
-  async idle(): Promise<void> {
-    await this.#last;
-  }
 }
 
 /** A transaction etcd refused as too large although it fit our budget. */

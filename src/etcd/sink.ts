@@ -10,27 +10,20 @@
 import type { Change, ChangeBatch, Position } from "../core/change.ts";
 import { UNCHANGED } from "../core/change.ts";
 import { renderRow } from "../core/json.ts";
-import { fullKey, tablePrefix } from "../core/keys.ts";
 import type { Log } from "../core/log.ts";
 import { silentLog } from "../core/log.ts";
 import { ConfigError, type SavedState } from "../core/source.ts";
 import { setting } from "../core/errors.ts";
 import type { SnapshotProgress } from "../core/snapshot_types.ts";
 import { FencedError, StateKeys, StateMovedError } from "./state.ts";
-import { addOp, Budget, newPending, type Pending, Serial, tooLargeTxn } from "./pending.ts";
-import { utf8Length } from "./pending.ts";
+import { addOp, Budget, dropRange, newPending, type Pending, TablePrefixes } from "./pending.ts";
+import { tooLargeTxn, txnOps, utf8Bound } from "./pending.ts";
+import { Chain, InFlight, Superseded } from "./chain.ts";
 import type { SinkOptions, TxnInfo } from "./sink_options.ts";
 import { staleKeys } from "./sweep.ts";
 import { fillUnchanged } from "./fill.ts";
 import { OversizeError, type Sink } from "../core/sink.ts";
-import {
-  type EtcdClient,
-  EtcdError,
-  opSize,
-  prefixEnd,
-  type TxnCompare,
-  type TxnOp,
-} from "./client.ts";
+import { type EtcdClient, EtcdError, opSize, prefixEnd, type TxnCompare } from "./client.ts";
 
 /** etcd's default --max-request-bytes is 1.5 MiB; keep room for framing. */
 export const DEFAULT_MAX_TXN_BYTES = 1536 * 1024 - 32 * 1024;
@@ -65,11 +58,11 @@ export class EtcdSink implements Sink {
   readonly #fence?: () => TxnCompare[];
   readonly #onTxn?: (info: TxnInfo) => void;
   readonly #onOversize?: (table: string, key: string, bytes: number) => void;
-  readonly #dumpInFlight = new Set<Promise<void>>();
+  readonly #dumps = new InFlight(DUMP_IN_FLIGHT);
   /** The last batch applied left a source transaction open (its next chunk follows). */
   #midTxn = false;
   readonly #budget: Budget;
-  #dumpError?: unknown;
+  readonly #keys: TablePrefixes;
 
   constructor(client: EtcdClient, opts: SinkOptions) {
     this.client = client;
@@ -84,6 +77,7 @@ export class EtcdSink implements Sink {
     this.#onOversize = opts.onOversize;
     if (this.#maxOps < 2) throw new Error(`${setting("etcdMaxTxnOps")} must be at least 2`);
     this.#budget = new Budget(this.#maxOps, this.#maxBytes, this.#prefix);
+    this.#keys = new TablePrefixes(this.#prefix);
   }
 
   get stateKey(): string {
@@ -125,26 +119,18 @@ export class EtcdSink implements Sink {
     let p = newPending();
     for (const c of batch.changes) {
       if (c.op !== "put") continue;
-      const key = fullKey(this.#prefix, c.table, c.key);
+      const key = this.#keys.of(c.table) + c.key;
       const value = renderRow(c.columns, c.cells);
-      const bytes = opSize(key, utf8Length(value));
+      const bytes = opSize(key, utf8Bound(value));
       if (this.#tooBig(c.table, c.key, bytes, 0)) continue;
       if (!this.#budget.fits(p, key, bytes, 0)) {
-        await this.#dumpCommit(p);
+        const txn = p;
+        await this.#dumps.add(() => this.#commit(txn, null, "dump"));
         p = newPending();
       }
       addOp(p, key, value, bytes);
     }
-    if (p.ops.size) await this.#dumpCommit(p);
-  }
-
-  async #dumpCommit(p: Pending): Promise<void> {
-    while (this.#dumpInFlight.size >= DUMP_IN_FLIGHT) await Promise.race(this.#dumpInFlight);
-    if (this.#dumpError !== undefined) throw this.#dumpError;
-    const t: Promise<void> = this.#commit(p, null, "dump")
-      .catch((e) => void (this.#dumpError ??= e))
-      .finally(() => this.#dumpInFlight.delete(t));
-    this.#dumpInFlight.add(t);
+    if (p.ops.size) await this.#dumps.add(() => this.#commit(p, null, "dump"));
   }
 
   /**
@@ -152,11 +138,8 @@ export class EtcdSink implements Sink {
    * a dump, and after a failed one too: a transaction landing after the next dump started
    * would look written by that dump, and its sweep would keep a row deleted meanwhile.
    */
-  async settleDump(): Promise<void> {
-    while (this.#dumpInFlight.size) await Promise.all(this.#dumpInFlight);
-    const e = this.#dumpError;
-    this.#dumpError = undefined;
-    if (e !== undefined) throw e;
+  settleDump(): Promise<void> {
+    return this.#dumps.settle();
   }
 
   /**
@@ -204,28 +187,26 @@ export class EtcdSink implements Sink {
       this.#state.ops(c ? stateOf(c) : stateAt({})).bytes + 64;
     // Reserve room for the state key in every transaction.
     let reserve = stateBytes(batches[batches.length - 1]?.commit);
-    const serial = new Serial();
+    let progress = batches[batches.length - 1]?.commit?.snapshot;
+    await this.#state.known(this.client);
+    const serial = new Chain();
     const flush = async () => {
       const [txn, commit] = [p, pending];
       [p, pending] = [newPending(), undefined];
-      await serial.next(async () => {
-        await this.#commit(txn, commit ? stateOf(commit) : null, "seq");
+      await serial.next(async (prev) => {
+        await this.#commit(txn, commit ? stateOf(commit) : null, "seq", prev);
         if (commit) committed = commit.position;
       });
     };
     // A snapshot chunk's rows are independent of each other and of the stream's (design:
     // Snapshots): its parts without the state go several at once, all landed before the
     // next batch.
-    const parts = new Set<Promise<void>>();
-    let partError: unknown;
+    const parts = new InFlight(DUMP_IN_FLIGHT);
     const flushPart = async () => {
       await serial.landed();
-      while (parts.size >= DUMP_IN_FLIGHT) await Promise.race(parts);
-      const t: Promise<void> = this.#commit(p, null)
-        .catch((e) => void (partError ??= e))
-        .finally(() => parts.delete(t));
-      parts.add(t);
+      const txn = p;
       p = newPending();
+      await parts.add(() => this.#commit(txn, null));
     };
     // A TOAST fill reads etcd: only once what was sent before it has landed.
     const landed = () => serial.landed();
@@ -241,22 +222,44 @@ export class EtcdSink implements Sink {
         }
         const chunk = batch.fromSnapshot && !pending && !p.ops.size && !p.ranges.length;
         for (const c of batch.changes) {
+          if (this.#addNow(p, c, reserve)) continue;
           await this.#addChange(p, c, reserve, chunk ? flushPart : flush, () => p, landed);
         }
-        while (parts.size) await Promise.all(parts);
-        if (partError !== undefined) throw partError;
+        await parts.settle();
         this.#midTxn = !batch.commit;
         if (batch.commit) {
           pending = batch.commit;
-          reserve = Math.max(reserve, stateBytes(pending));
+          // Positions grow little and the last batch's was counted: only new progress.
+          if (pending.snapshot !== progress) {
+            progress = pending.snapshot;
+            reserve = Math.max(reserve, stateBytes(pending));
+          }
         }
       }
       if (p.ops.size || p.ranges.length || pending) await flush();
       await serial.landed();
     } finally {
       await serial.idle();
+      this.#state.settled();
     }
     return committed;
+  }
+
+  /**
+   * Add a plain put or delete that fits in `p` as it is, with nothing to wait for (most
+   * changes); false leaves it to `#addChange`.
+   */
+  #addNow(p: Pending, c: Change, reserve: number): boolean {
+    if (c.op === "truncate" || p.ranges.length) return false;
+    if (c.op === "put" && c.cells.includes(UNCHANGED)) return false;
+    const key = this.#keys.of(c.table) + c.key;
+    const value = c.op === "put" ? c.json ?? renderRow(c.columns, c.cells) : null;
+    const bytes = opSize(key, value === null ? 0 : utf8Bound(value));
+    if (bytes + reserve > this.#maxBytes || !this.#budget.fits(p, key, bytes, reserve)) {
+      return false;
+    }
+    addOp(p, key, value, bytes);
+    return true;
   }
 
   async #addChange(
@@ -269,24 +272,17 @@ export class EtcdSink implements Sink {
   ): Promise<void> {
     let p = start;
     if (c.op === "truncate") {
-      const s = tablePrefix(this.#prefix, c.table);
-      const range = { start: s, end: prefixEnd(s) };
-      // Earlier ops on the table are superseded by the truncate.
-      for (const k of p.ops.keys()) {
-        if (k >= range.start && k < range.end) {
-          p.bytes -= p.ops.get(k)!.bytes;
-          p.ops.delete(k);
-        }
-      }
+      const s = this.#keys.of(c.table);
+      dropRange(p, s, prefixEnd(s));
       if (!this.#budget.fits(p, s, opSize(s, s.length), reserve)) {
         await flush();
         p = current();
       }
-      p.ranges.push(range);
+      p.ranges.push({ start: s, end: prefixEnd(s) });
       p.bytes += opSize(s, s.length);
       return;
     }
-    const key = fullKey(this.#prefix, c.table, c.key);
+    const key = this.#keys.of(c.table) + c.key;
     let value: string | null = null;
     if (c.op === "put") {
       if (c.cells.includes(UNCHANGED)) await landed();
@@ -295,14 +291,14 @@ export class EtcdSink implements Sink {
           this.client,
           this.#log,
           p,
-          c.fillFrom === undefined ? [key] : [fullKey(this.#prefix, c.table, c.fillFrom), key],
+          c.fillFrom === undefined ? [key] : [this.#keys.of(c.table) + c.fillFrom, key],
           c.columns,
           c.cells,
           c.table,
         )
         : c.json ?? renderRow(c.columns, c.cells);
     }
-    const bytes = opSize(key, value === null ? 0 : utf8Length(value));
+    const bytes = opSize(key, value === null ? 0 : utf8Bound(value));
     if (value !== null && this.#tooBig(c.table, c.key, bytes, reserve)) return;
     // A key inside a range truncated in this txn would overlap it: etcd rejects that.
     const overlaps = p.ranges.some((r) => key >= r.start && key < r.end);
@@ -327,14 +323,21 @@ export class EtcdSink implements Sink {
     );
   }
 
-  async #commit(p: Pending, state: SavedState | null, how: Fenced = "part"): Promise<void> {
-    const success: TxnOp[] = [];
-    for (const r of p.ranges) success.push({ delete: { key: r.start, rangeEnd: r.end } });
-    for (const [key, op] of p.ops) {
-      success.push(
-        op.value === null ? { delete: { key } } : { put: { key, value: op.value } },
-      );
-    }
+  /**
+   * Send `p` with `state`. A stream transaction (`seq`) gets its predecessor's outcome
+   * (`prev`): it is sent at once when its compares can order it after the predecessor
+   * (chain.ts), else once the predecessor landed.
+   */
+  async #commit(
+    p: Pending,
+    state: SavedState | null,
+    how: Fenced = "part",
+    prev?: Promise<boolean>,
+  ): Promise<void> {
+    // Read before any await: the transactions sent before this one decide it.
+    const chain = how === "seq" ? this.#state.chain() : undefined;
+    if (prev && !chain && !(await prev)) throw new Superseded();
+    const success = txnOps(p);
     let put: string | undefined;
     const fence = this.#fence?.() ?? [];
     const leader = fence.find((c) => c.target === "CREATE")?.key;
@@ -346,6 +349,7 @@ export class EtcdSink implements Sink {
         success.length && (success.length + s.ops.length > this.#maxOps ||
           p.bytes + s.bytes > this.#maxBytes)
       ) {
+        if (prev && !(await prev)) throw new Superseded();
         await this.#commit(p, null);
         return this.#commit(newPending(), state);
       }
@@ -361,16 +365,23 @@ export class EtcdSink implements Sink {
     }
     const compare = [
       ...fence,
-      how === "dump" ? this.#state.dumpFence() : this.#state.stateFence(),
+      ...(chain ?? [how === "dump" ? this.#state.dumpFence() : this.#state.stateFence()]),
     ];
+    if (how === "seq") this.#state.sending(put);
     const t0 = performance.now();
-    let r;
-    try {
-      r = await this.client.txn({ compare, success, failure: this.#state.failureReads() });
-    } catch (e) {
-      if (!(e instanceof EtcdError && e.tooLarge)) throw e;
-      // Our budget is above etcd's --max-request-bytes: no retry can fix that.
-      throw new ConfigError(tooLargeTxn(p, setting("etcdMaxTxnBytes")));
+    const send = () =>
+      this.client.txn({ compare, success, failure: this.#state.failureReads() }).catch((e) => {
+        if (!(e instanceof EtcdError && e.tooLarge)) throw e;
+        // Our budget is above etcd's --max-request-bytes: no retry can fix that.
+        throw new ConfigError(tooLargeTxn(p, setting("etcdMaxTxnBytes")));
+      });
+    let r = await send();
+    if (prev && chain) {
+      // Overtaken (refused, nothing written): sent again once the predecessor landed, and
+      // the next one waits for it, or the two would race again.
+      if (!r.succeeded) this.#state.settled();
+      if (!(await prev)) throw new Superseded();
+      if (!r.succeeded) r = await send();
     }
     this.#state.refused(r, how === "dump");
     if (put !== undefined) this.#state.wrote(r.revision, put);

@@ -58,6 +58,14 @@ export class StateKeys {
   #rev?: number;
   /** Its value then (put again unchanged to move the fence, see `touch`). */
   #raw?: string;
+  /** Its create revision (0: absent) and version then. */
+  #create = 0;
+  #version = 0;
+  /**
+   * Where the stream transactions in flight leave the state key (each of them puts it):
+   * its version and value. Undefined: not known, the next one waits for them (`chain`).
+   */
+  #ahead?: { version: number; raw: string };
   /** The dump marker's mod revision (0: no dump open). */
   #dumpRev = 0;
   /** The definitions etcd holds now (same object: unchanged). */
@@ -90,9 +98,17 @@ export class StateKeys {
     const r = await client.txn({ success: keys.map((key) => ({ range: { key } })) });
     if (this.#rev !== undefined) return;
     const [main, dump] = r.ranges.map((kvs) => kvs?.[0]);
-    this.#rev = main?.modRevision ?? 0;
-    this.#raw = main ? dec.decode(main.value) : undefined;
+    this.#saw(main);
     this.#dumpRev = dump?.modRevision ?? 0;
+  }
+
+  /** The state key as read from etcd (undefined: absent). */
+  #saw(kv: KeyValue | undefined): void {
+    this.#rev = kv?.modRevision ?? 0;
+    this.#raw = kv ? dec.decode(kv.value) : undefined;
+    this.#create = kv?.createRevision ?? 0;
+    this.#version = kv?.version ?? 0;
+    this.#ahead = undefined;
   }
 
   /** What a transaction that writes or follows the state compares: its mod revision. */
@@ -142,8 +158,7 @@ export class StateKeys {
       failure: this.failureReads(),
     });
     this.refused(r, true);
-    this.#rev = 0;
-    this.#raw = undefined;
+    this.#saw(undefined);
     this.#dumpRev = r.revision;
     return r.revision;
   }
@@ -165,8 +180,8 @@ export class StateKeys {
    * as in `ops`.
    */
   touch(leader?: string): TxnOp[] {
-    if (this.#raw === undefined) return [];
-    let value = this.#raw;
+    let value = this.#ahead?.raw ?? this.#raw;
+    if (value === undefined) return [];
     if (leader !== undefined) {
       try {
         value = JSON.stringify({ ...JSON.parse(value), leader });
@@ -175,10 +190,44 @@ export class StateKeys {
     return [{ put: { key: this.key, value } }];
   }
 
-  /** A transaction that put the state key with `value` committed at `revision`. */
+  /**
+   * A transaction that put the state key with `value` committed at `revision` (called in
+   * the order they were applied).
+   */
   wrote(revision: number, value: string): void {
+    if (!this.#rev) [this.#create, this.#version] = [revision, 0];
+    this.#version++;
     this.#rev = revision;
     this.#raw = value;
+    if (this.#ahead && this.#ahead.version <= this.#version) this.#ahead = undefined;
+  }
+
+  /**
+   * The compares that order a stream transaction after those in flight: the state key's
+   * incarnation and the version they leave it at, as exact a fence as its mod revision.
+   * Undefined when that is not known (nothing in flight, the key not created yet, or one
+   * in flight that does not put it): then the transaction waits for those in flight and
+   * compares `stateFence`, and the ones after it wait for it.
+   */
+  chain(): TxnCompare[] | undefined {
+    const a = this.#ahead;
+    if (!a || !this.#create) return undefined;
+    return [
+      { key: this.key, target: "CREATE", result: "EQUAL", createRevision: this.#create },
+      { key: this.key, target: "VERSION", result: "EQUAL", version: a.version },
+    ];
+  }
+
+  /** Nothing is in flight: only the answers received tell what etcd holds. */
+  settled(): void {
+    this.#ahead = undefined;
+  }
+
+  /** A stream transaction is sent; `value`: what it puts in the state key, if it does. */
+  sending(value: string | undefined): void {
+    this.#ahead = value === undefined || !this.#create
+      ? undefined
+      : { version: (this.#ahead?.version ?? this.#version) + 1, raw: value };
   }
 
   /**
@@ -189,8 +238,7 @@ export class StateKeys {
     const keys = [this.key, this.tablesKey, this.snapshotsKey, this.dumpKey];
     const r = await client.txn({ success: keys.map((key) => ({ range: { key } })) });
     const [main, tables, snapshots, dump] = r.ranges.map((kvs) => kvs?.[0]);
-    this.#rev = main?.modRevision ?? 0;
-    this.#raw = main ? dec.decode(main.value) : undefined;
+    this.#saw(main);
     this.#dumpRev = dump?.modRevision ?? 0;
     if (this.#raw === undefined) return null;
     let state: SavedState;

@@ -2,8 +2,8 @@
  * The sink's dump path: a value's UTF-8 length counted without encoding it is what
  * TextEncoder gives (random strings lean on multi-byte characters and lone surrogates).
  */
-import { assertEquals } from "../../testing/assert.ts";
-import { utf8Length } from "../../src/etcd/pending.ts";
+import { assert, assertEquals } from "../../testing/assert.ts";
+import { utf8Bound, utf8Length } from "../../src/etcd/pending.ts";
 
 Deno.test("utf8Length is TextEncoder's length, lone surrogates as U+FFFD", () => {
   const enc = new TextEncoder();
@@ -18,4 +18,14 @@ Deno.test("utf8Length is TextEncoder's length, lone surrogates as U+FFFD", () =>
     cases.push(s);
   }
   for (const s of cases) assertEquals(utf8Length(s), enc.encode(s).length, JSON.stringify(s));
+});
+
+Deno.test("utf8Bound is never below the UTF-8 length, and exact past 1,024 units", () => {
+  const enc = new TextEncoder();
+  for (const s of ["", "a", "é".repeat(128), "😀".repeat(64), "x".repeat(1025), "€".repeat(2000)]) {
+    const n = enc.encode(s).length;
+    const b = utf8Bound(s);
+    assert(b >= n, `${b} < ${n} for ${s.length} units`);
+    if (s.length > 1024) assertEquals(b, n);
+  }
 });
