@@ -135,7 +135,7 @@ export class SnapshotEngine {
       }
       this.#jobs.get(c.table)?.touched.add(c);
     }
-    const since = new Date().toISOString();
+    const since = batch.hold?.length ? new Date().toISOString() : "";
     for (const { table, why } of batch.hold ?? []) this.#end(table, { state: "held", why, since });
     for (const table of batch.gone ?? []) this.#end(table, undefined);
     if (batch.resnapshot?.length) this.request(batch.resnapshot);

@@ -61,6 +61,11 @@ export class ChangeStream {
     txn.push({ op: "delete", table, key: oldKey });
   }
 
+  /** The open transaction holds a chunk's worth: `settle` passes it on. */
+  get full(): boolean {
+    return this.#txn !== null && this.#txn.length >= this.#chunk;
+  }
+
   /** Pass a large transaction on in chunks; call after each decoded message. */
   async settle(): Promise<void> {
     if (this.#txn === null || this.#txn.length < this.#chunk) return;

@@ -36,6 +36,14 @@ export function parseReplicationMessage(body: Uint8Array): ReplicationMessage {
   );
 }
 
+/**
+ * The pgoutput payload of an XLogData message, or undefined for any other kind: the row
+ * path's shortcut past `parseReplicationMessage`, whose WAL positions it does not use.
+ */
+export function xlogPayload(body: Uint8Array): Uint8Array | undefined {
+  return body[0] === 0x77 /* w */ && body.length >= 25 ? body.subarray(25) : undefined;
+}
+
 /** Standby status update: written = flushed = applied = `lsn`. */
 export function standbyStatus(lsn: bigint, now = Date.now(), replyRequested = false): Uint8Array {
   const out = new Uint8Array(34);

@@ -14,7 +14,12 @@ import { errorFromBody } from "./protocol.ts";
 import type { Relations } from "./relations.ts";
 import { isRowChange } from "./row_change.ts";
 import type { RecentXids } from "./visibility.ts";
-import { parseReplicationMessage, pgTimeToDate, standbyStatus } from "./replication.ts";
+import {
+  parseReplicationMessage,
+  pgTimeToDate,
+  standbyStatus,
+  xlogPayload,
+} from "./replication.ts";
 
 export interface SlotStream {
   repl: PgConn;
@@ -89,6 +94,13 @@ export async function followSlot(
       if (m.type === 0x45 /* E */) throw errorFromBody(m.body);
       if (m.type === 0x63 /* c */) throw new PgConnectionError("the server ended replication");
       if (m.type !== 0x64 /* d */) continue;
+      // Row changes, most of the stream, go straight from their bytes to cells and keys.
+      const data = xlogPayload(m.body);
+      if (data !== undefined && isRowChange(data)) {
+        relations.row(data, cs);
+        if (cs.full) await cs.settle();
+        continue;
+      }
       const rm = parseReplicationMessage(m.body);
       if (rm.kind === "keepalive") {
         if (rm.replyRequested) sendStatus();
@@ -101,12 +113,6 @@ export async function followSlot(
           lastBeat = Date.now();
           await cs.heartbeat({ lsn: formatLsn(rm.walEnd) });
         }
-        continue;
-      }
-      // Row changes, most of the stream, go straight from their bytes to cells and keys.
-      if (isRowChange(rm.data)) {
-        relations.row(rm.data, cs);
-        await cs.settle();
         continue;
       }
       const msg = decodePgOutput(rm.data, false);

@@ -1,6 +1,6 @@
 /**
  * The hand-off between a streaming driver and the sink: a bounded queue of batches that
- * one consumer applies in order (one etcd transaction in flight), confirming each
+ * one consumer applies in order (src/etcd/chain.ts keeps their order in etcd), confirming each
  * committed position back to the driver. Producers wait when the queue is full, which is
  * how a slow etcd slows the source down.
  */
@@ -45,7 +45,10 @@ export class Pipeline {
   ) {
     this.#sink = sink;
     this.#stateAt = stateAt;
-    this.#opts = { maxQueuedChanges: 20_000, maxApplyChanges: 5_000, ...opts };
+    // Small enough that what waits stays in V8's young generation (measured: less CPU per
+    // change than 20,000/5,000, BENCHMARKS.md section 7); a big transaction's 1,000-change
+    // chunk still fits twice.
+    this.#opts = { maxQueuedChanges: 2_000, maxApplyChanges: 1_000, ...opts };
   }
 
   /** Queue a batch; resolves once there is room for more. Rejects after a sink failure. */

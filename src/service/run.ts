@@ -325,11 +325,19 @@ function committed(status: Status, batches: readonly ChangeBatch[]): void {
     if (b.commit?.time) {
       status.transactions++;
       status.lastCommitTime = b.commit.time;
-      status.lastApplied = new Date();
     }
     if (b.fromSnapshot) continue;
-    for (const c of b.changes) status.count(status.changes, `${c.table}\t${c.op}`);
+    // Counted by runs of one table and kind: one label string per run, not per change.
+    let run = 0;
+    for (let i = 0; i < b.changes.length; i++) {
+      const c = b.changes[i], next = b.changes[i + 1];
+      run++;
+      if (next?.table === c.table && next.op === c.op) continue;
+      status.count(status.changes, `${c.table}\t${c.op}`, run);
+      run = 0;
+    }
   }
+  if (batches.some((b) => b.commit?.time)) status.lastApplied = new Date();
 }
 
 function fmtPos(p: Position): string {
