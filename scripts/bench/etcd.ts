@@ -17,7 +17,7 @@ import { PAYLOAD, rowValue, timed } from "./lib.ts";
 export const OPS = 128;
 
 export interface Ceiling {
-  /** 1 in flight: what streaming can keep in flight (source order, the state key). */
+  /** 1 in flight: the yardstick for streaming (source order, the state key). */
   serial: number;
   /** 4 in flight: what sync's dump keeps in flight. */
   parallel4: number;

@@ -271,7 +271,7 @@ function memorySection(r: Results): string[] {
         `the ${int(st.bigTxn.rows)}-row transaction ${st.bigTxn.rssFirstTenthMB.toFixed(0)} → ` +
         `${st.bigTxn.rssLastTenthMB.toFixed(0)} MB; an idle sync (Deno, V8, the code) is ` +
         `${dump.idleMB.toFixed(0)} MB. sync holds a bounded working set by design (the dump ` +
-        "hands on 500 rows at a time and waits for etcd; the stream queue holds at most 20,000 " +
+        "hands on 500 rows at a time and waits for etcd; the stream queue holds at most 2,000 " +
         "changes and the driver passes a big transaction on in chunks of 1,000). " +
         level("The dump", dump.rssFirstTenthMB, dump.rssLastTenthMB) +
         level(
