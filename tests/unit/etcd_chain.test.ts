@@ -121,7 +121,7 @@ function neverBackwards(etcd: MemoryEtcd): void {
 }
 
 /** Stream `batches` in calls of 1-20 source transactions, resuming after failures. */
-async function stream(etcd: Shuffled, sink: EtcdSink, batches: ChangeBatch[]): Promise<number> {
+async function stream(sink: EtcdSink, batches: ChangeBatch[]): Promise<number> {
   const r = new Rng(7);
   let failures = 0;
   let done = Number((await sink.readState())?.position.lsn ?? 0);
@@ -147,7 +147,7 @@ Deno.test("chain: two in flight, overtaken and out-of-order answers, order kept"
     const sink = new EtcdSink(etcd, { prefix: "/p", stateKey: "/p-state/s", maxTxnOps: 8 });
     const batches = workload(seed, 300);
     await sink.writeState(stateAt({ lsn: "0" }));
-    assertEquals(await stream(etcd, sink, batches), 0);
+    assertEquals(await stream(sink, batches), 0);
     assertEquals(data(etcd), expected(batches, 300), `seed ${seed}`);
     assertEquals(position(etcd), 300);
     neverBackwards(etcd);
@@ -164,7 +164,7 @@ Deno.test("chain: a request failing before or after it applied loses and repeats
     const batches = workload(seed, 200);
     for (let n = 20; n < 200; n += 37) (seed % 2 ? etcd.failBefore : etcd.failAfter).add(n);
     await sink.writeState(stateAt({ lsn: "0" }));
-    assert(await stream(etcd, sink, batches) >= 3, `seed ${seed}: too few failures`);
+    assert(await stream(sink, batches) >= 3, `seed ${seed}: too few failures`);
     assertEquals(data(etcd), expected(batches, 200), `seed ${seed}`);
     assertEquals(position(etcd), 200);
     neverBackwards(etcd);
