@@ -4,8 +4,9 @@
  * while streaming, the member sync talks to frozen (SIGSTOP) for longer than sync's request
  * timeout, a rolling restart, and the members replaced one by one at URLs sync was never
  * given. In each, a change committed while a member is down or frozen reaches etcd within
- * 10 s, no position is confirmed to PostgreSQL that etcd does not hold, and at the end etcd
- * equals the database (the independent checker).
+ * 10 s, no position is confirmed to PostgreSQL that etcd does not hold (sampled every 150 ms
+ * from streaming to the end, a missing state or LSN failing too), and at the end etcd equals
+ * the database (the independent checker).
  */
 import { test } from "../testing/deadline.ts";
 import { assert, assertEquals } from "../testing/assert.ts";
@@ -21,6 +22,7 @@ import { assertConverges } from "../testing/checker.ts";
 import { expectedFromPg } from "../testing/expected_pg.ts";
 import { waitFor } from "../testing/process.ts";
 import { step } from "../testing/steps.ts";
+import { type PositionSampler, samplePositions } from "../testing/position_sampler.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false, deadlineMs: 150_000 };
 const PREFIX = "/c";
@@ -64,6 +66,7 @@ interface Setup {
   /** Worst time a marker took to reach etcd, for the figures in docs/topologies.md. */
   worst: { ms: number; what: string };
   workload?: Workload;
+  positions?: PositionSampler;
 }
 
 interface Workload {
@@ -88,6 +91,7 @@ async function setup(rows: number, pad = 0): Promise<Setup> {
 
 async function teardown(s: Setup): Promise<void> {
   await s.workload?.stop().catch(() => {});
+  await s.positions?.stop().catch(() => {});
   await s.sync.stop();
   await s.pg.close();
   await s.cluster.close();
@@ -143,33 +147,23 @@ async function reaches(s: Setup, what: string): Promise<number> {
   return ms;
 }
 
-const lsn = (text: string): bigint => {
-  const [hi, lo] = text.split("/");
-  return (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`);
-};
-
 /**
- * No position confirmed to PostgreSQL that etcd does not hold: the slot's confirmed LSN,
- * read first, is at most the state key's, read after (the state only moves forward).
+ * From now until the end of the test, the slot's confirmed position is sampled against
+ * etcd's state every 150 ms (testing/position_sampler.ts): once streaming, both exist.
  */
-async function positionHeld(s: Setup): Promise<void> {
-  const [slot] = await s.pg.sql`SELECT confirmed_flush_lsn::text AS lsn
-    FROM pg_replication_slots WHERE slot_name = 'sync'`;
-  const raw = await etcdGet(s.cluster.live(), STATE_KEY);
-  if (!slot?.lsn || raw === undefined) return;
-  const held = JSON.parse(raw).position?.lsn as string | undefined;
-  if (!held) return;
-  assert(
-    lsn(slot.lsn) <= lsn(held),
-    `PostgreSQL was confirmed ${slot.lsn} but etcd's state holds ${held}`,
-  );
+function watchPositions(s: Setup): PositionSampler {
+  return s.positions = samplePositions({
+    sql: s.pg.sql,
+    stateKey: STATE_KEY,
+    endpoints: () => s.cluster.members.filter((m) => m.running && !m.frozen).map((m) => m.endpoint),
+  });
 }
 
 /** The end of every test: workload stopped, etcd equals the database, positions agree. */
 async function ends(s: Setup, w: Workload): Promise<void> {
   const n = await w.stop();
   step(`workload stopped after ${n} transactions`);
-  await positionHeld(s);
+  await s.positions!.check();
   await assertConverges(
     s.cluster.live().endpoint,
     `${PREFIX}/`,
@@ -178,7 +172,9 @@ async function ends(s: Setup, w: Workload): Promise<void> {
   ).catch((e) => {
     throw new Error(`${e.message}\n${s.sync.output().split("\n").slice(-30).join("\n")}`);
   });
-  await positionHeld(s);
+  await s.positions!.check();
+  const { samples, skipped } = await s.positions!.stop();
+  console.log(`positions held in ${samples} samples (${skipped} with etcd not answering)`);
   console.log(`figure: worst ${s.worst.ms} ms for a change to reach etcd (${s.worst.what})`);
 }
 
@@ -210,8 +206,9 @@ test("etcd cluster: the leader killed during the dump, then restarted", opts, as
     await leader.stop(true);
     const w = workload(s);
     await streaming(s.sync, 90_000);
+    watchPositions(s);
     await reaches(s, `${leader.name} (the old leader) down after the dump`);
-    await positionHeld(s);
+    await s.positions!.check();
     await leader.restart();
     await reaches(s, `${leader.name} back`);
     await ends(s, w);
@@ -224,6 +221,7 @@ test("etcd cluster: the leader killed while streaming, then restarted", opts, as
   const s = await setup(1_000);
   try {
     await streaming(s.sync);
+    watchPositions(s);
     const w = workload(s);
     await reaches(s, "all members up");
     const leader = await s.cluster.leader();
@@ -231,7 +229,7 @@ test("etcd cluster: the leader killed while streaming, then restarted", opts, as
     await reaches(s, `the leader ${leader.name} just killed`);
     await sleep(2_000);
     await reaches(s, `the leader ${leader.name} down`);
-    await positionHeld(s);
+    await s.positions!.check();
     await leader.restart();
     await reaches(s, `${leader.name} back`);
     await ends(s, w);
@@ -244,6 +242,7 @@ test("etcd cluster: the member sync talks to frozen past the request timeout", o
   const s = await setup(1_000);
   try {
     await streaming(s.sync);
+    watchPositions(s);
     const w = workload(s);
     await reaches(s, "all members up");
     const used = await memberInUse(s);
@@ -255,7 +254,7 @@ test("etcd cluster: the member sync talks to frozen past the request timeout", o
       await sleep(4_000);
       await reaches(s, `${used.name} frozen ${Math.round((Date.now() - t0) / 1000)} s`);
     }
-    await positionHeld(s);
+    await s.positions!.check();
     used.thaw();
     await reaches(s, `${used.name} thawed`);
     await ends(s, w);
@@ -268,11 +267,12 @@ test("etcd cluster: a rolling restart", opts, async () => {
   const s = await setup(1_000);
   try {
     await streaming(s.sync);
+    watchPositions(s);
     const w = workload(s);
     for (const m of [...s.cluster.members]) {
       await m.stop();
       await reaches(s, `${m.name} stopped`);
-      await positionHeld(s);
+      await s.positions!.check();
       await m.restart();
       await reaches(s, `${m.name} restarted`);
     }
@@ -286,6 +286,7 @@ test("etcd cluster: every member replaced at a URL sync was never given", opts, 
   const s = await setup(1_000);
   try {
     await streaming(s.sync);
+    watchPositions(s);
     const w = workload(s);
     for (const old of [...s.cluster.members]) {
       const learner = await s.cluster.addLearner();
@@ -298,7 +299,7 @@ test("etcd cluster: every member replaced at a URL sync was never given", opts, 
       await s.cluster.promote(learner);
       await s.cluster.remove(old);
       await reaches(s, `${old.name} replaced by ${learner.name}`);
-      await positionHeld(s);
+      await s.positions!.check();
     }
     // None of the URLs sync was given is left: it follows the members etcd names.
     const seeds = new Set(s.cluster.seeds);
@@ -337,6 +338,7 @@ test("etcd cluster: a learner given as an endpoint is never written to", opts, a
   const s: Setup = { cluster, pg, sync, worst: { ms: 0, what: "" } };
   try {
     await streaming(sync);
+    watchPositions(s);
     const w = workload(s);
     for (let i = 0; i < 5; i++) await reaches(s, `a learner ${learner.name} among the endpoints`);
     const got = await requestsTo(learner);
