@@ -1,15 +1,15 @@
 /**
  * `--ha` on a three-member etcd cluster (issue 15): two sync processes with every member's
- * URL, one leading, while a workload streams: the member the leader talks to is frozen
- * (SIGSTOP) past the request timeout, then the leading process itself is frozen past its
- * lease so the other takes over, and thawed (its transactions in flight must not land).
+ * URL, one leading, while a workload streams. First test (`--ha-ttl=5s`): the member the
+ * leader talks to is frozen (SIGSTOP) past the request timeout, then the leading process
+ * itself is frozen past its lease so the other takes over, and thawed (its transactions in
+ * flight must not land). Second test (the default `--ha-ttl`): etcd's leader is killed
+ * (SIGKILL) while streaming and restarted, then every member is restarted in turn.
  *
- * The proof that exactly one leader wrote at a time is read from etcd's own history (a
- * watch from revision 1): the election's keys give each leadership term (the candidate key
- * with the lowest create revision leads, etcd's election recipe); every state the sink
- * wrote names the leader key its transaction was fenced by, and must name the leader of the
- * term its revision falls in; every data write must fall in a term; the saved position
- * never goes back. And etcd equals the database at the end (the independent checker).
+ * In both, the proof that exactly one leader wrote at a time is read from etcd's own
+ * history (testing/ha_history.ts); no position is confirmed that etcd does not hold
+ * (sampled every 150 ms, testing/position_sampler.ts); and etcd equals the database at the
+ * end (the independent checker).
  */
 import { test } from "../testing/deadline.ts";
 import { assert, assertEquals } from "../testing/assert.ts";
@@ -18,7 +18,6 @@ import {
   connectedPorts,
   type EtcdCluster,
   etcdHistory,
-  type HistoryEvent,
   startEtcdCluster,
 } from "../testing/etcd_cluster.ts";
 import { type PgServer, startPostgres } from "../testing/postgres.ts";
@@ -27,14 +26,17 @@ import { assertConverges } from "../testing/checker.ts";
 import { expectedFromPg } from "../testing/expected_pg.ts";
 import { waitFor } from "../testing/process.ts";
 import { step } from "../testing/steps.ts";
+import { judgeHistory } from "../testing/ha_history.ts";
+import { type PositionSampler, samplePositions } from "../testing/position_sampler.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false, deadlineMs: 240_000 };
 const PREFIX = "/h";
 const STATE_KEY = "/h-state/pgx-postgres";
-const ELECTION = `${STATE_KEY}/leader/`;
 /** The issue's target with one member down or frozen; a takeover adds the lease's TTL. */
 const REACH_MS = 10_000;
 const TTL_S = 5;
+/** `--ha-ttl`'s default. */
+const DEFAULT_TTL_S = 10;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -43,9 +45,11 @@ interface Setup {
   pg: PgServer;
   syncs: Record<"a" | "b", SyncRun>;
   stop?: () => Promise<number>;
+  positions?: PositionSampler;
 }
 
-async function setup(): Promise<Setup> {
+/** Two `--ha` processes, `ttl` their `--ha-ttl` (seconds), or the default when undefined. */
+async function setup(ttl?: number): Promise<Setup> {
   const [cluster, pg] = await Promise.all([startEtcdCluster(), startPostgres()]);
   await pg.sql`CREATE TABLE t (id int PRIMARY KEY, v text, n int NOT NULL DEFAULT 0)`;
   await pg.sql`INSERT INTO t SELECT g, 'v' || g, 0 FROM generate_series(1, 1000) g`;
@@ -56,10 +60,56 @@ async function setup(): Promise<Setup> {
       `--etcd-endpoints=${cluster.seeds.join(",")}`,
       `--etcd-prefix=${PREFIX}`,
       "--ha",
-      `--ha-ttl=${TTL_S}s`,
+      ...(ttl === undefined ? [] : [`--ha-ttl=${ttl}s`]),
       `--ha-id=${id}`,
     ]);
   return { cluster, pg, syncs: { a: run("a"), b: run("b") } };
+}
+
+/** Sample the confirmed position against etcd's state from now to the end (once streaming). */
+function watchPositions(s: Setup): void {
+  s.positions = samplePositions({
+    sql: s.pg.sql,
+    stateKey: STATE_KEY,
+    endpoints: () => s.cluster.members.filter((m) => m.running && !m.frozen).map((m) => m.endpoint),
+  });
+}
+
+async function teardown(s: Setup): Promise<void> {
+  await s.stop?.().catch(() => {});
+  await s.positions?.stop().catch(() => {});
+  await Promise.all([s.syncs.a.stop(), s.syncs.b.stop()]);
+  await s.pg.close();
+  await s.cluster.close();
+}
+
+/**
+ * The end of both tests: the workload stopped, etcd equals the database, no position was
+ * confirmed that etcd did not hold, and etcd's history shows one leader writing at a time.
+ * Returns the leadership terms it read.
+ */
+async function oneLeaderWrote(s: Setup): Promise<string[]> {
+  const n = await s.stop!();
+  step(`workload stopped after ${n} transactions`);
+  await s.positions!.check();
+  await assertConverges(
+    s.cluster.live().endpoint,
+    `${PREFIX}/`,
+    () => expectedFromPg(s.pg.sql, PREFIX),
+    60_000,
+  );
+  await s.positions!.check();
+  const { samples, skipped } = await s.positions!.stop();
+  console.log(`positions held in ${samples} samples (${skipped} with etcd not answering)`);
+  const history = await etcdHistory(s.cluster.live().endpoint);
+  const { terms, problems } = judgeHistory(history, PREFIX, STATE_KEY);
+  console.log(terms.join("\n"));
+  for (const id of ["a", "b"] as const) {
+    const lines = s.syncs[id].output().split("\n").filter((l) => /leadership|no longer/.test(l));
+    console.log(`sync ${id}: ${lines.join("\n  ") || "kept or never lost leadership"}`);
+  }
+  assertEquals(problems, [], problems.slice(0, 20).join("\n"));
+  return terms;
 }
 
 /** Transactions every 25 ms: updates to 100 hot rows (a stale write shows), inserts. */
@@ -143,70 +193,14 @@ async function memberInUse(s: Setup, pid: number): Promise<ClusterMember> {
   return found!;
 }
 
-const lsn = (text: string): bigint => {
-  const [hi, lo] = text.split("/");
-  return (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`);
-};
-
-/** What etcd's history says about who wrote: one line per term, and any violation. */
-function judgeHistory(events: HistoryEvent[]): { terms: string[]; problems: string[] } {
-  const candidates = new Map<string, { created: number; id: string }>();
-  const leaderNow = () => {
-    let best: [string, { created: number; id: string }] | undefined;
-    for (const c of candidates) if (!best || c[1].created < best[1].created) best = c;
-    return best;
-  };
-  const terms: string[] = [];
-  const problems: string[] = [];
-  const writes = new Map<string, number>();
-  let lastLsn = -1n;
-  let i = 0;
-  while (i < events.length) {
-    // One transaction's events share a revision: judged against the term before it.
-    const rev = events[i].modRevision;
-    const leader = leaderNow();
-    const txn: HistoryEvent[] = [];
-    while (i < events.length && events[i].modRevision === rev) txn.push(events[i++]);
-    for (const e of txn) {
-      if (e.key.startsWith(ELECTION)) continue;
-      if (e.key === STATE_KEY && e.type === "PUT") {
-        const state = JSON.parse(e.value) as { leader?: string; position?: { lsn?: string } };
-        if (state.leader !== leader?.[0]) {
-          problems.push(
-            `rev ${rev}: a state fenced by ${state.leader} while ${leader?.[0]} led`,
-          );
-        }
-        const at = state.position?.lsn ? lsn(state.position.lsn) : -1n;
-        if (at < lastLsn) problems.push(`rev ${rev}: the saved position went back`);
-        lastLsn = at > lastLsn ? at : lastLsn;
-        if (leader) writes.set(leader[1].id, (writes.get(leader[1].id) ?? 0) + 1);
-      } else if (e.key.startsWith(`${PREFIX}/`) && !leader) {
-        problems.push(`rev ${rev}: ${e.type} ${e.key} while no process led`);
-      }
-    }
-    for (const e of txn) {
-      if (!e.key.startsWith(ELECTION)) continue;
-      const before = leaderNow()?.[0];
-      if (e.type === "PUT" && !candidates.has(e.key)) {
-        candidates.set(e.key, { created: e.createRevision, id: e.value });
-      } else if (e.type === "DELETE") candidates.delete(e.key);
-      const after = leaderNow();
-      const who = candidates.get(e.key)?.id ?? e.key.slice(ELECTION.length);
-      const now = after ? `${after[1].id} leads` : "no leader";
-      if (after?.[0] !== before) terms.push(`rev ${rev}: ${e.type} ${who}: ${now}`);
-    }
-  }
-  terms.push(`states written per leader: ${JSON.stringify(Object.fromEntries(writes))}`);
-  return { terms, problems };
-}
-
 test(
   "etcd cluster --ha: one leader writes through a frozen member and a takeover",
   opts,
   async () => {
-    const s = await setup();
+    const s = await setup(TTL_S);
     try {
       const first = await leading(s, 90_000);
+      watchPositions(s);
       workload(s);
       await reaches(s, `${first} leads, all members up`);
 
@@ -244,33 +238,62 @@ test(
       await reaches(s, `sync ${other} leads, ${old} thawed`);
       await sleep(2_000);
 
-      const n = await s.stop!();
-      step(`workload stopped after ${n} transactions`);
-      await assertConverges(
-        s.cluster.live().endpoint,
-        `${PREFIX}/`,
-        () => expectedFromPg(s.pg.sql, PREFIX),
-        60_000,
-      );
-      const { terms, problems } = judgeHistory(await etcdHistory(s.cluster.live().endpoint));
-      console.log(terms.join("\n"));
-      for (const id of ["a", "b"] as const) {
-        const lines = s.syncs[id].output().split("\n").filter((l) =>
-          /leadership|no longer/.test(l)
-        );
-        console.log(`sync ${id}: ${lines.join("\n  ") || "kept or never lost leadership"}`);
-      }
-      assertEquals(problems, [], problems.slice(0, 20).join("\n"));
+      const terms = await oneLeaderWrote(s);
       assert(terms.length >= 3, `two leadership terms at least:\n${terms.join("\n")}`);
       console.log(
         `figure: worst ${worst} ms with the member in use frozen; ${takeover} ms to a change ` +
           `in etcd after the leading process froze (lease ${TTL_S} s)`,
       );
     } finally {
-      await s.stop?.().catch(() => {});
-      await Promise.all([s.syncs.a.stop(), s.syncs.b.stop()]);
-      await s.pg.close();
-      await s.cluster.close();
+      await teardown(s);
+    }
+  },
+);
+
+test(
+  "etcd cluster --ha: one leader writes through a killed etcd leader and a rolling restart",
+  opts,
+  async () => {
+    // The default --ha-ttl: etcd extends every lease when a new etcd leader is elected, so
+    // neither fault needs a short lease to be waited out.
+    const s = await setup();
+    try {
+      const first = await leading(s, 90_000);
+      watchPositions(s);
+      workload(s);
+      await reaches(s, `${first} leads, all members up`);
+      // A change may wait for a takeover if a fault cost the leader its lease.
+      const within = REACH_MS + DEFAULT_TTL_S * 1000;
+      let worst = 0;
+      const reach = async (what: string) => {
+        worst = Math.max(worst, await reaches(s, what, within));
+      };
+
+      const leader = await s.cluster.leader();
+      await leader.stop(true);
+      await reach(`etcd leader ${leader.name} just killed`);
+      await sleep(2_000);
+      await reach(`etcd leader ${leader.name} down`);
+      await leader.restart();
+      await reach(`${leader.name} back`);
+
+      for (const m of [...s.cluster.members]) {
+        await m.stop();
+        await reach(`${m.name} stopped`);
+        await m.restart();
+        await reach(`${m.name} restarted`);
+      }
+      await sleep(2_000);
+
+      const terms = await oneLeaderWrote(s);
+      const states = /states written per leader: (.*)$/.exec(terms[terms.length - 1])?.[1];
+      assert(states && states !== "{}", `no state written by a leader: ${terms.join("\n")}`);
+      console.log(
+        `figure: worst ${worst} ms for a change with the etcd leader killed or a member ` +
+          `restarting (lease ${DEFAULT_TTL_S} s, ${terms.length - 1} leadership changes)`,
+      );
+    } finally {
+      await teardown(s);
     }
   },
 );
