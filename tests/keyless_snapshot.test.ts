@@ -117,7 +117,7 @@ async function scenario(endpoint: string, r: Run): Promise<void> {
     await waitFor("the requested snapshots done", async () => {
       const v = (await readEtcdKvs(endpoint, r.stateKey)).kvs.get(r.stateKey)?.value;
       const p = v ? JSON.parse(v) : {};
-      return tables.every((t) => p[t]?.state === "done" && typeof p[t].request === "number");
+      return tables.every((t) => p[t]?.state === "done" && Array.isArray(p[t].requests));
     }, 90_000).catch(fail);
     await assertConverges(endpoint, `${r.prefix}/`, r.expected, 30_000).catch(fail);
     const once = r.dumpWarns ? [...whole, ...whole].sort() : whole;

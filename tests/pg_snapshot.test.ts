@@ -124,7 +124,7 @@ test("pgx: an ALTER re-snapshots one table online, racing writes converge", opts
     assertMatch(asked.stdout, /snapshot of pairs requested/);
     await waitFor("the requested snapshot done", async () => {
       const p = (await progress(etcd.endpoint)).pairs;
-      return p?.state === "done" && typeof p.request === "number";
+      return p?.state === "done" && Array.isArray(p.requests);
     }, 60_000).catch(fail);
     const requested = await readEtcdKvs(etcd.endpoint, "/s/");
     assertEquals(unexpectedWrites(last.kvs, requested.kvs, () => 0), null);

@@ -226,6 +226,8 @@ export async function runDrop(s: Settings, yes: boolean, purge: boolean): Promis
     const factory = createSource(parts.driver, parts.source);
     const removed = factory.drop ? await factory.drop() : [];
     for (const key of parts.sink.keys.all()) await parts.client.deleteRange(key);
+    const requests = parts.sink.keys.requestsPrefix;
+    await parts.client.deleteRange(requests, prefixEnd(requests));
     removed.push(`state key ${parts.sink.stateKey}`);
     if (purge) {
       const prefix = `${normalizePrefix(s.etcdPrefix)}/`;

@@ -204,7 +204,7 @@ export async function buildParts(s: Settings, log: SourceOptions["log"]): Promis
       client,
       prefix,
       s.etcdMaxTxnOps,
-      sink.keys.requestKey,
+      sink.keys.requestsPrefix,
     ),
     chunkRows: s.snapshotChunkRows,
     parallel: s.snapshotParallel,

@@ -19,8 +19,12 @@ import type {
 import { KeyChangedError, UnpageableTableError } from "./snapshot_types.ts";
 
 export interface SnapshotEvents {
+  /** A table's snapshot starts (or resumes) reading in this process. */
+  begin?(table: string): void;
   chunk?(table: string, read: number, written: number): void;
   done?(table: string, rows: number, swept: number): void;
+  /** It stops reading: done, ended (held, gone) or stopped with the attempt. */
+  end?(table: string): void;
 }
 
 export interface SnapshotSettings {
@@ -66,7 +70,7 @@ export class SnapshotEngine {
     this.#progress = o.progress ?? {};
     for (const [table, s] of Object.entries(this.#progress)) {
       if (s.state !== "running") continue;
-      this.#enqueue({ ...newJob(table, s.after, s.rows, s.started), request: s.request });
+      this.#enqueue({ ...newJob(table, s.after, s.rows, s.started), requests: s.requests });
     }
   }
 
@@ -82,30 +86,30 @@ export class SnapshotEngine {
   }
 
   /**
-   * Snapshot `tables` again from this point of the stream on (`request`: the operator's
-   * request this answers, recorded with their progress).
+   * Snapshot `tables` again from this point of the stream on (`request`: the id of the
+   * operator's request this answers, recorded with their progress). Returns the tables
+   * taken (an operator's request for a held table is not).
    */
-  request(tables: readonly string[], request?: number): void {
+  request(tables: readonly string[], request?: string): string[] {
+    const taken: string[] = [];
     for (const table of tables) {
       if (request !== undefined && this.#progress[table]?.state === "held") {
         // Its changes are not applied: a snapshot now would mark it done, and stale.
         this.#o.log.warn("snapshot request ignored: table held", { table });
         continue;
       }
+      taken.push(table);
       const old = this.#jobs.get(table);
       if (old) {
-        old.request = request ?? old.request;
+        if (request !== undefined) old.requests = [...old.requests ?? [], request];
         this.#reset(old);
         continue;
       }
-      this.#enqueue({ ...newJob(table, null, 0, new Date().toISOString()), request });
+      const requests = request === undefined ? undefined : [request];
+      this.#enqueue({ ...newJob(table, null, 0, new Date().toISOString()), requests });
     }
     this.#spawn();
-  }
-
-  /** The newest operator request the progress answers (0: none). */
-  get handled(): number {
-    return Math.max(0, ...Object.values(this.#progress).map((s) => s.request ?? 0));
+    return taken;
   }
 
   /** One batch of the stream, in order: noted, stamped with the progress, pushed on. */
@@ -186,8 +190,8 @@ export class SnapshotEngine {
   }
 
   #running(job: Job, after = job.after): TableSnapshot {
-    const { rows, started, request } = job;
-    return { state: "running", after, rows, started, request };
+    const { rows, started, requests } = job;
+    return { state: "running", after, rows, started, requests };
   }
 
   #set(table: string, s: TableSnapshot | undefined): void {
@@ -214,6 +218,15 @@ export class SnapshotEngine {
   }
 
   async #work(job: Job): Promise<void> {
+    this.#o.events?.begin?.(job.table);
+    try {
+      await this.#read(job);
+    } finally {
+      this.#o.events?.end?.(job.table);
+    }
+  }
+
+  async #read(job: Job): Promise<void> {
     const t0 = Date.now();
     for (;;) {
       if (this.#stopped || job.ended) return;
@@ -333,7 +346,7 @@ export class SnapshotEngine {
         rows: job.rows,
         at: this.#pos!,
         done,
-        request: job.request,
+        requests: job.requests,
       });
       this.#o.events?.done?.(job.table, job.rows, changes.length);
       return { changes };

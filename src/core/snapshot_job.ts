@@ -14,8 +14,8 @@ export interface Job {
   touched: Touched;
   /** Rows up to this cursor were written before a restart: read again only to be seen. */
   replayTo: readonly string[] | null;
-  /** The operator's request this job answers (its etcd revision). */
-  request?: number;
+  /** The operator's requests this job answers (their ids). */
+  requests?: readonly string[];
   /** The generation whose queued writes were waited for before comparing with etcd. */
   settledGen?: number;
   /** No unique index covers the table's key: read in one piece, the cursor left null. */

@@ -73,8 +73,16 @@ export interface SnapshotStore {
   current(table: string, keys: readonly string[]): Promise<Map<string, string>>;
   /** Every row key etcd holds under `table`. */
   keys(table: string): Promise<string[]>;
-  /** The newest `sync snapshot` request: its tables and etcd revision (none: undefined). */
-  request?(): Promise<{ tables: string[]; revision: number } | undefined>;
+  /** The `sync snapshot` requests waiting, oldest first. */
+  requests?(): Promise<SnapshotRequest[]>;
+  /** Remove a request that no snapshot will record (it names nothing to read). */
+  dismiss?(id: string): Promise<void>;
+}
+
+/** One `sync snapshot` request: its id, and the tables it names (none when unreadable). */
+export interface SnapshotRequest {
+  id: string;
+  tables: string[];
 }
 
 /** A table's snapshot as the state records it (design: Snapshots). */
@@ -99,8 +107,11 @@ export type TableSnapshot =
     }
   )
   & {
-    /** The etcd revision of the `sync snapshot` request this snapshot answers. */
-    request?: number;
+    /**
+     * The `sync snapshot` requests this snapshot answers (their ids): the transaction that
+     * first records one deletes its request.
+     */
+    requests?: readonly string[];
   };
 
 /** Each table's snapshot; a new object whenever anything in it changes. */

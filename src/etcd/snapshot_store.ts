@@ -1,7 +1,7 @@
 /** What an online snapshot reads of etcd: the current rows of a chunk, a table's keys. */
 import { fullKey, tablePrefix } from "../core/keys.ts";
-import type { SnapshotStore } from "../core/snapshot_types.ts";
-import type { EtcdClient } from "./client.ts";
+import type { SnapshotRequest, SnapshotStore } from "../core/snapshot_types.ts";
+import type { EtcdClient, KeyValue } from "./client.ts";
 
 const dec = new TextDecoder();
 
@@ -9,32 +9,31 @@ export class EtcdSnapshotStore implements SnapshotStore {
   readonly #client: EtcdClient;
   readonly #prefix: string;
   readonly #perTxn: number;
-  readonly #requestKey?: string;
+  readonly #requests?: string;
 
   /**
    * `maxOps`: etcd's --max-txn-ops, which bounds the reads one transaction may carry too;
-   * `requestKey`: where `sync snapshot` leaves its requests.
+   * `requests`: the prefix under which `sync snapshot` leaves its requests.
    */
-  constructor(client: EtcdClient, prefix: string, maxOps = 128, requestKey?: string) {
+  constructor(client: EtcdClient, prefix: string, maxOps = 128, requests?: string) {
     this.#client = client;
     this.#prefix = prefix;
     this.#perTxn = Math.max(1, maxOps);
-    this.#requestKey = requestKey;
+    this.#requests = requests;
   }
 
-  async request(): Promise<{ tables: string[]; revision: number } | undefined> {
-    if (!this.#requestKey) return undefined;
-    const kv = (await this.#client.range(this.#requestKey)).kvs[0];
-    if (!kv) return undefined;
-    try {
-      const v = JSON.parse(dec.decode(kv.value));
-      if (Array.isArray(v.tables)) {
-        return { tables: v.tables.map(String), revision: kv.modRevision };
-      }
-    } catch {
-      // Not written by `sync snapshot`: nothing to act on.
-    }
-    return undefined;
+  async requests(): Promise<SnapshotRequest[]> {
+    if (!this.#requests) return [];
+    const start = this.#requests;
+    const kvs: KeyValue[] = [];
+    for await (const kv of this.#client.scan(start)) kvs.push(kv);
+    // Oldest first: the order they were made in, whatever their ids.
+    kvs.sort((a, b) => a.createRevision - b.createRevision);
+    return kvs.map((kv) => ({ id: kv.key.slice(start.length), tables: tablesOf(kv.value) }));
+  }
+
+  async dismiss(id: string): Promise<void> {
+    if (this.#requests) await this.#client.deleteRange(this.#requests + id);
   }
 
   async current(table: string, keys: readonly string[]): Promise<Map<string, string>> {
@@ -64,4 +63,15 @@ export class EtcdSnapshotStore implements SnapshotStore {
     }
     return out;
   }
+}
+
+/** The tables a request names; none when it was not written by `sync snapshot`. */
+function tablesOf(value: Uint8Array): string[] {
+  try {
+    const v = JSON.parse(dec.decode(value));
+    if (Array.isArray(v?.tables)) return v.tables.map(String);
+  } catch {
+    // Not ours: nothing to act on (and dismissed).
+  }
+  return [];
 }

@@ -18,6 +18,7 @@ import {
   type EtcdClient,
   type KeyValue,
   opSize,
+  prefixEnd,
   type TxnCompare,
   type TxnOp,
   type TxnResult,
@@ -50,8 +51,11 @@ export class StateKeys {
   readonly tablesKey: string;
   /** `<state key>/snapshots`: each table's online snapshot. */
   readonly snapshotsKey: string;
-  /** `<state key>/snapshot-request`: tables `sync snapshot` asks to read again. */
-  readonly requestKey: string;
+  /**
+   * `<state key>/snapshot-requests/`: one key per `sync snapshot` request, so a second one
+   * never replaces a first not yet taken; deleted with the state that records it taken.
+   */
+  readonly requestsPrefix: string;
   /** `<state key>/dump`: put when a dump starts, deleted before the stream first writes. */
   readonly dumpKey: string;
   /** The state key's mod revision as this process last saw it (0: absent; not read yet). */
@@ -72,18 +76,30 @@ export class StateKeys {
   #written?: TableDefinitions;
   /** The snapshot progress etcd holds now (same object: unchanged). */
   #snapshots?: SnapshotProgress;
+  /** Requests that etcd's progress records as taken: their keys are gone. */
+  readonly #taken = new Set<string>();
 
   constructor(key: string) {
     this.key = key;
     this.tablesKey = `${key}/tables`;
     this.snapshotsKey = `${key}/snapshots`;
-    this.requestKey = `${key}/snapshot-request`;
+    this.requestsPrefix = `${key}/snapshot-requests/`;
     this.dumpKey = `${key}/dump`;
   }
 
-  /** The state key and the keys beside it (definitions, snapshots, requests, dump marker). */
+  /** The state key and the keys beside it (definitions, snapshots, dump marker). */
   all(): string[] {
-    return [this.key, this.tablesKey, this.snapshotsKey, this.requestKey, this.dumpKey];
+    return [this.key, this.tablesKey, this.snapshotsKey, this.dumpKey];
+  }
+
+  /** Where the request `id` waits. */
+  requestKey(id: string): string {
+    return this.requestsPrefix + id;
+  }
+
+  /** Deletes every waiting request (a dump reads every table anyway; `sync drop`). */
+  dropRequests(): TxnOp {
+    return { delete: { key: this.requestsPrefix, rangeEnd: prefixEnd(this.requestsPrefix) } };
   }
 
   /** A dump's rows may still be written under the marker: close it before streaming. */
@@ -153,6 +169,7 @@ export class StateKeys {
       compare: [...fence, this.stateFence(), this.dumpFence()],
       success: [
         ...keys.map((key) => ({ delete: { key } })),
+        this.dropRequests(),
         { put: { key: this.dumpKey, value: JSON.stringify({ started: new Date() }) } },
       ],
       failure: this.failureReads(),
@@ -256,6 +273,7 @@ export class StateKeys {
       if (kv === undefined) continue;
       try {
         state = { ...state, [field]: JSON.parse(dec.decode(kv.value)) };
+        if (field === "snapshots") this.#noteTaken(state.snapshots);
       } catch {
         log.warn(`${what} hold no valid JSON; starting over`, { key: kv.key });
         return null;
@@ -283,6 +301,12 @@ export class StateKeys {
       const v = JSON.stringify(snapshots);
       ops.push({ put: { key: this.snapshotsKey, value: v } });
       bytes += opSize(this.snapshotsKey, utf8Length(v));
+      // A request is taken in the transaction that records it: never lost, never done twice.
+      for (const id of newlyTaken(snapshots, this.#taken)) {
+        const key = this.requestKey(id);
+        ops.push({ delete: { key } });
+        bytes += opSize(key, 0);
+      }
     }
     return { ops, bytes, value };
   }
@@ -290,7 +314,14 @@ export class StateKeys {
   /** A transaction carrying `state` committed. */
   committed(state: SavedState): void {
     if (state.tables) this.#written = state.tables;
-    if (state.snapshots) this.#snapshots = state.snapshots;
+    if (state.snapshots) {
+      this.#snapshots = state.snapshots;
+      this.#noteTaken(state.snapshots);
+    }
+  }
+
+  #noteTaken(progress: SnapshotProgress | undefined): void {
+    for (const id of newlyTaken(progress ?? {}, this.#taken)) this.#taken.add(id);
   }
 
   /** etcd's definitions are no longer known to match (a dump starts). */
@@ -298,4 +329,13 @@ export class StateKeys {
     this.#written = undefined;
     this.#snapshots = undefined;
   }
+}
+
+/** The requests `progress` records that are not in `taken`. */
+function newlyTaken(progress: SnapshotProgress, taken: ReadonlySet<string>): string[] {
+  const out = new Set<string>();
+  for (const s of Object.values(progress)) {
+    for (const id of s.requests ?? []) if (!taken.has(id)) out.add(id);
+  }
+  return [...out];
 }

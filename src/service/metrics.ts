@@ -11,8 +11,8 @@ function esc(v: string): string {
 type Metric = (name: string, type: string, help: string, rows: [string, number][]) => void;
 
 /** Online snapshots, once one ran (like the last error: absent until then). */
-function snapshots(s: Status, metric: Metric): void {
-  if (!s.snapshotChunks.size && !s.snapshotsDone.size) return;
+function snapshots(s: Status, metric: Metric, now: Date): void {
+  if (!s.snapshotTimes.size && !s.snapshotChunks.size && !s.snapshotsDone.size) return;
   const perTable = (m: Map<string, number>) =>
     [...m].map(([t, n]) => [`{table="${esc(t)}"}`, n] as [string, number]);
   metric(
@@ -39,6 +39,14 @@ function snapshots(s: Status, metric: Metric): void {
     "Online snapshots finished, by table.",
     perTable(s.snapshotsDone),
   );
+  // A gauge, not a counter: it answers "how long has this one been reading" (an alert on a
+  // snapshot that takes too long), which a counter of seconds only answers with a rate.
+  metric(
+    "sync_snapshot_seconds",
+    "gauge",
+    "Seconds the table's online snapshot has been reading, or its last one read.",
+    perTable(s.snapshotSeconds(now.getTime())),
+  );
 }
 
 export function renderMetrics(s: Status, now = new Date()): string {
@@ -49,7 +57,7 @@ export function renderMetrics(s: Status, now = new Date()): string {
     for (const [labels, v] of rows) out.push(`${name}${labels} ${v}`);
   };
   work(s, metric);
-  snapshots(s, metric);
+  snapshots(s, metric, now);
   health(s, metric, now);
   return out.join("\n") + "\n";
 }

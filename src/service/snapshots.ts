@@ -6,7 +6,7 @@
 import type { ChangeBatch, Position } from "../core/change.ts";
 import type { Log } from "../core/log.ts";
 import { SnapshotEngine, type SnapshotSettings } from "../core/snapshot.ts";
-import type { SnapshotProgress } from "../core/snapshot_types.ts";
+import type { SnapshotProgress, SnapshotRequest } from "../core/snapshot_types.ts";
 import type { SourceSession } from "../core/source.ts";
 import { resyncAt, resyncNeeded } from "../core/stream.ts";
 import type { Status } from "./status.ts";
@@ -29,38 +29,43 @@ export interface SnapshotContext {
 
 type Push = (batch: ChangeBatch) => Promise<void>;
 
-/** How often the `sync snapshot` request key is read. */
-const REQUEST_POLL_MS = 2000;
+/** How often the `sync snapshot` requests are read (`sync snapshot` waits a few of these). */
+export const REQUEST_POLL_MS = 2000;
 
 /**
- * Act on a `sync snapshot` request that neither the progress nor this attempt (`acted`, an
- * etcd revision) answered yet; returns the newest request acted on.
+ * Act on the `sync snapshot` requests this attempt has not acted on yet (`acted`: their
+ * ids). A request is deleted by the transaction that records its snapshot, so one still
+ * there at a new attempt was not recorded, and is acted on again.
  */
-async function pollRequest(
+async function pollRequests(
   c: SnapshotContext,
   engine: SnapshotEngine,
-  acted: number,
-): Promise<number> {
-  let r;
+  acted: Set<string>,
+): Promise<void> {
+  const store = c.settings?.store;
+  let waiting: SnapshotRequest[];
   try {
-    r = await c.settings?.store.request?.();
+    waiting = await store?.requests?.() ?? [];
   } catch {
-    return acted; // etcd trouble: the stream's own writes report it
+    return; // etcd trouble: the stream's own writes report it
   }
-  if (!r || r.revision <= Math.max(engine.handled, acted)) return acted;
-  const known = c.session.tables();
-  const tables = r.tables.filter((t) => t in known);
-  const unknown = r.tables.filter((t) => !(t in known));
-  if (unknown.length) {
-    c.log.warn("snapshot request names tables not replicated; ignored", {
-      tables: unknown.join(","),
-    });
+  for (const r of waiting) {
+    if (acted.has(r.id)) continue;
+    acted.add(r.id);
+    const known = c.session.tables();
+    const tables = r.tables.filter((t) => t in known);
+    const unknown = r.tables.filter((t) => !(t in known));
+    if (!r.tables.length) c.log.warn("snapshot request unreadable; removed", { id: r.id });
+    if (unknown.length) {
+      c.log.warn("snapshot request names tables not replicated; ignored", {
+        tables: unknown.join(","),
+      });
+    }
+    if (tables.length) c.log.info("snapshot requested", { tables: tables.join(",") });
+    const taken = tables.length ? engine.request(tables, r.id) : [];
+    // No snapshot will record it (and delete it with that record): remove it now.
+    if (!taken.length) await store?.dismiss?.(r.id).catch(() => {});
   }
-  if (tables.length) {
-    c.log.info("snapshot requested", { tables: tables.join(",") });
-    engine.request(tables, r.revision);
-  }
-  return r.revision;
 }
 
 /**
@@ -84,14 +89,20 @@ export function startSnapshots(
     progress: c.progress,
     onFailure: fail,
     events: {
+      begin: (table) => c.status.snapshotBegin(table),
       chunk: (table, read, written) => c.status.snapshotChunk(table, read, written),
       done: (table, rows, swept) => c.status.snapshotDone(table, rows, swept),
+      end: (table) => c.status.snapshotEnd(table),
     },
   });
   engine.start(position);
-  let acted = 0;
+  const acted = new Set<string>();
+  let polling = false;
   const poll = setInterval(async () => {
-    acted = await pollRequest(c, engine, acted);
+    // One poll at a time: a slow etcd must not act on one request twice.
+    if (polling) return;
+    polling = true;
+    await pollRequests(c, engine, acted).finally(() => polling = false);
   }, REQUEST_POLL_MS);
   return {
     take: (batch) => engine.take(batch),

@@ -79,6 +79,8 @@ export class Status {
   snapshotChunks: Map<string, number> = new Map();
   snapshotWritten: Map<string, number> = new Map();
   snapshotsDone: Map<string, number> = new Map();
+  /** When each table's snapshot began reading in this process, and stopped (ms). */
+  snapshotTimes: Map<string, { begin: number; end?: number }> = new Map();
   /** Each table's online snapshot as last committed to etcd. */
   snapshots: SnapshotProgress = {};
   transactions = 0;
@@ -132,6 +134,24 @@ export class Status {
     this.count(this.snapshotRows, table, read);
     this.count(this.snapshotChunks, table);
     this.count(this.snapshotWritten, table, written);
+  }
+
+  /** A table's online snapshot starts (or resumes) reading. */
+  snapshotBegin(table: string, now = Date.now()): void {
+    this.snapshotTimes.set(table, { begin: now });
+  }
+
+  /** It stops reading (done, the table held or gone, the attempt over). */
+  snapshotEnd(table: string, now = Date.now()): void {
+    const t = this.snapshotTimes.get(table);
+    if (t && t.end === undefined) t.end = now;
+  }
+
+  /** Seconds each table's running snapshot has read so far, or its last one read. */
+  snapshotSeconds(now = Date.now()): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [table, t] of this.snapshotTimes) out.set(table, ((t.end ?? now) - t.begin) / 1000);
+    return out;
   }
 
   /** A table's online snapshot ended; `swept` keys it did not find were removed. */

@@ -364,7 +364,8 @@ Deno.test("a table held mid-snapshot writes nothing until the stream asks again"
   engine.request(["t"]);
   await until("the hold", () => etcd.progress?.t?.state === "held");
   const reads = table.reads;
-  engine.request(["t"], 7); // an operator's request: ignored while held
+  // An operator's request: ignored while held, and said so (the service then dismisses it).
+  assertEquals(engine.request(["t"], "r7"), []);
   await new Promise((r) => setTimeout(r, 20));
   assertEquals([etcd.rows.size, table.reads, etcd.progress?.t?.state], [0, reads, "held"]);
   await engine.take({ changes: [], commit: { position: { lsn: "0/3" } }, resnapshot: ["t"] });
