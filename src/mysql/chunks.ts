@@ -1,8 +1,11 @@
 /**
  * Chunk reads for online snapshots and the first dump (design: Snapshots): a table's rows
  * in key order after a cursor, compared by the server itself (its collations, its types),
- * rendered by values.ts exactly as the binlog path renders the same row.
+ * rendered by values.ts exactly as the binlog path renders the same row. Tables read at
+ * once (`--snapshot-parallel`) each hold a connection of their own for the read: each
+ * chunk's consistent snapshot, and its binlog position, belong to one session.
  */
+import { ConnPool } from "../core/conn_pool.ts";
 import {
   type ChunkSource,
   CursorKeys,
@@ -129,27 +132,32 @@ export async function chunkSession(conn: MysqlConn): Promise<MysqlConn> {
 
 export class MysqlChunks implements ChunkSource {
   readonly #c: MysqlChunkContext;
-  #conn?: MysqlConn;
+  readonly #pool: ConnPool<MysqlConn>;
   /** Per table, the stream's place when its snapshot began: chunks must see all before. */
   readonly #visibleFrom = new Map<string, BinlogSpot | undefined>();
   readonly #keys = new CursorKeys();
 
   constructor(c: MysqlChunkContext) {
     this.#c = c;
+    this.#pool = new ConnPool(async () => await chunkSession(await c.connect()));
   }
 
-  async #db(): Promise<MysqlConn> {
-    if (!this.#conn || this.#conn.closed) this.#conn = await chunkSession(await this.#c.connect());
-    return this.#conn;
-  }
-
-  async read(
+  read(
     table: string,
     from: readonly string[] | null,
     limit: number,
     until?: readonly string[],
   ): Promise<SnapshotRow[] | null> {
-    const conn = await this.#db();
+    return this.#pool.use((conn) => this.#read(conn, table, from, limit, until));
+  }
+
+  async #read(
+    conn: MysqlConn,
+    table: string,
+    from: readonly string[] | null,
+    limit: number,
+    until?: readonly string[],
+  ): Promise<SnapshotRow[] | null> {
     if (from === null || !this.#visibleFrom.has(table)) {
       this.#visibleFrom.set(table, this.#c.streamAt?.());
     }
@@ -171,7 +179,6 @@ export class MysqlChunks implements ChunkSource {
   }
 
   close(): void {
-    this.#conn?.close();
-    this.#conn = undefined;
+    this.#pool.close();
   }
 }

@@ -1,11 +1,13 @@
 /**
  * Chunk reads for online snapshots (design: Snapshots): a table's rows in key order after
  * a cursor, compared by PostgreSQL itself (its collations, its types), rendered as the
- * stream renders them, on a connection of their own.
+ * stream renders them. Tables read at once (`--snapshot-parallel`) each hold a connection
+ * of their own for the read: one connection interleaves their transactions and replies.
  */
 import type { PgSourceOptions } from "./options.ts";
 import { JSON_NULL } from "../core/json.ts";
 import { rowKey, splitKeyTableName } from "../core/keys.ts";
+import { ConnPool } from "../core/conn_pool.ts";
 import {
   type ChunkSource,
   CursorKeys,
@@ -43,25 +45,32 @@ function tuple(items: readonly string[]): string {
 
 export class PgChunks implements ChunkSource {
   readonly #c: PgChunkContext;
-  #conn?: PgConn;
+  readonly #pool: ConnPool<PgConn>;
   readonly #keys = new CursorKeys();
+  /** Type loads one at a time (see #loadTypes). */
+  #typeLoads: Promise<unknown> = Promise.resolve();
 
   constructor(c: PgChunkContext) {
     this.#c = c;
+    this.#pool = new ConnPool(() => c.connect());
   }
 
-  async #db(): Promise<PgConn> {
-    if (!this.#conn || this.#conn.closed) this.#conn = await this.#c.connect();
-    return this.#conn;
-  }
-
-  async read(
+  read(
     table: string,
     after: readonly string[] | null,
     limit: number,
     until?: readonly string[],
   ): Promise<SnapshotRow[] | null> {
-    const conn = await this.#db();
+    return this.#pool.use((conn) => this.#read(conn, table, after, limit, until));
+  }
+
+  async #read(
+    conn: PgConn,
+    table: string,
+    after: readonly string[] | null,
+    limit: number,
+    until?: readonly string[],
+  ): Promise<SnapshotRow[] | null> {
     const t = await this.#describe(conn, table);
     if (!t) return null;
     if (limit !== Infinity && !t.pageable) throw new UnpageableTableError(table);
@@ -127,12 +136,22 @@ export class PgChunks implements ChunkSource {
     if (!r.rows.length) return undefined;
     const t = await tableByOid(conn, this.#c.version, Number(r.rows[0][0]), this.#c.opts.keys);
     if (!t?.keyColumns.length) return undefined;
-    await this.#c.types.load(conn, t.columns.map((c) => c.typeOid));
+    await this.#loadTypes(conn, t.columns.map((c) => c.typeOid));
     return t;
   }
 
+  /**
+   * Types knows a type before the types it refers to (an array's element, a domain's base)
+   * are loaded: a read loading the same types at once would build its renderers from half
+   * of them, so loads wait for each other.
+   */
+  #loadTypes(conn: PgConn, oids: number[]): Promise<void> {
+    const run = this.#typeLoads.then(() => this.#c.types.load(conn, oids));
+    this.#typeLoads = run.catch(() => {});
+    return run;
+  }
+
   close(): void {
-    this.#conn?.close();
-    this.#conn = undefined;
+    this.#pool.close();
   }
 }
