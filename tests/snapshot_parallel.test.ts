@@ -168,10 +168,12 @@ test("pgx: four tables snapshotted three at a time while written converge", opts
   const etcd = await startEtcd();
   const pg = await startPostgres();
   try {
-    await pg.psql(TABLES.map((t) =>
-      `CREATE TABLE ${t} (id int PRIMARY KEY, v text, n int);
+    await pg.psql(
+      TABLES.map((t) =>
+        `CREATE TABLE ${t} (id int PRIMARY KEY, v text, n int);
        INSERT INTO ${t} SELECT g, '${t} ' || g, g FROM generate_series(1, ${ROWS}) g;`
-    ).join("\n"));
+      ).join("\n"),
+    );
     await scenario({
       progressKey: "/s-state/pgx-postgres/snapshots",
       args: ["--driver=pgx", `--db-url=${pg.url}`],
@@ -196,10 +198,11 @@ test("mysql: four tables snapshotted three at a time while written converge", op
   const db = await startMariadb();
   try {
     await db.query(
-      "CREATE DATABASE app; USE app;\n" + TABLES.map((t) =>
-        `CREATE TABLE app.${t} (id INT PRIMARY KEY, v TEXT, n INT);
+      "CREATE DATABASE app; USE app;\n" +
+        TABLES.map((t) =>
+          `CREATE TABLE app.${t} (id INT PRIMARY KEY, v TEXT, n INT);
          INSERT INTO app.${t} SELECT seq, CONCAT('${t} ', seq), seq FROM seq_1_to_${ROWS};`
-      ).join("\n"),
+        ).join("\n"),
     );
     await scenario({
       progressKey: "/s-state/mysql-app/snapshots",

@@ -137,18 +137,18 @@ export class Status {
   }
 
   /** A table's online snapshot starts (or resumes) reading. */
-  snapshotBegin(table: string, now = Date.now()): void {
+  snapshotBegin(table: string, now: number = Date.now()): void {
     this.snapshotTimes.set(table, { begin: now });
   }
 
   /** It stops reading (done, the table held or gone, the attempt over). */
-  snapshotEnd(table: string, now = Date.now()): void {
+  snapshotEnd(table: string, now: number = Date.now()): void {
     const t = this.snapshotTimes.get(table);
     if (t && t.end === undefined) t.end = now;
   }
 
   /** Seconds each table's running snapshot has read so far, or its last one read. */
-  snapshotSeconds(now = Date.now()): Map<string, number> {
+  snapshotSeconds(now: number = Date.now()): Map<string, number> {
     const out = new Map<string, number>();
     for (const [table, t] of this.snapshotTimes) out.set(table, ((t.end ?? now) - t.begin) / 1000);
     return out;
