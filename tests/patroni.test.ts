@@ -54,6 +54,9 @@ test("pgx follows a Patroni failover", {
     );
     await slotCopied(sql, replica).finally(() => replica.end({ timeout: 1 }));
     await sql.end({ timeout: 1 });
+    const streams = () => sync.output().split("msg=streaming").length;
+    const before = streams();
+    const crashed = Date.now();
     await cluster.crash(old);
     const other = cluster.nodes.find((n) => n !== old)!;
     await waitFor(
@@ -61,6 +64,13 @@ test("pgx follows a Patroni failover", {
       async () => (await cluster.leader()) === other,
       90_000,
       () => other.proc.output(),
+    );
+    const promoted = Date.now();
+    await waitFor("sync to stream from the promoted replica", () => streams() > before, 90_000);
+    // The figures docs/topologies.md quotes for a Patroni failover.
+    console.log(
+      `patroni failover: promoted ${(promoted - crashed) / 1000} s after the crash, ` +
+        `sync streaming again ${(Date.now() - crashed) / 1000} s after it`,
     );
     const sql2 = postgres(`postgres://postgres:postgres@127.0.0.1:${other.pgPort}/postgres`, {
       onnotice: () => {},
