@@ -21,7 +21,9 @@ export interface PublicationWanted {
 
 /**
  * Create the publication when missing, or set its table list to the selection. True when
- * it changed: tables it did not publish before have rows the slot never decoded.
+ * it changed: tables it did not publish before have rows the slot never decoded. A resume
+ * that has the saved table definitions treats that as drift, table by table (tables that
+ * left lose their keys, tables that joined with rows are snapshotted); without them it dumps.
  */
 export async function ensurePublication(meta: PgConn, w: PublicationWanted): Promise<boolean> {
   const pub = w.name;

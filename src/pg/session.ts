@@ -26,11 +26,11 @@ import { catalogNow, heldAtResume, identityProblem, KEYLESS_ALL, listTables } fr
 import { qualified, tableByOid, type TableInfo, Types, withFixed } from "./catalog.ts";
 import { formatLsn, parseLsn } from "./pgoutput.ts";
 import { standbyStatus } from "./replication.ts";
+import { ensurePublication } from "./publication.ts";
 import { failoverLoss, historyText } from "./timeline.ts";
 import { type Baseline, baselineOf, definitionsOf, HELD_WARNING, Relations } from "./relations.ts";
 import type { RelationContext } from "./relations.ts";
 import { createLogicalSlot, dropSlot, identifySystem, timelineHistory } from "./commands.ts";
-import { ensurePublication } from "./publication.ts";
 import { followSlot } from "./stream.ts";
 import { slotDistrust, slotState, takeOverSlot } from "./slots.ts";
 import { dumpTables } from "./dump.ts";
@@ -181,7 +181,7 @@ export class PgSession implements SourceSession {
         reason: `slot confirmed ${formatLsn(slot.confirmed)}, past the saved ${formatLsn(at)}`,
       };
     }
-    if (await this.#ensurePublication()) {
+    if (await this.#ensurePublication() && !state.tables) {
       return { mode: "dump", reason: "the table selection changed" };
     }
     const meta = await this.#metaConn();
