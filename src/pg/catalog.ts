@@ -80,12 +80,22 @@ export function heldAtResume(
 }
 
 /** Known types: the built-ins, plus whatever the catalogue was asked about. */
+function unknownType(oid: number): PgType {
+  return { oid, name: `unknown_${oid}`, typtype: "b", category: "U", elem: 0, base: 0, delim: "," };
+}
+
 export class Types {
   readonly #types = new Map<number, PgType>(BUILTIN_TYPES);
 
-  /** Make sure every type in `oids` (and the types they refer to) is known. */
+  /**
+   * Make sure every type in `oids` (and the types they refer to) is known. Loads may run at
+   * once (the stream, chunk reads): a type becomes known only with all it refers to (an
+   * array's element, a domain's base), so no renderer is built from half of them.
+   */
   async load(conn: PgConn, oids: Iterable<number>): Promise<void> {
-    let want = [...new Set(oids)].filter((o) => !this.#types.has(o));
+    const found = new Map<number, PgType>();
+    const known = (o: number) => this.#types.has(o) || found.has(o);
+    let want = [...new Set(oids)].filter((o) => !known(o));
     while (want.length) {
       const r = await conn.query(typeQuery(want));
       const next: number[] = [];
@@ -99,25 +109,14 @@ export class Types {
           base: Number(base),
           delim: delim ?? ",",
         };
-        this.#types.set(t.oid, t);
-        for (const ref of [t.elem, t.base]) if (ref && !this.#types.has(ref)) next.push(ref);
+        found.set(t.oid, t);
+        for (const ref of [t.elem, t.base]) if (ref && !known(ref)) next.push(ref);
       }
       // Types the catalogue does not know render as text; never ask twice.
-      for (const o of want) {
-        if (!this.#types.has(o)) {
-          this.#types.set(o, {
-            oid: o,
-            name: `unknown_${o}`,
-            typtype: "b",
-            category: "U",
-            elem: 0,
-            base: 0,
-            delim: ",",
-          });
-        }
-      }
+      for (const o of want) if (!known(o)) found.set(o, unknownType(o));
       want = [...new Set(next)];
     }
+    for (const [oid, t] of found) this.#types.set(oid, t);
   }
 
   renderer(oid: number): (text: string) => string {

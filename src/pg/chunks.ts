@@ -47,8 +47,6 @@ export class PgChunks implements ChunkSource {
   readonly #c: PgChunkContext;
   readonly #pool: ConnPool<PgConn>;
   readonly #keys = new CursorKeys();
-  /** Type loads one at a time (see #loadTypes). */
-  #typeLoads: Promise<unknown> = Promise.resolve();
 
   constructor(c: PgChunkContext) {
     this.#c = c;
@@ -136,19 +134,8 @@ export class PgChunks implements ChunkSource {
     if (!r.rows.length) return undefined;
     const t = await tableByOid(conn, this.#c.version, Number(r.rows[0][0]), this.#c.opts.keys);
     if (!t?.keyColumns.length) return undefined;
-    await this.#loadTypes(conn, t.columns.map((c) => c.typeOid));
+    await this.#c.types.load(conn, t.columns.map((c) => c.typeOid));
     return t;
-  }
-
-  /**
-   * Types knows a type before the types it refers to (an array's element, a domain's base)
-   * are loaded: a read loading the same types at once would build its renderers from half
-   * of them, so loads wait for each other.
-   */
-  #loadTypes(conn: PgConn, oids: number[]): Promise<void> {
-    const run = this.#typeLoads.then(() => this.#c.types.load(conn, oids));
-    this.#typeLoads = run.catch(() => {});
-    return run;
   }
 
   close(): void {
