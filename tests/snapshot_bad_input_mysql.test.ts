@@ -1,0 +1,252 @@
+/**
+ * Bad input during online snapshots (issue 14, "Bad input"), MySQL (MariaDB) side of the
+ * two cases `tests/snapshot_bad_input.test.ts` runs for pgx only. A table is caught in the
+ * middle of its snapshot (20,000 rows read 50 at a time; the state key shows it running
+ * with rows read and not done), and then:
+ * - sync is killed, and the key columns change while it is stopped: the next start sees
+ *   the recorded definition differ, the snapshot starts over under the new key (rather
+ *   than replay up to the old cursor), the old layout's keys are swept, and etcd ends equal
+ *   to the database by the independent checker;
+ * - a row it reads is larger than etcd accepts: `--oversize fail` stops sync (exit 1) with
+ *   one line naming table and key, the cursor before that chunk, and a restart stops at the
+ *   same row; `--oversize skip` logs, counts (`sync_oversize_rows_skipped_total`) and goes
+ *   on, and the rest converges.
+ */
+import { step, test } from "../testing/deadline.ts";
+import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
+import { type EtcdServer, startEtcd } from "../testing/etcd.ts";
+import { type MariaServer, startMariadb } from "../testing/mariadb.ts";
+import { launchSync, runSync, type SyncRun } from "../testing/sync.ts";
+import { firstDifference, readEtcd, readEtcdKvs } from "../testing/checker.ts";
+import { freePort, waitFor } from "../testing/process.ts";
+import { expectedFromMysql } from "../testing/expected_mysql.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+const ROWS = 20_000;
+/** Small chunks: a snapshot of ROWS rows takes hundreds of chunks, long enough to act in. */
+const CHUNK = 50;
+const ERROR_LINE = /^sync: |level=error/;
+const PROGRESS_KEY = "/s-state/mysql-app/snapshots";
+
+interface Source {
+  etcd: EtcdServer;
+  db: MariaServer;
+  exec(sql: string): Promise<unknown>;
+  args: string[];
+}
+
+/** etcd and MariaDB, database `app` created by `schema`; run `body`, then stop both. */
+async function withSource(schema: string, body: (src: Source) => Promise<void>): Promise<void> {
+  const etcd = await startEtcd();
+  let db: MariaServer | undefined;
+  try {
+    db = await startMariadb();
+    await db.query(`CREATE DATABASE app; USE app; ${schema}`);
+    const src: Source = {
+      etcd,
+      db,
+      exec: (sql) => db!.query(`USE app; ${sql}`),
+      args: [
+        "--driver=mysql",
+        `--db-url=${db.url}app`,
+        `--etcd-endpoints=${etcd.endpoint}`,
+        "--etcd-prefix=/s",
+        "--server-id=4271",
+      ],
+    };
+    await body(src);
+  } finally {
+    await db?.close();
+    await etcd.close();
+  }
+}
+
+type Progress = Record<string, { state: string; rows: number; after?: string[] | null }>;
+
+async function progress(src: Source): Promise<Progress> {
+  const v = (await readEtcdKvs(src.etcd.endpoint, PROGRESS_KEY)).kvs.get(PROGRESS_KEY);
+  return v ? JSON.parse(v.value) : {};
+}
+
+function startSync(src: Source, more: string[] = []): SyncRun {
+  return launchSync([...src.args, `--snapshot-chunk-rows=${CHUNK}`, ...more]);
+}
+
+/** Failure messages carry sync's output. */
+function withOutput(sync: SyncRun): (e: Error) => never {
+  return (e) => {
+    throw new Error(`${e.message}\n--- sync output:\n${sync.output()}`);
+  };
+}
+
+/** Poll until etcd under /s/ equals the database (keys of `skip` left out), or throw. */
+async function converges(src: Source, skip: string[] = [], ms = 90_000): Promise<void> {
+  step("waiting for etcd to equal the database");
+  const without = (m: Map<string, string>) => {
+    for (const k of skip) m.delete(k);
+    return m;
+  };
+  let diff: string | null = "not checked";
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    diff = firstDifference(
+      without(await expectedFromMysql(src.db.query, "/s", ["app"], "app")),
+      without(await readEtcd(src.etcd.endpoint, "/s/")),
+    );
+    if (diff === null) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`etcd did not converge to the database: ${diff}`);
+}
+
+/** Ask the running sync to snapshot `table`, and wait until it is in the middle of it. */
+async function midSnapshot(src: Source, sync: SyncRun, table: string): Promise<void> {
+  const asked = await runSync(["snapshot", table, ...src.args]);
+  assertEquals(asked.code, 0, asked.stderr);
+  await waitFor(`${table}'s snapshot under way (rows read, not done)`, async () => {
+    const s = (await progress(src))[table];
+    return s?.state === "running" && s.rows > 0 && s.rows < ROWS;
+  }, 60_000).catch(withOutput(sync));
+}
+
+function snapshotDone(src: Source, sync: SyncRun, table: string): Promise<void> {
+  return waitFor(`${table}'s snapshot done`, async () => {
+    return (await progress(src))[table]?.state === "done";
+  }, 90_000).catch(withOutput(sync));
+}
+
+/** sync's exit status, once it exits (within `ms`). */
+async function exitStatus(sync: SyncRun, ms = 90_000): Promise<number> {
+  await waitFor("sync to exit", () => sync.done, ms).catch(withOutput(sync));
+  return await sync.exited;
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. The key columns change while sync is stopped in the middle of the snapshot.
+
+test("mysql: the key columns change while sync is stopped mid-snapshot", opts, async () => {
+  // Keys of the new layout overlap the old ones (other = id + 10): a row read again only to
+  // be known at the sweep (rows up to the saved cursor) must not keep an old row's value.
+  await withSource(
+    `CREATE TABLE moving (id INT PRIMARY KEY, other INT NOT NULL UNIQUE, v TEXT);
+    INSERT INTO moving SELECT seq, seq + 10, CONCAT('m', seq) FROM seq_1_to_${ROWS};`,
+    async (src) => {
+      let sync = startSync(src);
+      try {
+        await converges(src).catch(withOutput(sync));
+        await midSnapshot(src, sync, "moving");
+        sync.kill("SIGKILL");
+        await exitStatus(sync, 30_000);
+        const saved = (await progress(src)).moving;
+        assertEquals(saved?.state, "running", "killed mid-snapshot");
+        assert(saved.after, "killed with a cursor");
+
+        step("the key changes while sync is stopped, then sync starts again");
+        await src.exec("ALTER TABLE moving DROP PRIMARY KEY, ADD PRIMARY KEY (other)");
+        sync = startSync(src);
+        await snapshotDone(src, sync, "moving");
+        await converges(src).catch(withOutput(sync));
+        assertMatch(sync.output(), /msg="snapshotting tables again" reason=".*changed: moving/);
+
+        step("keys of the new layout only: the old layout's swept");
+        const now = await readEtcd(src.etcd.endpoint, "/s/moving/");
+        assertEquals(now.size, ROWS);
+        for (const gone of ["/s/moving/1", "/s/moving/10"]) assert(!now.has(gone), `${gone} swept`);
+        assert(now.has(`/s/moving/${ROWS + 10}`), "a key only the new layout has");
+        assertEquals(JSON.parse(now.get("/s/moving/11")!).id, 1, "key 11 holds the row other=11");
+        assert(!sync.done, `sync keeps running:\n${sync.output()}`);
+        const errors = sync.output().split("\n").filter((l) => ERROR_LINE.test(l));
+        assertEquals(errors, [], "no error lines");
+      } finally {
+        await sync.stop();
+      }
+    },
+  );
+});
+
+// ---------------------------------------------------------------------------------------
+// 2. A row larger than etcd accepts, read by an online snapshot.
+
+const HUGE_ID = 15_000;
+
+test(
+  "mysql: a chunk row larger than etcd accepts, with --oversize fail and skip",
+  opts,
+  async () => {
+    await withSource(
+      `CREATE TABLE big (id INT PRIMARY KEY, v MEDIUMTEXT);
+      INSERT INTO big SELECT seq, CONCAT('b', seq) FROM seq_1_to_${ROWS};
+      CREATE TABLE steady (id INT PRIMARY KEY, v TEXT);
+      INSERT INTO steady SELECT seq, CONCAT('s', seq) FROM seq_1_to_500;`,
+      async (src) => {
+        const limit = "--etcd-max-txn-bytes=200KiB";
+        let sync = startSync(src, [limit]);
+        try {
+          await converges(src).catch(withOutput(sync));
+
+          step("a row of big made larger than etcd accepts, without a row event the stream shows");
+          // Out of the binlog (sql_log_bin = 0): only a snapshot can read the row. The ALTER
+          // after it is in the binlog: the stream asks for big's snapshot again.
+          await src.exec(`SET SESSION sql_log_bin = 0;
+            UPDATE big SET v = REPEAT(MD5('x'), 10000) WHERE id = ${HUGE_ID};
+            SET SESSION sql_log_bin = 1;
+            ALTER TABLE big MODIFY v LONGTEXT;`);
+          const exited = await exitStatus(sync);
+          const out = sync.output();
+          assertEquals(exited, 1, `sync stops with status 1:\n${out}`);
+          const errors = out.split("\n").filter((l) => ERROR_LINE.test(l));
+          assertEquals(errors.length, 1, `one error line:\n${out}`);
+          assertMatch(
+            errors[0],
+            new RegExp(`row too large for etcd: table big key ${HUGE_ID} needs`),
+          );
+
+          step("nothing past that row confirmed: the cursor is before it, its old value stays");
+          const s = (await progress(src)).big;
+          assertEquals(s?.state, "running", JSON.stringify(s));
+          assert(!s.after || Number(s.after[0]) < HUGE_ID, `cursor ${JSON.stringify(s.after)}`);
+          const etcd = await readEtcd(src.etcd.endpoint, "/s/big/");
+          assertEquals(JSON.parse(etcd.get(`/s/big/${HUGE_ID}`)!).v, `b${HUGE_ID}`);
+
+          step("started again, it stops at the same row (it is not passed over)");
+          sync = startSync(src, [limit]);
+          assertEquals(await exitStatus(sync), 1, `stops again:\n${sync.output()}`);
+          assertMatch(sync.output(), new RegExp(`table big key ${HUGE_ID} needs`));
+          const again = (await progress(src)).big;
+          assert(
+            again?.state === "running" && (!again.after || Number(again.after[0]) < HUGE_ID),
+            `cursor still before the row: ${JSON.stringify(again)}`,
+          );
+
+          step("with --oversize skip: logged, counted, the rest converges");
+          const port = freePort();
+          sync = startSync(src, [limit, "--oversize=skip", `--http-addr=127.0.0.1:${port}`]);
+          const fail = withOutput(sync);
+          await snapshotDone(src, sync, "big");
+          await src.exec("UPDATE steady SET v = 'later' WHERE id = 1;");
+          await converges(src, [`/s/big/${HUGE_ID}`]).catch(fail);
+          assertMatch(
+            sync.output(),
+            new RegExp(`msg="row too large for etcd; skipped" table=big key=${HUGE_ID} bytes=\\d+`),
+          );
+          // Skipped, not deleted: its key keeps what etcd held (as for a streamed row).
+          const kept = await readEtcd(src.etcd.endpoint, `/s/big/${HUGE_ID}`);
+          assertEquals(JSON.parse(kept.get(`/s/big/${HUGE_ID}`)!).v, `b${HUGE_ID}`);
+          const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+          assertMatch(
+            metrics,
+            /^sync_oversize_rows_skipped_total(\{[^}]*\})? [1-9]\d*$/m,
+            `the skipped row is counted: ${
+              metrics.split("\n").filter((l) => l.includes("oversize")).join("; ")
+            }`,
+          );
+          assert(!sync.done, `sync keeps running:\n${sync.output()}`);
+          const errors2 = sync.output().split("\n").filter((l) => ERROR_LINE.test(l));
+          assertEquals(errors2, [], "no error lines");
+        } finally {
+          await sync.stop();
+        }
+      },
+    );
+  },
+);
