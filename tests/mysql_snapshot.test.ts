@@ -209,8 +209,10 @@ test("mysql: an ALTER re-snapshots one table online, racing writes converge", op
     // A longer VARCHAR: another definition, the same JSON for every row.
     await db.query(`ALTER TABLE app.quiet MODIFY v VARCHAR(100);
       UPDATE app.quiet SET v = 'touched' WHERE id = 500;`);
+    // The dump already marked quiet done: wait for this snapshot's own end.
     await waitFor("quiet's snapshot done", async () => {
-      return (await progress(etcd.endpoint)).quiet?.state === "done";
+      return (await progress(etcd.endpoint)).quiet?.state === "done" &&
+        /msg="snapshot done" table=quiet/.test(sync.output());
     }, 60_000).catch(fail);
     await assertConverges(etcd.endpoint, "/s/", expected, 60_000).catch(fail);
     const last = await readEtcdKvs(etcd.endpoint, "/s/");

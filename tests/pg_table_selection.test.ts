@@ -6,11 +6,11 @@
  * is neither dumped nor rewritten. Changes made while sync was stopped, and after it
  * resumed, reach etcd for every selected table.
  */
-import { test } from "../testing/deadline.ts";
-import { assert, assertEquals } from "../testing/assert.ts";
+import { step, test } from "../testing/deadline.ts";
+import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
 import { startEtcd } from "../testing/etcd.ts";
 import { startPostgres } from "../testing/postgres.ts";
-import { startLog, startSync, streaming } from "../testing/sync.ts";
+import { runSync, startLog, startSync, streaming } from "../testing/sync.ts";
 import { assertConverges, readEtcdKvs, unexpectedWrites } from "../testing/checker.ts";
 import { expectedFromPg } from "../testing/expected_pg.ts";
 
@@ -88,6 +88,12 @@ test("pgx: a changed --tables list snapshots the joined table only", opts, async
     );
     assertEquals(progress.joining?.state, "done", JSON.stringify(progress));
     assert(!("kept" in progress) || progress.kept.state === "done", JSON.stringify(progress));
+
+    step("sync snapshot of a table that left the selection: refused in one line");
+    const refused = await runSync(["snapshot", "leaving", ...args(second)]);
+    assertEquals(refused.code, 2, refused.stderr);
+    assertMatch(refused.stderr, /^sync: not replicated by this source: leaving \(/);
+    assertEquals(refused.stderr.trim().split("\n").length, 1, refused.stderr);
   } finally {
     await sync?.stop();
     await pg.close();
