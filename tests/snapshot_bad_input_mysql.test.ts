@@ -14,111 +14,37 @@
  */
 import { step, test } from "../testing/deadline.ts";
 import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
-import { type EtcdServer, startEtcd } from "../testing/etcd.ts";
-import { type MariaServer, startMariadb } from "../testing/mariadb.ts";
-import { launchSync, runSync, type SyncRun } from "../testing/sync.ts";
-import { firstDifference, readEtcd, readEtcdKvs } from "../testing/checker.ts";
-import { freePort, waitFor } from "../testing/process.ts";
-import { expectedFromMysql } from "../testing/expected_mysql.ts";
+import { readEtcd } from "../testing/checker.ts";
+import { freePort } from "../testing/process.ts";
+import {
+  converges as convergesTables,
+  ERROR_LINE,
+  exitStatus,
+  midSnapshot,
+  mysqlSource,
+  progress,
+  ROWS,
+  snapshotDone,
+  type Source,
+  startSync,
+  withOutput,
+} from "../testing/snapshot_sources.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
-const ROWS = 20_000;
-/** Small chunks: a snapshot of ROWS rows takes hundreds of chunks, long enough to act in. */
-const CHUNK = 50;
-const ERROR_LINE = /^sync: |level=error/;
-const PROGRESS_KEY = "/s-state/mysql-app/snapshots";
-
-interface Source {
-  etcd: EtcdServer;
-  db: MariaServer;
-  exec(sql: string): Promise<unknown>;
-  args: string[];
-}
 
 /** etcd and MariaDB, database `app` created by `schema`; run `body`, then stop both. */
 async function withSource(schema: string, body: (src: Source) => Promise<void>): Promise<void> {
-  const etcd = await startEtcd();
-  let db: MariaServer | undefined;
+  const src = await mysqlSource(schema);
   try {
-    db = await startMariadb();
-    await db.query(`CREATE DATABASE app; USE app; ${schema}`);
-    const src: Source = {
-      etcd,
-      db,
-      exec: (sql) => db!.query(`USE app; ${sql}`),
-      args: [
-        "--driver=mysql",
-        `--db-url=${db.url}app`,
-        `--etcd-endpoints=${etcd.endpoint}`,
-        "--etcd-prefix=/s",
-        "--server-id=4271",
-      ],
-    };
     await body(src);
   } finally {
-    await db?.close();
-    await etcd.close();
+    await src.close();
   }
 }
 
-type Progress = Record<string, { state: string; rows: number; after?: string[] | null }>;
-
-async function progress(src: Source): Promise<Progress> {
-  const v = (await readEtcdKvs(src.etcd.endpoint, PROGRESS_KEY)).kvs.get(PROGRESS_KEY);
-  return v ? JSON.parse(v.value) : {};
-}
-
-function startSync(src: Source, more: string[] = []): SyncRun {
-  return launchSync([...src.args, `--snapshot-chunk-rows=${CHUNK}`, ...more]);
-}
-
-/** Failure messages carry sync's output. */
-function withOutput(sync: SyncRun): (e: Error) => never {
-  return (e) => {
-    throw new Error(`${e.message}\n--- sync output:\n${sync.output()}`);
-  };
-}
-
-/** Poll until etcd under /s/ equals the database (keys of `skip` left out), or throw. */
-async function converges(src: Source, skip: string[] = [], ms = 90_000): Promise<void> {
-  step("waiting for etcd to equal the database");
-  const without = (m: Map<string, string>) => {
-    for (const k of skip) m.delete(k);
-    return m;
-  };
-  let diff: string | null = "not checked";
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    diff = firstDifference(
-      without(await expectedFromMysql(src.db.query, "/s", ["app"], "app")),
-      without(await readEtcd(src.etcd.endpoint, "/s/")),
-    );
-    if (diff === null) return;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`etcd did not converge to the database: ${diff}`);
-}
-
-/** Ask the running sync to snapshot `table`, and wait until it is in the middle of it. */
-async function midSnapshot(src: Source, sync: SyncRun, table: string): Promise<void> {
-  const asked = await runSync(["snapshot", table, ...src.args]);
-  assertEquals(asked.code, 0, asked.stderr);
-  await waitFor(`${table}'s snapshot under way (rows read, not done)`, async () => {
-    const s = (await progress(src))[table];
-    return s?.state === "running" && s.rows > 0 && s.rows < ROWS;
-  }, 60_000).catch(withOutput(sync));
-}
-
-function snapshotDone(src: Source, sync: SyncRun, table: string): Promise<void> {
-  return waitFor(`${table}'s snapshot done`, async () => {
-    return (await progress(src))[table]?.state === "done";
-  }, 90_000).catch(withOutput(sync));
-}
-
-/** sync's exit status, once it exits (within `ms`). */
-async function exitStatus(sync: SyncRun, ms = 90_000): Promise<number> {
-  await waitFor("sync to exit", () => sync.done, ms).catch(withOutput(sync));
-  return await sync.exited;
+/** etcd equal to every table of `app` (keys of `skip` left out). */
+function converges(src: Source, skip: string[] = []): Promise<void> {
+  return convergesTables(src, ["moving", "big", "steady"], skip);
 }
 
 // ---------------------------------------------------------------------------------------

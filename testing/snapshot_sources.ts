@@ -1,0 +1,186 @@
+/**
+ * One source under an online-snapshot test (PostgreSQL or MariaDB, each with its own etcd),
+ * and the waits those tests share: a table caught mid-snapshot, its end, etcd equal to the
+ * database by the independent checker, sync's exit.
+ */
+import { step } from "./steps.ts";
+import { assertEquals } from "./assert.ts";
+import { type EtcdServer, startEtcd } from "./etcd.ts";
+import { type PgServer, startPostgres } from "./postgres.ts";
+import { type MariaServer, startMariadb } from "./mariadb.ts";
+import { launchSync, runSync, type SyncRun } from "./sync.ts";
+import { firstDifference, readEtcd, readEtcdKvs } from "./checker.ts";
+import { waitFor } from "./process.ts";
+import { expectedFromPg } from "./expected_pg.ts";
+import { expectedFromMysql } from "./expected_mysql.ts";
+
+export const ROWS = 20_000;
+/** Small chunks: a snapshot of ROWS rows takes hundreds of chunks, long enough to act in. */
+export const CHUNK = 50;
+export const ERROR_LINE = /^sync: |level=error/;
+
+/** One source under test: how to run SQL on it, what etcd must hold, how sync is started. */
+export interface Source {
+  name: "pgx" | "mysql";
+  etcd: EtcdServer;
+  exec(sql: string): Promise<unknown>;
+  /** What etcd must hold for these tables, by the independent checker. */
+  expected(tables: string[]): Promise<Map<string, string>>;
+  args: string[];
+  /** The state key's snapshot progress. */
+  progressKey: string;
+  close(): Promise<void>;
+}
+
+export async function pgSource(schema: string, more: string[] = []): Promise<Source> {
+  const etcd = await startEtcd();
+  let pg: PgServer;
+  try {
+    pg = await startPostgres();
+    await pg.psql(schema);
+  } catch (e) {
+    await etcd.close();
+    throw e;
+  }
+  return {
+    name: "pgx",
+    etcd,
+    exec: (sql) => pg.psql(sql),
+    expected: (tables) =>
+      expectedFromPg(pg.sql, "/s", tables.map((table) => ({ schema: "public", table }))),
+    args: [
+      "--driver=pgx",
+      `--db-url=${pg.url}`,
+      `--etcd-endpoints=${etcd.endpoint}`,
+      "--etcd-prefix=/s",
+      ...more,
+    ],
+    progressKey: "/s-state/pgx-postgres/snapshots",
+    close: async () => {
+      await pg.close();
+      await etcd.close();
+    },
+  };
+}
+
+export async function mysqlSource(schema: string, more: string[] = []): Promise<Source> {
+  const etcd = await startEtcd();
+  let db: MariaServer;
+  try {
+    db = await startMariadb();
+    await db.query(`CREATE DATABASE app; USE app; ${schema}`);
+  } catch (e) {
+    await etcd.close();
+    throw e;
+  }
+  return {
+    name: "mysql",
+    etcd,
+    exec: (sql) => db.query(`USE app; ${sql}`),
+    // The checker renders every keyed table of `app`: keep the ones asked for.
+    expected: async (tables) => {
+      const all = await expectedFromMysql(db.query, "/s", ["app"], "app");
+      return new Map([...all].filter(([k]) => tables.some((t) => k.startsWith(`/s/${t}/`))));
+    },
+    args: [
+      "--driver=mysql",
+      `--db-url=${db.url}app`,
+      `--etcd-endpoints=${etcd.endpoint}`,
+      "--etcd-prefix=/s",
+      "--server-id=4271",
+      ...more,
+    ],
+    progressKey: "/s-state/mysql-app/snapshots",
+    close: async () => {
+      await db.close();
+      await etcd.close();
+    },
+  };
+}
+
+export type Progress = Record<string, { state: string; rows: number; after?: string[] | null }>;
+
+export async function progress(src: Source): Promise<Progress> {
+  const v = (await readEtcdKvs(src.etcd.endpoint, src.progressKey)).kvs.get(src.progressKey);
+  return v ? JSON.parse(v.value) : {};
+}
+
+/** Start sync with `more` arguments; its output goes into failure messages. */
+export function startSync(src: Source, more: string[] = []): SyncRun {
+  return launchSync([...src.args, `--snapshot-chunk-rows=${CHUNK}`, ...more]);
+}
+
+export function withOutput(sync: SyncRun): (e: Error) => never {
+  return (e) => {
+    throw new Error(`${e.message}\n--- sync output:\n${sync.output()}`);
+  };
+}
+
+/** Poll until etcd under /s/ equals `expected()` minus `skip`, or throw the difference. */
+export async function converges(
+  src: Source,
+  tables: string[],
+  skip: string[] = [],
+  ms = 90_000,
+): Promise<void> {
+  step(`waiting for etcd to equal the database (${tables.join(", ")})`);
+  const without = (m: Map<string, string>) => {
+    for (const k of skip) m.delete(k);
+    return m;
+  };
+  let diff: string | null = "not checked";
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    diff = firstDifference(
+      without(await src.expected(tables)),
+      without(await readEtcd(src.etcd.endpoint, "/s/")),
+    );
+    if (diff === null) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`etcd did not converge to the database: ${diff}`);
+}
+
+/** Ask the running sync to snapshot `table`, and wait until it is in the middle of it. */
+export async function midSnapshot(src: Source, sync: SyncRun, table: string): Promise<void> {
+  const cli = src.args.filter((a) => !a.startsWith("--snapshot"));
+  const asked = await runSync(["snapshot", table, ...cli]);
+  assertEquals(asked.code, 0, asked.stderr);
+  await waitFor(`${table}'s snapshot under way (rows read, not done)`, async () => {
+    const s = (await progress(src))[table];
+    return s?.state === "running" && s.rows > 0 && s.rows < ROWS;
+  }, 60_000).catch(withOutput(sync));
+}
+
+/** Wait until `table`'s snapshot is done, by the state key. */
+export function snapshotDone(src: Source, sync: SyncRun, table: string): Promise<void> {
+  return waitFor(`${table}'s snapshot done`, async () => {
+    return (await progress(src))[table]?.state === "done";
+  }, 90_000).catch(withOutput(sync));
+}
+
+/** sync's exit status, once it exits (within `ms`). */
+export async function exitStatus(sync: SyncRun, ms = 90_000): Promise<number> {
+  await waitFor("sync to exit", () => sync.done, ms).catch(withOutput(sync));
+  return await sync.exited;
+}
+
+/** Writes to `table` rows 1..5, one after another, until stopped. */
+export function writer(src: Source, table: string): { stop(): Promise<number> } {
+  let on = true;
+  let n = 0;
+  const run = (async () => {
+    while (on) {
+      n++;
+      await src.exec(`UPDATE ${table} SET v = 'write ${n}' WHERE id = ${(n % 5) + 1};`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  return {
+    stop: async () => {
+      on = false;
+      await run;
+      return n;
+    },
+  };
+}
