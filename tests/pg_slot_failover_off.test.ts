@@ -39,10 +39,8 @@ test(
       `--db-url=${pair.syncUrl}`,
       `--etcd-endpoints=${etcd.endpoint}`,
       `--etcd-prefix=${PREFIX}`,
+      "--slot-failover=false",
     ];
-    // The CLI has no way to turn a bool setting off (`--slot-failover=false` is refused as an
-    // unknown option): the environment's spelling, which configuration.md documents.
-    const off = { SYNC_SLOT_FAILOVER: "false" };
     try {
       await p`CREATE TABLE t (id int PRIMARY KEY, v text, n int)`;
       await p`INSERT INTO t SELECT g, 'v' || g, 0 FROM generate_series(1, 300) g`;
@@ -54,14 +52,14 @@ test(
         return (await standbySlot(s)) !== null;
       }, 60_000);
       await made;
-      const check = await runSync(["check", ...args], off);
+      const check = await runSync(["check", ...args]);
       assertMatch(
         check.stdout,
-        /failover slot.*off \(SYNC_SLOT_FAILOVER=false\)/,
+        /failover slot.*off \(--slot-failover=false\)/,
         `${check.stdout}\n${check.stderr}`,
       );
 
-      const sync = launchSync(args, off);
+      const sync = launchSync(args);
       let frozen = false;
       try {
         await streaming(sync, 90_000);

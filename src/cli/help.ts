@@ -36,6 +36,8 @@ export function addSettingFlags(cmd: Command): Command {
     const arg = argText(spec);
     const flag = `--${spec.name}${arg ? ` ${arg}` : ""}`;
     cmd.addOption(new Option(flag, helpDescription(spec)).helpGroup(heading(spec.group)));
+    // `--flag=false` arrives as this (see switchValues in main.ts).
+    if (spec.kind === "bool") cmd.addOption(new Option(`--no-${spec.name}`).hideHelp());
   }
   const other = heading("other");
   cmd.addOption(

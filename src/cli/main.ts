@@ -48,6 +48,24 @@ async function loadSettings(opts: Record<string, unknown>) {
   return settings;
 }
 
+/**
+ * A switch given a value (`--slot-failover=false`, as the environment and the config file
+ * take it): commander knows `--flag` and `--no-flag` only.
+ */
+export function switchValues(args: string[]): string[] {
+  const switches = new Set(OPTIONS.filter((o) => o.kind === "bool").map((o) => o.name));
+  const end = args.indexOf("--");
+  return args.map((a, i) => {
+    const m = /^--([a-z-]+)=(.*)$/s.exec(a);
+    if (!m || !switches.has(m[1]) || (end >= 0 && i > end)) return a;
+    if (/^(1|true|yes|on)$/i.test(m[2])) return `--${m[1]}`;
+    if (/^(0|false|no|off)$/i.test(m[2])) return `--no-${m[1]}`;
+    throw new UsageError(
+      `invalid value ${JSON.stringify(m[2])} for --${m[1]}: expected true or false`,
+    );
+  });
+}
+
 export async function main(args: string[]): Promise<number> {
   const program = new Command("sync")
     .description(
@@ -96,7 +114,7 @@ export async function main(args: string[]): Promise<number> {
       result = await runDrop(await loadSettings(opts), Boolean(opts.yes), Boolean(opts.purgeData));
     });
   try {
-    await program.parseAsync(args, { from: "user" });
+    await program.parseAsync(switchValues(args), { from: "user" });
   } catch (e) {
     if (e instanceof CommanderError) {
       // --help and --version end here too, with code 0.

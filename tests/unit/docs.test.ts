@@ -47,7 +47,9 @@ function accepts(spec: OptionSpec): string {
     case "bytes":
       return `size${range}`;
     case "bool":
-      return "the flag alone; `true` or `false` in the environment or file";
+      return `the flag alone, or ${code(`--${spec.name}=false`)}; ${code("true")} or ${
+        code("false")
+      } in the environment or file`;
     case "list":
       return `${code(argText(spec))}, comma-separated`;
     default:
