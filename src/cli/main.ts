@@ -7,6 +7,7 @@ import { OPTIONS, type Origin, resolveSettings, UsageError } from "../config/opt
 import { nameAsGiven, settingName, typedSettings } from "../config/typed.ts";
 import { nameSettings } from "../core/errors.ts";
 import { parseConfigFile } from "../config/options.ts";
+import { parseValue } from "../config/values.ts";
 import { addSettingFlags as addOptions, showRunFlags } from "./help.ts";
 import { ConfigError } from "../core/source.ts";
 import { EtcdError, EtcdUnavailableError } from "../etcd/client.ts";
@@ -53,16 +54,13 @@ async function loadSettings(opts: Record<string, unknown>) {
  * take it): commander knows `--flag` and `--no-flag` only.
  */
 export function switchValues(args: string[]): string[] {
-  const switches = new Set(OPTIONS.filter((o) => o.kind === "bool").map((o) => o.name));
+  const switches = new Map(OPTIONS.filter((o) => o.kind === "bool").map((o) => [o.name, o]));
   const end = args.indexOf("--");
   return args.map((a, i) => {
     const m = /^--([a-z-]+)=(.*)$/s.exec(a);
-    if (!m || !switches.has(m[1]) || (end >= 0 && i > end)) return a;
-    if (/^(1|true|yes|on)$/i.test(m[2])) return `--${m[1]}`;
-    if (/^(0|false|no|off)$/i.test(m[2])) return `--no-${m[1]}`;
-    throw new UsageError(
-      `invalid value ${JSON.stringify(m[2])} for --${m[1]}: expected true or false`,
-    );
+    const spec = m && switches.get(m[1]);
+    if (!spec || (end >= 0 && i > end)) return a;
+    return parseValue(spec, m[2], `--${spec.name}`) ? `--${spec.name}` : `--no-${spec.name}`;
   });
 }
 
