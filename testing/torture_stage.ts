@@ -1,24 +1,20 @@
 /**
  * The short CI stage of the randomized convergence runs: scripts/torture for 2 minutes per
  * driver, every fault kind the driver takes (Patroni failovers for pgx), fixed seeds (a
- * failure reproduces with the printed command). The run is its own process, so its servers
+ * failure reproduces with the printed command). One test file per driver
+ * (tests/torture_pgx.test.ts, tests/torture_mysql.test.ts), so the suite runs them side by
+ * side instead of one after the other at its end. The run is its own process, so its servers
  * and sync are stopped by its own clean-up (SIGTERM, also at the test's deadline), and the
  * test reads its summary line and exit status.
  */
-import { assert, assertEquals } from "../testing/assert.ts";
-import { step, test } from "../testing/deadline.ts";
-import { track } from "../testing/process.ts";
+import { assert, assertEquals } from "./assert.ts";
+import { step, test } from "./deadline.ts";
+import { track } from "./process.ts";
 import { FAULTS, faultsFor } from "../scripts/torture_lib/run.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 // 2 minutes of faults, up to 5 of catch-up, the servers' start and stop on a loaded machine.
 const opts = { sanitizeOps: false, sanitizeResources: false, deadlineMs: 14 * 60_000 };
-
-// Every fault kind the driver takes, in the torture's own order (the plan depends on it).
-const RUNS = [
-  { driver: "pgx", seed: 6103, faults: faultsFor("pgx", FAULTS) },
-  { driver: "mysql", seed: 6102, faults: faultsFor("mysql", FAULTS) },
-];
 
 /** Lines of `s` as they arrive, each passed to `each`; resolves to all of them. */
 async function lines(s: ReadableStream<Uint8Array>, each: (l: string) => void) {
@@ -36,7 +32,9 @@ async function lines(s: ReadableStream<Uint8Array>, each: (l: string) => void) {
   return all;
 }
 
-for (const r of RUNS) {
+/** The 2-minute run of `driver` with every fault kind it takes, in the torture's own order. */
+export function tortureTest(driver: "pgx" | "mysql", seed: number): void {
+  const r = { driver, seed, faults: faultsFor(driver, FAULTS) };
   test(`torture: ${r.driver} 2m, every fault, seed ${r.seed}`, opts, async () => {
     const child = new Deno.Command(Deno.execPath(), {
       args: [
