@@ -189,6 +189,20 @@ export async function standbySlot(
 }
 
 /**
+ * A slot of `slot`'s name made on the standby itself (`synced = false`), as a Patroni
+ * permanent slot or a hand-made one is; the standby needs the primary's running-xacts
+ * record to finish making it, so one is logged until it exists.
+ */
+export async function standbyOwnSlot(primary: Sql, standby: Sql, slot = "sync"): Promise<void> {
+  const made = standby`SELECT pg_create_logical_replication_slot(${slot}, 'pgoutput')`.execute();
+  await waitFor("the standby's own slot", async () => {
+    await primary`SELECT pg_log_standby_snapshot()`;
+    return (await standbySlot(standby, slot)) !== null;
+  }, 60_000);
+  await made;
+}
+
+/**
  * Wait until the standby holds a persistent synchronized copy of `slot` that has reached
  * where the primary's slot was when the wait began: the slot sync worker's pace is not
  * guessed, and a primary still confirming (a writer running) is no moving target.

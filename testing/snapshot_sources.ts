@@ -4,7 +4,7 @@
  * database by the independent checker, sync's exit.
  */
 import { step } from "./steps.ts";
-import { assertEquals } from "./assert.ts";
+import { assert, assertEquals } from "./assert.ts";
 import { type EtcdServer, startEtcd } from "./etcd.ts";
 import { type PgServer, startPostgres } from "./postgres.ts";
 import { type MariaServer, startMariadb } from "./mariadb.ts";
@@ -183,4 +183,21 @@ export function writer(src: Source, table: string): { stop(): Promise<number> } 
       return n;
     },
   };
+}
+
+/**
+ * A row too large for etcd stopped `table`'s snapshot: its cursor is still before `id`, and
+ * etcd keeps the row's old value `old`.
+ */
+export async function assertStoppedBefore(
+  src: Source,
+  table: string,
+  id: number,
+  old: string,
+): Promise<void> {
+  const s = (await progress(src))[table];
+  assertEquals(s?.state, "running", JSON.stringify(s));
+  assert(!s.after || Number(s.after[0]) < id, `cursor ${JSON.stringify(s.after)}`);
+  const etcd = await readEtcd(src.etcd.endpoint, `/s/${table}/`);
+  assertEquals(JSON.parse(etcd.get(`/s/${table}/${id}`)!).v, old);
 }

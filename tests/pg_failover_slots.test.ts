@@ -11,7 +11,7 @@ import { test } from "../testing/deadline.ts";
 import { startEtcd } from "../testing/etcd.ts";
 import { startPostgres } from "../testing/postgres.ts";
 import { embeddedPgBin } from "../testing/embedded_pg.ts";
-import { type PgPair, slotSynced, standbySlot, startPair } from "../testing/pg_standby.ts";
+import { type PgPair, slotSynced, standbyOwnSlot, startPair } from "../testing/pg_standby.ts";
 import { launchSync, runSync, type SyncRun } from "../testing/sync.ts";
 import { assertConverges, readEtcdKvs, unexpectedWrites } from "../testing/checker.ts";
 import { expectedFromPg } from "../testing/expected_pg.ts";
@@ -172,12 +172,7 @@ test(
     await withPair(17, { standbySlots: false, syncSlots: false }, async (pair, etcd) => {
       const p = pair.primary.sql, s = pair.standby.sql;
       // A slot of sync's name made on the standby itself (synced = false), before sync's.
-      const made = s`SELECT pg_create_logical_replication_slot('sync', 'pgoutput')`.execute();
-      await waitFor("the standby's own slot", async () => {
-        await p`SELECT pg_log_standby_snapshot()`;
-        return (await standbySlot(s)) !== null;
-      }, 60_000);
-      await made;
+      await standbyOwnSlot(p, s);
       const check = await runSync(["check", ...syncArgs(pair.syncUrl, etcd, "/u")]);
       assertMatch(
         check.stdout,

@@ -8,7 +8,7 @@
 import { test } from "../testing/deadline.ts";
 import { startEtcd } from "../testing/etcd.ts";
 import { embeddedPgBin } from "../testing/embedded_pg.ts";
-import { standbySlot, startPair } from "../testing/pg_standby.ts";
+import { standbyOwnSlot, standbySlot, startPair } from "../testing/pg_standby.ts";
 import { launchSync, runSync, streaming } from "../testing/sync.ts";
 import { assertConverges } from "../testing/checker.ts";
 import { expectedFromPg } from "../testing/expected_pg.ts";
@@ -46,12 +46,7 @@ test(
       await p`INSERT INTO t SELECT g, 'v' || g, 0 FROM generate_series(1, 300) g`;
       // The slot another tool keeps on the standby, made there before sync's own (so at a
       // position not past any etcd will hold), as a Patroni permanent slot would be.
-      const made = s`SELECT pg_create_logical_replication_slot('sync', 'pgoutput')`.execute();
-      await waitFor("the standby's own slot", async () => {
-        await p`SELECT pg_log_standby_snapshot()`;
-        return (await standbySlot(s)) !== null;
-      }, 60_000);
-      await made;
+      await standbyOwnSlot(p, s);
       const check = await runSync(["check", ...args]);
       assertMatch(
         check.stdout,
