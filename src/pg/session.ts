@@ -32,7 +32,7 @@ import { type Baseline, baselineOf, definitionsOf, HELD_WARNING, Relations } fro
 import type { RelationContext } from "./relations.ts";
 import { createLogicalSlot, dropSlot, identifySystem, timelineHistory } from "./commands.ts";
 import { followSlot } from "./stream.ts";
-import { slotDistrust, slotState, takeOverSlot } from "./slots.ts";
+import { dropIfLost, slotDistrust, slotState, takeOverSlot } from "./slots.ts";
 import { dumpTables } from "./dump.ts";
 import { PgChunks } from "./chunks.ts";
 import { RecentXids } from "./visibility.ts";
@@ -319,14 +319,14 @@ export class PgSession implements SourceSession {
 
   async stream(from: Position, out: BatchOutput, signal: AbortSignal): Promise<void> {
     await this.#takeOverSlot();
-    const start = parseLsn(String(from.lsn));
+    const [start, slot] = [parseLsn(String(from.lsn)), this.opts.driver.slot];
     if (this.#confirmed < start) this.#confirmed = start;
     const baseline = this.#baseline ?? baselineOf(await this.#tables(await this.#metaConn()));
     await followSlot(
       {
         repl: this.#repl!,
         log: this.#log,
-        slot: this.opts.driver.slot,
+        slot,
         publication: this.opts.driver.publication,
         protoVersion: this.#protoVersion,
         statusIntervalMs: this.opts.driver.statusIntervalMs,
@@ -340,7 +340,7 @@ export class PgSession implements SourceSession {
       start,
       out,
       signal,
-    );
+    ).catch(dropIfLost(() => this.#metaConn(), slot, this.#log));
   }
 
   /** What the stream's relation translation needs of this session. */
@@ -367,9 +367,8 @@ export class PgSession implements SourceSession {
 
   /** Online snapshot reads, on a connection of their own. */
   chunks(): ChunkSource {
-    const connect = () => connectPrimary(this.url, false);
     return new PgChunks({
-      connect,
+      connect: () => connectPrimary(this.url, false),
       version: this.#version,
       opts: this.opts,
       types: this.#types,

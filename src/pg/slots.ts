@@ -3,6 +3,7 @@ import type { Log } from "../core/log.ts";
 import { ConfigError, setting } from "../core/errors.ts";
 import { literal, type PgConn } from "./conn.ts";
 import { parseLsn } from "./pgoutput.ts";
+import { PgError } from "./protocol.ts";
 
 export interface SlotState {
   /** How far the slot has confirmed (null before its first confirmation). */
@@ -92,4 +93,34 @@ export async function takeOverSlot(meta: PgConn, slot: string, log: Log): Promis
     }
     await new Promise((res) => setTimeout(res, 100));
   }
+}
+
+/**
+ * The server lost WAL the slot needs to decode (a removed segment, possibly of an earlier
+ * timeline after a failover, which `wal_status` does not show): no retry can read it.
+ */
+export function slotWalGone(e: unknown): e is PgError {
+  return e instanceof PgError && e.code === "58P01" && /has already been removed/.test(e.message);
+}
+
+/**
+ * A stream's failure handler: a slot that can never decode again (`slotWalGone`) is dropped,
+ * so that the next attempt finds no slot and dumps every table (design: the position it
+ * needs is gone) instead of retrying it forever; the error goes on to the retry loop. A slot
+ * a walsender holds is left alone.
+ */
+export function dropIfLost(meta: () => Promise<PgConn>, slot: string, log: Log) {
+  return async (e: unknown): Promise<never> => {
+    if (slotWalGone(e)) {
+      log.warn("the slot cannot decode: WAL it needs is gone; dropping it to dump again", {
+        slot,
+        reason: e.message,
+      });
+      await (await meta()).query(
+        `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+         WHERE slot_name = ${literal(slot)} AND NOT active`,
+      );
+    }
+    throw e;
+  };
 }
