@@ -4,13 +4,13 @@
  * database by the independent checker, sync's exit.
  */
 import { step } from "./steps.ts";
-import { assert, assertEquals } from "./assert.ts";
+import { assert, assertEquals, assertMatch } from "./assert.ts";
 import { type EtcdServer, startEtcd } from "./etcd.ts";
 import { type PgServer, startPostgres } from "./postgres.ts";
 import { type MariaServer, startMariadb } from "./mariadb.ts";
 import { launchSync, runSync, type SyncRun } from "./sync.ts";
 import { firstDifference, readEtcd, readEtcdKvs } from "./checker.ts";
-import { waitFor } from "./process.ts";
+import { freePort, waitFor } from "./process.ts";
 import { expectedFromPg } from "./expected_pg.ts";
 import { expectedFromMysql } from "./expected_mysql.ts";
 
@@ -189,7 +189,7 @@ export function writer(src: Source, table: string): { stop(): Promise<number> } 
  * A row too large for etcd stopped `table`'s snapshot: its cursor is still before `id`, and
  * etcd keeps the row's old value `old`.
  */
-export async function assertStoppedBefore(
+async function assertStoppedBefore(
   src: Source,
   table: string,
   id: number,
@@ -200,4 +200,64 @@ export async function assertStoppedBefore(
   assert(!s.after || Number(s.after[0]) < id, `cursor ${JSON.stringify(s.after)}`);
   const etcd = await readEtcd(src.etcd.endpoint, `/s/${table}/`);
   assertEquals(JSON.parse(etcd.get(`/s/${table}/${id}`)!).v, old);
+}
+
+/**
+ * Row `id` of table `big` is made larger than etcd accepts by `sql`, without a row change
+ * the stream shows, so only big's snapshot reads it. With `--oversize fail` sync stops with
+ * status 1 and one line naming table and key, the cursor before the row and its old value
+ * kept, and a restart stops at the same row; with `skip` the row is logged, counted and kept
+ * as etcd held it, and everything else converges.
+ */
+export async function oversizeStopsThenSkips(src: Source, sql: string, id: number) {
+  const tables = ["big", "steady"];
+  const limit = "--etcd-max-txn-bytes=200KiB";
+  let sync = startSync(src, [limit]);
+  try {
+    await converges(src, tables).catch(withOutput(sync));
+
+    step("a row of big made larger than etcd accepts, without a row change the stream shows");
+    await src.exec(sql);
+    const exited = await exitStatus(sync);
+    const out = sync.output();
+    assertEquals(exited, 1, `sync stops with status 1:\n${out}`);
+    const errors = out.split("\n").filter((l) => ERROR_LINE.test(l));
+    assertEquals(errors.length, 1, `one error line:\n${out}`);
+    assertMatch(errors[0], new RegExp(`row too large for etcd: table big key ${id} needs`));
+
+    step("nothing past that row confirmed: the cursor is before it, its old value stays");
+    await assertStoppedBefore(src, "big", id, `b${id}`);
+
+    step("started again, it stops at the same row (it is not passed over)");
+    sync = startSync(src, [limit]);
+    assertEquals(await exitStatus(sync), 1, `stops again:\n${sync.output()}`);
+    assertMatch(sync.output(), new RegExp(`table big key ${id} needs`));
+    await assertStoppedBefore(src, "big", id, `b${id}`);
+
+    step("with --oversize skip: logged, counted, the rest converges");
+    const port = freePort();
+    sync = startSync(src, [limit, "--oversize=skip", `--http-addr=127.0.0.1:${port}`]);
+    await snapshotDone(src, sync, "big");
+    await src.exec("UPDATE steady SET v = 'later' WHERE id = 1;");
+    await converges(src, tables, [`/s/big/${id}`]).catch(withOutput(sync));
+    assertMatch(
+      sync.output(),
+      new RegExp(`msg="row too large for etcd; skipped" table=big key=${id} bytes=\\d+`),
+    );
+    // Skipped, not deleted: its key keeps what etcd held (as for a streamed row).
+    const kept = await readEtcd(src.etcd.endpoint, `/s/big/${id}`);
+    assertEquals(JSON.parse(kept.get(`/s/big/${id}`)!).v, `b${id}`);
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const counted = metrics.split("\n").filter((l) => l.includes("oversize")).join("; ");
+    assertMatch(
+      metrics,
+      /^sync_oversize_rows_skipped_total(\{[^}]*\})? [1-9]\d*$/m,
+      `the skipped row is counted: ${counted}`,
+    );
+    assert(!sync.done, `sync keeps running:\n${sync.output()}`);
+    const later = sync.output().split("\n").filter((l) => ERROR_LINE.test(l));
+    assertEquals(later, [], "no error lines");
+  } finally {
+    await sync.stop();
+  }
 }

@@ -15,14 +15,13 @@
 import { step, test } from "../testing/deadline.ts";
 import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
 import { readEtcd } from "../testing/checker.ts";
-import { freePort } from "../testing/process.ts";
 import {
-  assertStoppedBefore,
   converges as convergesTables,
   ERROR_LINE,
   exitStatus,
   midSnapshot,
   mysqlSource,
+  oversizeStopsThenSkips,
   progress,
   ROWS,
   snapshotDone,
@@ -102,74 +101,20 @@ test(
   async () => {
     await withSource(
       `CREATE TABLE big (id INT PRIMARY KEY, v MEDIUMTEXT);
-      INSERT INTO big SELECT seq, CONCAT('b', seq) FROM seq_1_to_${ROWS};
-      CREATE TABLE steady (id INT PRIMARY KEY, v TEXT);
-      INSERT INTO steady SELECT seq, CONCAT('s', seq) FROM seq_1_to_500;`,
-      async (src) => {
-        const limit = "--etcd-max-txn-bytes=200KiB";
-        let sync = startSync(src, [limit]);
-        try {
-          await converges(src).catch(withOutput(sync));
-
-          step("a row of big made larger than etcd accepts, without a row event the stream shows");
-          // Out of the binlog (sql_log_bin = 0): only a snapshot can read the row. The ALTER
-          // after it is in the binlog: the stream asks for big's snapshot again.
-          await src.exec(`SET SESSION sql_log_bin = 0;
-            UPDATE big SET v = REPEAT(MD5('x'), 10000) WHERE id = ${HUGE_ID};
-            SET SESSION sql_log_bin = 1;
-            ALTER TABLE big MODIFY v LONGTEXT;`);
-          const exited = await exitStatus(sync);
-          const out = sync.output();
-          assertEquals(exited, 1, `sync stops with status 1:\n${out}`);
-          const errors = out.split("\n").filter((l) => ERROR_LINE.test(l));
-          assertEquals(errors.length, 1, `one error line:\n${out}`);
-          assertMatch(
-            errors[0],
-            new RegExp(`row too large for etcd: table big key ${HUGE_ID} needs`),
-          );
-
-          step("nothing past that row confirmed: the cursor is before it, its old value stays");
-          await assertStoppedBefore(src, "big", HUGE_ID, `b${HUGE_ID}`);
-
-          step("started again, it stops at the same row (it is not passed over)");
-          sync = startSync(src, [limit]);
-          assertEquals(await exitStatus(sync), 1, `stops again:\n${sync.output()}`);
-          assertMatch(sync.output(), new RegExp(`table big key ${HUGE_ID} needs`));
-          const again = (await progress(src)).big;
-          assert(
-            again?.state === "running" && (!again.after || Number(again.after[0]) < HUGE_ID),
-            `cursor still before the row: ${JSON.stringify(again)}`,
-          );
-
-          step("with --oversize skip: logged, counted, the rest converges");
-          const port = freePort();
-          sync = startSync(src, [limit, "--oversize=skip", `--http-addr=127.0.0.1:${port}`]);
-          const fail = withOutput(sync);
-          await snapshotDone(src, sync, "big");
-          await src.exec("UPDATE steady SET v = 'later' WHERE id = 1;");
-          await converges(src, [`/s/big/${HUGE_ID}`]).catch(fail);
-          assertMatch(
-            sync.output(),
-            new RegExp(`msg="row too large for etcd; skipped" table=big key=${HUGE_ID} bytes=\\d+`),
-          );
-          // Skipped, not deleted: its key keeps what etcd held (as for a streamed row).
-          const kept = await readEtcd(src.etcd.endpoint, `/s/big/${HUGE_ID}`);
-          assertEquals(JSON.parse(kept.get(`/s/big/${HUGE_ID}`)!).v, `b${HUGE_ID}`);
-          const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-          assertMatch(
-            metrics,
-            /^sync_oversize_rows_skipped_total(\{[^}]*\})? [1-9]\d*$/m,
-            `the skipped row is counted: ${
-              metrics.split("\n").filter((l) => l.includes("oversize")).join("; ")
-            }`,
-          );
-          assert(!sync.done, `sync keeps running:\n${sync.output()}`);
-          const errors2 = sync.output().split("\n").filter((l) => ERROR_LINE.test(l));
-          assertEquals(errors2, [], "no error lines");
-        } finally {
-          await sync.stop();
-        }
-      },
+    INSERT INTO big SELECT seq, CONCAT('b', seq) FROM seq_1_to_${ROWS};
+    CREATE TABLE steady (id INT PRIMARY KEY, v TEXT);
+    INSERT INTO steady SELECT seq, CONCAT('s', seq) FROM seq_1_to_500;`,
+      // Out of the binlog (sql_log_bin = 0): only a snapshot can read the row. The ALTER after
+      // it is in the binlog: the stream asks for big's snapshot again.
+      (src) =>
+        oversizeStopsThenSkips(
+          src,
+          `SET SESSION sql_log_bin = 0;
+        UPDATE big SET v = REPEAT(MD5('x'), 10000) WHERE id = ${HUGE_ID};
+        SET SESSION sql_log_bin = 1;
+        ALTER TABLE big MODIFY v LONGTEXT;`,
+          HUGE_ID,
+        ),
     );
   },
 );
