@@ -5,8 +5,7 @@
  * of their own for the read: one connection interleaves their transactions and replies.
  */
 import type { PgSourceOptions } from "./options.ts";
-import { JSON_NULL } from "../core/json.ts";
-import { rowKey, splitKeyTableName } from "../core/keys.ts";
+import { splitKeyTableName } from "../core/keys.ts";
 import { ConnPool } from "../core/conn_pool.ts";
 import {
   type ChunkSource,
@@ -17,6 +16,7 @@ import {
 import { qualified, tableByOid, type TableInfo, type Types } from "./catalog.ts";
 import { ident, type PgConn } from "./conn.ts";
 import { PgError } from "./protocol.ts";
+import { decodeDataRow, rowPlan } from "./row_change.ts";
 import { missesCommitted, type RecentXids } from "./visibility.ts";
 
 export interface PgChunkContext {
@@ -76,8 +76,10 @@ export class PgChunks implements ChunkSource {
     this.#keys.check(table, t.keyColumns.map((k) => `${k}:${types.get(k)}`).join(","), after);
     this.#c.keyRead?.(table, t.keyColumns);
     const columns = t.columns.map((c) => c.name);
-    const renderers = t.columns.map((c) => this.#c.types.renderer(c.typeOid));
-    const keyIdx = t.keyColumns.map((k) => columns.indexOf(k));
+    const plan = rowPlan(
+      t.columns.map((c) => this.#c.types.renderer(c.typeOid)),
+      t.keyColumns.map((k) => columns.indexOf(k)),
+    );
     const key = tuple(t.keyColumns.map(ident));
     const where: string[] = [];
     if (after) where.push(`${key} > ${tuple(after.map(escaped))}`);
@@ -89,14 +91,10 @@ export class PgChunks implements ChunkSource {
     const out: SnapshotRow[] = [];
     await this.#visibleSnapshot(conn);
     try {
-      await conn.queryEach(sql, (row) => {
-        const cells = new Array<string>(row.length);
-        for (let i = 0; i < row.length; i++) {
-          const v = row[i];
-          cells[i] = v === null ? JSON_NULL : renderers[i](v);
-        }
-        const parts = keyIdx.map((i) => row[i] ?? "");
-        out.push({ key: rowKey(parts), after: parts, columns, cells });
+      await conn.queryEach(sql, (body) => {
+        const cells = new Array<string>(columns.length);
+        const parts = new Array<string>(t.keyColumns.length);
+        out.push({ key: decodeDataRow(body, plan, cells, parts), after: parts, columns, cells });
       });
     } catch (e) {
       // Dropped or renamed since it was described (42P01: undefined table): gone.

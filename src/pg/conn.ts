@@ -22,9 +22,7 @@ import {
 import { md5Password, ScramClient } from "./scram.ts";
 import type { SslMode } from "./url.ts";
 import { ConfigError, setting } from "../core/errors.ts";
-
 import { describeByte, notPostgres, tlsFailed, tlsRefused } from "./sql.ts";
-
 export { ident, literal } from "./sql.ts";
 
 export interface ConnectOptions {
@@ -295,19 +293,20 @@ export class PgConn {
   /** Run one simple query and collect all rows. */
   async query(sql: string): Promise<QueryResult> {
     const rows: (string | null)[][] = [];
-    const r = await this.queryEach(sql, (row) => {
-      rows.push(row);
+    const r = await this.queryEach(sql, (body) => {
+      rows.push(parseDataRow(body));
     });
     return { ...r, rows };
   }
 
   /**
-   * Run a simple query, handing each row to `onRow` as it arrives (the result is never
-   * held in memory; TCP flow control holds the server back while `onRow` awaits).
+   * Run a simple query, handing each row's DataRow body to `onRow` as it arrives (valid
+   * until `onRow` returns; the result is never held in memory; TCP flow control holds the
+   * server back while `onRow` awaits).
    */
   async queryEach(
     sql: string,
-    onRow: (row: (string | null)[]) => void | Promise<void>,
+    onRow: (body: Uint8Array) => void | Promise<void>,
   ): Promise<{ fields: Field[]; tag: string }> {
     await this.send(queryMessage(sql));
     let fields: Field[] = [];
@@ -318,7 +317,7 @@ export class PgConn {
       if (type === T) fields = parseRowDescription(body);
       else if (type === D) {
         if (!error) {
-          const p = onRow(parseDataRow(body));
+          const p = onRow(body);
           if (p) {
             try {
               await p;

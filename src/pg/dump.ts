@@ -1,10 +1,9 @@
 /** Tables' rows read inside the dump's snapshot, rendered as the stream renders them. */
-import { JSON_NULL } from "../core/json.ts";
-import { rowKey } from "../core/keys.ts";
 import type { BatchOutput } from "../core/source.ts";
 import { DumpBatches } from "../core/stream.ts";
 import { qualified, type TableInfo } from "./catalog.ts";
 import { ident, type PgConn } from "./conn.ts";
+import { decodeDataRow, rowPlan } from "./row_change.ts";
 
 /** Read `t` whole on `conn` (a snapshot transaction); returns the rows read. */
 export async function dumpTable(
@@ -15,22 +14,19 @@ export async function dumpTable(
   signal: AbortSignal,
 ): Promise<number> {
   const columns = t.columns.map((c) => c.name);
-  const renderers = t.columns.map((c) => renderer(c.typeOid));
-  const keyIdx = t.keyColumns.map((k) => columns.indexOf(k));
+  const plan = rowPlan(
+    t.columns.map((c) => renderer(c.typeOid)),
+    t.keyColumns.map((k) => columns.indexOf(k)),
+  );
   const batches = new DumpBatches(out, signal);
   let rows = 0;
-  const one = keyIdx.length === 1 ? keyIdx[0] : -1;
   // Not async: a row that sends no batch costs the reader no await.
   await conn.queryEach(
     `SELECT ${columns.map(ident).join(", ")} FROM ${qualified(t)}`,
-    (row) => {
-      const cells = new Array<string>(row.length);
-      for (let i = 0; i < row.length; i++) {
-        const v = row[i];
-        cells[i] = v === null ? JSON_NULL : renderers[i](v);
-      }
+    (body) => {
+      const cells = new Array<string>(columns.length);
+      const key = decodeDataRow(body, plan, cells);
       rows++;
-      const key = rowKey(one >= 0 ? [row[one] ?? ""] : keyIdx.map((i) => row[i] ?? ""));
       return batches.put(t.keyName, key, columns, cells);
     },
   );

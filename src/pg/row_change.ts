@@ -126,45 +126,116 @@ export function decodeRowChange(data: Uint8Array, inStream: boolean, plan: RowPl
  * NULL or unchanged.
  */
 function readTuple(r: Reader, plan: RowPlan, cells: Cell[] | null): string | null {
-  const { render, keyAt, keyParts, read } = plan;
+  const { render, keyParts } = plan;
   const n = r.columns();
   if (n !== render.length) {
     throw new PgOutputError(
       `pgoutput '${r.tag}' message has ${n} columns where its relation has ${render.length}`,
     );
   }
-  // One key column (the usual case) needs no array of parts.
-  const parts = keyParts === 1 ? null : new Array<string>(keyParts);
-  let key = "";
-  let found = 0;
+  const key = rowKeys.begin(plan);
   for (let c = 0; c < n; c++) {
     const kind = r.u8();
-    const at = keyAt[c];
     if (kind === 0x74 /* t */) {
-      const len = r.valueLength();
-      if (cells === null && at < 0) {
-        r.i += len;
-        continue;
-      }
-      const how = read[c];
-      if (how === TEXT) {
-        if (cells !== null) cells[c] = r.jsonText(len);
-        else r.i += len;
-        continue;
-      }
-      const text = r.text(len);
-      if (cells !== null) cells[c] = how === INTEGER ? text : render[c](text);
-      if (at < 0) continue;
-      found++;
-      const part = how === INTEGER ? text : encodeKeyPart(text);
-      if (parts === null) key = part;
-      else parts[at] = part;
+      const text = readText(r, plan, c, r.valueLength(), cells);
+      if (text !== undefined) key.add(c, text);
     } else if (kind === 0x6e /* n */) {
       if (cells !== null) cells[c] = JSON_NULL;
     } else if (kind === 0x75 /* u */) {
       if (cells !== null) cells[c] = UNCHANGED;
     } else r.badKind(kind);
   }
-  if (found !== keyParts) return null;
-  return parts === null ? key : parts.join("/");
+  return key.found === keyParts ? key.key() : null;
+}
+
+/**
+ * Column `c`'s text value of `len` bytes at the cursor: its cell into `cells` (when given).
+ * Returns its text when it is a key column, else undefined.
+ */
+function readText(
+  r: Reader,
+  plan: RowPlan,
+  c: number,
+  len: number,
+  cells: Cell[] | null,
+): string | undefined {
+  const at = plan.keyAt[c];
+  const how = plan.read[c];
+  if (cells === null && at < 0) r.i += len;
+  else if (how === TEXT) {
+    if (cells !== null) cells[c] = r.jsonText(len);
+    else r.i += len;
+  } else {
+    const text = r.text(len);
+    if (cells !== null) cells[c] = how === INTEGER ? text : plan.render[c](text);
+    if (at >= 0) return text;
+  }
+  return undefined;
+}
+
+/** A row's key, built from its key columns' texts as they are read (one, reused: pure). */
+class KeyParts {
+  found = 0;
+  #plan: RowPlan | null = null;
+  #one = "";
+  // One key column (the usual case) needs no array of parts.
+  #parts: string[] | null = null;
+  begin(plan: RowPlan): this {
+    this.#plan = plan;
+    this.found = 0;
+    this.#parts = plan.keyParts === 1 ? null : new Array<string>(plan.keyParts);
+    return this;
+  }
+  add(c: number, text: string) {
+    const plan = this.#plan!;
+    this.found++;
+    const part = plan.read[c] === INTEGER ? text : encodeKeyPart(text);
+    if (this.#parts === null) this.#one = part;
+    else this.#parts[plan.keyAt[c]] = part;
+  }
+  key(): string {
+    const key = this.#parts === null ? this.#one : this.#parts.join("/");
+    this.#one = "";
+    this.#parts = null;
+    return key;
+  }
+}
+const rowKeys = new KeyParts();
+
+/**
+ * A DataRow body (one row of a query's text result, columns in `plan`'s order) read as the
+ * stream reads a tuple: each cell into `cells`, each key column's text into `texts` (in key
+ * order) when given. Returns the key; a NULL key column is an empty key part.
+ */
+export function decodeDataRow(
+  body: Uint8Array,
+  plan: RowPlan,
+  cells: Cell[],
+  texts?: string[],
+): string {
+  const r = reader.reset(body);
+  r.tag = "DataRow";
+  r.i = 0;
+  const n = r.columns();
+  if (n !== plan.render.length) {
+    throw new PgOutputError(`DataRow has ${n} columns where the query has ${plan.render.length}`);
+  }
+  const key = rowKeys.begin(plan);
+  for (let c = 0; c < n; c++) {
+    const len = r.i32();
+    let text: string | undefined = "";
+    if (len < 0) cells[c] = JSON_NULL;
+    else {
+      r.need(len);
+      text = readText(r, plan, c, len, cells);
+    }
+    const at = plan.keyAt[c];
+    if (at < 0 || text === undefined) continue;
+    key.add(c, text);
+    if (texts) texts[at] = text;
+  }
+  if (r.i !== body.length) {
+    throw new PgOutputError(`DataRow has ${body.length - r.i} unexpected bytes at offset ${r.i}`);
+  }
+  return key.key();
 }

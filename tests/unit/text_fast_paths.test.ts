@@ -2,15 +2,17 @@
  * The decoders' text fast paths give exactly what the plain ways give: pgoutput values cut
  * from one decoded string as TextDecoder decodes each value's bytes alone; jsonString as
  * JSON.stringify; the Buffer slices of core/text.ts as TextDecoder (UTF-8) and byte for
- * byte (Latin-1); jsonSafeBytes as a loop over the bytes; pgoutput row plans as decoding,
- * rendering and keying one step after the other; etcd transactions (strings copied by a
+ * byte (Latin-1); jsonSafeBytes as a loop over the bytes; pgoutput row plans (and the same plans
+ * reading a query's DataRow) as decoding, rendering and keying one step after the other; etcd transactions (strings copied by a
  * loop while ASCII, nested lengths sized in advance) as a plain protobuf writer. Random values lean on what breaks such paths: quotes, backslashes,
  * controls, multi-byte and invalid UTF-8, a BOM, lone surrogates.
  */
 import { assertEquals } from "../../testing/assert.ts";
 import { Rng } from "../../scripts/torture_lib/prng.ts";
 import { decodePgOutput } from "../../src/pg/pgoutput.ts";
-import { decodeRowChange, rowPlan } from "../../src/pg/row_change.ts";
+import { decodeDataRow, decodeRowChange, rowPlan } from "../../src/pg/row_change.ts";
+import { parseDataRow } from "../../src/pg/protocol.ts";
+import { rowKey } from "../../src/core/keys.ts";
 import { BUILTIN_TYPES, valueRenderer } from "../../src/pg/values.ts";
 import { jsonString, renderRow } from "../../src/core/json.ts";
 import { referenceRowChange } from "./pg_row_reference.ts";
@@ -153,16 +155,21 @@ Deno.test("jsonSafeBytes is a loop over the bytes, at every offset and length", 
 const TYPES = [23, 20, 25, 1043, 16, 1700, 3802, 17, 1114, 1184, 2950, 99999];
 const renderOf = (oid: number) => valueRenderer(oid, (o) => BUILTIN_TYPES.get(o));
 
+/** A random value's text for a column of type `oid`. */
+function textOf(r: () => number, oid: number): Uint8Array {
+  return oid === 23 || oid === 20
+    ? enc.encode(String(Math.floor((r() - 0.3) * 10 ** Math.floor(r() * 12))))
+    : r() < 0.3
+    ? enc.encode("x".repeat(Math.floor(r() * 200)))
+    : randomValue(r);
+}
+
 /** One value as the tuple carries it: 'n', 'u', or 't' with length and bytes. */
 function tupleValue(r: () => number, oid: number, out: number[]) {
   const x = r();
   if (x < 0.08) return out.push(0x6e);
   if (x < 0.12) return out.push(0x75);
-  const v = oid === 23 || oid === 20
-    ? enc.encode(String(Math.floor((r() - 0.3) * 10 ** Math.floor(r() * 12))))
-    : r() < 0.3
-    ? enc.encode("x".repeat(Math.floor(r() * 200)))
-    : randomValue(r);
+  const v = textOf(r, oid);
   const n = v.length;
   out.push(0x74, n >>> 24, (n >> 16) & 255, (n >> 8) & 255, n & 255, ...v);
 }
@@ -207,6 +214,44 @@ Deno.test("row plans give what decodePgOutput, the renderers and rowKey give", (
       decodeRowChange(msg, inStream, plan),
       referenceRowChange(decodePgOutput(msg, inStream), render, keyIdx),
       `${tag} ${oids} key ${keyIdx}: ${JSON.stringify([...msg])}`,
+    );
+  }
+});
+
+Deno.test("DataRow plans give what parseDataRow, the renderers and rowKey give", () => {
+  const r = rng(29);
+  for (let t = 0; t < 5000; t++) {
+    const oids = Array.from(
+      { length: 1 + Math.floor(r() * 6) },
+      () => TYPES[Math.floor(r() * TYPES.length)],
+    );
+    const render = oids.map(renderOf);
+    const keyIdx = oids.map((_, i) => i).filter(() => r() < 0.4).sort(() => r() - 0.5);
+    if (!keyIdx.length) keyIdx.push(Math.floor(r() * oids.length));
+    // A DataRow body: the column count, then each value's length (-1: NULL) and bytes.
+    const out = [oids.length >> 8, oids.length & 255];
+    for (const oid of oids) {
+      const v = r() < 0.08 ? null : textOf(r, oid);
+      const n = v ? v.length : -1;
+      out.push(n >>> 24, (n >> 16) & 255, (n >> 8) & 255, n & 255, ...(v ?? []));
+    }
+    const at = Math.floor(r() * 8);
+    const chunk = new Uint8Array(out.length + 16);
+    chunk.set(out, at);
+    const body = chunk.subarray(at, at + out.length);
+    const cells = new Array<string>(oids.length);
+    const texts = new Array<string>(keyIdx.length);
+    const key = decodeDataRow(body, rowPlan(render, keyIdx), cells, texts);
+    const row = parseDataRow(body);
+    const keyTexts = keyIdx.map((i) => row[i] ?? "");
+    assertEquals(
+      { key, cells, texts },
+      {
+        key: rowKey(keyTexts),
+        cells: row.map((v, i) => (v === null ? "null" : render[i](v))),
+        texts: keyTexts,
+      },
+      `${oids} key ${keyIdx}: ${JSON.stringify(out)}`,
     );
   }
 });
