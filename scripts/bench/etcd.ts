@@ -29,9 +29,32 @@ export interface Ceiling {
 /** keys/s of `n` puts in transactions of 128 through etcd3 (gRPC): 1 in flight, then 4, 8, 32. */
 export async function etcdCeiling(endpoint: string, n: number, tag: string): Promise<Ceiling> {
   const grpc = new Etcd3({ hosts: endpoint });
+  try {
+    const [serial, parallel4, parallel8, parallel32] = [
+      await etcd3Rate(grpc, n, 1, `/ceil1${tag}`),
+      await etcd3Rate(grpc, n, 4, `/ceil4${tag}`),
+      await etcd3Rate(grpc, n, 8, `/ceil8${tag}`),
+      await etcd3Rate(grpc, n, 32, `/ceil32${tag}`),
+    ];
+    return { serial, parallel4, parallel8, parallel32 };
+  } finally {
+    grpc.close();
+  }
+}
+
+/**
+ * keys/s of `n` puts through etcd3 in transactions of 128, `inFlight` at once, under
+ * `prefix` (deleted afterwards, leaving etcd as small as it was for what follows).
+ */
+export async function etcd3Rate(
+  grpc: Etcd3,
+  n: number,
+  inFlight: number,
+  prefix: string,
+): Promise<number> {
   const enc = new TextEncoder();
   // A plain transaction of puts, as the sink sends (no compares); keys as long as sync's.
-  const txnBatch = async (prefix: string, from: number) => {
+  const txnBatch = async (from: number) => {
     const success = [];
     for (let i = from; i < Math.min(n, from + OPS); i++) {
       success.push({
@@ -41,30 +64,18 @@ export async function etcdCeiling(endpoint: string, n: number, tag: string): Pro
     // deno-lint-ignore no-explicit-any
     await grpc.kv.txn({ success } as any);
   };
-  try {
-    const s1 = await timed(async () => {
-      for (let i = 0; i < n; i += OPS) await txnBatch(`/ceil1${tag}`, i);
-    });
-    const parallel = (k: number) =>
-      timed(async () => {
-        let next = 0;
-        await Promise.all(Array.from({ length: k }, async () => {
-          while (next < n) {
-            const i = next;
-            next += OPS;
-            await txnBatch(`/ceil${k}${tag}`, i);
-          }
-        }));
-      });
-    const s4 = await parallel(4);
-    const s8 = await parallel(8);
-    const s32 = await parallel(32);
-    // Leave etcd as small as it was for what follows.
-    for (const k of [1, 4, 8, 32]) await grpc.delete().prefix(`/ceil${k}${tag}`);
-    return { serial: n / s1, parallel4: n / s4, parallel8: n / s8, parallel32: n / s32 };
-  } finally {
-    grpc.close();
-  }
+  let next = 0;
+  const seconds = await timed(async () => {
+    await Promise.all(Array.from({ length: inFlight }, async () => {
+      while (next < n) {
+        const i = next;
+        next += OPS;
+        await txnBatch(i);
+      }
+    }));
+  });
+  await grpc.delete().prefix(prefix);
+  return n / seconds;
 }
 
 export interface SinkRates {

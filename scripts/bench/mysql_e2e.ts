@@ -8,10 +8,11 @@ import { Etcd3 } from "etcd3";
 import type { MariaServer } from "../../testing/mariadb.ts";
 import type { EtcdServer } from "../../testing/etcd.ts";
 import { startSync } from "../../testing/sync.ts";
-import { type Phase, phase, until, verifyRows, watchEtcd } from "./sync_e2e.ts";
+import { ADJACENT_KEYS, type Phase, phase, until, verifyRows, watchEtcd } from "./sync_e2e.ts";
+import { etcd3Rate } from "./etcd.ts";
 
 export interface MysqlE2eResult {
-  dump: Phase & { rows: number };
+  dump: Phase & { rows: number; adjacent4: number[] };
   sustained: Phase & { changes: number };
 }
 
@@ -24,6 +25,7 @@ export async function benchMysqlE2e(
 ): Promise<MysqlE2eResult> {
   watchEtcd(etcd);
   const grpc = new Etcd3({ hosts: etcd.endpoint });
+  const adjacent4 = [await etcd3Rate(grpc, ADJACENT_KEYS, 4, "/adjacent")];
   const sync = startSync([
     "--driver=mysql",
     `--db-url=${db.url}bench`,
@@ -39,6 +41,7 @@ export async function benchMysqlE2e(
     const dump = await phase(sync, etcd, n, async () => {
       await until("the dump", () => /dump done/.test(sync.output()), 600_000, sync);
     });
+    adjacent4.push(await etcd3Rate(grpc, ADJACENT_KEYS, 4, "/adjacent"));
     await until("sync to stream", () => /msg=streaming/.test(sync.output()), 60_000, sync);
 
     log(`mysql: ${sustained} changes streamed in transactions of 10`);
@@ -64,7 +67,7 @@ export async function benchMysqlE2e(
       );
     });
     await verifyRows(grpc, "/my/bench_t/", 1, n + sustained);
-    return { dump: { ...dump, rows: n }, sustained: { ...stream, changes: sustained } };
+    return { dump: { ...dump, rows: n, adjacent4 }, sustained: { ...stream, changes: sustained } };
   } finally {
     await sync.stop();
     await grpc.delete().prefix("/my/");

@@ -15,6 +15,14 @@ import type { EtcdServer } from "../../testing/etcd.ts";
 import { startSync } from "../../testing/sync.ts";
 import type { Spawned } from "../../testing/process.ts";
 import { childCpuSeconds, cpuSeconds, memoryOf, PAYLOAD, percentile, rowValue } from "./lib.ts";
+import { scaled } from "./lib.ts";
+import { etcd3Rate } from "./etcd.ts";
+
+/**
+ * Keys of the etcd3 baseline measured on the phase's own etcd right before and after it: the
+ * machine is shared, and its speed drifts over the minutes between section 1 and a phase.
+ */
+export const ADJACENT_KEYS = scaled(100_000);
 
 export interface Phase {
   /** Mean RSS of sync over the first and the last tenth of the phase, and its highest. */
@@ -34,6 +42,8 @@ export interface Phase {
 
 export interface DumpResult extends Phase {
   rows: number;
+  /** etcd3's keys/s with 4 in flight (the dump's count) on this etcd just before and after. */
+  adjacent4: number[];
   peakMB: number;
   idleMB: number;
 }
@@ -188,6 +198,8 @@ export interface StreamResult {
   gatewayLatency?: Latency;
   bigTxn: Phase & { rows: number; peakBeforeMB: number; peakMB: number };
   idleMB: number;
+  /** etcd3's serial keys/s on this etcd just before the sustained phase and after the big one. */
+  adjacentSerial: number[];
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -296,6 +308,7 @@ export async function benchDump(
 ): Promise<DumpResult> {
   watchEtcd(etcd);
   const grpc = new Etcd3({ hosts: etcd.endpoint });
+  const adjacent4 = [await etcd3Rate(grpc, ADJACENT_KEYS, 4, "/adjacent")];
   const sync = startSync(syncArgs(pg, etcd, "dump", table));
   try {
     await until("sync to start its dump", () => /dump starting/.test(sync.output()), 60_000, sync);
@@ -303,10 +316,11 @@ export async function benchDump(
     const p = await phase(sync, etcd, n, async () => {
       await until("the dump", () => /dump done/.test(sync.output()), 600_000, sync);
     });
+    adjacent4.push(await etcd3Rate(grpc, ADJACENT_KEYS, 4, "/adjacent"));
     const peakMB = memoryOf(sync.pid).peakMB;
     // Nothing lost: every row's value, not just how many keys.
     await verifyRows(grpc, `/dump/${table}/`, 1, n);
-    return { ...p, rows: n, peakMB, idleMB };
+    return { ...p, rows: n, peakMB, idleMB, adjacent4 };
   } finally {
     await sync.stop();
     await grpc.delete().prefix(`/dump/`);
@@ -400,6 +414,7 @@ export async function benchStream(
     );
 
     log(`streaming: ${sustainedChanges} changes in transactions of 10`);
+    const adjacentSerial = [await etcd3Rate(grpc, ADJACENT_KEYS, 1, "/adjacent")];
     let sourceSeconds = 0;
     const sustained = await phase(sync, etcd, sustainedChanges, async () => {
       const s0 = performance.now();
@@ -428,6 +443,7 @@ export async function benchStream(
       await until("the big transaction", visible(`/stream/stream_t/${to}`), 600_000, sync);
     });
     const peakMB = memoryOf(sync.pid).peakMB;
+    adjacentSerial.push(await etcd3Rate(grpc, ADJACENT_KEYS, 1, "/adjacent"));
     await verifyRows(grpc, "/stream/stream_t/", 1, to);
     return {
       sustained: { ...sustained, changes: sustainedChanges, sourceSeconds },
@@ -436,6 +452,7 @@ export async function benchStream(
       gatewayLatency,
       bigTxn: { ...big, rows: bigRows, peakBeforeMB, peakMB },
       idleMB,
+      adjacentSerial,
     };
   } finally {
     await sync.stop();
