@@ -174,17 +174,21 @@ function tupleValue(r: () => number, oid: number, out: number[]) {
   out.push(0x74, n >>> 24, (n >> 16) & 255, (n >> 8) & 255, n & 255, ...v);
 }
 
+/** 1-6 columns of random types, and key columns in any order: one usually, sometimes several. */
+function randomRelation(r: () => number) {
+  const oids = Array.from(
+    { length: 1 + Math.floor(r() * 6) },
+    () => TYPES[Math.floor(r() * TYPES.length)],
+  );
+  const keyIdx = oids.map((_, i) => i).filter(() => r() < 0.4).sort(() => r() - 0.5);
+  if (!keyIdx.length) keyIdx.push(Math.floor(r() * oids.length));
+  return { oids, render: oids.map(renderOf), keyIdx };
+}
+
 Deno.test("row plans give what decodePgOutput, the renderers and rowKey give", () => {
   const r = rng(23);
   for (let t = 0; t < 5000; t++) {
-    const oids = Array.from(
-      { length: 1 + Math.floor(r() * 6) },
-      () => TYPES[Math.floor(r() * TYPES.length)],
-    );
-    const render = oids.map(renderOf);
-    // Key columns in any order: one usually, sometimes several.
-    const keyIdx = oids.map((_, i) => i).filter(() => r() < 0.4).sort(() => r() - 0.5);
-    if (!keyIdx.length) keyIdx.push(Math.floor(r() * oids.length));
+    const { oids, render, keyIdx } = randomRelation(r);
     const inStream = r() < 0.2;
     const tuple = (out: number[]) => {
       out.push(oids.length >> 8, oids.length & 255);
@@ -221,13 +225,7 @@ Deno.test("row plans give what decodePgOutput, the renderers and rowKey give", (
 Deno.test("DataRow plans give what parseDataRow, the renderers and rowKey give", () => {
   const r = rng(29);
   for (let t = 0; t < 5000; t++) {
-    const oids = Array.from(
-      { length: 1 + Math.floor(r() * 6) },
-      () => TYPES[Math.floor(r() * TYPES.length)],
-    );
-    const render = oids.map(renderOf);
-    const keyIdx = oids.map((_, i) => i).filter(() => r() < 0.4).sort(() => r() - 0.5);
-    if (!keyIdx.length) keyIdx.push(Math.floor(r() * oids.length));
+    const { oids, render, keyIdx } = randomRelation(r);
     // A DataRow body: the column count, then each value's length (-1: NULL) and bytes.
     const out = [oids.length >> 8, oids.length & 255];
     for (const oid of oids) {
