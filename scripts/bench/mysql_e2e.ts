@@ -25,7 +25,7 @@ export async function benchMysqlE2e(
 ): Promise<MysqlE2eResult> {
   watchEtcd(etcd);
   const grpc = new Etcd3({ hosts: etcd.endpoint });
-  const adjacent4 = [await etcd3Rate(grpc, ADJACENT_KEYS, 4, "/adjacent")];
+  const adjacent4 = [await etcd3Rate(grpc, ADJACENT_KEYS, 4, "/adjacent1")];
   const sync = startSync([
     "--driver=mysql",
     `--db-url=${db.url}bench`,
@@ -41,7 +41,7 @@ export async function benchMysqlE2e(
     const dump = await phase(sync, etcd, n, async () => {
       await until("the dump", () => /dump done/.test(sync.output()), 600_000, sync);
     });
-    adjacent4.push(await etcd3Rate(grpc, ADJACENT_KEYS, 4, "/adjacent"));
+    adjacent4.push(await etcd3Rate(grpc, ADJACENT_KEYS, 4, "/adjacent2"));
     await until("sync to stream", () => /msg=streaming/.test(sync.output()), 60_000, sync);
 
     log(`mysql: ${sustained} changes streamed in transactions of 10`);

@@ -308,7 +308,7 @@ export async function benchDump(
 ): Promise<DumpResult> {
   watchEtcd(etcd);
   const grpc = new Etcd3({ hosts: etcd.endpoint });
-  const adjacent4 = [await etcd3Rate(grpc, ADJACENT_KEYS, 4, "/adjacent")];
+  const adjacent4 = [await etcd3Rate(grpc, ADJACENT_KEYS, 4, "/adjacent1")];
   const sync = startSync(syncArgs(pg, etcd, "dump", table));
   try {
     await until("sync to start its dump", () => /dump starting/.test(sync.output()), 60_000, sync);
@@ -316,7 +316,7 @@ export async function benchDump(
     const p = await phase(sync, etcd, n, async () => {
       await until("the dump", () => /dump done/.test(sync.output()), 600_000, sync);
     });
-    adjacent4.push(await etcd3Rate(grpc, ADJACENT_KEYS, 4, "/adjacent"));
+    adjacent4.push(await etcd3Rate(grpc, ADJACENT_KEYS, 4, "/adjacent2"));
     const peakMB = memoryOf(sync.pid).peakMB;
     // Nothing lost: every row's value, not just how many keys.
     await verifyRows(grpc, `/dump/${table}/`, 1, n);
@@ -414,7 +414,7 @@ export async function benchStream(
     );
 
     log(`streaming: ${sustainedChanges} changes in transactions of 10`);
-    const adjacentSerial = [await etcd3Rate(grpc, ADJACENT_KEYS, 1, "/adjacent")];
+    const adjacentSerial = [await etcd3Rate(grpc, ADJACENT_KEYS, 1, "/adjacent1")];
     let sourceSeconds = 0;
     const sustained = await phase(sync, etcd, sustainedChanges, async () => {
       const s0 = performance.now();
@@ -443,7 +443,7 @@ export async function benchStream(
       await until("the big transaction", visible(`/stream/stream_t/${to}`), 600_000, sync);
     });
     const peakMB = memoryOf(sync.pid).peakMB;
-    adjacentSerial.push(await etcd3Rate(grpc, ADJACENT_KEYS, 1, "/adjacent"));
+    adjacentSerial.push(await etcd3Rate(grpc, ADJACENT_KEYS, 1, "/adjacent2"));
     await verifyRows(grpc, "/stream/stream_t/", 1, to);
     return {
       sustained: { ...sustained, changes: sustainedChanges, sourceSeconds },
