@@ -14,9 +14,12 @@ import type { PgServer } from "../../testing/postgres.ts";
 import type { EtcdServer } from "../../testing/etcd.ts";
 import { startSync } from "../../testing/sync.ts";
 import type { Spawned } from "../../testing/process.ts";
-import { childCpuSeconds, cpuSeconds, memoryOf, PAYLOAD, percentile, rowValue } from "./lib.ts";
-import { scaled } from "./lib.ts";
+import { childCpuSeconds, cpuSeconds, memoryOf, PAYLOAD, rowValue, scaled } from "./lib.ts";
 import { etcd3Rate } from "./etcd.ts";
+import { type Latency, latencyRun } from "./latency.ts";
+import { sleep, until, watchEtcd } from "./waits.ts";
+
+export { type Latency, latencyRun, sleep, until, watchEtcd };
 
 /**
  * Keys of the etcd3 baseline measured on the phase's own etcd right before and after it: the
@@ -46,120 +49,6 @@ export interface DumpResult extends Phase {
   adjacent4: number[];
   peakMB: number;
   idleMB: number;
-}
-
-export interface Percentiles {
-  p50: number;
-  p99: number;
-  max: number;
-}
-
-export interface Latency extends Percentiles {
-  txPerSec: number;
-  samples: number;
-  /** The write's own round trip: from being sent to being acknowledged. */
-  roundTrip: Percentiles;
-}
-
-/**
- * Issue one `send(i)` (i from 1) per millisecond on average for `seconds`, and measure from
- * the moment before `send(i)` is called (the write not yet sent) to key(i) arriving on the
- * watch, and separately to `send`'s promise resolving (the write acknowledged).
- */
-export async function latencyRun(
-  grpc: Etcd3,
-  prefix: string,
-  seconds: number,
-  send: (i: number) => Promise<unknown>,
-  p: Spawned,
-): Promise<Latency> {
-  const stamps: Stamps = { sent: new Map(), acked: new Map(), arrived: new Map() };
-  const arrived = stamps.arrived;
-  const watcher = await grpc.watch().prefix(prefix).create();
-  watcher.on("put", (kv) => void arrived.set(kv.key.toString(), performance.now()));
-  // etcd3 re-establishes a broken watch itself; an unheard "error" would end the process.
-  watcher.on("error", () => {});
-  try {
-    return await measureLatency(prefix, seconds, send, p, stamps);
-  } finally {
-    await watcher.cancel();
-  }
-}
-
-/** Per key: when its write was sent, acknowledged, and seen on the watch. */
-interface Stamps {
-  sent: Map<string, number>;
-  acked: Map<string, number>;
-  arrived: Map<string, number>;
-}
-
-async function measureLatency(
-  prefix: string,
-  seconds: number,
-  send: (i: number) => Promise<unknown>,
-  p: Spawned,
-  { sent: sentAt, acked, arrived }: Stamps,
-): Promise<Latency> {
-  const total = seconds * 1000;
-  const t0 = performance.now();
-  let sent = 0;
-  const inflight: Promise<unknown>[] = [];
-  let failed = 0;
-  let lastError: unknown;
-  // At most 64 writes outstanding: when the server stalls, the rate drops (and is reported)
-  // instead of piling up thousands of requests, which tipped etcd into "too many requests".
-  let outstanding = 0;
-  while (sent < total) {
-    const due = Math.min(total, Math.floor(performance.now() - t0));
-    for (; sent < due && outstanding < 64; sent++) {
-      const key = `${prefix}${sent + 1}`;
-      // Stamped before the write is sent: its watch event cannot come earlier.
-      sentAt.set(key, performance.now());
-      outstanding++;
-      inflight.push(
-        send(sent + 1).then(
-          () => void acked.set(key, performance.now()),
-          (e) => {
-            failed++;
-            lastError = e;
-          },
-        ).finally(() => outstanding--),
-      );
-    }
-    await sleep(1);
-  }
-  await Promise.all(inflight);
-  // A write that failed is left out; more than 1% failing fails the measurement.
-  if (failed > total / 100) throw new Error(`${failed} of ${total} writes failed: ${lastError}`);
-  const txPerSec = total / ((performance.now() - t0) / 1000);
-  await until(
-    "every latency row in etcd",
-    () => [...acked.keys()].every((k) => arrived.has(k)),
-    60_000,
-    p,
-  );
-  // The first second warms up connections and JIT; it is left out.
-  const keys = [...acked.keys()].filter((k) => Number(k.slice(prefix.length)) > 1000);
-  const lat = keys.map((k) => arrived.get(k)! - sentAt.get(k)!);
-  const bad = lat.findIndex((x) => x < 0);
-  if (bad >= 0) {
-    throw new Error(`latency sample ${keys[bad]} is negative (${lat[bad]} ms): a bug in the bench`);
-  }
-  return {
-    ...percentiles(lat),
-    txPerSec,
-    samples: lat.length,
-    roundTrip: percentiles(keys.map((k) => acked.get(k)! - sentAt.get(k)!)),
-  };
-}
-
-function percentiles(xs: number[]): Percentiles {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return {
-    p50: percentile(sorted, 50),
-    p99: percentile(sorted, 99),
-    max: sorted.at(-1) ?? NaN,
-  };
 }
 
 /**
@@ -200,34 +89,6 @@ export interface StreamResult {
   idleMB: number;
   /** etcd3's serial keys/s on this etcd just before the sustained phase and after the big one. */
   adjacentSerial: number[];
-}
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Set while a benchmark runs: true once its etcd has exited (so waits end at once). */
-let etcdGone = () => false;
-
-export function watchEtcd(etcd: EtcdServer) {
-  let gone = false;
-  etcd.proc.exited.then(() => (gone = true));
-  etcdGone = () => gone;
-}
-
-export async function until(
-  what: string,
-  f: () => boolean | Promise<boolean>,
-  ms: number,
-  p: Spawned,
-) {
-  const end = performance.now() + ms;
-  let exited = false;
-  p.exited.then(() => (exited = true));
-  while (!(await f())) {
-    if (etcdGone()) throw new Error(`etcd exited while waiting for ${what}`);
-    if (exited) throw new Error(`sync exited while waiting for ${what}\n${p.output()}`);
-    if (performance.now() > end) throw new Error(`timed out: ${what}\n${p.output()}`);
-    await sleep(20);
-  }
 }
 
 /** Measure wall time and the CPU sync and etcd used meanwhile. */
