@@ -173,7 +173,7 @@ function readText(
   return undefined;
 }
 
-/** A row's key, built from its key columns' texts as they are read (one, reused: pure). */
+/** A row's key, built from its key columns' texts as they are read. */
 class KeyParts {
   found = 0;
   #plan: RowPlan | null = null;
@@ -200,6 +200,7 @@ class KeyParts {
     return key;
   }
 }
+// One for every row: decoding never awaits, so two rows are never read at once.
 const rowKeys = new KeyParts();
 
 /**
