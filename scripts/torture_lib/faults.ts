@@ -95,10 +95,11 @@ export async function inject(kind: Fault, c: FaultContext, a: number, b: number)
       return n > 0;
     }
     case "proxy-cut": {
-      // Sync may be between connections (backing off after an etcd fault): wait a
-      // little for one, so the cut hits a live session.
+      // Sync may be between connections (backing off after an etcd fault): wait for one,
+      // so the cut hits a live session. Its longest backoff is 30 s (src/service/run.ts);
+      // 10 s of waiting once found none after an etcd-down fault (seed 6103).
       const open = () => c.proxies.reduce((n, p) => n + p.connections, 0);
-      for (let i = 0; i < 40 && open() === 0; i++) await sleep(250);
+      for (let i = 0; i < 140 && open() === 0; i++) await sleep(250);
       let n = 0;
       for (const p of c.proxies) n += b < 0.5 ? p.cutAll() : p.truncateAll();
       c.say(`  ${b < 0.5 ? "cut" : "truncating"} ${n} connection(s)`);
